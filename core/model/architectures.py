@@ -1,0 +1,46 @@
+"""The networks a weights file can name, and how to build each one."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..errors import ConfigError
+from .inception import STEM_WIDTHS, BRANCH_WIDTHS, HEAD_WIDTHS, N_MODULES, InceptionNet
+from .unet import UNet2D
+
+ARCHITECTURES: dict[str, type[nn.Module]] = {"inception": InceptionNet, "unet": UNet2D}
+DEFAULT_DS = {"inception": 4, "unet": 2}
+
+
+def build_network(architecture: str, ds: int | None = None) -> nn.Module:
+    """A freshly initialised network (torch's default init; seed torch first)."""
+    try:
+        cls = ARCHITECTURES[architecture]
+    except KeyError:
+        raise ConfigError(f"unknown network architecture {architecture!r}; "
+                          f"choose one of {', '.join(sorted(ARCHITECTURES))}.") from None
+    return cls(DEFAULT_DS[architecture] if ds is None else ds)
+
+
+def inception_macs_per_pixel(ds: int = 4) -> int:
+    """Multiply-accumulates per output pixel of :class:`InceptionNet`, counted
+    from the layer widths (every layer runs at full resolution, stride 1).
+
+    Pooling, ReLU and bias additions are left out: they are a fraction of a
+    percent of the work and are not matrix-multiply work anyway.
+    """
+    s1, s2 = (w // ds for w in STEM_WIDTHS)
+    b = {k: v // ds for k, v in BRANCH_WIDTHS.items()}
+    h1, h2 = (w // ds for w in HEAD_WIDTHS)
+    macs = 9 * 9 * 1 * s1 + 7 * 7 * s1 * s2
+    cin = s2
+    module_out = b["b1x1"] + b["b3x3"] + b["b5x5"] + b["avg_proj"] + b["max_proj"]
+    for _ in range(N_MODULES):
+        macs += cin * (b["b1x1"] + b["b3x3_reduce"] + b["b5x5_reduce"] + b["avg_proj"] + b["max_proj"])
+        macs += 3 * 3 * b["b3x3_reduce"] * b["b3x3"] + 5 * 5 * b["b5x5_reduce"] * b["b5x5"]
+        cin = module_out
+    macs += 5 * 5 * cin * h1 + 3 * 3 * h1 * h2 + 1 * 1 * h2 * 1
+    return macs
+
+
+def inception_flops_per_pixel(ds: int = 4) -> int:
+    return 2 * inception_macs_per_pixel(ds)

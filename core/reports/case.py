@@ -1,0 +1,129 @@
+"""The numbers of one case's hematoma volume report.
+
+Everything is measured on the mask exactly as drawn (or as predicted): small
+connected components are NOT removed here, unlike the model evaluation,
+because the clinician's report must measure what is on the screen.
+
+Slices are counted on the canonical RAS grid (:mod:`core.orientation`):
+index k = 0 is the most inferior axial slice. Every slice number in a report
+is that 0-based index, given with its height z in world millimetres, which
+does not depend on any convention.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import GeometryError
+from ..metrics import abc2, volume_ml
+from ..orientation import to_canonical
+from ..volume import Volume, same_grid
+
+LARGE_ML_DEFAULT = 30.0  # ICH score: one point at 30 mL or more
+
+
+@dataclass(frozen=True)
+class CaseReport:
+    case: str  # the case name only: no other patient identifier
+    volume_ml: float  # planimetric: voxels in the mask x voxel volume
+    abc2_ml: float  # ABC/2 estimate (Kothari 1996), see core.metrics.abc2
+    a_mm: float
+    b_mm: float
+    c_mm: float
+    n_slices: int  # axial slices containing hematoma
+    n_total_slices: int
+    slice_thickness_mm: float
+    largest_area_cm2: float
+    largest_area_slice: int  # 0-based canonical axial index; -1 when the mask is empty
+    largest_area_z_mm: float  # world S coordinate of that slice; nan when empty
+    mean_hu: float  # mean CT value inside the mask; nan when empty
+    n_components: int  # 3-D connected parts (26-connectivity), none removed
+    large: bool  # volume_ml >= large_threshold_ml
+    large_threshold_ml: float
+    mask_source: str  # "manual", "model v12", ...
+    date: str  # ISO date of the report
+
+    @property
+    def empty(self) -> bool:
+        return self.n_slices == 0
+
+
+@dataclass(frozen=True)
+class CanonicalCase:
+    """CT and mask on the canonical grid (axial slices are ``[:, :, k]``)."""
+
+    ct: Volume
+    mask: np.ndarray  # bool
+
+    @classmethod
+    def from_volumes(cls, ct: Volume, mask: Volume) -> "CanonicalCase":
+        if not same_grid(ct, mask):
+            raise GeometryError(
+                f"{mask.source or 'mask'}: the mask does not fit its CT. Mask: "
+                f"{mask.geometry_text()}; CT {ct.name}: {ct.geometry_text()}.")
+        ct_c, _ = to_canonical(ct)
+        mask_c, _ = to_canonical(mask)
+        return cls(ct_c, np.asarray(mask_c.data) != 0)
+
+    @property
+    def slice_areas_cm2(self) -> np.ndarray:
+        return self.mask.sum(axis=(0, 1)) * _pixel_area_mm2(self.ct.affine) / 100.0
+
+    def slice_z_mm(self, k: int) -> float:
+        """World S coordinate (mm) of the centre of axial slice ``k``."""
+        ni, nj, _ = self.ct.shape
+        centre = np.array([(ni - 1) / 2.0, (nj - 1) / 2.0, float(k), 1.0])
+        return float((self.ct.affine @ centre)[2])
+
+
+def _pixel_area_mm2(affine: np.ndarray) -> float:
+    return float(np.linalg.norm(np.cross(affine[:3, 0], affine[:3, 1])))
+
+
+def measure_case(ct: Volume, mask: Volume, case: str, mask_source: str = "manual",
+                 large_threshold_ml: float = LARGE_ML_DEFAULT,
+                 date: str | None = None) -> CaseReport:
+    """Report numbers for one case from its CT and mask (same grid, any orientation)."""
+    return measure_canonical(CanonicalCase.from_volumes(ct, mask), case, mask_source,
+                             large_threshold_ml, date)
+
+
+def measure_canonical(cc: CanonicalCase, case: str, mask_source: str = "manual",
+                      large_threshold_ml: float = LARGE_ML_DEFAULT,
+                      date: str | None = None) -> CaseReport:
+    m = cc.mask
+    vol = volume_ml(m, cc.ct.voxel_volume_ml)
+    est = abc2(m, cc.ct.affine)
+    areas = cc.slice_areas_cm2
+    n_slices = int(np.count_nonzero(areas))
+    if n_slices:
+        k = est.slice_index  # abc2 takes the largest-area slice, lowest k on ties
+        area, z = float(areas[k]), cc.slice_z_mm(k)
+        mean_hu = float(cc.ct.data[m].astype(np.float64).mean())
+        n_comp = int(ndimage.label(m, structure=np.ones((3, 3, 3), bool))[1])
+    else:
+        k, area, z, mean_hu, n_comp = -1, 0.0, float("nan"), float("nan"), 0
+    return CaseReport(
+        case=case, volume_ml=vol, abc2_ml=est.volume_ml, a_mm=est.a_mm, b_mm=est.b_mm,
+        c_mm=est.c_mm, n_slices=n_slices, n_total_slices=int(m.shape[2]),
+        slice_thickness_mm=float(cc.ct.spacing[2]), largest_area_cm2=area,
+        largest_area_slice=k, largest_area_z_mm=z, mean_hu=mean_hu, n_components=n_comp,
+        large=vol >= large_threshold_ml, large_threshold_ml=float(large_threshold_ml),
+        mask_source=mask_source, date=date or _dt.date.today().isoformat())
+
+
+def key_slices(cc: CanonicalCase, largest: int, n_more: int = 3) -> list[int]:
+    """The largest-area slice plus up to ``n_more`` others spread over the
+    hematoma (at the 1/6, 1/2 and 5/6 points of the remaining slices, so the
+    tiny tips are not chosen), sorted inferior to superior."""
+    ks = np.flatnonzero(cc.mask.any(axis=(0, 1)))
+    if largest < 0 or ks.size == 0:
+        return []
+    others = [int(k) for k in ks if k != largest]
+    if len(others) > n_more:
+        picks = {others[int(len(others) * (2 * i + 1) / (2 * n_more))] for i in range(n_more)}
+        others = sorted(picks)
+    return sorted([largest, *others])

@@ -1,0 +1,57 @@
+"""The worklist's volume reports as one CSV file (one row per case)."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+from typing import Iterable
+
+from ..io import atomic_write_text
+from .case import CaseReport
+
+# (column, CaseReport attribute, decimals; None = as is)
+COLUMNS: tuple[tuple[str, str, int | None], ...] = (
+    ("case", "case", None),
+    ("mask_source", "mask_source", None),
+    ("date", "date", None),
+    ("volume_ml", "volume_ml", 3),
+    ("abc2_ml", "abc2_ml", 3),
+    ("abc2_a_mm", "a_mm", 1),
+    ("abc2_b_mm", "b_mm", 1),
+    ("abc2_c_mm", "c_mm", 1),
+    ("slices_with_hematoma", "n_slices", None),
+    ("slices_total", "n_total_slices", None),
+    ("slice_thickness_mm", "slice_thickness_mm", 2),
+    ("largest_area_cm2", "largest_area_cm2", 3),
+    ("largest_area_slice", "largest_area_slice", None),  # 0-based, inferior = 0
+    ("largest_area_z_mm", "largest_area_z_mm", 1),
+    ("mean_hu", "mean_hu", 1),
+    ("components", "n_components", None),
+    ("large", "large", None),
+    ("large_threshold_ml", "large_threshold_ml", 1),
+)
+
+
+def _cell(value, decimals: int | None) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""  # empty mask: no slice height, no mean HU
+        return f"{value:.{decimals}f}" if decimals is not None else repr(value)
+    return str(value)
+
+
+def csv_text(reports: Iterable[CaseReport]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([c for c, _, _ in COLUMNS])
+    for r in reports:
+        writer.writerow([_cell(getattr(r, attr), dec) for _, attr, dec in COLUMNS])
+    return buf.getvalue()
+
+
+def write_csv(reports: Iterable[CaseReport], path: str | Path) -> Path:
+    """Write the CSV atomically (temp file beside it, then rename)."""
+    return atomic_write_text(path, csv_text(reports))

@@ -1,0 +1,140 @@
+"""Weights and optimizer state as bytes for the server: safetensors, never pickle.
+
+Files on the ring server come from other sites and are untrusted: safetensors
+holds only named tensors plus a string-to-string header, so reading one cannot
+run code. A torch optimizer ``state_dict()`` is split into its tensors (named
+``state.<param index>.<name>``) and its scalars and ``param_groups`` (JSON in
+the header under ``hemarelay.optimizer``), and rebuilt on load.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from .errors import CorruptWeightsError
+
+WEIGHTS_FORMAT = "hemarelay-weights/1"
+OPTIMIZER_FORMAT = "hemarelay-optimizer/1"
+OPTIMIZER_JSON_KEY = "hemarelay.optimizer"
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _plain(t: torch.Tensor) -> torch.Tensor:
+    # safetensors refuses views that share storage: give it compact CPU copies.
+    return t.detach().to("cpu").contiguous().clone()
+
+
+def encode_weights(state: dict[str, torch.Tensor], meta: dict[str, str]) -> bytes:
+    """A model ``state_dict`` (tensors only) as safetensors bytes with ``meta`` in the header."""
+    bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise TypeError(f"weights must be tensors only; not tensors: {bad[:5]}")
+    header = {"format": WEIGHTS_FORMAT, **{str(k): str(v) for k, v in meta.items()}}
+    return st_save({k: _plain(v) for k, v in state.items()}, metadata=header)
+
+
+def decode_weights(data: bytes, what: str) -> dict[str, torch.Tensor]:
+    """Tensors of a weights file; ``what`` names it in the error."""
+    try:
+        return dict(st_load(data))
+    except (SafetensorError, ValueError, RuntimeError) as exc:
+        raise CorruptWeightsError(f"{what} is not a readable safetensors weights file: {exc}") from None
+
+
+def verify_sha256(data: bytes, expected: str, what: str) -> None:
+    got = sha256_hex(data)
+    if got != expected:
+        raise CorruptWeightsError(
+            f"{what} is corrupt: its sha256 is {got[:16]}..., the ring manifest expects "
+            f"{expected[:16]}... Refusing to load it; the site that published it can publish "
+            f"again, or restart the ring from the best weights.")
+
+
+def _check_json_value(v: Any, where: str) -> Any:
+    if isinstance(v, tuple):
+        v = list(v)
+    if v is None or isinstance(v, (bool, int, str)):
+        return v
+    if isinstance(v, float):
+        if not math.isfinite(v):
+            return repr(v)  # JSON has no inf/nan: tagged as a string, restored on load
+        return v
+    if isinstance(v, list):
+        return [_check_json_value(x, where) for x in v]
+    raise TypeError(f"optimizer state {where}: {type(v).__name__} cannot be stored without pickle")
+
+
+def _restore_json_value(v: Any) -> Any:
+    if isinstance(v, str) and v in ("inf", "-inf", "nan"):
+        return float(v)
+    if isinstance(v, list):
+        return [_restore_json_value(x) for x in v]
+    return v
+
+
+def encode_optimizer_state(state_dict: dict[str, Any], meta: dict[str, str]) -> bytes:
+    """A torch optimizer ``state_dict()`` as safetensors bytes (tensors) + JSON (the rest)."""
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, dict[str, Any]] = {}
+    for idx, per_param in state_dict.get("state", {}).items():
+        for name, value in per_param.items():
+            if "." in str(name):
+                raise TypeError(f"optimizer state name {name!r} contains '.'")
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{int(idx)}.{name}"] = _plain(value)
+            else:
+                scalars.setdefault(str(int(idx)), {})[str(name)] = _check_json_value(value, str(name))
+    groups = [{str(k): _check_json_value(v, f"param_groups.{k}") for k, v in g.items()}
+              for g in state_dict.get("param_groups", [])]
+    doc = {"scalars": scalars, "param_groups": groups}
+    header = {"format": OPTIMIZER_FORMAT, OPTIMIZER_JSON_KEY: json.dumps(doc, sort_keys=True),
+              **{str(k): str(v) for k, v in meta.items()}}
+    return st_save(tensors, metadata=header)
+
+
+def decode_optimizer_state(data: bytes, what: str) -> dict[str, Any]:
+    """Rebuild ``{"state": {int: {...}}, "param_groups": [...]}`` for ``load_state_dict``."""
+    try:
+        doc = json.loads(read_header(data)["__metadata__"][OPTIMIZER_JSON_KEY])
+        tensors = dict(st_load(data))
+        if not isinstance(doc, dict):
+            raise ValueError("optimizer header is not a JSON object")
+    except (SafetensorError, ValueError, KeyError, TypeError) as exc:
+        raise CorruptWeightsError(f"{what} is not a readable optimizer state file: {exc}") from None
+    state: dict[int, dict[str, Any]] = {}
+    for key, t in tensors.items():
+        _, idx, name = key.split(".", 2)
+        state.setdefault(int(idx), {})[name] = t
+    for idx, values in doc.get("scalars", {}).items():
+        for name, v in values.items():
+            state.setdefault(int(idx), {})[name] = _restore_json_value(v)
+    groups = []
+    for g in doc.get("param_groups", []):
+        g = {k: _restore_json_value(v) for k, v in g.items()}
+        if isinstance(g.get("betas"), list):
+            g["betas"] = tuple(g["betas"])
+        groups.append(g)
+    return {"state": dict(sorted(state.items())), "param_groups": groups}
+
+
+def read_header(data: bytes) -> dict[str, Any]:
+    """The JSON header of safetensors bytes (names, dtypes, shapes, ``__metadata__``)."""
+    if len(data) < 8:
+        raise ValueError("shorter than a safetensors header")
+    n = int.from_bytes(data[:8], "little")
+    if n > len(data) - 8 or n > 100_000_000:
+        raise ValueError("header length out of range")
+    header = json.loads(data[8:8 + n])
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
+    return header

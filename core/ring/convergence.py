@@ -1,0 +1,68 @@
+"""Global convergence of the ring: patience over the per-turn validation losses.
+
+The paper's rule (``global``): one counter over every turn's validation loss,
+whichever site produced it; an improvement (a loss below the best by more than
+``min_delta``) resets it, ``patience`` turns without one end the ring. Each site
+computes its loss on its own validation split, so one site's numbers can
+dominate that counter; the ``per-site`` rule instead keeps a counter per site
+(against that site's own best) and stops when every site has run out of
+patience. Both are recorded per site either way, and ``max_turns`` caps the run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .manifest import Convergence, Manifest, SiteSummary
+
+
+@dataclass(frozen=True)
+class TurnVerdict:
+    improved: bool  # under the configured rule
+    patience_counter: int  # the counter the configured rule watches, after this turn
+    global_improved: bool  # below the global best (decides the best weights in both rules)
+    global_counter: int
+    per_site: dict[str, SiteSummary]
+    convergence: Convergence | None  # set when this turn ends the ring
+
+
+def judge_turn(m: Manifest, site: str, val_loss: float, at: str) -> TurnVerdict:
+    """Apply one turn's validation loss to the manifest's counters (pure)."""
+    cfg = m.config
+    best = m.best.val_loss if m.best else None
+    global_improved = best is None or val_loss < best - cfg.min_delta
+    global_counter = 0 if global_improved else m.patience_counter + 1
+
+    mine = m.per_site.get(site, SiteSummary())
+    site_improved = mine.best_val_loss is None or val_loss < mine.best_val_loss - cfg.min_delta
+    per_site = dict(m.per_site)
+    per_site[site] = SiteSummary(
+        turns=mine.turns + 1, last_val_loss=val_loss,
+        best_val_loss=val_loss if site_improved else mine.best_val_loss,
+        patience_counter=0 if site_improved else mine.patience_counter + 1)
+
+    turns_done = m.turns_done + 1
+    if cfg.convergence == "global":
+        improved, counter = global_improved, global_counter
+    else:
+        improved, counter = site_improved, per_site[site].patience_counter
+    best_now = val_loss if global_improved else best
+    convergence = None
+    if cfg.convergence == "global" and global_counter >= cfg.patience:
+        convergence = Convergence(
+            "global-patience", turns_done, at,
+            f"{cfg.patience} turns in a row without lowering the best validation loss "
+            f"({best_now:.6g}) by more than {cfg.min_delta:g}, counted over every site's turns "
+            f"(the paper's rule; each site's loss comes from its own validation split).")
+    elif cfg.convergence == "per-site" and all(
+            per_site.get(s, SiteSummary()).turns > 0
+            and per_site[s].patience_counter >= cfg.patience for s in cfg.sites):
+        convergence = Convergence(
+            "per-site-patience", turns_done, at,
+            f"every site had {cfg.patience} of its own turns in a row without lowering its own "
+            f"best validation loss by more than {cfg.min_delta:g}.")
+    elif cfg.max_turns is not None and turns_done >= cfg.max_turns:
+        convergence = Convergence(
+            "max-turns", turns_done, at,
+            f"the ring reached its limit of {cfg.max_turns} turns before the patience rule "
+            f"({cfg.convergence}) stopped it.")
+    return TurnVerdict(improved, counter, global_improved, global_counter, per_site, convergence)

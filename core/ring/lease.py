@@ -1,0 +1,214 @@
+"""The ring's lock: ``lease.json``, created exclusively by the site taking a turn.
+
+A lease names the site, the turn it was taken for and an expiry; the holder
+renews it while training. A waiting site may break it when:
+
+- its expiry (holder's clock) passed more than the ring's clock-skew tolerance ago,
+- or the waiter itself has watched the same lease content, unrenewed, for the
+  lease time plus that tolerance (this needs no clock agreement at all),
+- or it was taken by a process of this very machine that no longer exists (a
+  restarted site need not wait out its own dead lease),
+- or it is left over from a turn the manifest already records as done (a
+  crash between publishing and releasing), after a short grace.
+
+Breaking renames the lease into ``leases/`` (so only one breaker wins) and the
+breaker then takes a fresh lease like anybody else. A holder that renews and
+finds someone else's lease has lost it (:class:`LeaseLostError`); the manifest
+compare-and-swap is the last guard against a stalled holder publishing late.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from .errors import LeaseLostError
+from .manifest import BROKEN_LEASES_DIR, LEASE, Manifest, parse_utc, utc_now
+from .transport import Transport
+
+
+def holder_id() -> str:
+    """This machine, as an opaque hash (the hostname itself is not sent)."""
+    boot = ""
+    for p in ("/etc/machine-id", "/proc/sys/kernel/random/boot_id"):
+        try:
+            boot += Path(p).read_text().strip()
+        except OSError:
+            pass
+    return hashlib.sha256(f"{socket.gethostname()}|{boot}".encode()).hexdigest()[:16]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Lease:
+    site: str
+    token: str  # unique per acquisition
+    turn: int  # the turn (manifest.turns_done) it was taken for
+    holder: str  # holder_id() of the machine
+    pid: int
+    acquired_at: str
+    renewed_at: str
+    expires_at: str
+    ttl_s: float
+    renewals: int = 0
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), indent=1).encode()
+
+    @staticmethod
+    def parse(data: bytes) -> "Lease | None":
+        """None when empty or partial (being written, or its writer crashed)."""
+        try:
+            d = json.loads(data)
+            lease = Lease(**{k: d[k] for k in Lease.__dataclass_fields__})
+            parse_utc(lease.expires_at)
+            float(lease.ttl_s)
+            return lease
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+            return None
+
+    def renewed(self, ttl_s: float) -> "Lease":
+        now = utc_now()
+        return replace(self, renewed_at=now, renewals=self.renewals + 1, expires_at=_plus(now, ttl_s))
+
+
+def _plus(stamp: str, seconds: float) -> str:
+    later = parse_utc(stamp) + timedelta(seconds=seconds)
+    return later.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_lease(site: str, turn: int, ttl_s: float) -> Lease:
+    now = utc_now()
+    return Lease(site, uuid.uuid4().hex, turn, holder_id(), os.getpid(), now, now, _plus(now, ttl_s), ttl_s)
+
+
+@dataclass(frozen=True)
+class LeaseView:
+    raw: bytes
+    lease: Lease | None  # None: unreadable (empty or partial)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    breakable: bool
+    reason: str  # why it may (or may not yet) be broken, for people and the history
+
+
+class LeaseWatch:
+    """How long a waiting site has seen the same lease content (its own clock)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._raw: bytes | None = None
+        self._since = 0.0
+
+    def unchanged_for(self, raw: bytes) -> float:
+        now = self.clock()
+        if raw != self._raw:
+            self._raw, self._since = raw, now
+        return now - self._since
+
+
+def judge_lease(view: LeaseView, m: Manifest, watch: LeaseWatch, obsolete_grace_s: float) -> Verdict:
+    """May a waiting site break this lease now?"""
+    cfg = m.config
+    seen = watch.unchanged_for(view.raw)
+    lease = view.lease
+    patience_s = cfg.lease_ttl_s + cfg.clock_skew_s
+    if lease is None:
+        if seen >= patience_s:
+            return Verdict(True, f"unreadable lease unchanged for {seen:.0f} s")
+        return Verdict(False, "a lease is being written")
+    if lease.turn < m.turns_done or m.status != "running":
+        if seen >= obsolete_grace_s:
+            return Verdict(True, f"left over by site {lease.site} from turn {lease.turn + 1}, "
+                                 f"which is already published")
+        return Verdict(False, f"site {lease.site} is releasing its lease")
+    if lease.holder == holder_id() and lease.pid != os.getpid() and not _pid_alive(lease.pid):
+        return Verdict(True, f"held by a process of this machine that has ended (site {lease.site})")
+    late = (datetime.now(timezone.utc) - parse_utc(lease.expires_at)).total_seconds()
+    if late > cfg.clock_skew_s:
+        return Verdict(True, f"site {lease.site}'s lease expired {late:.0f} s ago")
+    if seen >= patience_s:
+        return Verdict(True, f"site {lease.site}'s lease was not renewed for {seen:.0f} s")
+    return Verdict(False, f"site {lease.site} is training (lease until {lease.expires_at})")
+
+
+def read_lease(t: Transport) -> LeaseView | None:
+    try:
+        raw = t.read_bytes(LEASE)
+    except FileNotFoundError:
+        return None
+    return LeaseView(raw, Lease.parse(raw))
+
+
+def try_acquire(t: Transport, lease: Lease) -> bool:
+    """Create ``lease.json`` exclusively. A retried create whose first attempt
+    did land (the answer was lost) finds its own token and counts as won."""
+    if t.create_exclusive(LEASE, lease.to_bytes()):
+        return True
+    view = read_lease(t)
+    return view is not None and view.lease is not None and view.lease.token == lease.token
+
+
+def break_lease(t: Transport, view: LeaseView, by_site: str) -> bool:
+    """Move the judged lease aside; False when it changed meanwhile (then it is put back)."""
+    stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
+    aside = f"{BROKEN_LEASES_DIR}/broken-{stamp}-{by_site}-{uuid.uuid4().hex[:6]}.json"
+    t.makedirs(BROKEN_LEASES_DIR)
+    try:
+        t.rename(LEASE, aside)
+    except FileNotFoundError:
+        return False  # another site broke or released it first
+    moved = t.read_bytes(aside)
+    if moved != view.raw:  # renewed (or replaced) between our read and the rename
+        if t.create_exclusive(LEASE, moved):
+            t.delete(aside)
+        return False
+    return True
+
+
+def renew(t: Transport, lease: Lease, ttl_s: float) -> Lease:
+    """Extend our lease; LeaseLostError when another site holds it now or the
+    ring has moved past our turn."""
+    view = read_lease(t)
+    renewed = lease.renewed(ttl_s)
+    if view is None:
+        # Moved aside by a breaker that then saw our renewal, or broken and the
+        # breaker's turn already published: only the manifest can tell.
+        from .server import read_manifest
+        m = read_manifest(t)
+        if m.turns_done == lease.turn and m.holder is not None and m.holder.token == lease.token \
+                and t.create_exclusive(LEASE, renewed.to_bytes()):
+            return renewed
+        view = read_lease(t)
+    if view is None or view.lease is None or view.lease.token != lease.token:
+        other = view.lease.site if view is not None and view.lease else "another site"
+        raise LeaseLostError(
+            f"This site's lease on the ring was broken by {other} (this turn stalled longer "
+            f"than the lease time of {ttl_s:g} s); the turn's result is discarded.")
+    t.write_atomic(LEASE, renewed.to_bytes())
+    return renewed
+
+
+def release(t: Transport, lease: Lease) -> None:
+    """Delete our lease (not someone else's)."""
+    view = read_lease(t)
+    if view is not None and view.lease is not None and view.lease.token == lease.token:
+        t.delete(LEASE)

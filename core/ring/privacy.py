@@ -1,0 +1,160 @@
+"""Proof that a ring server holds nothing but weights, optimizer state and scalars.
+
+:func:`scan_server_dir` inspects every file under a ring folder (a local path:
+the folder itself or a mounted copy) and reports anything that is not one of the
+ring's own files, any text naming a site's cases or paths, any path-like text
+and any tensor that is not a model weight (by name and shape) or an optimizer
+moment of one. Binary tensor data is not searched for text (random float bytes
+would match short case ids); it is checked by names and shapes instead.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .codec import OPTIMIZER_JSON_KEY, read_header
+from .manifest import BROKEN_LEASES_DIR, LEASE, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR
+
+_CASE_FILE_RE = re.compile(r"^(?:ct|mask)_(.+?)\.")
+_ALLOWED = [
+    (re.compile(rf"^{re.escape(MANIFEST)}$"), "json"),
+    (re.compile(rf"^{re.escape(LEASE)}$"), "json"),
+    (re.compile(rf"^{BROKEN_LEASES_DIR}/broken-[0-9TZ]+-[A-Za-z0-9_-]+-[0-9a-f]+\.json$"), "json"),
+    (re.compile(rf"^{WEIGHTS_DIR}/v\d{{6,}}-[A-Za-z0-9_-]+-[0-9a-f]+\.safetensors$"), "weights"),
+    (re.compile(rf"^{OPTIMIZER_DIR}/v\d{{6,}}-[A-Za-z0-9_-]+-[0-9a-f]+\.safetensors$"), "optimizer"),
+]
+_REL_REF_RE = re.compile(r"^(weights|optimizer)/v\d{6,}-[A-Za-z0-9_-]+-[0-9a-f]+\.safetensors$")
+
+
+@dataclass(frozen=True)
+class PrivacyFinding:
+    file: str  # relative to the ring folder
+    problem: str
+
+
+def forbidden_terms(data_dir: Path) -> set[str]:
+    """What must never reach the server from a site folder: its absolute path,
+    every file's path, name and stem, and CT-ICH case ids (``ct_049`` -> ``049``)."""
+    data_dir = Path(data_dir)
+    terms = {str(data_dir), str(data_dir.resolve())}
+    for p in data_dir.rglob("*"):
+        if not p.is_file():
+            continue
+        terms |= {str(p.resolve()), p.name, p.name.split(".")[0]}
+        m = _CASE_FILE_RE.match(p.name)
+        if m:
+            terms.add(m.group(1))
+    return {t for t in terms if len(t) >= 2}
+
+
+def _term_patterns(terms: Iterable[str]) -> list[tuple[str, re.Pattern[str]]]:
+    # Whole tokens only: "049" must not match inside a sha256 or "v000049", and
+    # an all-digit id not inside a printed number ("0.049").
+    out = []
+    for t in sorted(set(terms)):
+        edge = "A-Za-z0-9." if t.isdigit() else "A-Za-z0-9"
+        out.append((t, re.compile(rf"(?<![{edge}]){re.escape(t)}(?![{edge}])", re.IGNORECASE)))
+    return out
+
+
+def _looks_like_path(s: str) -> bool:
+    if _REL_REF_RE.match(s):
+        return False
+    return s.startswith(("/", "~", "\\")) or "\\" in s or bool(re.match(r"^[A-Za-z]:[\\/]", s)) \
+        or s.endswith((".nii", ".nii.gz", ".dcm", ".npz", ".npy"))
+
+
+class _Scanner:
+    def __init__(self, terms: Iterable[str], max_json_numbers: int) -> None:
+        self.patterns = _term_patterns(terms)
+        self.max_json_numbers = max_json_numbers
+        self.findings: list[PrivacyFinding] = []
+
+    def text(self, rel: str, s: str, what: str) -> None:
+        for term, pat in self.patterns:
+            if pat.search(s):
+                self.findings.append(PrivacyFinding(rel, f"{what} contains '{term}' from the site's data"))
+        if _looks_like_path(s):
+            self.findings.append(PrivacyFinding(rel, f"{what} looks like a file path: {s[:80]!r}"))
+
+    def json_value(self, rel: str, v: Any, where: str) -> None:
+        if isinstance(v, str):
+            self.text(rel, v, where)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                self.text(rel, str(k), f"key {where}.{k}")
+                self.json_value(rel, x, f"{where}.{k}")
+        elif isinstance(v, list):
+            if sum(isinstance(x, (int, float)) for x in v) > self.max_json_numbers:
+                self.findings.append(PrivacyFinding(rel, f"{where} is an array of {len(v)} numbers"))
+            for i, x in enumerate(v):
+                self.json_value(rel, x, f"{where}[{i}]")
+
+
+def scan_server_dir(root: Path, forbidden: Iterable[str],
+                    weight_shapes: Mapping[str, tuple[int, ...]] | None = None,
+                    max_json_numbers: int = 64) -> list[PrivacyFinding]:
+    """Every problem found under ``root`` (empty list: clean).
+
+    ``weight_shapes`` is the model's ``{name: shape}``; without it the first
+    weights file found is the reference that every other one must match.
+    """
+    root = Path(root)
+    sc = _Scanner(forbidden, max_json_numbers)
+    files = sorted(p for p in root.rglob("*") if p.is_file() or p.is_symlink())
+    expected = dict(weight_shapes) if weight_shapes is not None else None
+    tensor_files: list[tuple[str, str, dict[str, Any]]] = []
+    for p in files:
+        rel = p.relative_to(root).as_posix()
+        sc.text(rel, rel, "file name")
+        kind = next((k for pat, k in _ALLOWED if pat.match(rel)), None)
+        if kind is None or p.is_symlink():
+            sc.findings.append(PrivacyFinding(rel, "not a file the ring writes"))
+            continue
+        data = p.read_bytes()
+        if kind == "json":
+            try:
+                sc.json_value(rel, json.loads(data), "$")
+            except (ValueError, UnicodeDecodeError):
+                sc.findings.append(PrivacyFinding(rel, "not valid JSON"))
+            continue
+        try:
+            header = read_header(data)
+        except ValueError as exc:
+            sc.findings.append(PrivacyFinding(rel, f"not a safetensors file ({exc})"))
+            continue
+        meta = dict(header.get("__metadata__") or {})
+        embedded = meta.pop(OPTIMIZER_JSON_KEY, None)  # JSON inside a header string: walk it
+        sc.json_value(rel, meta, "metadata")
+        if embedded is not None:
+            try:
+                sc.json_value(rel, json.loads(embedded), "metadata.optimizer")
+            except (ValueError, TypeError):
+                sc.findings.append(PrivacyFinding(rel, "optimizer metadata is not valid JSON"))
+        tensors = {k: v for k, v in header.items() if k != "__metadata__"}
+        for name in tensors:
+            sc.text(rel, name, f"tensor name {name!r}")
+        tensor_files.append((rel, kind, tensors))
+        if kind == "weights" and expected is None:
+            expected = {k: tuple(v["shape"]) for k, v in tensors.items()}
+    shapes = set((expected or {}).values())
+    for rel, kind, tensors in tensor_files:
+        got = {k: tuple(v["shape"]) for k, v in tensors.items()}
+        if kind == "weights":
+            for k in sorted(set(got) ^ set(expected or {})):
+                sc.findings.append(PrivacyFinding(rel, f"tensor {k!r} is not a weight of the model"))
+            for k in sorted(set(got) & set(expected or {})):
+                if got[k] != expected[k]:  # type: ignore[index]
+                    sc.findings.append(PrivacyFinding(rel, f"tensor {k!r} has shape {got[k]}, the model's "
+                                                           f"is {expected[k]}"))  # type: ignore[index]
+        else:
+            for k, shape in got.items():
+                if not re.match(r"^state\.\d+\.[A-Za-z0-9_]+$", k):
+                    sc.findings.append(PrivacyFinding(rel, f"tensor {k!r} is not optimizer state"))
+                elif shape not in shapes and shape not in ((), (1,)):
+                    sc.findings.append(PrivacyFinding(rel, f"optimizer tensor {k!r} of shape {shape} matches "
+                                                           f"no model weight"))
+    return sc.findings

@@ -1,0 +1,156 @@
+"""Operations on the ring folder's layout: create, read and swap the manifest,
+name and fetch versioned files, prune old ones. The layout itself is described
+in :mod:`core.ring.manifest`."""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Iterable
+
+from .codec import verify_sha256
+from .errors import LeaseLostError, ManifestConflictError, RingStateError, ServerError
+from .lease import read_lease, Lease
+from .manifest import (BROKEN_LEASES_DIR, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR, FileRef, Manifest,
+                       RingConfig, new_manifest, parse_manifest)
+from .transport import TEMP_MARK, Transport
+
+log = logging.getLogger(__name__)
+KEEP_BROKEN_LEASES = 20
+
+
+def init_ring(t: Transport, config: RingConfig) -> Manifest:
+    """Create the ring folder and its first manifest; refuse if a ring is there."""
+    m = new_manifest(config)
+    t.makedirs("")
+    t.makedirs(WEIGHTS_DIR)
+    t.makedirs(OPTIMIZER_DIR)
+    if not t.create_exclusive(MANIFEST, m.to_bytes()):
+        existing = read_manifest(t)
+        raise RingStateError(
+            f"A ring already exists at {t.describe()} (sites {', '.join(existing.config.sites)}, "
+            f"{existing.turns_done} turns, {existing.status}); choose another folder.")
+    return m
+
+
+def read_manifest(t: Transport) -> Manifest:
+    where = t.describe(MANIFEST)
+    for attempt in range(3):
+        try:
+            data = t.read_bytes(MANIFEST)
+        except FileNotFoundError:
+            raise RingStateError(f"No ring at {t.describe()}: {MANIFEST} not found (create one with "
+                                 f"'hemarelay ring init').") from None
+        if data.strip():
+            try:
+                return parse_manifest(data, where)
+            except RingStateError:
+                if attempt == 2:
+                    raise
+        elif attempt == 2:
+            raise RingStateError(f"{where} is empty.")
+        time.sleep(0.2)  # only ``ring init`` writes it non-atomically (exclusive create)
+    raise AssertionError("unreachable")
+
+
+def commit_manifest(t: Transport, expected: Manifest, new: Manifest, lease: Lease) -> Manifest:
+    """Replace the manifest with ``new`` if it is still ``expected`` and we still hold
+    ``lease`` (compare-and-swap under the lock). Safe to retry: finding ``new``
+    already in place counts as done."""
+    assert new.revision == expected.revision + 1
+    data = new.to_bytes()
+    current = read_manifest(t)
+    if current.revision == new.revision and t.read_bytes(MANIFEST) == data:
+        return new  # an earlier attempt landed; its answer was lost with the connection
+    tmp = f"{MANIFEST}{TEMP_MARK}{lease.site}-{uuid.uuid4().hex[:8]}"
+    t.write_atomic(tmp, data)
+    try:
+        current = read_manifest(t)
+        if current.revision != expected.revision or current.ring_id != expected.ring_id:
+            raise ManifestConflictError(
+                f"The ring manifest changed while site {lease.site} held the lease (revision "
+                f"{expected.revision} became {current.revision}); this turn is not published.")
+        view = read_lease(t)
+        if view is None or view.lease is None or view.lease.token != lease.token:
+            raise LeaseLostError(f"Site {lease.site} lost its lease before publishing; this turn is "
+                                 f"not published.")
+        t.rename(tmp, MANIFEST)
+    except BaseException:
+        try:
+            t.delete(tmp)
+        except ServerError:
+            pass
+        raise
+    return new
+
+
+def versioned_name(folder: str, version: int, site: str) -> str:
+    return f"{folder}/v{version:06d}-{site}-{uuid.uuid4().hex[:8]}.safetensors"
+
+
+def download_verified(t: Transport, ref: FileRef, what: str) -> bytes:
+    """A file named by the manifest, checked against its sha256."""
+    try:
+        data = t.read_bytes(ref.file)
+    except FileNotFoundError:
+        raise RingStateError(f"The {what} file {t.describe(ref.file)} named by the manifest is "
+                             f"missing on the server.") from None
+    verify_sha256(data, ref.sha256, f"The {what} file {t.describe(ref.file)}")
+    return data
+
+
+_VERSION_RE = re.compile(r"^v(\d+)-")
+
+
+def prune(t: Transport, m: Manifest) -> list[str]:
+    """Delete what the manifest no longer needs: weights older than the last
+    ``keep_versions`` turns (the best and current stay), old optimizer states,
+    leftover temp files, old broken leases. Call only while holding the lease."""
+    keep = {r.weights_file for r in m.turn_records[-m.config.keep_versions:]}
+    keep |= {ref.file for ref in (m.weights, m.optimizer, m.best.weights if m.best else None) if ref}
+    deleted = []
+    for folder in (WEIGHTS_DIR, OPTIMIZER_DIR):
+        for f in t.list_dir(folder):
+            rel = f"{folder}/{f.name}"
+            if rel not in keep:
+                t.delete(rel)
+                deleted.append(rel)
+    for f in t.list_dir(""):
+        if f.name.startswith(MANIFEST + TEMP_MARK) or f.name.startswith("lease.json" + TEMP_MARK):
+            t.delete(f.name)
+            deleted.append(f.name)
+    broken = sorted(f.name for f in t.list_dir(BROKEN_LEASES_DIR))
+    for name in broken[:-KEEP_BROKEN_LEASES]:
+        t.delete(f"{BROKEN_LEASES_DIR}/{name}")
+        deleted.append(f"{BROKEN_LEASES_DIR}/{name}")
+    return deleted
+
+
+def fetch_weights(t: Transport, which: str = "best") -> tuple[bytes, FileRef, Manifest]:
+    """Verified bytes of the ``best`` or ``latest`` weights, or of version N if still kept."""
+    m = read_manifest(t)
+    ref: FileRef | None
+    if which == "best":
+        ref = m.best.weights if m.best else None
+    elif which == "latest":
+        ref = m.weights
+    else:
+        try:
+            version = int(which)
+        except ValueError:
+            raise RingStateError(f"Weights version '{which}': use best, latest or a number.") from None
+        ref = next((r for r in _kept_refs(m) if r.version == version), None)
+        if ref is None:
+            raise RingStateError(f"Weights version {version} is not kept on the server.")
+    if ref is None:
+        raise RingStateError(f"The ring at {t.describe()} has no weights yet (no turn finished).")
+    return download_verified(t, ref, "weights"), ref, m
+
+
+def _kept_refs(m: Manifest) -> Iterable[FileRef]:
+    for ref in (m.weights, m.best.weights if m.best else None):
+        if ref:
+            yield ref
+    for r in m.turn_records:
+        yield FileRef(r.version, r.weights_file, r.weights_sha256, 0, r.site, r.turn)

@@ -1,0 +1,406 @@
+"""One site's turn in the ring, as a progress generator.
+
+1. Read the manifest; wait until the ring order names this site (or a lease
+   that stalled past its expiry lets this site take the turn in its place).
+2. Take the lease (exclusive create), record the holder in the manifest.
+3. Download the weights (and optimizer state unless the ring resets it) and
+   check their sha256.
+4. Train ``k`` epochs with the site's :class:`TurnTrainer`, renewing the lease
+   between its progress events.
+5. Upload the new weights under a temp name and rename them into place, swap
+   the manifest (compare-and-swap under the lease), prune, release the lease.
+
+A crash at any point leaves the server readable (every visible file is
+complete) and the ring resumable: a half-done turn publishes nothing, and its
+lease is broken after expiry (or at once by a restart on the same machine).
+Lost connections are retried with backoff for ``retry_for_s``; every other
+error releases the lease and stops with a one-line message.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Generator, Iterator, TypeVar
+
+from ..progress import CancelToken, Progress
+from .audit import AuditLog
+from .codec import (decode_optimizer_state, decode_weights, encode_optimizer_state, encode_weights,
+                    sha256_hex, verify_sha256)
+from .convergence import judge_turn
+from .errors import RingStateError, ServerError, ServerUnreachableError
+from .lease import (Lease, LeaseView, LeaseWatch, break_lease, judge_lease, new_lease, read_lease,
+                    release, renew, try_acquire)
+from .manifest import (OPTIMIZER_DIR, WEIGHTS_DIR, BestWeights, FileRef, Holder, Manifest, RingEvent,
+                       TurnRecord, utc_now)
+from .server import commit_manifest, prune, read_manifest, versioned_name
+from .trainer import TurnInput, TurnTrainer, check_result
+from .transport import Transport
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+STAGE_WAIT = "Waiting for this site's turn"
+STAGE_LEASE = "Taking the ring lease"
+STAGE_DOWNLOAD = "Downloading weights"
+STAGE_TRAIN = "Training"
+STAGE_UPLOAD = "Uploading weights"
+STAGE_PUBLISH = "Publishing"
+STAGE_RELEASE = "Releasing the ring lease"
+STAGE_RETRY = "Ring server unreachable"
+
+
+@dataclass(frozen=True)
+class SiteOptions:
+    site: str
+    epochs_per_turn: int | None = None  # None: the ring's setting
+    poll_s: float = 5.0  # how often a waiting site reads the manifest
+    retry_for_s: float = 600.0  # how long lost connections are retried before giving up
+    backoff_s: float = 1.0  # first retry delay, doubled up to backoff_max_s
+    backoff_max_s: float = 30.0
+    obsolete_grace_s: float = 10.0  # wait before clearing a lease left by a published turn
+    audit_path: Path | None = None  # None: no audit log
+
+
+@dataclass(frozen=True)
+class TurnTimings:
+    lease_s: float = 0.0  # lease + holder record in the manifest
+    download_s: float = 0.0  # includes sha256 check and decoding
+    train_s: float = 0.0
+    upload_s: float = 0.0  # includes encoding
+    publish_s: float = 0.0  # manifest swap, prune, release
+    bytes_down: int = 0
+    bytes_up: int = 0
+
+    @property
+    def overhead_s(self) -> float:
+        return self.lease_s + self.download_s + self.upload_s + self.publish_s
+
+
+@dataclass(frozen=True)
+class TurnOutcome:
+    trained: bool  # False when the ring had already ended
+    manifest: Manifest  # the ring after this call
+    record: TurnRecord | None = None
+    timings: TurnTimings | None = None
+
+
+@dataclass(frozen=True)
+class SiteRun:
+    turns: list[TurnOutcome] = field(default_factory=list)
+    manifest: Manifest | None = None
+
+
+def _sleep(seconds: float, token: CancelToken) -> None:
+    end = time.monotonic() + seconds
+    while True:
+        token.raise_if_cancelled()
+        left = end - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(left, 0.1))
+
+
+class _Retry:
+    """Runs server operations, retrying lost connections with exponential backoff."""
+
+    def __init__(self, opts: SiteOptions, token: CancelToken) -> None:
+        self.opts, self.token = opts, token
+        self.tick: Callable[[], None] = lambda: None  # lease renewal hook while holding it
+
+    def _waits(self) -> Iterator[float]:
+        delay, deadline = self.opts.backoff_s, time.monotonic() + self.opts.retry_for_s
+        while time.monotonic() + delay <= deadline:
+            yield delay
+            delay = min(delay * 2, self.opts.backoff_max_s)
+
+    def _backoff(self, exc: ServerUnreachableError, waits: Iterator[float]) -> Generator[Progress, None, None]:
+        delay = next(waits, None)
+        if delay is None:
+            raise ServerUnreachableError(f"{exc} Gave up after retrying for "
+                                         f"{self.opts.retry_for_s:g} s.") from exc
+        log.warning("%s; retrying in %.1f s", exc, delay)
+        yield Progress(STAGE_RETRY, message=f"{exc} Retrying in {delay:.0f} s.")
+        _sleep(delay, self.token)
+
+    def call(self, fn: Callable[[], T]) -> Generator[Progress, None, T]:
+        waits = self._waits()
+        while True:
+            try:
+                return fn()
+            except ServerUnreachableError as exc:
+                yield from self._backoff(exc, waits)
+
+    def transfer(self, make: Callable[[], Generator[int, None, T] | Iterator[int]], stage: str,
+                 total: int) -> Generator[Progress, None, T]:
+        """Run a chunked read/write, yielding byte progress; restarted from scratch after a drop."""
+        waits = self._waits()
+        while True:
+            try:
+                gen = make()
+                while True:
+                    try:
+                        done = next(gen)
+                    except StopIteration as stop:
+                        return stop.value  # type: ignore[no-any-return]
+                    self.tick()
+                    yield Progress(stage, done=float(done), total=float(total),
+                                   message=f"{_size(done)} of {_size(total)}")
+            except ServerUnreachableError as exc:
+                yield from self._backoff(exc, waits)
+
+
+def _size(n: float) -> str:
+    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
+
+
+class _LeaseKeeper:
+    """Renews our lease when a third of its time has passed; called between events."""
+
+    def __init__(self, t: Transport, lease: Lease, ttl_s: float) -> None:
+        self.t, self.lease, self.ttl_s = t, lease, ttl_s
+        self.last = time.monotonic()
+
+    def tick(self) -> None:
+        if time.monotonic() - self.last < self.ttl_s / 3:
+            return
+        try:
+            self.lease = renew(self.t, self.lease, self.ttl_s)
+            self.last = time.monotonic()
+        except ServerUnreachableError as exc:  # try again at the next event; expiry is far
+            log.warning("could not renew the ring lease: %s", exc)
+
+
+def take_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions,
+              token: CancelToken) -> Generator[Progress, None, TurnOutcome]:
+    """Wait for this site's turn, train, publish. Returns without training when
+    the ring has converged or stopped. Call ``t.connect()`` first to fail fast on
+    a server that cannot be reached at all; from here on, lost connections are
+    retried for ``opts.retry_for_s``."""
+    audit = AuditLog(opts.audit_path, opts.site, t.describe())
+    retry = _Retry(opts, token)
+    yield from retry.call(t.connect)
+    watch = LeaseWatch()
+    site = opts.site
+
+    while True:  # wait for the turn, take the lease
+        token.raise_if_cancelled()
+        m = yield from retry.call(lambda: read_manifest(t))
+        if m.status != "running":
+            return TurnOutcome(False, m)
+        _check_member(m, site, trainer, t)
+        rightful = m.next_site
+        view = yield from retry.call(lambda: read_lease(t))
+        t_lease = time.monotonic()
+        lease: Lease | None = None
+        broken: tuple[LeaseView, str] | None = None
+        if view is None:
+            if rightful == site:
+                candidate = new_lease(site, m.turns_done, m.config.lease_ttl_s)
+                if (yield from retry.call(lambda: try_acquire(t, candidate))):
+                    lease = candidate
+                else:
+                    continue
+            waiting_for = f"waiting for site {rightful} to take it"
+        else:
+            verdict = judge_lease(view, m, watch, opts.obsolete_grace_s)
+            obsolete = view.lease is not None and view.lease.turn < m.turns_done
+            waiting_for = verdict.reason
+            if verdict.breakable and (rightful == site or not obsolete):
+                yield Progress(STAGE_LEASE, message=f"Breaking the ring lease: {verdict.reason}.")
+                if (yield from retry.call(lambda: break_lease(t, view, site))):
+                    audit.record("lease_break", detail=verdict.reason)
+                    if not obsolete:
+                        broken = (view, verdict.reason)
+                        candidate = new_lease(site, m.turns_done, m.config.lease_ttl_s)
+                        if (yield from retry.call(lambda: try_acquire(t, candidate))):
+                            lease = candidate
+                if lease is None:
+                    continue
+        if lease is None:
+            yield Progress(STAGE_WAIT, message=f"Turn {m.turns_done + 1} (round {m.round + 1}) "
+                                               f"belongs to site {rightful}; {waiting_for}.")
+            _sleep(opts.poll_s, token)
+            continue
+
+        audit.record("lease", detail=f"turn {lease.turn + 1}")
+        outcome = yield from _hold_turn(t, trainer, opts, token, retry, audit, lease, broken, t_lease)
+        if outcome is not None:
+            return outcome
+        # The manifest moved on while we took the lease (a late publisher): wait again.
+
+
+def _check_member(m: Manifest, site: str, trainer: TurnTrainer, t: Transport) -> None:
+    if site not in m.config.sites:
+        raise RingStateError(f"Site '{site}' is not a member of the ring at {t.describe()} "
+                             f"(members: {', '.join(m.config.sites)}).")
+    if m.model_id is not None and m.model_id != trainer.model_id:
+        raise RingStateError(f"The ring at {t.describe()} trains model '{m.model_id}', but this "
+                             f"site's trainer is '{trainer.model_id}'.")
+
+
+def _hold_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken, retry: _Retry,
+               audit: AuditLog, lease: Lease, broken: tuple[LeaseView, str] | None,
+               t_lease: float) -> Generator[Progress, None, TurnOutcome | None]:
+    site = opts.site
+    keeper = _LeaseKeeper(t, lease, lease.ttl_s)
+    retry.tick = keeper.tick
+    try:
+        m = yield from retry.call(lambda: read_manifest(t))
+        if m.status != "running" or m.turns_done != lease.turn:
+            yield from retry.call(lambda: release(t, keeper.lease))
+            return None
+        started = utc_now()
+        events: tuple = ()
+        in_place_of = None
+        rightful = m.next_site
+        if broken is not None:
+            old = broken[0].lease
+            in_place_of = rightful if rightful != site else None
+            detail = (f"Site {site} broke the lease of site {old.site if old else '(unreadable)'} "
+                      f"({broken[1]})" + (f" and takes turn {m.turns_done + 1} in place of site "
+                                          f"{rightful}." if in_place_of else "."))
+            events = (RingEvent("lease_break", started, site, detail),)
+        yield Progress(STAGE_LEASE, message=f"Site {site} holds the ring lease for turn {m.turns_done + 1}.")
+        expected = m
+        m = m.bumped(holder=Holder(site, lease.token, lease.turn, started), history=m.history + events)
+        m = yield from retry.call(lambda: commit_manifest(t, expected, m, keeper.lease))
+        lease_s = time.monotonic() - t_lease
+
+        # -- download ---------------------------------------------------------
+        t0 = time.monotonic()
+        carry = not m.config.reset_optimizer
+        weights = opt_state = None
+        bytes_down = 0
+        if m.weights is not None:
+            ref = m.weights
+            data = yield from retry.transfer(lambda: _verified(t, ref, "weights"), STAGE_DOWNLOAD, ref.size)
+            weights = decode_weights(data, t.describe(ref.file))
+            bytes_down += len(data)
+            audit.record("download", file=ref.file, version=ref.version, sha256=ref.sha256, bytes=len(data))
+        if carry and m.optimizer is not None:
+            oref = m.optimizer
+            data = yield from retry.transfer(lambda: _verified(t, oref, "optimizer state"),
+                                             STAGE_DOWNLOAD, oref.size)
+            opt_state = decode_optimizer_state(data, t.describe(oref.file))
+            bytes_down += len(data)
+            audit.record("download", file=oref.file, version=oref.version, sha256=oref.sha256,
+                         bytes=len(data))
+        download_s = time.monotonic() - t0
+
+        # -- train ------------------------------------------------------------
+        epochs = opts.epochs_per_turn or m.config.epochs_per_turn
+        yield Progress(STAGE_TRAIN, message=f"Turn {m.turns_done + 1}: {epochs} epoch(s) on site {site}'s data.")
+        t0 = time.monotonic()
+        gen = trainer.train_turn(TurnInput(weights, opt_state, epochs, m.config.seed, m.turns_done, site), token)
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:
+                result = check_result(stop.value, trainer.model_id)
+                break
+            keeper.tick()
+            yield event
+        train_s = time.monotonic() - t0
+
+        # -- upload -----------------------------------------------------------
+        t0 = time.monotonic()
+        version = m.latest_version + 1
+        meta = {"ring_id": m.ring_id, "version": str(version), "site": site, "turn": str(m.turns_done),
+                "model_id": trainer.model_id}
+        wdata = encode_weights(result.weights, meta)
+        wref = FileRef(version, versioned_name(WEIGHTS_DIR, version, site), sha256_hex(wdata), len(wdata),
+                       site, m.turns_done)
+        yield from retry.transfer(lambda: t.iter_write_atomic(wref.file, wdata), STAGE_UPLOAD, len(wdata))
+        audit.record("upload", file=wref.file, version=version, sha256=wref.sha256, bytes=len(wdata))
+        oref_new = None
+        bytes_up = len(wdata)
+        if carry and result.optimizer_state is not None:
+            odata = encode_optimizer_state(result.optimizer_state, meta)
+            oref_new = FileRef(version, versioned_name(OPTIMIZER_DIR, version, site), sha256_hex(odata),
+                               len(odata), site, m.turns_done)
+            yield from retry.transfer(lambda: t.iter_write_atomic(oref_new.file, odata), STAGE_UPLOAD,
+                                      len(odata))
+            audit.record("upload", file=oref_new.file, version=version, sha256=oref_new.sha256,
+                         bytes=len(odata))
+            bytes_up += len(odata)
+        upload_s = time.monotonic() - t0
+
+        # -- publish ----------------------------------------------------------
+        yield Progress(STAGE_PUBLISH, message=f"Publishing weights version {version}.")
+        t0 = time.monotonic()
+        finished = utc_now()
+        val = float(result.metrics["val_loss"])
+        verdict = judge_turn(m, site, val, finished)
+        record = TurnRecord(
+            turn=m.turns_done, round=m.round, site=site, version=version, weights_file=wref.file,
+            weights_sha256=wref.sha256, parent_version=m.latest_version, epochs=epochs,
+            metrics={k: float(v) for k, v in result.metrics.items()}, n_examples=result.n_examples,
+            improved=verdict.improved, patience_counter=verdict.patience_counter,
+            optimizer_carried=opt_state is not None, started_at=started, finished_at=finished,
+            train_s=round(train_s, 3), overhead_s=round(lease_s + download_s + upload_s, 3),
+            in_place_of=in_place_of)
+        history = m.history + (record,)
+        status = m.status
+        if verdict.convergence is not None:
+            status = "converged" if verdict.convergence.rule != "max-turns" else "stopped"
+            history += (RingEvent(status, finished, site, verdict.convergence.explanation),)
+        best = BestWeights(val, wref) if verdict.global_improved else m.best
+        expected = m
+        m = m.bumped(turns_done=m.turns_done + 1, holder=None, weights=wref, optimizer=oref_new, best=best,
+                     patience_counter=verdict.global_counter, per_site=verdict.per_site, status=status,
+                     convergence=verdict.convergence, history=history,
+                     model_id=m.model_id or trainer.model_id)
+        m = yield from retry.call(lambda: commit_manifest(t, expected, m, keeper.lease))
+        audit.record("publish", file=wref.file, version=version, sha256=wref.sha256,
+                     detail=f"turn {record.turn + 1}, val_loss {val:.6g}")
+    except Exception:
+        _release_quietly(t, keeper.lease)
+        raise
+    finally:
+        retry.tick = lambda: None
+    # Published: a failure from here on leaves a finished turn and, at worst, a
+    # lease that the next site clears as obsolete.
+    try:
+        deleted = prune(t, m)
+        if deleted:
+            log.info("pruned %d old files from the ring server", len(deleted))
+    except ServerError as exc:
+        log.warning("could not prune old ring files: %s", exc)
+    yield Progress(STAGE_RELEASE)
+    yield from retry.call(lambda: release(t, keeper.lease))
+    audit.record("release", detail=f"turn {record.turn + 1}")
+    publish_s = time.monotonic() - t0
+    timings = TurnTimings(lease_s, download_s, train_s, upload_s, publish_s, bytes_down, bytes_up)
+    return TurnOutcome(True, m, record, timings)
+
+
+def _verified(t: Transport, ref: FileRef, what: str) -> Generator[int, None, bytes]:
+    """Chunked download of a file named by the manifest, checked against its sha256."""
+    try:
+        data = yield from t.iter_read(ref.file)
+    except FileNotFoundError:
+        raise RingStateError(f"The {what} file {t.describe(ref.file)} named by the manifest is "
+                             f"missing on the server.") from None
+    verify_sha256(data, ref.sha256, f"The {what} file {t.describe(ref.file)}")
+    return data
+
+
+def _release_quietly(t: Transport, lease: Lease) -> None:
+    try:
+        release(t, lease)
+    except ServerError as exc:
+        log.warning("could not release the ring lease (it will expire): %s", exc)
+
+
+def run_site(t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken,
+             wait: bool) -> Generator[Progress, None, SiteRun]:
+    """One turn, or with ``wait`` turns until the ring converges or stops."""
+    turns: list[TurnOutcome] = []
+    while True:
+        outcome = yield from take_turn(t, trainer, opts, token)
+        if outcome.trained:
+            turns.append(outcome)
+        if not wait or outcome.manifest.status != "running":
+            return SiteRun(turns, outcome.manifest)

@@ -1,0 +1,135 @@
+"""Training settings: named presets (TOML in ``resources/presets``), a user's
+TOML file on top, then ``key=value`` overrides from the command line.
+
+Every number of a run lives in :class:`TrainingConfig`; unknown keys and values
+of the wrong type are refused with a :class:`ConfigError` naming the key.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from ..errors import ConfigError
+from ..model import inception, unet
+from ..model.architectures import ARCHITECTURES
+from .loss import LOSSES
+
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "resources" / "presets"
+DEFAULT_PRESET = "cpu-small"
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    architecture: str = "inception"
+    ds: int = 4
+    loss: str = "cdc"  # "cdc" (continuous Dice) or "soft_dice"
+    patch_size: int = 64
+    patches_per_volume: int = 100  # N hematoma-centred patches, N <= hematoma voxels
+    healthy_per_lesion: float = 1.0  # healthy-brain-centred patches per hematoma-centred one
+    batch_size: int = 8
+    learning_rate: float = 1e-4
+    max_epochs: int = 12
+    patience: int = 3  # epochs without a validation improvement > min_delta
+    min_delta: float = 1e-4
+    val_fraction: float = 0.2
+    val_split: str = "patch"  # "patch" (the paper) or "case"
+    seed: int = 0
+    threads: int = 0  # torch threads; 0 keeps torch's default
+    preset: str = ""
+
+    def __post_init__(self) -> None:
+        def bad(key: str, why: str) -> ConfigError:
+            return ConfigError(f"training setting {key} = {getattr(self, key)!r}: {why}")
+        if self.architecture not in ARCHITECTURES:
+            raise bad("architecture", f"choose one of {', '.join(sorted(ARCHITECTURES))}")
+        {"inception": inception.check_ds, "unet": unet.check_ds}[self.architecture](self.ds)
+        if self.loss not in LOSSES:
+            raise bad("loss", f"choose one of {', '.join(LOSSES)}")
+        if self.val_split not in ("patch", "case"):
+            raise bad("val_split", 'choose "patch" or "case"')
+        for key in ("ds", "patch_size", "patches_per_volume", "batch_size", "max_epochs", "patience"):
+            if getattr(self, key) < 1:
+                raise bad(key, "must be at least 1")
+        if self.patch_size < 8:
+            raise bad("patch_size", "must be at least 8 pixels")
+        if not 0.0 < self.val_fraction < 1.0:
+            raise bad("val_fraction", "must lie strictly between 0 and 1")
+        if self.healthy_per_lesion < 0:
+            raise bad("healthy_per_lesion", "must not be negative")
+        if self.learning_rate <= 0 or self.min_delta < 0 or self.threads < 0:
+            raise ConfigError("learning_rate must be positive, min_delta and threads not negative.")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "TrainingConfig":
+        return _build(self.to_dict() | changes, "settings")
+
+
+_FIELDS = {f.name: f for f in fields(TrainingConfig)}
+_TYPES = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _coerce(key: str, value, where: str):
+    if key not in _FIELDS:
+        raise ConfigError(f"{where}: unknown training setting {key!r}; known: {', '.join(_FIELDS)}.")
+    want = _TYPES[str(_FIELDS[key].type)]
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if want is not bool and isinstance(value, bool) or not isinstance(value, want):
+        raise ConfigError(f"{where}: {key} = {value!r} should be {want.__name__}.")
+    return value
+
+
+def _build(values: dict, where: str) -> TrainingConfig:
+    return TrainingConfig(**{k: _coerce(k, v, where) for k, v in values.items()})
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def read_toml(path: Path) -> dict:
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found.") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}).") from None
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``key=value``; the value is read as TOML (``3``, ``1e-4``, ``true``) or else as text."""
+    key, sep, raw = text.partition("=")
+    key, raw = key.strip(), raw.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. --set patience=5.")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return key, value
+
+
+def load_config(preset: str | None = None, config_file: str | Path | None = None,
+                overrides: list[str] | tuple[str, ...] = ()) -> TrainingConfig:
+    """Preset, then the file, then the overrides (later wins)."""
+    name = preset or DEFAULT_PRESET
+    path = PRESETS_DIR / f"{name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"unknown preset {name!r}; available: {', '.join(list_presets())}.")
+    values = {k: _coerce(k, v, str(path)) for k, v in read_toml(path).items()}
+    values["preset"] = name
+    if config_file is not None:
+        values |= {k: _coerce(k, v, str(config_file)) for k, v in read_toml(Path(config_file)).items()}
+    for text in overrides:
+        key, value = parse_override(text)
+        values[key] = _coerce(key, value, f"--set {text}")
+    return _build(values, "settings")

@@ -1,0 +1,96 @@
+"""Axial training patches: N centred on hematoma voxels, N on healthy brain.
+
+As in the authors' later ``patch_ops.py``: per volume, N = min(requested,
+number of hematoma voxels) patches centred on randomly chosen hematoma voxels
+and N centred on brain voxels outside the hematoma (``healthy_per_lesion``
+scales the second number; 0 gives the earlier lesion-only sampling); each volume is padded
+in-plane with the background value so patches near the edge keep their size.
+For an even patch size the centre voxel sits at index ``size // 2``.
+
+Patches keep the input's dtype (int16 for integer HU, which halves memory for
+the paper's 255x255 patches) and are converted to float32 per batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PatchSet:
+    x: np.ndarray  # (N, 1, P, P) network input (int16 or float32 HU)
+    y: np.ndarray  # (N, 1, P, P) uint8 reference 0/1
+    group: np.ndarray  # (N,) int32: index of the volume each patch came from (0..V-1)
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+    def take(self, index: np.ndarray) -> "PatchSet":
+        return PatchSet(self.x[index], self.y[index], self.group[index])
+
+    @staticmethod
+    def concat(parts: list["PatchSet"], patch_size: int, dtype=np.int16) -> "PatchSet":
+        if not parts:
+            return PatchSet(np.zeros((0, 1, patch_size, patch_size), dtype),
+                            np.zeros((0, 1, patch_size, patch_size), np.uint8), np.zeros(0, np.int32))
+        return PatchSet(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]),
+                        np.concatenate([p.group for p in parts]))
+
+
+def _choose(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` distinct flat indices where ``candidates`` is True (fewer if there are fewer)."""
+    flat = np.flatnonzero(candidates)
+    n = min(n, flat.size)
+    return flat[rng.choice(flat.size, size=n, replace=False)] if n else flat[:0]
+
+
+def extract_patches(image: np.ndarray, mask: np.ndarray, brain: np.ndarray, n: int, size: int,
+                    rng: np.random.Generator, background: float, healthy_per_lesion: float = 1.0,
+                    group: int = 0) -> PatchSet:
+    """Patches from one canonical volume (axial slices are ``[:, :, k]``).
+
+    ``image`` is the prepared network input, ``mask`` the hematoma reference,
+    ``brain`` the brain mask (healthy centres are brain and not hematoma).
+    """
+    mask = mask.astype(bool, copy=False)
+    lesion = _choose(mask, n, rng)
+    centres = [lesion]
+    n_healthy = int(round(lesion.size * healthy_per_lesion))
+    if n_healthy:
+        centres.append(_choose(brain.astype(bool, copy=False) & ~mask, n_healthy, rng))
+    flat = np.concatenate(centres)
+    ii, jj, kk = np.unravel_index(flat, image.shape)
+    before, after = size // 2, size - size // 2 - 1
+    pad = ((before, after), (before, after), (0, 0))
+    img = np.pad(image, pad, constant_values=np.asarray(background, image.dtype))
+    msk = np.pad(mask.astype(np.uint8), pad)
+    x = np.empty((flat.size, 1, size, size), image.dtype)
+    y = np.empty((flat.size, 1, size, size), np.uint8)
+    for t, (i, j, k) in enumerate(zip(ii, jj, kk)):
+        # voxel (i, j) sits at (i + before, j + before) in the padded arrays
+        x[t, 0] = img[i:i + size, j:j + size, k]
+        y[t, 0] = msk[i:i + size, j:j + size, k]
+    return PatchSet(x, y, np.full(flat.size, group, np.int32))
+
+
+def split_patches(patches: PatchSet, val_fraction: float, by: str,
+                  rng: np.random.Generator) -> tuple[PatchSet, PatchSet]:
+    """(train, validation). ``by="patch"``: the paper's split, the last
+    ``val_fraction`` of the shuffled patches; ``by="case"``: whole volumes
+    (at least one, and at least one left for training) go to validation."""
+    n = len(patches)
+    if by == "patch":
+        order = rng.permutation(n)
+        n_val = int(round(n * val_fraction))
+        n_val = min(max(n_val, 1 if n > 1 else 0), n - 1) if n else 0
+        return patches.take(np.sort(order[:n - n_val])), patches.take(np.sort(order[n - n_val:]))
+    if by == "case":
+        groups = np.unique(patches.group)
+        if groups.size < 2:
+            raise ValueError("a split by case needs patches from at least two volumes")
+        n_val = min(max(int(round(groups.size * val_fraction)), 1), groups.size - 1)
+        val_groups = rng.permutation(groups)[:n_val]
+        is_val = np.isin(patches.group, val_groups)
+        return patches.take(np.flatnonzero(~is_val)), patches.take(np.flatnonzero(is_val))
+    raise ValueError(f"unknown split {by!r}")

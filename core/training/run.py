@@ -1,0 +1,112 @@
+"""``hemarelay train``: a site folder in, a weights file out, resumable.
+
+The output folder holds ``checkpoint.safetensors`` (rewritten after every
+epoch; an interrupted or cancelled run started again with the same folder and
+settings continues from it) and, at the end, ``model.safetensors``: the best
+weights (lowest validation loss) with their metadata.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generator
+
+from ..datasets import site_split
+from ..errors import ConfigError, InputError
+from ..model.architectures import build_network
+from ..model.input import DEFAULT_INPUT, InputConvention
+from ..model.weights import WeightsMeta, load_weights, save_weights
+from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainingConfig
+from .loss import get_loss
+from .site_data import build_patch_data
+from .trainer import EpochTrainer, TrainState, fit
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_NAME = "checkpoint.safetensors"
+MODEL_NAME = "model.safetensors"
+# Settings that may change between an interrupted run and its resumption.
+_RESUMABLE_CHANGES = {"threads", "max_epochs", "patience"}
+
+
+@dataclass(frozen=True)
+class TrainRunResult:
+    weights_path: Path
+    meta: WeightsMeta
+    stopped: str  # "converged" or "max_epochs"
+    resumed_from_epoch: int
+
+
+def make_trainer(config: TrainingConfig, data) -> EpochTrainer:
+    return EpochTrainer(lambda: build_network(config.architecture, config.ds), get_loss(config.loss),
+                        data, batch_size=config.batch_size, learning_rate=config.learning_rate,
+                        seed=config.seed, min_delta=config.min_delta, threads=config.threads)
+
+
+def _check_resumable(saved: dict, config: TrainingConfig, path: Path) -> None:
+    now = config.to_dict()
+    diff = [k for k in sorted(set(saved) | set(now))
+            if k not in _RESUMABLE_CHANGES and saved.get(k) != now.get(k)]
+    if diff:
+        what = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff[:4])
+        raise ConfigError(f"{path} belongs to a run with other settings ({what}); use a new "
+                          "output folder, or --fresh to discard that run.")
+
+
+def train_site(site_dir: str | Path, out_dir: str | Path, config: TrainingConfig,
+               token: CancelToken = NEVER_CANCELLED, fresh: bool = False,
+               init_weights: str | Path | None = None,
+               convention: InputConvention = DEFAULT_INPUT
+               ) -> Generator[Progress, None, TrainRunResult]:
+    site_dir, out_dir = Path(site_dir), Path(out_dir)
+    cases = site_split(site_dir, "train", require_masks=True)
+    if not cases:
+        raise InputError(f"{site_dir}: no train/ folder with ct_NNN.nii.gz + mask_NNN.nii.gz pairs.")
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    state: TrainState | None = None
+    parent = None
+    if init_weights is not None:
+        init = load_weights(init_weights, expect_architecture=config.architecture)
+        if init.meta.ds != config.ds or init.meta.input != convention:
+            raise ConfigError(f"{init_weights}: ds or input convention differ from these settings.")
+        parent = init.meta.sha256
+    if ckpt_path.exists() and not fresh:
+        state, saved = load_checkpoint(ckpt_path)
+        _check_resumable(saved.get("config", {}), config, ckpt_path)
+        parent = saved.get("parent_sha256")
+        log.info("resuming %s at epoch %d", ckpt_path, state.epoch)
+    data, summary = yield from build_patch_data(cases, config, convention, token)
+    trainer = make_trainer(config, data)
+    resumed_from = state.epoch if state is not None else 0
+    if state is None:
+        state = trainer.initial_state()
+        if init_weights is not None:
+            state.weights = {k: v.clone() for k, v in init.state_dict.items()}
+    saved_config = {"config": config.to_dict(), "parent_sha256": parent}
+
+    def checkpoint(st: TrainState) -> None:
+        save_checkpoint(ckpt_path, st, saved_config)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = yield from fit(trainer, state, config.patience, config.max_epochs, token, checkpoint)
+    st = result.state
+    best = st.best_weights or st.weights
+    best_metrics = st.history[st.best_epoch - 1] if st.best_epoch else st.history[-1]
+    meta = WeightsMeta(
+        architecture=config.architecture, ds=config.ds, input=convention, preset=config.preset,
+        training={"config": config.to_dict(), "data": summary.to_dict(), "epochs": st.epoch,
+                  "best_epoch": st.best_epoch, "stopped": result.stopped,
+                  "history": [{"epoch": m.epoch, "train_loss": m.train_loss, "val_loss": m.val_loss,
+                               "seconds": round(m.seconds, 2)} for m in st.history]},
+        metrics={"val_loss": best_metrics.val_loss, "train_loss": best_metrics.train_loss,
+                 "loss": config.loss},
+        parent_sha256=parent, version=f"{config.preset or 'custom'} epoch {st.best_epoch}")
+    path = out_dir / MODEL_NAME
+    meta = save_weights(path, best, meta)
+    yield Progress("Training finished", st.epoch, st.epoch,
+                   f"{result.stopped} after {st.epoch} epochs; best validation loss "
+                   f"{best_metrics.val_loss:.4f} at epoch {st.best_epoch}", 0.0)
+    return TrainRunResult(path, meta, result.stopped, resumed_from)

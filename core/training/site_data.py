@@ -1,0 +1,98 @@
+"""From a site's CT + mask pairs to training patches (the hematoma-specific part).
+
+Each case is loaded, put in the canonical RAS orientation, brain-extracted and
+turned into the network input by the :class:`InputConvention` (the same code
+path prediction uses), then patches are drawn per volume. Each volume has its
+own random generator seeded by ``(seed, volume index)``, so the patches of one
+volume do not depend on the others. What leaves this module is arrays and
+counts: case identifiers stay here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generator, Sequence
+
+import numpy as np
+
+from ..brain import brain_mask
+from ..datasets import Case
+from ..errors import ConfigError, InputError
+from ..io import load_ct, load_mask
+from ..model.input import InputConvention
+from ..orientation import to_canonical
+from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
+from .config import TrainingConfig
+from .patches import PatchSet, extract_patches, split_patches
+from .trainer import PatchData
+
+_SPLIT_STREAM = 1_000_000  # generator stream for the train/validation split
+
+
+@dataclass(frozen=True)
+class PreparedCase:
+    image: np.ndarray  # canonical network input (int16 when the HU values are whole numbers)
+    mask: np.ndarray  # canonical uint8 reference
+    brain: np.ndarray  # canonical bool brain mask
+
+
+def prepare_case(case: Case, convention: InputConvention) -> PreparedCase:
+    if case.mask_path is None:
+        raise InputError(f"{case.ct_path}: no mask beside it; training needs a mask for every CT.")
+    ct = load_ct(case.ct_path)
+    mask = load_mask(case.mask_path, ct)
+    canon, re = to_canonical(ct)
+    brain = brain_mask(canon)
+    image = convention.prepare(canon.data, brain)
+    if np.array_equal(image, np.round(image)) and np.abs(image).max() < 32768:
+        image = image.astype(np.int16)
+    return PreparedCase(image, re.to_canonical(mask.data), brain)
+
+
+@dataclass(frozen=True)
+class DataSummary:
+    """What may leave the site about its training data: counts and sizes only."""
+
+    n_volumes: int
+    n_volumes_with_patches: int
+    n_train_patches: int
+    n_val_patches: int
+    hematoma_voxels_outside_brain: float  # fraction of reference voxels the network cannot see
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def build_patch_data(cases: Sequence[Case], config: TrainingConfig, convention: InputConvention,
+                     token: CancelToken = NEVER_CANCELLED
+                     ) -> Generator[Progress, None, tuple[PatchData, DataSummary]]:
+    if not cases:
+        raise InputError("no training cases (ct_NNN.nii.gz with mask_NNN.nii.gz) were found.")
+    clock = EtaClock()
+    parts: list[PatchSet] = []
+    outside = total = 0
+    for v, case in enumerate(cases):
+        token.raise_if_cancelled()
+        yield Progress("Preparing training patches", v, len(cases),
+                       f"volume {v + 1} of {len(cases)}", clock.eta(v, len(cases)))
+        pc = prepare_case(case, convention)
+        ref = pc.mask.astype(bool)
+        outside += int(np.count_nonzero(ref & ~pc.brain))
+        total += int(np.count_nonzero(ref))
+        rng = np.random.default_rng([config.seed, v])
+        parts.append(extract_patches(pc.image, ref & pc.brain, pc.brain, config.patches_per_volume,
+                                     config.patch_size, rng, convention.background_hu,
+                                     config.healthy_per_lesion, group=v))
+    dtype = np.result_type(*[p.x.dtype for p in parts])
+    everything = PatchSet.concat([p for p in parts if len(p)], config.patch_size, dtype)
+    n_with = sum(1 for p in parts if len(p))
+    if len(everything) < 2:
+        raise InputError("the training cases hold no hematoma voxels inside the brain; "
+                         "nothing to train on.")
+    try:
+        train, val = split_patches(everything, config.val_fraction, config.val_split,
+                                   np.random.default_rng([config.seed, _SPLIT_STREAM]))
+    except ValueError as exc:
+        raise ConfigError(f"val_split = {config.val_split!r}: {exc}.") from None
+    yield Progress("Preparing training patches", len(cases), len(cases), "done", 0.0)
+    summary = DataSummary(len(cases), n_with, len(train), len(val), outside / total if total else 0.0)
+    return PatchData(train, val), summary

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Idempotent set-up of everything Hematoma Relay needs on a fresh Debian/Ubuntu
+# machine: a venv in .venv with the CPU torch wheel, the project and its GUI
+# and test extras; as root, the system packages for the real SFTP tests
+# (openssh-server) and for Qt offscreen/Xvfb screenshots.
+#   scripts/setup.sh          # app + tests
+#   HEMARELAY_NO_APT=1 ...    # skip apt-get (no root, or packages present)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+apt_pkgs=(openssh-server xvfb libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1
+          libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 poppler-utils)
+if [ "$(id -u)" = 0 ] && [ -z "${HEMARELAY_NO_APT:-}" ] && command -v apt-get >/dev/null; then
+  missing=()
+  for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: installing system packages: ${missing[*]}"
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.hemarelay-setup
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "setup: installing Python packages (first run takes a few minutes)"
+  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING' || true
+  # The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
+  .venv/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v '^WARNING' || true
+  .venv/bin/python -m pip install -q -e ".[gui,dev]" 2>&1 | grep -v '^WARNING' || true
+  .venv/bin/python -c "import torch, nibabel, SimpleITK, paramiko, PySide6, pyqtgraph" \
+    || { echo "setup: Python packages failed to install" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi
