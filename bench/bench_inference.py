@@ -64,11 +64,11 @@ def main() -> int:
         torch.manual_seed(0)
         sd = build_network("inception", 4).state_dict()
         weights = LoadedWeights(WeightsMeta("inception", 4, sha256=tensors_sha256(sd)), sd)
-    net = weights.network()
+    net = weights.network()  # the plain eager reference: NCHW, as torch builds it
     ds = weights.meta.ds
     flop_slice = inception_flops_per_pixel(ds) * 512 * 512
-    fast = make_engine(net, "auto", args.threads)
-    torch_fast = make_engine(net, "torch", args.threads)
+    fast = make_engine(weights.network(), "auto", args.threads)
+    torch_fast = make_engine(weights.network(), "torch", args.threads)
     rng = np.random.default_rng(0)
     x = rng.normal(30, 15, (1, 1, 512, 512)).clip(-20, 100).astype(np.float32)
     xt = torch.from_numpy(x)

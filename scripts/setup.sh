@@ -29,10 +29,13 @@ stamp=.venv/.hemarelay-setup
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "setup: installing Python packages (first run takes a few minutes)"
-  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v '^WARNING' || true
-  # The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
-  .venv/bin/python -m pip install -q "torch==2.13.0" 2>&1 | grep -v '^WARNING' || true
-  .venv/bin/python -m pip install -q -e ".[gui,dev]" 2>&1 | grep -v '^WARNING' || true
+  log=.venv/setup.log
+  {
+    .venv/bin/python -m pip install --upgrade pip
+    # The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
+    .venv/bin/python -m pip install "torch==2.13.0"
+    .venv/bin/python -m pip install -e ".[gui,dev]"
+  } >"$log" 2>&1 || { tail -30 "$log" >&2; echo "setup: pip failed; full log in $log" >&2; exit 1; }
   .venv/bin/python -c "import torch, nibabel, SimpleITK, paramiko, PySide6, pyqtgraph" \
     || { echo "setup: Python packages failed to install" >&2; exit 1; }
   echo "$want" > "$stamp"

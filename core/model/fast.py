@@ -6,10 +6,12 @@ Two engines, both checked against the reference forward pass in the tests:
   network is written as an ONNX graph straight from its weights and run by ONNX
   Runtime, whose CPU provider fuses each convolution with its ReLU and keeps
   activations in a blocked channel layout (NCHWc) between convolutions.
-- ``torch``: inference mode, channels-last tensors (oneDNN's fast convolution
-  path; plain NCHW runs the 1x1 convolutions and 3x3 pools several times
-  slower), and for Inception the module's 1x1 convolutions that read the same
-  input merged into one convolution.
+- ``torch`` (the fallback when ONNX Runtime is missing, and the U-Net's
+  engine): inference mode, channels-last tensors (oneDNN's blocked convolution
+  path; on our 2-core machines NCHW ran the 1x1 convolutions and 3x3 pools
+  several times slower under load, and about as fast when idle), and for
+  Inception the module's 1x1 convolutions that read the same input merged
+  into one convolution.
 
 Both engines apply the average-pool branch's 1x1 projection *before* the 3x3
 average pool instead of after it: the pool (which excludes the padding)
@@ -19,6 +21,7 @@ differ from the reference by float rounding only (~1e-7).
 """
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Protocol
 
@@ -90,7 +93,7 @@ class TorchEngine:
     name = "torch"
 
     def __init__(self, net: nn.Module, threads: int | None = None) -> None:
-        net = net.eval()
+        net = copy.deepcopy(net).eval()  # the layout change below must not touch the caller's net
         model = FusedInception(net) if isinstance(net, InceptionNet) else net
         self.model = model.eval().to(memory_format=torch.channels_last)
         self.threads = threads

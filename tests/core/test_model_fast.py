@@ -41,6 +41,8 @@ def test_fused_torch_engine_equals_reference():
     assert out.shape == ref.shape
     assert np.abs(out - ref).max() < 1e-5
     assert isinstance(TorchEngine(net).model, FusedInception)
+    # building an engine leaves the caller's network as it was (plain NCHW weights)
+    assert all(p.is_contiguous() for p in net.parameters())
     # the logits too, before the sigmoid can hide differences
     with torch.inference_mode():
         t = torch.from_numpy(x)
