@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from ..io.atomic import atomic_write_bytes
 from ..errors import ConfigError
 from ..progress import NEVER_CANCELLED, Progress
 
@@ -86,6 +87,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "folder's *.npz toy cases), to check the ring's connections without medical "
                         "data (use a separate test ring: the first turn fixes the ring's model); or "
                         "package.module:function")
+    p.add_argument("--preset", default=None, help="training preset for the hematoma trainer "
+                   "(cpu-small by default, or paper)")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
+                   help="training settings file (overrides the preset)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one training setting, e.g. --set patches_per_volume=20")
     p.add_argument("--poll", type=float, default=5.0, metavar="S", help="seconds between manifest reads "
                    "while waiting")
     p.add_argument("--retry-for", type=float, default=600.0, metavar="S",
@@ -106,6 +113,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--server", required=True, metavar="URL", help=URL_HELP)
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="safetensors file to write")
     p.add_argument("--which", default="best", help="best (default), latest or a version number")
+    p.add_argument("--raw", action="store_true", help="write the ring's safetensors file as it is, "
+                   "instead of a model file for predict/evaluate")
     _ssh_options(p)
     p.set_defaults(func=_fetch)
 
@@ -208,12 +217,21 @@ def _status(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     from ..ring.server import fetch_weights
+    from ..ring.codec import decode_weights
     with _transport(args) as t:
         t.connect()
-        data, ref, _ = fetch_weights(t, args.which)
+        data, ref, manifest = fetch_weights(t, args.which)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_name(args.out.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(args.out)
+    if args.raw:
+        atomic_write_bytes(args.out, data)
+    else:
+        # A model weights file that predict and evaluate load directly.
+        from ..training.ring_turn import save_ring_weights_as_model
+        best = manifest.best
+        metrics = {"val_loss": best.val_loss} if best and best.weights.version == ref.version else {}
+        save_ring_weights_as_model(decode_weights(data, f"weights version {ref.version}"),
+                                   manifest.model_id or "", args.out,
+                                   version=f"ring version {ref.version} from site {ref.site}",
+                                   metrics=metrics)
     print(f"Wrote weights version {ref.version} from site {ref.site} (sha256 {ref.sha256[:12]}) to {args.out}.")
     return 0

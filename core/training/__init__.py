@@ -17,4 +17,11 @@ from .trainer import (EpochMetrics, EpochTrainer, FitResult, PatchData, Training
 __all__ = ["load_checkpoint", "optimizer_from_tensors", "optimizer_to_tensors", "save_checkpoint",
            "TrainingConfig", "load_config", "continuous_dice", "get_loss", "soft_dice", "PatchSet",
            "extract_patches", "split_patches", "EpochMetrics", "EpochTrainer", "FitResult",
-           "PatchData", "TrainingProgress", "TrainState", "TurnResult", "fit"]
+           "PatchData", "TrainingProgress", "TrainState", "TurnResult", "fit", "make_turn_trainer"]
+
+
+def make_turn_trainer(args):
+    """The hematoma trainer for ``hemarelay ring turn`` (see :mod:`.ring_turn`)."""
+    from .ring_turn import make_turn_trainer as make
+
+    return make(args)
