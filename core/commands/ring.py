@@ -222,8 +222,9 @@ def _fetch(args: argparse.Namespace) -> int:
         t.connect()
         data, ref, manifest = fetch_weights(t, args.which)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    if args.raw:
-        atomic_write_bytes(args.out, data)
+    from ..training.ring_turn import is_hematoma_model
+    if args.raw or not is_hematoma_model(manifest.model_id):
+        atomic_write_bytes(args.out, data)  # as the ring holds it (e.g. a toy test ring)
     else:
         # A model weights file that predict and evaluate load directly.
         from ..training.ring_turn import save_ring_weights_as_model

@@ -9,6 +9,7 @@ built once per process and reused for every turn this site takes.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Generator
 
@@ -73,6 +74,13 @@ def make_turn_trainer(args: argparse.Namespace) -> HematomaTurnTrainer:
     return HematomaTurnTrainer(Path(args.data), config)
 
 
+_MODEL_ID = r"(inception|unet)-ds(\d+)"
+
+
+def is_hematoma_model(model_id: str | None) -> bool:
+    return bool(re.fullmatch(_MODEL_ID, model_id or ""))
+
+
 def save_ring_weights_as_model(tensors: dict, model_id: str, out_path: str | Path, *, version: str,
                                metrics: dict | None = None, convention: InputConvention = DEFAULT_INPUT
                                ) -> Path:
@@ -80,11 +88,9 @@ def save_ring_weights_as_model(tensors: dict, model_id: str, out_path: str | Pat
 
     ``model_id`` is the ring's (``inception-ds4``): it gives architecture and ds.
     """
-    import re
-
     from ..model.weights import WeightsMeta, save_weights
 
-    m = re.fullmatch(r"([a-z]+)-ds(\d+)", model_id or "")
+    m = re.fullmatch(_MODEL_ID, model_id or "")
     if not m:
         raise InputError(f"The ring's model '{model_id}' is not a hematoma network; "
                          "its weights cannot be used for prediction.")
