@@ -1,0 +1,141 @@
+"""The user's preferences, stored as TOML in the user's config folder.
+
+Never in the repository or beside the cases: ``$HEMARELAY_CONFIG_DIR`` when
+set (tests use it), otherwise the platform's config location
+(``~/.config/hemarelay`` on Linux). A damaged file is reported and the
+defaults are used; it is only overwritten when the user saves preferences.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import tomli_w
+from PySide6.QtCore import QStandardPaths
+
+from core.errors import ConfigError
+from core.io import atomic_write_text
+from core.worklist import default_user
+
+CONFIG_ENV = "HEMARELAY_CONFIG_DIR"
+FILE_NAME = "settings.toml"
+
+
+@dataclass(frozen=True)
+class WindowPreset:
+    name: str
+    width: float
+    level: float
+    key: str  # one keystroke
+
+    def label(self) -> str:
+        return f"{self.name} W{self.width:g}/L{self.level:g}"
+
+
+DEFAULT_PRESETS = (
+    WindowPreset("brain", 80, 40, "1"),
+    WindowPreset("subdural", 200, 75, "2"),
+    WindowPreset("stroke", 40, 40, "3"),
+    WindowPreset("bone", 2000, 500, "4"),
+)
+
+
+@dataclass(frozen=True)
+class OverlayPrefs:
+    visible: bool = True
+    opacity: float = 0.5  # 0..1
+    outline: bool = False  # False: filled
+
+
+@dataclass(frozen=True)
+class Settings:
+    user: str = field(default_factory=default_user)  # recorded with status changes
+    presets: tuple[WindowPreset, ...] = DEFAULT_PRESETS
+    blood_low_hu: float = 40.0
+    blood_high_hu: float = 90.0
+    brush_mm: float = 4.0  # brush diameter
+    autosave_delay_s: float = 1.5
+    manual: OverlayPrefs = OverlayPrefs()
+    prediction: OverlayPrefs = OverlayPrefs(opacity=0.9, outline=True)
+    last_folder: str = ""
+
+    def validated(self) -> "Settings":
+        for p in self.presets:
+            if not (p.width > 0):
+                raise ConfigError(f"window preset {p.name}: width must be positive, got {p.width:g}.")
+        if self.blood_low_hu > self.blood_high_hu:
+            raise ConfigError(f"blood range {self.blood_low_hu:g} to {self.blood_high_hu:g} HU: "
+                              "the lower bound exceeds the upper one.")
+        if not (0.1 <= self.brush_mm <= 200):
+            raise ConfigError(f"brush size {self.brush_mm:g} mm is outside 0.1 to 200 mm.")
+        if not (0.2 <= self.autosave_delay_s <= 60):
+            raise ConfigError(f"autosave delay {self.autosave_delay_s:g} s is outside 0.2 to 60 s.")
+        for o in (self.manual, self.prediction):
+            if not (0.0 <= o.opacity <= 1.0):
+                raise ConfigError(f"overlay opacity {o.opacity:g} is outside 0 to 1.")
+        return self
+
+
+def config_dir() -> Path:
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env).expanduser()
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericConfigLocation)
+    return Path(base or Path.home() / ".config") / "hemarelay"
+
+
+def settings_path() -> Path:
+    return config_dir() / FILE_NAME
+
+
+def _to_toml(s: Settings) -> dict:
+    d = asdict(s)
+    d["presets"] = [asdict(p) for p in s.presets]
+    return d
+
+
+def _from_toml(d: dict) -> Settings:
+    base = Settings()
+    try:
+        kw = {}
+        for name in ("user", "last_folder"):
+            if name in d:
+                kw[name] = str(d[name])
+        for name in ("blood_low_hu", "blood_high_hu", "brush_mm", "autosave_delay_s"):
+            if name in d:
+                kw[name] = float(d[name])
+        if "presets" in d:
+            kw["presets"] = tuple(WindowPreset(str(p["name"]), float(p["width"]), float(p["level"]),
+                                               str(p["key"])) for p in d["presets"])
+        for name in ("manual", "prediction"):
+            if name in d:
+                o = d[name]
+                kw[name] = OverlayPrefs(bool(o.get("visible", True)), float(o.get("opacity", 0.5)),
+                                        bool(o.get("outline", False)))
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{settings_path()}: a setting has the wrong form ({exc}).") from None
+    return replace(base, **kw).validated()
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """The saved settings, or the defaults when there is no file yet."""
+    path = path or settings_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return Settings()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the settings ({exc.strerror or exc}).") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: the settings file is not valid TOML ({exc}); "
+                          "using the defaults.") from None
+    return _from_toml(data)
+
+
+def save_settings(s: Settings, path: Path | None = None) -> Path:
+    path = path or settings_path()
+    return atomic_write_text(path, tomli_w.dumps(_to_toml(s.validated())))

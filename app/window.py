@@ -1,0 +1,426 @@
+"""The main window: wiring only.
+
+The slice view sits in the centre, the worklist on the left, editing,
+display and report panels on the right. Everything with behaviour lives in
+its own module: the case's life in :mod:`app.case_controller`, mouse editing
+in :mod:`app.edit_controller`, the view in :mod:`app.viewer`, the panels in
+:mod:`app.panels`, and all the real work in ``core``.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from PySide6.QtCore import QThreadPool, QTimer, Qt
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget)
+
+from core.annotation import EditorSettings, HURange, Tool
+from core.errors import ConfigError, HemaRelayError, InputError
+from core.progress import Progress
+from core.reports import ReportJob
+from core.worklist import (CaseStatus, CaseVolume, Worklist, measure_volumes, report_jobs,
+                           scan_folder)
+
+from .actions import build_actions
+from .case_controller import CaseController
+from .edit_controller import EditController
+from .errors import show_error, user_message
+from .panels import DisplayPanel, ReportPanel, ToolsPanel, WorklistPanel
+from .settings import Settings, load_settings, save_settings
+from .settings_dialog import SettingsDialog
+from .viewer import OverlayStyle, SliceView, WindowLevel
+from .workers import Job, start_job
+
+TITLE = "Hematoma Relay"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.resize(1500, 950)
+        problem = ""
+        if settings is None:
+            try:
+                settings = load_settings()
+            except ConfigError as exc:
+                settings, problem = Settings(), str(exc)
+        self.settings = settings
+        self.worklist: Worklist | None = None
+        self._closing = False
+        self._job: Job | None = None  # the open/save job shown in the status bar
+        a = self.actions = build_actions(self, settings.presets)
+
+        self.view = SliceView()
+        self.setCentralWidget(self.view)
+        self.controller = CaseController(self._ask, settings.autosave_delay_s, self)
+        self.edit = EditController(self.view, EditorSettings(
+            settings.brush_mm, HURange(settings.blood_low_hu, settings.blood_high_hu)), self)
+        styles = {"manual": OverlayStyle(**vars(settings.manual)),
+                  "prediction": OverlayStyle(**vars(settings.prediction))}
+        self.worklist_panel = WorklistPanel(a)
+        self.tools_panel = ToolsPanel(a, settings.brush_mm, settings.blood_low_hu, settings.blood_high_hu)
+        self.display_panel = DisplayPanel(a, styles)
+        self.report_panel = ReportPanel(self._case_report_job, self._worklist_report_jobs,
+                                        self._choose_report_folder)
+        for name, style in styles.items():
+            self.view.set_style(name, style)
+        self._build_docks()
+        self._build_menus()
+        self._build_status_bar()
+        self._live_timer = QTimer(self)
+        self._live_timer.setSingleShot(True)
+        self._live_timer.setInterval(250)
+        self._live_timer.timeout.connect(self._update_live)
+        self._connect()
+        self.view.set_window(WindowLevel(settings.presets[0].width, settings.presets[0].level))
+        self._case_actions_enabled(False)
+        self._update_title()
+        if problem:
+            self.status(problem)
+
+    # ----------------------------------------------------------- layout
+    def _build_docks(self) -> None:
+        left = QDockWidget("Worklist", self)
+        left.setObjectName("worklistDock")
+        left.setWidget(self.worklist_panel)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
+        side = QWidget()
+        lay = QVBoxLayout(side)
+        for panel in (self.tools_panel, self.display_panel, self.report_panel):
+            lay.addWidget(panel)
+        lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(side)
+        scroll.setMinimumWidth(side.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
+        right = QDockWidget("Tools", self)
+        right.setObjectName("toolsDock")
+        right.setWidget(scroll)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
+        self.resizeDocks([left, right], [420, 340], Qt.Orientation.Horizontal)
+
+    def _build_menus(self) -> None:
+        a, bar = self.actions, self.menuBar()
+        file_menu = bar.addMenu("&File")
+        for act in (a.open_folder, a.open_file, a.open_dicom, None, a.save, a.close_case, None,
+                    a.preferences, None, a.quit):
+            file_menu.addSeparator() if act is None else file_menu.addAction(act)
+        edit_menu = bar.addMenu("&Edit")
+        for act in (a.undo, a.redo, None, a.accept_all, None, *a.tools.values()):
+            edit_menu.addSeparator() if act is None else edit_menu.addAction(act)
+        view_menu = bar.addMenu("&View")
+        for act in (*a.presets, None, a.show_manual, a.show_prediction, a.difference):
+            view_menu.addSeparator() if act is None else view_menu.addAction(act)
+
+    def _build_status_bar(self) -> None:
+        self.job_label = QLabel("")
+        self.job_bar = QProgressBar()
+        self.job_bar.setMaximumWidth(220)
+        self.job_cancel = QPushButton("Cancel")
+        self.job_cancel.clicked.connect(lambda: self._job.cancel() if self._job is not None else None)
+        for w in (self.job_label, self.job_bar, self.job_cancel):
+            w.setVisible(False)
+            self.statusBar().addPermanentWidget(w)
+        self.user_label = QLabel(f"user: {self.settings.user}")
+        self.statusBar().addPermanentWidget(self.user_label)
+
+    def _connect(self) -> None:
+        a, c, v = self.actions, self.controller, self.view
+        a.open_folder.triggered.connect(self._ask_folder)
+        a.open_file.triggered.connect(self._ask_file)
+        a.open_dicom.triggered.connect(self._ask_dicom)
+        a.save.triggered.connect(lambda: c.save())
+        a.close_case.triggered.connect(lambda: c.close_case())
+        a.preferences.triggered.connect(self._preferences)
+        a.quit.triggered.connect(self.close)
+        a.undo.triggered.connect(lambda: self._undo_redo(undo=True))
+        a.redo.triggered.connect(lambda: self._undo_redo(undo=False))
+        a.accept_all.triggered.connect(self.edit.accept_whole_prediction)
+        a.difference.toggled.connect(v.set_difference_mode)
+        a.tool_group.triggered.connect(lambda act: self.edit.set_tool(act.data()))
+        for act, preset in zip(a.presets, self.settings.presets):
+            act.triggered.connect(lambda _c=False, p=preset: v.set_window(WindowLevel(p.width, p.level)))
+        for key, factor in (("[", 1 / 1.25), ("]", 1.25)):
+            QShortcut(QKeySequence(key), self).activated.connect(
+                lambda f=factor: self.tools_panel.step_brush(f))
+        self.tools_panel.brushChanged.connect(self.edit.set_brush_mm)
+        self.tools_panel.rangeChanged.connect(self.edit.set_hu_range)
+        self.display_panel.styleChanged.connect(v.set_style)
+        v.windowChanged.connect(self.display_panel.show_window)
+        self.edit.message.connect(self.status)
+        self.worklist_panel.openRequested.connect(self.open_label)
+        self.worklist_panel.statusRequested.connect(self.set_status)
+        self.report_panel.failed.connect(lambda text: self.error_text(text, "Volume report"))
+        c.opened.connect(self._opened)
+        c.closed.connect(self._closed)
+        c.maskChanged.connect(self._mask_changed)
+        c.dirtyChanged.connect(self._dirty_changed)
+        c.saved.connect(self._saved)
+        c.message.connect(self.status)
+        c.failed.connect(lambda text: self.error_text(text))
+        c.jobStarted.connect(self._track_job)
+
+    # ----------------------------------------------------------- user messages
+    def status(self, text: str) -> None:
+        self.statusBar().showMessage(text, 15000)
+
+    def error_text(self, text: str, title: str = TITLE) -> None:
+        self.status(text)
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("errorDialog")
+        box.open()
+
+    def _ask(self, title: str, text: str, buttons: list[str]) -> str:
+        box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self)
+        made = {box.addButton(b, QMessageBox.ButtonRole.AcceptRole if n == 0 else
+                              QMessageBox.ButtonRole.RejectRole if b == "Cancel" else
+                              QMessageBox.ButtonRole.DestructiveRole): b for n, b in enumerate(buttons)}
+        box.exec()
+        return made.get(box.clickedButton(), buttons[-1])
+
+    def _track_job(self, job: Job) -> None:
+        self.job_label.setText(job.name)
+        self.job_bar.setRange(0, 0)
+        for w in (self.job_label, self.job_bar, self.job_cancel):
+            w.setVisible(True)
+        self._job = job
+
+        def progress(ev: Progress) -> None:
+            if ev.total:
+                self.job_bar.setRange(0, 100)
+                self.job_bar.setValue(int(100 * ev.done / ev.total))
+            self.job_label.setText(f"{ev.stage}: {ev.message}" if ev.message else ev.stage)
+
+        def hide(*_args) -> None:
+            if self._job is job:
+                for w in (self.job_label, self.job_bar, self.job_cancel):
+                    w.setVisible(False)
+        job.progress.connect(progress)
+        job.finished.connect(hide)
+        job.errored.connect(hide)
+
+    # ----------------------------------------------------------- worklist
+    def open_folder(self, folder: str | Path) -> None:
+        try:
+            wl = scan_folder(folder)
+        except HemaRelayError as exc:
+            self.error_text(str(exc), "Open site folder")
+            return
+        self.worklist = wl
+        self.worklist_panel.set_worklist(wl)
+        self.settings = replace(self.settings, last_folder=str(wl.folder))
+        self.status(f"{len(wl.cases)} cases in {wl.folder}")
+        for problem in wl.problems.values():
+            self.status(problem)
+        self._measure_volumes(wl)
+
+    def _measure_volumes(self, wl: Worklist) -> None:
+        def on_event(ev: Progress) -> None:
+            if isinstance(ev, CaseVolume) and self.worklist is wl:
+                self.worklist_panel.model.set_volume(ev)
+        start_job("Measuring volumes", lambda token: measure_volumes(list(wl.cases), token),
+                  on_progress=on_event, on_error=lambda exc: self.status(user_message(exc)), parent=self)
+
+    def open_label(self, label: str) -> None:
+        if self.worklist is None:
+            return
+        case = self.worklist.find(label)
+        self.worklist_panel.select(label)
+        self.controller.open_case(case.paths.ct, label)
+
+    def set_status(self, label: str, status: CaseStatus) -> None:
+        if self.worklist is None:
+            return
+        if label == self.controller.label and self.controller.dirty and status in (
+                CaseStatus.REVIEWED, CaseStatus.APPROVED):
+            self.error_text(f"Case {label} has unsaved edits; save them before marking it "
+                            f"'{status.value}'.", "Case status")
+            return
+        try:
+            self.worklist.set_status(label, status, self.settings.user)
+        except HemaRelayError as exc:
+            self.error_text(str(exc), "Case status")
+            return
+        self.worklist_panel.model.case_changed(label)
+        self.status(f"Case {label}: {status.value} (by {self.settings.user}).")
+
+    # ----------------------------------------------------------- the open case
+    def _opened(self, session) -> None:
+        self.view.set_volume(session.hu, session.stack, session.model.data, session.prediction,
+                             session.first_slice_with_mask())
+        self.edit.attach(session)
+        self.worklist_panel.model.set_open(self.controller.label, session.model.dirty)
+        self._case_actions_enabled(True)
+        self.actions.accept_all.setEnabled(session.prediction is not None)
+        self.actions.tools[Tool.ACCEPT_COMPONENT].setEnabled(session.prediction is not None)
+        self._mask_changed(None)
+        self._update_title()
+        if session.prediction is None:
+            self.status(f"Case {session.case_id} opened; no model prediction "
+                        f"({session.paths.prediction.name}) beside it.")
+
+    def _closed(self) -> None:
+        self.edit.detach()
+        self.view.clear()
+        self.worklist_panel.model.set_open(None, False)
+        self._case_actions_enabled(False)
+        self.report_panel.show_live(None, None, "")
+        self._update_title()
+
+    def _mask_changed(self, change) -> None:
+        if change is not None:
+            self.view.refresh_overlays(change.slices)
+        s = self.controller.session
+        model = s.model if s is not None else None
+        self.actions.undo.setEnabled(bool(model and model.can_undo))
+        self.actions.redo.setEnabled(bool(model and model.can_redo))
+        if model is not None:
+            text = f"{model.undo_depth} undo step(s)"
+            if model.undo_label:
+                text += f"; last: {model.undo_label}"
+            self.tools_panel.show_state(text)
+        if change is None or change.reason != "edit":
+            self._live_timer.start()
+
+    def _dirty_changed(self, dirty: bool) -> None:
+        self.worklist_panel.model.set_open(self.controller.label, dirty)
+        self._update_title()
+
+    def _saved(self, path: Path) -> None:
+        label, s = self.controller.label, self.controller.session
+        if self.worklist is None or label is None:
+            return
+        try:
+            _, message = self.worklist.mask_saved(label, self.settings.user)
+        except HemaRelayError as exc:
+            message = str(exc)
+        if s is not None:
+            self.worklist_panel.model.set_volume(CaseVolume("saved", label=label, volume_ml=s.volume_ml(),
+                                                            source="manual"))
+        self.worklist_panel.model.case_changed(label)
+        if message:
+            self.status(message)
+
+    def _undo_redo(self, undo: bool) -> None:
+        s = self.controller.session
+        if s is None:
+            return
+        done = s.model.undo() if undo else s.model.redo()
+        if not done:
+            self.status("Nothing to undo." if undo else "Nothing to redo.")
+
+    def _update_live(self) -> None:
+        s = self.controller.session
+        if s is None:
+            self.report_panel.show_live(None, None, "")
+        else:
+            self.report_panel.show_live(s.volume_ml(), s.prediction_volume_ml(), s.mask_label())
+
+    def _case_actions_enabled(self, on: bool) -> None:
+        a = self.actions
+        for act in (a.save, a.close_case, a.undo, a.redo, a.accept_all, *a.tools.values()):
+            act.setEnabled(on)
+        self.report_panel.case_button.setEnabled(on)
+
+    def _update_title(self) -> None:
+        s = self.controller.session
+        if s is None:
+            self.setWindowTitle(TITLE)
+        else:
+            star = " *" if s.model.dirty else ""
+            self.setWindowTitle(f"{TITLE} — case {self.controller.label or s.case_id}{star}")
+
+    # ----------------------------------------------------------- reports
+    def _case_report_job(self, use_prediction: bool) -> ReportJob:
+        s = self.controller.session
+        if s is None:
+            raise InputError("No case is open.")
+        return replace(s.report_job(use_prediction), case=self.controller.label or s.case_id)
+
+    def _worklist_report_jobs(self, use_prediction: bool) -> tuple[list[ReportJob], list[str]]:
+        """Saved masks of every case, except the open one: measured as on screen."""
+        if self.worklist is None:
+            raise InputError("No site folder is open; open one with File > Open site folder.")
+        jobs, left_out = report_jobs(self.worklist.cases, use_prediction)
+        label = self.controller.label
+        if label is not None and self.controller.session is not None:
+            jobs = [j for j in jobs if j.case != label]
+            left_out = [x for x in left_out if x != label]
+            try:
+                jobs.append(self._case_report_job(use_prediction))
+            except HemaRelayError:
+                left_out.append(label)
+            order = [c.label for c in self.worklist.cases]
+            jobs.sort(key=lambda j: order.index(j.case))
+        return jobs, left_out
+
+    def _choose_report_folder(self) -> Path | None:
+        start = self.settings.last_folder or str(Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the report (CSV and PDFs)", start)
+        return Path(folder) if folder else None
+
+    # ----------------------------------------------------------- dialogs
+    def _ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open site folder", self.settings.last_folder)
+        if folder:
+            self.open_folder(folder)
+
+    def _ask_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open CT", self.settings.last_folder,
+                                              "CT scans (*.nii *.nii.gz);;All files (*)")
+        if path:
+            self.controller.open_case(path)
+
+    def _ask_dicom(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open DICOM folder", self.settings.last_folder)
+        if folder:
+            self.controller.open_case(folder)
+
+    def _preferences(self) -> None:
+        dlg = SettingsDialog(self.settings, self)
+        if dlg.exec() != SettingsDialog.DialogCode.Accepted:
+            return
+        try:
+            new = dlg.result_settings()
+            save_settings(new)
+        except HemaRelayError as exc:
+            show_error(self, exc, "Preferences")
+            return
+        self.apply_settings(new)
+
+    def apply_settings(self, s: Settings) -> None:
+        self.settings = s
+        for act, p in zip(self.actions.presets, s.presets):
+            act.setText(p.label())
+            try:
+                act.triggered.disconnect()
+            except (RuntimeError, TypeError):
+                pass
+            act.triggered.connect(lambda _c=False, p=p: self.view.set_window(WindowLevel(p.width, p.level)))
+        self.tools_panel.low.setValue(s.blood_low_hu)
+        self.tools_panel.high.setValue(s.blood_high_hu)
+        self.tools_panel.brush.setValue(s.brush_mm)
+        self.controller.set_autosave_delay(s.autosave_delay_s)
+        self.user_label.setText(f"user: {s.user}")
+
+    # ----------------------------------------------------------- closing
+    def closeEvent(self, event) -> None:  # noqa: N802
+        if self._closing:
+            QThreadPool.globalInstance().waitForDone(10000)  # let writes in flight finish
+            try:
+                save_settings(self.settings)
+            except HemaRelayError:
+                pass  # the last folder is a convenience; never block closing for it
+            event.accept()
+            return
+        event.ignore()
+
+        def then(ok: bool) -> None:
+            if ok:
+                self._closing = True
+                self.close()
+        self.controller.close_case(then)

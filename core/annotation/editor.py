@@ -1,0 +1,158 @@
+"""Editing tools applied to a mask model: what a press, drag and release do.
+
+The GUI turns mouse events into :meth:`Editor.press`, :meth:`Editor.drag`
+and :meth:`Editor.release` calls with slice positions; everything else (which
+voxels, the HU range, one undo step per stroke) is decided here, without Qt,
+so it is tested on plain arrays.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .model import MaskModel
+from .tools import HURange, SliceRegion, capsule, component_at, flood_fill, whole
+
+
+class Tool(enum.Enum):
+    NAVIGATE = "navigate"
+    BRUSH = "brush"
+    ERASER = "eraser"
+    BLOOD_BRUSH = "blood brush"
+    FLOOD_FILL = "flood fill"
+    ACCEPT_COMPONENT = "accept prediction part"
+    DELETE_COMPONENT = "delete part"
+
+    @property
+    def drags(self) -> bool:
+        """Tools that paint along a drag (the others act once on a click)."""
+        return self in (Tool.BRUSH, Tool.ERASER, Tool.BLOOD_BRUSH)
+
+
+@dataclass
+class EditorSettings:
+    brush_mm: float = 4.0  # brush diameter in mm
+    hu_range: HURange = field(default_factory=HURange)
+
+
+@dataclass(frozen=True)
+class EditOutcome:
+    changed: int  # voxels changed
+    message: str = ""  # for the status bar when nothing happened or something notable did
+
+
+class Editor:
+    """Applies tools to ``model`` (stack layout [k, row, col]) on the CT ``hu``."""
+
+    def __init__(self, model: MaskModel, hu: np.ndarray, pixel_mm: tuple[float, float],
+                 prediction: np.ndarray | None = None,
+                 settings: EditorSettings | None = None) -> None:
+        if hu.shape != model.shape:
+            raise ValueError(f"CT {hu.shape} and mask {model.shape} differ in shape")
+        if prediction is not None and prediction.shape != model.shape:
+            raise ValueError(f"prediction {prediction.shape} and mask {model.shape} differ")
+        self.model = model
+        self.hu = hu
+        self.pixel_mm = pixel_mm
+        self.prediction = prediction
+        self.settings = settings or EditorSettings()
+        self._tool: Tool | None = None  # tool of the stroke in progress
+        self._k = 0
+        self._last: tuple[float, float] | None = None
+        self._changed = 0
+
+    # ----------------------------------------------------------- strokes
+    def press(self, tool: Tool, k: int, pos: tuple[float, float]) -> EditOutcome:
+        """Mouse button down at ``pos`` (row, col; pixel centres are integers) on slice ``k``."""
+        if self._tool is not None:
+            self.release()
+        if tool is Tool.NAVIGATE:
+            return EditOutcome(0)
+        if tool.drags:
+            self._tool, self._k, self._last, self._changed = tool, k, pos, 0
+            self.model.begin_stroke(tool.value)
+            self._dab(pos, pos)
+            return EditOutcome(self._changed)
+        seed = (int(round(pos[0])), int(round(pos[1])))
+        if tool is Tool.FLOOD_FILL:
+            return self.fill(k, seed)
+        if tool is Tool.ACCEPT_COMPONENT:
+            return self.accept_prediction((k, *seed))
+        if tool is Tool.DELETE_COMPONENT:
+            return self.delete_component((k, *seed))
+        raise ValueError(f"unknown tool {tool}")
+
+    def drag(self, pos: tuple[float, float]) -> EditOutcome:
+        if self._tool is None or self._last is None:
+            return EditOutcome(0)
+        before = self._changed
+        self._dab(self._last, pos)
+        self._last = pos
+        return EditOutcome(self._changed - before)
+
+    def release(self) -> EditOutcome:
+        if self._tool is None:
+            return EditOutcome(0)
+        tool, changed = self._tool, self._changed
+        self._tool, self._last = None, None
+        self.model.end_stroke()
+        if changed == 0 and tool is Tool.BLOOD_BRUSH:
+            return EditOutcome(0, f"Blood brush: no pixel under the brush is within "
+                                  f"{self.settings.hu_range}.")
+        return EditOutcome(changed)
+
+    @property
+    def in_stroke(self) -> bool:
+        return self._tool is not None
+
+    def _dab(self, p0: tuple[float, float], p1: tuple[float, float]) -> None:
+        assert self._tool is not None
+        hu = self.hu[self._k]
+        region = capsule(hu.shape, p0, p1, self.settings.brush_mm / 2.0, self.pixel_mm)
+        if region.mask.size == 0:
+            return
+        if self._tool is Tool.BLOOD_BRUSH:
+            region = SliceRegion(region.offset, region.mask & self.settings.hu_range.contains(hu[region.box]))
+        value = 0 if self._tool is Tool.ERASER else 1
+        self._changed += self.model.set_slice_region(self._k, region.mask, value, region.offset)
+
+    # ----------------------------------------------------------- clicks
+    def fill(self, k: int, seed: tuple[int, int]) -> EditOutcome:
+        hu = self.hu[k]
+        region = flood_fill(hu, seed, self.settings.hu_range)
+        if region.mask.size == 0 or region.empty:
+            value = hu[seed] if 0 <= seed[0] < hu.shape[0] and 0 <= seed[1] < hu.shape[1] else None
+            where = f"the clicked pixel is {float(value):g} HU, " if value is not None else ""
+            return EditOutcome(0, f"Fill: {where}outside {self.settings.hu_range}.")
+        self.model.begin_stroke(Tool.FLOOD_FILL.value)
+        n = self.model.set_slice_region(k, region.mask, 1, region.offset)
+        self.model.end_stroke()
+        return EditOutcome(n)
+
+    def accept_prediction(self, point: tuple[int, int, int] | None = None) -> EditOutcome:
+        """Copy the prediction (or its connected part at ``point``) into the mask."""
+        if self.prediction is None:
+            return EditOutcome(0, "This case has no model prediction to accept.")
+        region = whole(self.prediction) if point is None else component_at(self.prediction, point)
+        if region is None:
+            msg = ("The model prediction is empty." if point is None else
+                   "No predicted hematoma under the cursor: click inside the prediction overlay.")
+            return EditOutcome(0, msg)
+        label = "accept prediction" if point is None else "accept prediction part"
+        self.model.begin_stroke(label)
+        n = self.model.set_box(region.box, region.mask, 1)
+        self.model.end_stroke()
+        if n == 0:
+            return EditOutcome(0, "The mask already holds that part of the prediction.")
+        return EditOutcome(n)
+
+    def delete_component(self, point: tuple[int, int, int]) -> EditOutcome:
+        region = component_at(self.model.data, point)
+        if region is None:
+            return EditOutcome(0, "No mask under the cursor: click inside the manual mask.")
+        self.model.begin_stroke(Tool.DELETE_COMPONENT.value)
+        n = self.model.set_box(region.box, region.mask, 0)
+        self.model.end_stroke()
+        return EditOutcome(n)

@@ -1,0 +1,193 @@
+"""One case open for editing: CT, manual mask with undo, prediction, files.
+
+Opening (:func:`open_case`) and saving run as progress generators so the GUI
+can run them on a worker thread. The CT is turned to the canonical
+orientation and laid out as an :class:`~core.annotation.stack.AxialStack`
+once; the mask model edits that layout, and saving maps it back to the CT's
+own grid exactly (flips and transposes only) before writing it beside the
+CT with :func:`core.io.save_mask`, atomically, never over the CT.
+
+Work that must see a stable mask while the user keeps painting takes a
+:class:`MaskSnapshot` on the GUI thread first; the slow part (mapping,
+compressing, writing) then runs on the worker with that copy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Generator
+
+import numpy as np
+
+from ..errors import HemaRelayError, InputError
+from ..io import load_ct, load_mask, save_mask
+from ..metrics import volume_ml
+from ..orientation import Reorientation, to_canonical
+from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from ..reports import ReportJob
+from ..volume import Volume
+from .model import MAX_UNDO_DEFAULT, MaskModel
+from .paths import CasePaths, case_paths
+from .recovery import RecoveryFile, discard_recovery, pending_recovery, read_recovery, write_recovery
+from .stack import AxialStack
+
+STAGE_OPEN = "Opening case"
+STAGE_SAVE = "Saving mask"
+
+
+@dataclass(frozen=True)
+class MaskSnapshot:
+    """A copy of the mask taken at one moment, with the state it represents."""
+
+    data: np.ndarray  # stack layout [k, row, col], uint8
+    state_id: int
+    revision: int
+
+
+@dataclass
+class EditSession:
+    paths: CasePaths
+    ct: Volume  # as read, on its own grid (what reports and saving use)
+    reorientation: Reorientation
+    stack: AxialStack
+    hu: np.ndarray  # CT in stack layout [k, row, col], int16 or float32
+    model: MaskModel  # manual mask in stack layout
+    prediction: np.ndarray | None  # model's mask in stack layout, uint8; None when absent
+    mask_on_disk: bool  # a saved manual mask existed when the case was opened (or was saved)
+    recovery: RecoveryFile | None  # unsaved edits found when the case was opened
+    notes: list[str] = field(default_factory=list)  # things worth telling the user
+
+    @property
+    def case_id(self) -> str:
+        return self.paths.case_id
+
+    @property
+    def n_slices(self) -> int:
+        return self.stack.shape[0]
+
+    # ----------------------------------------------------------- numbers
+    def volume_ml(self) -> float:
+        return volume_ml(self.model.data, self.ct.voxel_volume_ml)
+
+    def prediction_volume_ml(self) -> float | None:
+        if self.prediction is None:
+            return None
+        return volume_ml(self.prediction, self.ct.voxel_volume_ml)
+
+    def first_slice_with_mask(self) -> int | None:
+        """A slice worth showing first: the one with the most manual (else predicted) mask."""
+        for arr in (self.model.data, self.prediction):
+            if arr is not None:
+                per_slice = np.count_nonzero(arr, axis=(1, 2))
+                if per_slice.any():
+                    return int(np.argmax(per_slice))
+        return None
+
+    # ----------------------------------------------------------- layouts
+    def to_source(self, stack_mask: np.ndarray) -> np.ndarray:
+        return self.reorientation.to_source(self.stack.from_stack(stack_mask))
+
+    def from_source(self, source_mask: np.ndarray) -> np.ndarray:
+        return self.stack.to_stack(self.reorientation.to_canonical(source_mask))
+
+    # ----------------------------------------------------------- saving
+    def snapshot(self) -> MaskSnapshot:
+        return MaskSnapshot(self.model.snapshot(), self.model.state_id, self.model.revision)
+
+    def save(self, snap: MaskSnapshot, token: CancelToken = NEVER_CANCELLED
+             ) -> Generator[Progress, None, Path]:
+        """Write ``snap`` as the case's mask (runs on a worker); see :meth:`saved`."""
+        yield Progress(STAGE_SAVE, 0, 1, self.paths.mask.name)
+        token.raise_if_cancelled()
+        source = self.to_source(snap.data)
+        path = save_mask(source, self.ct, self.paths.mask)
+        yield Progress(STAGE_SAVE, 1, 1, self.paths.mask.name)
+        return path
+
+    def saved(self, snap: MaskSnapshot) -> None:
+        """Call on the GUI thread once :meth:`save` of ``snap`` succeeded."""
+        self.model.mark_saved(snap.state_id)
+        self.mask_on_disk = True
+        self.recovery = None
+        if not self.model.dirty:
+            discard_recovery(self.paths.recovery)
+
+    def write_recovery(self, snap: MaskSnapshot) -> Path:
+        """Autosave ``snap`` to the recovery file (a worker calls this)."""
+        return write_recovery(self.paths.recovery, self.to_source(snap.data), self.ct)
+
+    def restore_recovery(self) -> int:
+        """Load the autosaved edits into the mask as one undoable step; returns
+        the number of voxels that changed."""
+        if self.recovery is None:
+            return 0
+        data = self.from_source(read_recovery(self.recovery.path, self.ct))
+        n = self.model.replace(data, "restore autosaved edits")
+        self.recovery = None
+        return n
+
+    def discard_recovery(self) -> None:
+        discard_recovery(self.paths.recovery)
+        self.recovery = None
+
+    # ----------------------------------------------------------- reports
+    def mask_label(self) -> str:
+        """Which mask a report of the current manual mask measures."""
+        if self.model.dirty:
+            return "manual (unsaved edits)"
+        return f"manual ({self.paths.mask.name})" if self.mask_on_disk else "manual (empty, never saved)"
+
+    def prediction_label(self) -> str:
+        return f"model prediction ({self.paths.prediction.name})"
+
+    def report_job(self, use_prediction: bool = False) -> ReportJob:
+        """A report job measuring the mask on screen (unsaved edits included) or the prediction."""
+        if use_prediction:
+            if self.prediction is None:
+                raise InputError(f"Case {self.case_id} has no model prediction "
+                                     f"({self.paths.prediction.name}) to report.")
+            data, label = self.prediction, self.prediction_label()
+        else:
+            data, label = self.model.data, self.mask_label()
+        mask = self.ct.with_data(self.to_source(np.asarray(data, dtype=np.uint8)), source=None)
+        return ReportJob(self.case_id, self.ct, mask, label)
+
+
+def open_case(ct_path: str | Path, token: CancelToken = NEVER_CANCELLED,
+              max_undo: int = MAX_UNDO_DEFAULT) -> Generator[Progress, None, EditSession]:
+    """Read a case's CT, its manual mask and prediction if present, and note
+    unsaved autosaved edits. Raises InputError/GeometryError with a message
+    naming the file when the CT or the saved mask cannot be used; a
+    prediction that cannot be used is left out with a note."""
+    paths = case_paths(ct_path)
+    total = 4
+    yield Progress(STAGE_OPEN, 0, total, f"reading {paths.ct.name}")
+    ct = load_ct(paths.ct)
+    token.raise_if_cancelled()
+    canon, reo = to_canonical(ct)
+    stack = AxialStack(canon.shape, canon.affine)
+    hu = stack.to_stack(canon.data)
+    del canon
+    yield Progress(STAGE_OPEN, 1, total, f"reading {paths.mask.name}")
+    notes: list[str] = list(ct.notes)
+    if paths.mask.exists():
+        manual = stack.to_stack(reo.to_canonical(load_mask(paths.mask, ct).data))
+        on_disk = True
+    else:
+        manual = np.zeros(stack.shape, np.uint8)
+        on_disk = False
+    token.raise_if_cancelled()
+    yield Progress(STAGE_OPEN, 2, total, f"reading {paths.prediction.name}")
+    prediction = None
+    if paths.prediction.exists():
+        try:
+            prediction = stack.to_stack(reo.to_canonical(load_mask(paths.prediction, ct).data))
+        except HemaRelayError as exc:
+            notes.append(f"The model prediction was left out: {exc}")
+    token.raise_if_cancelled()
+    yield Progress(STAGE_OPEN, 3, total, "preparing the display")
+    model = MaskModel(manual, max_undo=max_undo)
+    session = EditSession(paths, ct, reo, stack, hu, model, prediction, on_disk,
+                          pending_recovery(paths.recovery, paths.mask), notes)
+    yield Progress(STAGE_OPEN, total, total, "done")
+    return session

@@ -1,0 +1,66 @@
+"""Helpers for the GUI tests: open a case, mouse events on the slice view."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+
+def open_case(qtbot, w, folder: Path, label: str = "067"):
+    if w.worklist is None or w.worklist.folder != folder:
+        w.open_folder(folder)
+    with qtbot.waitSignal(w.controller.opened, timeout=20000):
+        w.open_label(label)
+    return w.controller.session
+
+
+def wait_until(qtbot, cond, timeout_ms: int = 10000) -> None:
+    qtbot.waitUntil(cond, timeout=timeout_ms)
+
+
+# ------------------------------------------------------------------ mouse
+def viewport_pos(w, row: float, col: float):
+    """Where pixel (row, col) of the shown slice is, in the view's viewport."""
+    from PySide6.QtCore import QPointF
+
+    sr, sc = w.view.stack.pixel_mm
+    scene = w.view.vb.mapViewToScene(QPointF((col + 0.5) * sc, (row + 0.5) * sr))
+    return w.view.view.mapFromScene(scene)
+
+
+def send_mouse(w, kind: str, row: float, col: float, button=None) -> None:
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    button = button or Qt.MouseButton.LeftButton
+    vp = w.view.view.viewport()
+    pos = QPointF(viewport_pos(w, row, col))
+    glob = QPointF(vp.mapToGlobal(pos.toPoint()))
+    types = {"press": QEvent.Type.MouseButtonPress, "move": QEvent.Type.MouseMove,
+             "release": QEvent.Type.MouseButtonRelease}
+    held = Qt.MouseButton.NoButton if kind == "release" else button
+    ev = QMouseEvent(types[kind], pos, glob, Qt.MouseButton.NoButton if kind == "move" else button,
+                     held, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(vp, ev)
+
+
+def drag(w, points: list[tuple[float, float]], button=None) -> None:
+    """Press at the first point, move through the others, release at the last."""
+    send_mouse(w, "press", *points[0], button=button)
+    for p in points[1:]:
+        send_mouse(w, "move", *p, button=button)
+    send_mouse(w, "release", *points[-1], button=button)
+
+
+def click(w, row: float, col: float) -> None:
+    send_mouse(w, "press", row, col)
+    send_mouse(w, "release", row, col)
+
+
+def settle(seconds: float = 0.05) -> None:
+    from PySide6.QtWidgets import QApplication
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        time.sleep(0.005)
