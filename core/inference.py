@@ -28,6 +28,7 @@ from .brain import brain_mask
 from .datasets import site_split
 from .errors import InputError
 from .io import load_ct, load_mask, save_mask, save_volume
+from .provenance import write_provenance
 from .metrics import dice, pearson, remove_small_components, volume_ml
 from .model.fast import SliceEngine, make_engine
 from .model.inception import RECEPTIVE_RADIUS
@@ -174,6 +175,7 @@ def predict_files(ct_paths: Sequence[str | Path], segmenter: Segmenter, out_dir:
         pred = yield from segmenter.predict(ct, token, keep_probabilities=probabilities)
         token.raise_if_cancelled()
         save_mask(pred.mask, ct, mask_path)
+        write_provenance(mask_path, segmenter.weights.meta)
         if probabilities:
             save_volume(ct.with_data(pred.probabilities), prob_path)
         results.append(PredictedFile(path, mask_path, prob_path if probabilities else None, pred))

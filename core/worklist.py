@@ -22,6 +22,7 @@ from typing import Generator, Iterable
 
 import numpy as np
 
+from .provenance import prediction_label
 from .annotation.paths import CasePaths, case_paths
 from .annotation.recovery import RecoveryFile, pending_recovery
 from .datasets import list_cases
@@ -289,7 +290,7 @@ def report_jobs(cases: Iterable[WorklistCase], use_prediction: bool
     for case in cases:
         if use_prediction and case.has_prediction:
             jobs.append(ReportJob(case.label, case.paths.ct, case.paths.prediction,
-                                  f"model prediction ({case.paths.prediction.name})"))
+                                  prediction_label(case.paths.prediction)))
         elif not use_prediction and case.has_mask:
             jobs.append(ReportJob(case.label, case.paths.ct, case.paths.mask,
                                   f"manual ({case.paths.mask.name})"))

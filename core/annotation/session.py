@@ -19,6 +19,7 @@ from typing import Generator
 
 import numpy as np
 
+from ..provenance import prediction_label
 from ..errors import HemaRelayError, InputError
 from ..io import load_ct, load_mask, save_mask
 from ..metrics import volume_ml
@@ -138,7 +139,7 @@ class EditSession:
         return f"manual ({self.paths.mask.name})" if self.mask_on_disk else "manual (empty, never saved)"
 
     def prediction_label(self) -> str:
-        return f"model prediction ({self.paths.prediction.name})"
+        return prediction_label(self.paths.prediction)
 
     def report_job(self, use_prediction: bool = False) -> ReportJob:
         """A report job measuring the mask on screen (unsaved edits included) or the prediction."""

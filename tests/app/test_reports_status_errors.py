@@ -48,7 +48,7 @@ def test_worklist_report_with_prediction_and_left_out_cases(qtbot, window, site,
         w.report_panel.export(tmp_path, whole=True)
     rows = _rows(tmp_path / "hematoma_volumes.csv")
     assert [r["case"] for r in rows] == ["067"]  # 052 has no prediction
-    assert rows[0]["mask_source"] == "model prediction (pred_067.nii.gz)"
+    assert rows[0]["mask_source"] == "model prediction (pred_067.nii.gz, model version unknown)"
     assert "Left out (no such mask): 052" in w.report_panel.summary.text()
     # manual masks; the open case with unsaved edits is measured as on screen
     s = open_case(qtbot, w, site, "052")

@@ -128,7 +128,7 @@ def test_prediction_loaded_and_bad_prediction_left_out(case_dir: Path):
     assert s.prediction is not None and np.array_equal(s.to_source(s.prediction), pred)
     assert s.prediction_volume_ml() == pytest.approx(200 * ct.voxel_volume_ml)
     job = s.report_job(use_prediction=True)
-    assert job.mask_source == "model prediction (pred_067.nii.gz)"
+    assert job.mask_source == "model prediction (pred_067.nii.gz, model version unknown)"
     assert np.array_equal(job.mask.data, pred)
     small = Volume(np.zeros((4, 4, 4), np.uint8), np.eye(4))
     save_mask(small.data, small, case_dir / "pred_067.nii.gz")

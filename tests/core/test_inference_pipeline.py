@@ -195,6 +195,12 @@ def test_train_predict_evaluate_commands(tmp_path, capsys):
     prob = nib.load(pred_dir / "prob_charlie.nii.gz").get_fdata()
     assert prob.min() >= 0 and prob.max() <= 1
     assert "pred_charlie.nii.gz" in capsys.readouterr().out
+    # which model made the mask is recorded beside it, and reports name it
+    from core.model.weights import read_meta
+    from core.provenance import prediction_label
+    meta = read_meta(out / "model.safetensors")
+    label = prediction_label(pred_dir / "pred_charlie.nii.gz")
+    assert meta.sha256[:12] in label and meta.version in label
 
     report = tmp_path / "eval.json"
     assert main(["evaluate", "--model", str(out / "model.safetensors"), "--data", str(site),

@@ -1,0 +1,36 @@
+"""Which model made a predicted mask: a small JSON file beside ``pred_NNN.nii.gz``.
+
+Light on purpose (no torch): the worklist and reports read it.
+"""
+from __future__ import annotations
+
+import datetime
+import json
+from pathlib import Path
+
+from .io.atomic import atomic_write_text
+
+
+def provenance_path(mask_path: Path) -> Path:
+    """``pred_049.nii.gz`` -> ``pred_049.json``: which model made the mask."""
+    name = Path(mask_path).name
+    stem = name[:-7] if name.endswith(".nii.gz") else Path(name).stem
+    return Path(mask_path).with_name(stem + ".json")
+
+
+def write_provenance(mask_path: Path, meta) -> Path:
+    """Record beside a predicted mask the weights (``WeightsMeta``) that made it."""
+    doc = {"model_version": meta.version, "model_sha256": meta.sha256,
+           "architecture": meta.architecture, "ds": meta.ds, "preset": meta.preset,
+           "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    return atomic_write_text(provenance_path(mask_path), json.dumps(doc, indent=1))
+
+
+def prediction_label(mask_path: Path) -> str:
+    """What a report says it measured: the model version when its provenance is known."""
+    try:
+        doc = json.loads(provenance_path(mask_path).read_text())
+        return (f"model {doc.get('model_version') or doc['architecture']} "
+                f"(sha256 {str(doc['model_sha256'])[:12]}, {Path(mask_path).name})")
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"model prediction ({Path(mask_path).name}, model version unknown)"
