@@ -1,0 +1,113 @@
+"""Every model on every site's test and normal scans, in one pass per scan.
+
+Each CT and its manual mask are read once and predicted by every model with
+:meth:`core.inference.Segmenter.predict` (the same path as ``hemarelay
+evaluate``); the scores are :class:`core.inference.Evaluation` objects. For
+Figure 3 the axial slice with the most manual hematoma of each site's largest
+test hematoma is kept, with every model's mask on it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generator
+
+import numpy as np
+
+from ..datasets import site_split
+from ..errors import InputError
+from ..inference import CaseScore, Evaluation, Segmenter
+from ..io import load_ct, load_mask
+from ..metrics import dice, pearson, volume_ml
+from ..orientation import to_canonical
+from ..progress import CancelToken, EtaClock, Progress
+from .plan import ExperimentPlan
+
+STAGE = "Evaluating"
+
+
+@dataclass(frozen=True)
+class ExampleSlice:
+    """One axial slice (canonical orientation) of one site's test case, for Figure 3."""
+
+    site: str
+    ct: np.ndarray  # HU, float32
+    manual: np.ndarray  # uint8
+    predicted: dict[str, np.ndarray]  # model -> uint8 mask
+    spacing: tuple[float, float]  # mm along the slice's two axes
+
+    def slice_dice(self, model: str) -> float:
+        return dice(self.manual, self.predicted[model])
+
+
+def _example_choice(cases) -> str | None:
+    """The test case with the largest manual hematoma (counted in voxels)."""
+    best, best_n = None, -1
+    for c in cases:
+        n = int(np.count_nonzero(np.asanyarray(_nib_load(c.mask_path))))
+        if n > best_n:
+            best, best_n = c.case_id, n
+    return best
+
+
+def _nib_load(path):
+    import nibabel as nib
+    return nib.load(str(path)).dataobj
+
+
+def evaluate_all(plan: ExperimentPlan, token: CancelToken
+                 ) -> Generator[Progress, None, tuple[dict[str, dict[str, Evaluation]], list[ExampleSlice]]]:
+    segmenters = {m: Segmenter.from_file(plan.model_path(m), backend=plan.backend) for m in plan.models}
+    todo = []
+    for site in plan.sites:
+        test = site_split(site.data, "test", require_masks=True)
+        normal = site_split(site.data, "normal")
+        if not test:
+            raise InputError(f"{site.data}: no test/ cases (ct_NNN.nii.gz + mask_NNN.nii.gz) to "
+                             "evaluate on.")
+        example = _example_choice(test)
+        todo += [(site, "test", c, c.case_id == example) for c in test]
+        todo += [(site, "normal", c, False) for c in normal]
+    scores = {m: {s.name: {"test": [], "normal": []} for s in plan.sites} for m in plan.models}
+    examples: list[ExampleSlice] = []
+    total = len(todo) * len(segmenters)
+    clock, done = EtaClock(), 0
+    for site, split, case, keep in todo:
+        ct = load_ct(case.ct_path)
+        manual = load_mask(case.mask_path, ct).data if case.mask_path is not None else \
+            np.zeros(ct.shape, np.uint8)
+        manual_ml = volume_ml(manual, ct.voxel_volume_ml)
+        masks = {}
+        for model, seg in segmenters.items():
+            token.raise_if_cancelled()
+            yield Progress(STAGE, done, total, f"{model} on site {site.name} {split} case "
+                           f"{done // len(segmenters) + 1} of {len(todo)}", clock.eta(done, total))
+            pred = yield from seg.predict(ct, token)
+            scores[model][site.name][split].append(
+                CaseScore(case.case_id, dice(manual, pred.mask), manual_ml, pred.volume_ml))
+            if keep:
+                masks[model] = pred.mask
+            done += 1
+        if keep:
+            examples.append(_example_slice(site.name, ct, manual, masks))
+    yield Progress(STAGE, total, total, "done")
+    result = {}
+    for model, seg in segmenters.items():
+        result[model] = {}
+        for site in plan.sites:
+            cases, normal = scores[model][site.name]["test"], scores[model][site.name]["normal"]
+            r = pearson([c.manual_ml for c in cases], [c.auto_ml for c in cases]).r
+            result[model][site.name] = Evaluation(cases, normal, float(np.mean([c.dice for c in cases])),
+                                                  None if not np.isfinite(r) else float(r),
+                                                  seg.weights.meta.sha256)
+    return result, examples
+
+
+def _example_slice(site: str, ct, manual: np.ndarray, masks: dict[str, np.ndarray]) -> ExampleSlice:
+    canon, reo = to_canonical(ct)
+    man = reo.to_canonical(manual)
+    k = int(np.argmax(man.reshape(-1, man.shape[2]).sum(axis=0)))
+    # rows = anterior-posterior from the top, columns = left-right: the usual axial view
+    view = lambda a: np.rot90(a[:, :, k])  # noqa: E731
+    return ExampleSlice(site, view(canon.data).astype(np.float32), view(man).astype(np.uint8),
+                        {m: view(reo.to_canonical(p)).astype(np.uint8) for m, p in masks.items()},
+                        (float(canon.spacing[1]), float(canon.spacing[0])))
