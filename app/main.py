@@ -3,15 +3,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from core.resources import resource_path
+
 from .errors import user_message
 
-ICON = Path(__file__).resolve().parents[1] / "resources" / "icons" / "hemarelay.svg"
+ICON = resource_path("icons", "hemarelay.svg")
+# Set by packaging/smoke_test.sh: quit by itself once the --case CT is open and
+# painted (exit 0), on an error (1) or after this many seconds (3).
+SMOKE_TEST_ENV = "HEMARELAY_SMOKE_TEST"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,18 +38,34 @@ def _install_excepthook(window) -> None:
     sys.excepthook = hook
 
 
+def _quit_when_shown(app: QApplication, window, wait_for_case: bool, timeout_s: float) -> None:
+    def done(code: int, why: str) -> None:
+        window.repaint()  # the first paint of the opened case happens here, synchronously
+        print(f"hemarelay smoke test: {why}", file=sys.stderr)
+        app.exit(code)
+    if wait_for_case:
+        window.controller.opened.connect(lambda s: done(0, f"case {s.case_id} opened and painted"))
+        window.controller.failed.connect(lambda text: done(1, f"opening failed: {text}"))
+    else:
+        QTimer.singleShot(0, lambda: done(0, "window painted"))
+    QTimer.singleShot(int(timeout_s * 1000), lambda: done(3, f"nothing happened in {timeout_s:g} s"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Hematoma Relay")
-    if ICON.exists():  # a source checkout; installers place the icon themselves
+    if ICON.exists():
         app.setWindowIcon(QIcon(str(ICON)))
     from .window import MainWindow  # after QApplication: pyqtgraph needs it for some defaults
 
     window = MainWindow()
     _install_excepthook(window)
     window.show()
+    smoke = os.environ.get(SMOKE_TEST_ENV)
+    if smoke:
+        _quit_when_shown(app, window, args.case is not None, float(smoke))
     if args.folder is not None:
         window.open_folder(args.folder)
     if args.case is not None:

@@ -16,11 +16,12 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from ..errors import ConfigError
+from ..resources import resource_path
 from ..model import inception, unet
 from ..model.architectures import ARCHITECTURES
 from .loss import LOSSES
 
-PRESETS_DIR = Path(__file__).resolve().parents[2] / "resources" / "presets"
+PRESETS_DIR = resource_path("presets")
 DEFAULT_PRESET = "cpu-small"
 
 
