@@ -58,20 +58,29 @@ class PearsonResult:
     note: str = ""  # why r is nan, when it is
 
 
+_NOT_FINITE = "some values are not finite (nan or inf)"
+
+
+def _paired(a, b, what: str) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Two equally long float64 vectors, and whether every value is finite."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    b = np.asarray(b, dtype=np.float64).ravel()
+    if a.shape != b.shape:
+        raise ValueError(f"{what}: {a.size} values vs {b.size} values; they must be paired")
+    return a, b, bool(np.all(np.isfinite(a)) and np.all(np.isfinite(b)))
+
+
 def pearson(x, y) -> PearsonResult:
     """Pearson correlation of paired values (e.g. automatic vs manual volumes).
 
     With fewer than 3 pairs, or when either side is constant, r and p are nan
     and ``note`` says why, rather than raising.
     """
-    x = np.asarray(x, dtype=np.float64).ravel()
-    y = np.asarray(y, dtype=np.float64).ravel()
-    if x.shape != y.shape:
-        raise ValueError(f"pearson: {x.size} values vs {y.size} values; they must be paired")
+    x, y, finite = _paired(x, y, "pearson")
     n = int(x.size)
     nan = float("nan")
-    if not (np.all(np.isfinite(x)) and np.all(np.isfinite(y))):
-        return PearsonResult(nan, nan, n, "some values are not finite (nan or inf)")
+    if not finite:
+        return PearsonResult(nan, nan, n, _NOT_FINITE)
     if n < 3:
         return PearsonResult(nan, nan, n, f"only {n} pair(s); Pearson r needs at least 3")
     if np.ptp(x) == 0 or np.ptp(y) == 0:
@@ -98,14 +107,11 @@ def wilcoxon_paired(a, b) -> WilcoxonResult:
     statistic 0), or fewer than 6 non-zero differences, where even the most
     extreme outcome has an exact two-sided p of at least 0.0625.
     """
-    a = np.asarray(a, dtype=np.float64).ravel()
-    b = np.asarray(b, dtype=np.float64).ravel()
-    if a.shape != b.shape:
-        raise ValueError(f"wilcoxon_paired: {a.size} vs {b.size} values; they must be paired")
+    a, b, finite = _paired(a, b, "wilcoxon_paired")
     n = int(a.size)
     nan = float("nan")
-    if not (np.all(np.isfinite(a)) and np.all(np.isfinite(b))):
-        return WilcoxonResult(nan, nan, n, "some values are not finite (nan or inf)")
+    if not finite:
+        return WilcoxonResult(nan, nan, n, _NOT_FINITE)
     nonzero = int(np.count_nonzero(a - b))
     if n == 0:
         return WilcoxonResult(nan, nan, 0, "no pairs")

@@ -16,6 +16,7 @@ from typing import Generator, TypeVar
 from .errors import CancelledError
 
 T = TypeVar("T")
+E = TypeVar("E")
 
 
 class CancelToken:
@@ -69,8 +70,14 @@ class EtaClock:
 
 def run_to_end(gen: Generator[object, None, T]) -> T:
     """Drive a progress generator without a UI; return its return value."""
+    return run_collecting(gen)[1]
+
+
+def run_collecting(gen: Generator[E, None, T]) -> tuple[list[E], T]:
+    """Drive a progress generator to the end; return (every event, its return value)."""
+    events: list[E] = []
     while True:
         try:
-            next(gen)
+            events.append(next(gen))
         except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
+            return events, stop.value  # type: ignore[no-any-return]

@@ -18,7 +18,7 @@ from core.metrics import remove_small_components
 from core.model.architectures import build_network
 from core.model.weights import WeightsMeta, load_weights, save_weights
 from core.orientation import to_canonical
-from core.progress import CancelToken, Progress, run_to_end
+from core.progress import CancelToken, Progress, run_collecting, run_to_end
 from core.volume import Volume
 
 # LPS-like storage (first two axes flipped, as DICOM-derived NIfTIs often are): the
@@ -99,14 +99,7 @@ def test_predict_maps_back_to_source_grid(tmp_path):
     path, _ = _weights(tmp_path)
     ct, _ = synthetic_head()
     seg = Segmenter.from_file(path, backend="torch", threads=1)
-    events = []
-    gen = seg.predict(ct, keep_probabilities=True)
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            pred = stop.value
-            break
+    events, pred = run_collecting(seg.predict(ct, keep_probabilities=True))
     assert all(isinstance(e, Progress) for e in events)
     assert {"Brain extraction", "Segmenting"} <= {e.stage for e in events}
     assert pred.mask.shape == ct.shape and pred.mask.dtype == np.uint8

@@ -17,7 +17,7 @@ from core.errors import CancelledError, InputError
 from core.io import load_ct, load_mask
 from core.metrics import abc2, volume_ml
 from core.orientation import to_canonical
-from core.progress import CancelToken, Progress, run_to_end
+from core.progress import CancelToken, Progress, run_collecting, run_to_end
 from core.reports import (COLUMNS, DISCLAIMER, CanonicalCase, ReportJob, csv_text,
                           export_reports, key_slices, measure_case, pdf_name, write_case_pdf,
                           write_csv)
@@ -135,14 +135,7 @@ def real_jobs(site_a, site_b):
 
 
 def test_export_real_cases_csv_matches_metrics_and_pdfs(real_jobs, tmp_path):
-    events = []
-    gen = export_reports(real_jobs, tmp_path / "out" / "vol.csv", tmp_path / "pdf", date="2025-03-04")
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    events, result = run_collecting(export_reports(real_jobs, tmp_path / "out" / "vol.csv", tmp_path / "pdf", date="2025-03-04"))
     assert all(isinstance(e, Progress) for e in events)
     assert [e.done for e in events] == [0, 1, 2] and events[-1].fraction == 1.0
 

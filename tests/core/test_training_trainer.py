@@ -9,7 +9,7 @@ import torch
 
 from core.errors import CancelledError
 from core.model.architectures import build_network
-from core.progress import CancelToken, run_to_end
+from core.progress import CancelToken, run_collecting, run_to_end
 from core.training.checkpoint import (load_checkpoint, optimizer_from_tensors, optimizer_to_tensors,
                                       save_checkpoint)
 from core.training.loss import get_loss
@@ -39,14 +39,7 @@ def _same(a: dict, b: dict) -> bool:
 
 def test_turn_runs_k_epochs_and_reports_typed_progress():
     tr = _trainer()
-    gen = tr.train_epochs(tr.initial_state(), 2)
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    events, result = run_collecting(tr.train_epochs(tr.initial_state(), 2))
     assert all(isinstance(e, TrainingProgress) for e in events)
     ends = [e for e in events if e.phase == "epoch_end"]
     assert [e.epoch for e in ends] == [1, 2]
