@@ -17,6 +17,7 @@ from PySide6.QtCore import QStandardPaths
 
 from core.errors import ConfigError
 from core.io import atomic_write_text
+from core.site.setup import SiteSetup
 from core.worklist import default_user
 
 CONFIG_ENV = "HEMARELAY_CONFIG_DIR"
@@ -60,6 +61,7 @@ class Settings:
     manual: OverlayPrefs = OverlayPrefs()
     prediction: OverlayPrefs = OverlayPrefs(opacity=0.9, outline=True)
     last_folder: str = ""
+    site: SiteSetup = SiteSetup()  # this site in the training ring
 
     def validated(self) -> "Settings":
         for p in self.presets:
@@ -93,7 +95,27 @@ def settings_path() -> Path:
 def _to_toml(s: Settings) -> dict:
     d = asdict(s)
     d["presets"] = [asdict(p) for p in s.presets]
+    site = {k: v for k, v in asdict(s.site).items() if v is not None}  # TOML has no null
+    site["overrides"] = list(s.site.overrides)
+    d["site"] = site
     return d
+
+
+def _site_from_toml(d: dict) -> SiteSetup:
+    base = SiteSetup()
+    kw: dict = {}
+    for name in ("site", "data_folder", "server", "key_file", "known_hosts", "preset"):
+        if name in d:
+            kw[name] = str(d[name])
+    if "overrides" in d:
+        kw["overrides"] = tuple(str(x) for x in d["overrides"])
+    if "keep_taking_turns" in d:
+        kw["keep_taking_turns"] = bool(d["keep_taking_turns"])
+    if "poll_s" in d:
+        kw["poll_s"] = float(d["poll_s"])
+    if "epochs_per_turn" in d:
+        kw["epochs_per_turn"] = int(d["epochs_per_turn"])
+    return replace(base, **kw)
 
 
 def _from_toml(d: dict) -> Settings:
@@ -109,6 +131,8 @@ def _from_toml(d: dict) -> Settings:
         if "presets" in d:
             kw["presets"] = tuple(WindowPreset(str(p["name"]), float(p["width"]), float(p["level"]),
                                                str(p["key"])) for p in d["presets"])
+        if "site" in d:
+            kw["site"] = _site_from_toml(d["site"])
         for name in ("manual", "prediction"):
             if name in d:
                 o = d[name]

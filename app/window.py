@@ -27,9 +27,12 @@ from .actions import build_actions
 from .case_controller import CaseController
 from .edit_controller import EditController
 from .errors import show_error, user_message
-from .panels import DisplayPanel, ReportPanel, ToolsPanel, WorklistPanel
+from .panels import DisplayPanel, ModelsPanel, ReportPanel, RingPanel, ToolsPanel, WorklistPanel
+from .prediction_controller import PredictionController
+from .ring_controller import RingController, SyncStatus
 from .settings import Settings, load_settings, save_settings
 from .settings_dialog import SettingsDialog
+from .site_dialog import SiteDialog
 from .viewer import OverlayStyle, SliceView, WindowLevel
 from .workers import Job, start_job
 
@@ -65,8 +68,16 @@ class MainWindow(QMainWindow):
         self.display_panel = DisplayPanel(a, styles)
         self.report_panel = ReportPanel(self._case_report_job, self._worklist_report_jobs,
                                         self._choose_report_folder)
+        self.ring_panel = RingPanel()
+        self.models_panel = ModelsPanel()
+        self.ring = RingController(settings.site, self)
+        self.predictions = PredictionController(self)
+        self.ring_panel.set_keep_taking(settings.site.keep_taking_turns)
         for name, style in styles.items():
             self.view.set_style(name, style)
+        # the ring's child processes wait on their own threads: never starve case jobs
+        pool = QThreadPool.globalInstance()
+        pool.setMaxThreadCount(max(pool.maxThreadCount(), 8))
         self._build_docks()
         self._build_menus()
         self._build_status_bar()
@@ -80,6 +91,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         if problem:
             self.status(problem)
+        QTimer.singleShot(0, self.ring.start)
 
     # ----------------------------------------------------------- layout
     def _build_docks(self) -> None:
@@ -101,7 +113,21 @@ class MainWindow(QMainWindow):
         right.setObjectName("toolsDock")
         right.setWidget(scroll)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
-        self.resizeDocks([left, right], [420, 340], Qt.Orientation.Horizontal)
+        ring_side = QWidget()
+        ring_lay = QVBoxLayout(ring_side)
+        ring_lay.addWidget(self.ring_panel)
+        ring_lay.addWidget(self.models_panel)
+        ring_lay.addStretch(1)
+        ring_scroll = QScrollArea()
+        ring_scroll.setWidgetResizable(True)
+        ring_scroll.setWidget(ring_side)
+        self.ring_dock = QDockWidget("Training ring", self)
+        self.ring_dock.setObjectName("ringDock")
+        self.ring_dock.setWidget(ring_scroll)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.ring_dock)
+        self.tabifyDockWidget(right, self.ring_dock)
+        right.raise_()
+        self.resizeDocks([left, right], [420, 380], Qt.Orientation.Horizontal)
 
     def _build_menus(self) -> None:
         a, bar = self.actions, self.menuBar()
@@ -112,6 +138,14 @@ class MainWindow(QMainWindow):
         edit_menu = bar.addMenu("&Edit")
         for act in (a.undo, a.redo, None, a.accept_all, None, *a.tools.values()):
             edit_menu.addSeparator() if act is None else edit_menu.addAction(act)
+        training = bar.addMenu("&Training")
+        self.site_action = training.addAction("Site and server…", self._site_setup)
+        self.train_action = training.addAction("Train my turn", self.ring.train)
+        self.cancel_train_action = training.addAction("Cancel training", self.ring.cancel_training)
+        training.addAction("Check the ring now", self.ring.poll_now)
+        training.addAction("Show the training ring", lambda: (self.ring_dock.show(), self.ring_dock.raise_()))
+        self.train_action.setEnabled(False)
+        self.cancel_train_action.setEnabled(False)
         view_menu = bar.addMenu("&View")
         for act in (*a.presets, None, a.show_manual, a.show_prediction, a.difference):
             view_menu.addSeparator() if act is None else view_menu.addAction(act)
@@ -127,6 +161,9 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(w)
         self.user_label = QLabel(f"user: {self.settings.user}")
         self.statusBar().addPermanentWidget(self.user_label)
+        self.ring_status_label = QLabel("Ring: not set up")  # visible at all times
+        self.ring_status_label.setObjectName("ringStatusBar")
+        self.statusBar().addPermanentWidget(self.ring_status_label)
 
     def _connect(self) -> None:
         a, c, v = self.actions, self.controller, self.view
@@ -163,7 +200,35 @@ class MainWindow(QMainWindow):
         c.message.connect(self.status)
         c.failed.connect(lambda text: self.error_text(text))
         c.jobStarted.connect(self._track_job)
+        self._connect_ring()
 
+    def _connect_ring(self) -> None:
+        r, rp, mp, pc = self.ring, self.ring_panel, self.models_panel, self.predictions
+        r.statusChanged.connect(self._ring_status)
+        r.viewChanged.connect(lambda view: self._ring_view_changed())
+        r.versionsChanged.connect(lambda versions: mp.show_versions(versions, r.chosen()))
+        r.newVersion.connect(mp.offer_new)
+        r.chosenChanged.connect(self._model_chosen)
+        r.trainingStarted.connect(self._training_started)
+        r.trainingProgress.connect(rp.training_event)
+        r.trainingEnded.connect(self._training_ended)
+        r.evaluationProgress.connect(lambda ev: mp.show_evaluation(
+            f"{ev.stage} {ev.message}" + (f" ({100 * ev.fraction:.0f}%)" if ev.fraction is not None else "")))
+        r.message.connect(self.status)
+        r.message.connect(mp.show_evaluation)
+        rp.trainRequested.connect(r.train)
+        rp.cancelRequested.connect(r.cancel_training)
+        rp.checkRequested.connect(r.poll_now)
+        rp.setupRequested.connect(self._site_setup)
+        rp.keepTakingChanged.connect(self._keep_taking)
+        mp.useRequested.connect(r.use_version)
+        mp.evaluateRequested.connect(r.evaluate)
+        pc.labelChanged.connect(self.display_panel.prediction_source.setText)
+        pc.updated.connect(self._prediction_updated)
+        pc.failed.connect(self.status)
+        pc.started.connect(self._track_job)
+        self.controller.opened.connect(pc.case_opened)
+        self.controller.closed.connect(pc.case_closed)
     # ----------------------------------------------------------- user messages
     def status(self, text: str) -> None:
         self.statusBar().showMessage(text, 15000)
@@ -202,6 +267,89 @@ class MainWindow(QMainWindow):
         job.progress.connect(progress)
         job.finished.connect(hide)
         job.errored.connect(hide)
+
+    # ----------------------------------------------------------- training ring
+    def _ring_status(self, st: SyncStatus) -> None:
+        ok = st.state in ("connected", "checking", "not set up")
+        self.ring_panel.show_status(st.text(), ok)
+        self.ring_status_label.setText(st.text() if len(st.text()) < 90 else st.text()[:87] + "…")
+        self.ring_status_label.setToolTip(st.text())
+        self.ring_status_label.setStyleSheet("" if ok else "color: #c03020;")
+        self._ring_view_changed()
+
+    def _ring_view_changed(self) -> None:
+        can = self.ring.can_train()
+        if self.ring.view is not None:
+            self.ring_panel.show_view(self.ring.view, can)
+        else:
+            self.ring_panel.set_can_train(False)
+        self.train_action.setEnabled(can)
+
+    def _training_started(self) -> None:
+        self.ring_panel.training_started()
+        self.train_action.setEnabled(False)
+        self.cancel_train_action.setEnabled(True)
+
+    def _training_ended(self, published: bool, text: str) -> None:
+        self.ring_panel.training_ended(text)
+        self.ring_panel.set_keep_taking(self.ring.setup.keep_taking_turns)
+        self.cancel_train_action.setEnabled(False)
+        self._ring_view_changed()
+        if published:
+            self.status(text)
+        else:
+            self.error_text(text, "Training turn") if "cancelled" not in text else self.status(text)
+
+    def _keep_taking(self, on: bool) -> None:
+        self.ring.set_keep_taking(on)
+        self.settings = replace(self.settings, site=self.ring.setup)
+        self._save_settings_quietly()
+
+    def _model_chosen(self, version) -> None:
+        self.models_panel.show_versions(self.ring.versions(), version)
+        path = self.ring.model_path(version) if version is not None else None
+        self.predictions.use_model(version, path)
+
+    def _prediction_updated(self, session, label: str) -> None:
+        if session is not self.controller.session:
+            return
+        self.view.set_prediction(session.prediction)
+        self.edit.detach()
+        self.edit.attach(session)
+        self.actions.accept_all.setEnabled(session.prediction is not None)
+        self.actions.tools[Tool.ACCEPT_COMPONENT].setEnabled(session.prediction is not None)
+        self._live_timer.start()
+        if self.worklist is not None and self.controller.label is not None:
+            try:
+                self.worklist.refresh(self.controller.label)
+                self.worklist_panel.model.case_changed(self.controller.label)
+            except HemaRelayError:
+                pass
+        self.status(label)
+
+    def _site_setup(self) -> None:
+        dlg = SiteDialog(self.ring.setup, self._ask, self)
+        if dlg.exec() != SiteDialog.DialogCode.Accepted:
+            return
+        try:
+            setup = dlg.setup()
+        except HemaRelayError as exc:
+            show_error(self, exc, "Site and server")
+            return
+        self.apply_site(setup)
+
+    def apply_site(self, setup) -> None:
+        """Use and save a new site set-up (the dialog, or tests)."""
+        self.settings = replace(self.settings, site=setup)
+        self._save_settings_quietly()
+        self.ring_panel.set_keep_taking(setup.keep_taking_turns)
+        self.ring.set_setup(setup)
+
+    def _save_settings_quietly(self) -> None:
+        try:
+            save_settings(self.settings)
+        except HemaRelayError as exc:
+            self.status(str(exc))
 
     # ----------------------------------------------------------- worklist
     def open_folder(self, folder: str | Path) -> None:
@@ -409,7 +557,16 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------- closing
     def closeEvent(self, event) -> None:  # noqa: N802
+        if not self._closing and self.ring.training:
+            answer = self.controller.ask("Training in progress",
+                               "This site's training turn is still running. Cancel it (nothing is "
+                               "published; the ring stays as it was) and quit?",
+                               ["Cancel training and quit", "Keep training"])
+            if answer == "Keep training":
+                event.ignore()
+                return
         if self._closing:
+            self.ring.stop()
             QThreadPool.globalInstance().waitForDone(10000)  # let writes in flight finish
             try:
                 save_settings(self.settings)

@@ -67,6 +67,10 @@ class DisplayPanel(QGroupBox):
                         '<span style="color:#eb3ceb">■</span> removed')
         legend.setTextFormat(Qt.TextFormat.RichText)
         lay.addWidget(legend)
+        self.prediction_source = QLabel("")  # which model made the prediction overlay
+        self.prediction_source.setObjectName("predictionSource")
+        self.prediction_source.setWordWrap(True)
+        lay.addWidget(self.prediction_source)
 
     def style(self, name: str) -> OverlayStyle:
         vis = self.actions.show_manual if name == "manual" else self.actions.show_prediction

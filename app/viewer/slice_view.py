@@ -163,6 +163,13 @@ class SliceView(QWidget):
         self.vb.setRange(QRectF(0, 0, cols * sc, rows * sr), padding=0.02)
         self.view.setFocus()
 
+    def set_prediction(self, prediction: np.ndarray | None) -> None:
+        """Replace the prediction overlay (stack layout, same shape as the CT)."""
+        self.prediction = prediction
+        if prediction is None:
+            self.pred_item.clear()
+        self.refresh_overlays()
+
     def clear(self) -> None:
         self.hu = self.manual = self.prediction = self.stack = None
         for item in (self.ct_item, self.manual_item, self.pred_item, self.diff_item):

@@ -48,11 +48,20 @@ class _Runnable(QRunnable):
                 try:
                     event = next(gen)
                 except StopIteration as stop:
-                    self._emitter.done.emit(stop.value)
+                    self._emit(self._emitter.done, stop.value)
                     return
-                self._emitter.progress.emit(event)
+                if not self._emit(self._emitter.progress, event):
+                    self._token.cancel()  # nobody listens any more (the window closed)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
-            self._emitter.failed.emit(exc)
+            self._emit(self._emitter.failed, exc)
+
+    @staticmethod
+    def _emit(signal, value) -> bool:
+        try:
+            signal.emit(value)
+            return True
+        except RuntimeError:  # the window that owned the job was destroyed meanwhile
+            return False
 
 
 class Job(QObject):
@@ -69,7 +78,7 @@ class Job(QObject):
         self.running = False
         self.last_progress: Progress | None = None
         self._factory = factory
-        self._emitter = _Emitter()
+        self._emitter = _Emitter(self)  # a Qt child: never destroyed on the worker thread
         queued = Qt.ConnectionType.QueuedConnection
         self._emitter.progress.connect(self._on_progress, queued)
         self._emitter.done.connect(self._on_done, queued)

@@ -45,6 +45,13 @@ class MaskSnapshot:
     revision: int
 
 
+@dataclass(frozen=True)
+class PredictionUpdate:
+    stack_mask: np.ndarray  # uint8, stack layout
+    model_version: str
+    seconds: float
+
+
 @dataclass
 class EditSession:
     paths: CasePaths
@@ -130,6 +137,25 @@ class EditSession:
     def discard_recovery(self) -> None:
         discard_recovery(self.paths.recovery)
         self.recovery = None
+
+    # ----------------------------------------------------------- model prediction
+    def predict(self, model_path: Path, token: CancelToken = NEVER_CANCELLED
+                ) -> Generator[Progress, None, "PredictionUpdate"]:
+        """Segment this case's CT with the model in ``model_path`` (on a worker) and
+        write ``pred_NNN.nii.gz`` with its provenance (which model made it)."""
+        from ..inference import Segmenter
+        from ..provenance import write_provenance
+
+        seg = Segmenter.from_file(model_path)
+        pred = yield from seg.predict(self.ct, token)
+        token.raise_if_cancelled()
+        save_mask(pred.mask, self.ct, self.paths.prediction)
+        write_provenance(self.paths.prediction, seg.weights.meta)
+        return PredictionUpdate(self.from_source(pred.mask), seg.weights.meta.version, pred.seconds)
+
+    def set_prediction(self, update: "PredictionUpdate") -> None:
+        """Show a new prediction (GUI thread)."""
+        self.prediction = update.stack_mask
 
     # ----------------------------------------------------------- reports
     def mask_label(self) -> str:

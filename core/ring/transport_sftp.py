@@ -112,6 +112,10 @@ class SftpTransport(Transport):
             known = Path(cfg["userknownhostsfile"].split()[0]).expanduser()
         return host, port, user, identities, known
 
+    def resolved_settings(self) -> tuple[str, int, str, list[str], Path | None]:
+        """hostname, port, user, identity files, known_hosts after ~/.ssh/config."""
+        return self._ssh_settings()
+
     def connect(self) -> None:
         if self._sftp is not None:
             return

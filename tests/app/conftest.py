@@ -33,8 +33,26 @@ def make_stand_in_prediction(folder: Path, case: str) -> np.ndarray:
 
 @pytest.fixture(autouse=True)
 def _user_config(tmp_path: Path, monkeypatch):
-    """Preferences go to a temp folder, never to the developer's own config."""
+    """Preferences and the site's ring state (model versions, embedded ring, audit
+    log) go to temp folders, never to the developer's own."""
     monkeypatch.setenv("HEMARELAY_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+@pytest.fixture(autouse=True)
+def _collect_qt_garbage():
+    """Destroy the previous test's Python-owned Qt objects here, on the GUI thread,
+    rather than whenever a later garbage collection happens to run (possibly on a
+    worker thread, while their queued signals are still pending)."""
+    yield
+    import gc
+
+    from PySide6.QtCore import QThreadPool
+    from PySide6.QtWidgets import QApplication
+    QThreadPool.globalInstance().waitForDone(60000)
+    QApplication.processEvents()
+    gc.collect()
+    QApplication.processEvents()
 
 
 @pytest.fixture()
@@ -63,6 +81,8 @@ def window(qtbot):
 
     def discard_on_close(widget) -> None:
         widget.controller.ask = lambda *a: "Discard"
+        widget.ring.stop()  # no ring job may outlive the window it reports to
+        QThreadPool.globalInstance().waitForDone(60000)
 
     w = MainWindow(Settings(user="tester"))
     w.controller.ask = unexpected  # a test that expects a question sets its answer

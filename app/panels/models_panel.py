@@ -1,0 +1,130 @@
+"""Model versions this site has seen: origin, local scores, the one in use.
+
+Each row is a version kept on this computer (:mod:`core.site.versions`):
+the site and round that trained it, its sha256, when it arrived, its
+validation loss at the training site, and its Dice and volume error on this
+site's reviewed cases. "Use selected" switches the model (an older row rolls
+back); a new version is offered, never applied, next to the current one's scores.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
+                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+
+from core.site.versions import ModelVersion
+
+COLUMNS = ["Version", "Site", "Round", "Received", "sha256", "Val. loss", "Dice here", "Vol. error", "In use"]
+
+
+class ModelsPanel(QGroupBox):
+    useRequested = Signal(int)  # version
+    evaluateRequested = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Model versions", parent)
+        self.setObjectName("modelsPanel")
+        lay = QVBoxLayout(self)
+        self.offer = QLabel("")
+        self.offer.setObjectName("newVersionOffer")
+        self.offer.setWordWrap(True)
+        self.offer_button = QPushButton("Use the new version")
+        self.offer_button.setObjectName("useNewVersion")
+        self.offer_button.setVisible(False)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setObjectName("versionsTable")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setMinimumHeight(120)
+        buttons = QHBoxLayout()
+        self.use_button = QPushButton("Use selected version")
+        self.use_button.setObjectName("useVersion")
+        self.eval_button = QPushButton("Evaluate selected")
+        for b in (self.use_button, self.eval_button):
+            buttons.addWidget(b)
+        self.eval_label = QLabel("")
+        self.eval_label.setObjectName("evaluationLabel")
+        self.eval_label.setWordWrap(True)
+        for w in (self.offer, self.offer_button, self.table):
+            lay.addWidget(w)
+        lay.addLayout(buttons)
+        lay.addWidget(self.eval_label)
+        self._versions: list[ModelVersion] = []
+        self._offered: int | None = None
+        self.use_button.clicked.connect(lambda: self._emit_selected(self.useRequested))
+        self.eval_button.clicked.connect(lambda: self._emit_selected(self.evaluateRequested))
+        self.offer_button.clicked.connect(self._use_offered)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self._selection_changed()
+
+    def show_versions(self, versions: list[ModelVersion], chosen: ModelVersion | None) -> None:
+        self._versions = list(versions)
+        keep = self.selected()
+        self.table.setRowCount(len(versions))
+        for n, v in enumerate(versions):
+            s = v.score
+            cells = (f"v{v.version}", v.site, str(v.round + 1), v.received_at.replace("T", " ")[:16],
+                     v.sha256[:12], "-" if v.val_loss is None else f"{v.val_loss:.4f}",
+                     "-" if s is None else f"{s.mean_dice:.3f} ({s.n_cases})",
+                     "-" if s is None else f"{s.mean_abs_volume_error_ml:.1f} mL",
+                     "✔ in use" if chosen is not None and chosen.version == v.version else "")
+            for col, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if col == 4:
+                    item.setToolTip(v.sha256)
+                self.table.setItem(n, col, item)
+        if keep is not None:
+            self.select(keep)
+        self._update_offer(chosen)
+
+    def offer_new(self, v: ModelVersion) -> None:
+        self._offered = v.version
+
+    def _update_offer(self, chosen: ModelVersion | None) -> None:
+        v = next((x for x in self._versions if x.version == self._offered), None)
+        if v is None or (chosen is not None and chosen.version >= v.version):
+            self.offer.setText("")
+            self.offer_button.setVisible(False)
+            return
+        mine = v.score.describe() if v.score else "not evaluated yet"
+        now = ("no model in use" if chosen is None else
+               f"v{chosen.version} in use: {chosen.score.describe() if chosen.score else 'not evaluated'}")
+        self.offer.setText(f"<b>New weights {v.label()}</b>: {mine}. Now: {now}.")
+        self.offer_button.setText(f"Use v{v.version}")
+        self.offer_button.setVisible(True)
+
+    def _use_offered(self) -> None:
+        if self._offered is not None:
+            self.useRequested.emit(self._offered)
+
+    def selected(self) -> int | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or rows[0].row() >= len(self._versions):
+            return None
+        return self._versions[rows[0].row()].version
+
+    def select(self, version: int) -> None:
+        for n, v in enumerate(self._versions):
+            if v.version == version:
+                self.table.selectRow(n)
+                return
+
+    def _selection_changed(self) -> None:
+        on = self.selected() is not None
+        self.use_button.setEnabled(on)
+        self.eval_button.setEnabled(on)
+
+    def _emit_selected(self, signal) -> None:
+        v = self.selected()
+        if v is not None:
+            signal.emit(v)
+
+    def show_evaluation(self, text: str) -> None:
+        self.eval_label.setText(text)
+
+
+

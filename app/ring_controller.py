@@ -1,0 +1,320 @@
+"""The site's link to the training ring: background sync, training turns, model versions.
+
+No widgets here: :class:`RingController` owns the timers and the jobs and
+says what happened through signals; the ring and model panels show it. All
+the work is core's (:mod:`core.site`): the sync poll and evaluations run on
+worker threads or in a child process, the training turn in a child process
+(:func:`core.site.training.train_my_turn_in_child`), so the GUI thread only
+moves events to widgets.
+
+The sync poll runs every ``poll_s`` seconds (and right after a turn). A lost
+server shows as "offline" with the reason and the next poll tries again, so
+it recovers by itself. New weights are downloaded, verified and evaluated on
+the site's reviewed cases, never used until the user chooses them.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generator
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from core.errors import CancelledError, HemaRelayError
+from core.progress import CancelToken, Progress
+from core.ring.errors import ServerUnreachableError
+from core.site.evaluate import EvalCase, reviewed_cases, score_model
+from core.site.setup import SiteSetup
+from core.site.sync import SiteView, SyncResult, sync_once
+from core.site.training import train_my_turn_in_child
+from core.site.versions import LocalScore, ModelStore, ModelVersion
+from core.worklist import scan_folder
+
+from .errors import user_message
+from .workers import Job, start_job
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    state: str  # "not set up", "checking", "connected", "offline", "error"
+    message: str = ""
+    last_checked: float | None = None  # time.time() of the last successful read
+    last_attempt: float | None = None
+
+    def text(self) -> str:
+        when = time.strftime("%H:%M:%S", time.localtime(self.last_checked)) if self.last_checked else "never"
+        if self.state == "connected":
+            return f"Ring: connected, checked {when}"
+        if self.state == "not set up":
+            return "Ring: not set up"
+        if self.state == "checking":
+            return f"Ring: checking… (last checked {when})"
+        return f"Ring: {self.state} (last checked {when}): {self.message}"
+
+
+def _score_job(model_path: Path, cases: list[EvalCase], label: str):
+    # score_model's signature ends with the token; run_in_child appends ours
+    def factory(token: CancelToken):
+        from core.child_process import run_in_child
+        return run_in_child(_score_with_label, model_path, cases, label, token=token,
+                            what="The evaluation process")
+    return factory
+
+
+def _score_with_label(model_path: Path, cases: list[EvalCase], label: str, token: CancelToken):
+    return score_model(model_path, cases, token, label)
+
+
+class RingController(QObject):
+    viewChanged = Signal(object)  # SiteView
+    statusChanged = Signal(object)  # SyncStatus
+    versionsChanged = Signal(object)  # list[ModelVersion], newest first
+    newVersion = Signal(object)  # ModelVersion just downloaded
+    chosenChanged = Signal(object)  # ModelVersion | None
+    trainingStarted = Signal()
+    trainingProgress = Signal(object)  # core Progress / TrainingProgress
+    trainingEnded = Signal(bool, str)  # published?, message for the user
+    evaluationProgress = Signal(object)
+    message = Signal(str)
+
+    def __init__(self, setup: SiteSetup, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setup = setup
+        self.view: SiteView | None = None
+        self.status = SyncStatus("not set up" if not setup.configured else "checking")
+        self.store: ModelStore | None = None
+        self.sync_job: Job | None = None
+        self.train_job: Job | None = None
+        self.eval_job: Job | None = None
+        self._eval_queue: list[int] = []
+        self._quiet: set[int] = set()  # evaluated without telling the user when it cannot be
+        self._train_failed_at: float | None = None
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.poll_now)
+        self._apply_interval()
+
+    # ----------------------------------------------------------- set-up
+    def _apply_interval(self) -> None:
+        self._timer.setInterval(int(self.setup.poll_s * 1000))
+
+    def start(self) -> None:
+        """Begin polling (call once the window is up)."""
+        if self.setup.configured:
+            self._timer.start()
+            self.poll_now()
+        else:
+            self._set_status(SyncStatus("not set up"))
+
+    def set_setup(self, setup: SiteSetup) -> None:
+        changed_server = (setup.server, setup.site) != (self.setup.server, self.setup.site)
+        self.setup = setup
+        self._apply_interval()
+        if changed_server:
+            self.view, self.store = None, None
+        self.start()
+
+    def stop(self) -> None:
+        self._timer.stop()
+        for job in (self.sync_job, self.train_job, self.eval_job):
+            if job is not None and job.running:
+                job.cancel()
+
+    @property
+    def training(self) -> bool:
+        return self.train_job is not None and self.train_job.running
+
+    # ----------------------------------------------------------- sync
+    def poll_now(self) -> None:
+        if not self.setup.configured or (self.sync_job is not None and self.sync_job.running):
+            return
+        setup = self.setup
+        self._set_status(SyncStatus("checking", "", self.status.last_checked, time.time()))
+        self.sync_job = start_job("Checking the ring", lambda token: sync_once(setup, token),
+                                  on_finished=lambda r, s=setup: self._synced(r, s),
+                                  on_error=lambda exc, s=setup: self._sync_failed(exc, s), parent=self)
+
+    def _synced(self, result: SyncResult, setup: SiteSetup) -> None:
+        if setup != self.setup:
+            return  # the set-up changed while this poll ran
+        now = time.time()
+        self.view = result.view
+        self._set_status(SyncStatus("connected", result.view.describe(), now, now))
+        store = ModelStore.for_ring(result.view.manifest.ring_id)
+        ring_changed = self.store is None or self.store.ring_id != store.ring_id
+        self.store = store
+        self.viewChanged.emit(result.view)
+        if ring_changed or result.new_versions:
+            self._emit_versions()
+        if ring_changed:
+            self.chosenChanged.emit(self.chosen())
+        for v in sorted(result.new_versions, key=lambda v: v.version):
+            self.newVersion.emit(v)
+            self.message.emit(f"New model weights v{v.version} from site {v.site} were downloaded and "
+                              "verified; evaluating them on this site's reviewed cases.")
+            self.evaluate(v.version)
+        if ring_changed:  # versions kept earlier but never scored (e.g. no reviewed cases then)
+            for v in self.versions():
+                if v.score is None and v.version not in self._eval_queue:
+                    self.evaluate(v.version, quiet=True)
+        self._maybe_take_turn()
+
+    def _sync_failed(self, exc: BaseException, setup: SiteSetup) -> None:
+        if setup != self.setup:
+            return
+        state = "offline" if isinstance(exc, ServerUnreachableError) else "error"
+        retry = f" Trying again every {self.setup.poll_s:g} s."
+        self._set_status(SyncStatus(state, user_message(exc, "Checking the ring") + retry,
+                                    self.status.last_checked, time.time()))
+
+    def _set_status(self, s: SyncStatus) -> None:
+        self.status = s
+        self.statusChanged.emit(s)
+
+    # ----------------------------------------------------------- versions
+    def versions(self) -> list[ModelVersion]:
+        if self.store is None:
+            return []
+        try:
+            return self.store.versions()
+        except HemaRelayError as exc:
+            self.message.emit(str(exc))
+            return []
+
+    def chosen(self) -> ModelVersion | None:
+        try:
+            return self.store.chosen() if self.store is not None else None
+        except HemaRelayError as exc:
+            self.message.emit(str(exc))
+            return None
+
+    def model_path(self, v: ModelVersion) -> Path:
+        assert self.store is not None
+        return self.store.path(v)
+
+    def _emit_versions(self) -> None:
+        self.versionsChanged.emit(self.versions())
+
+    def use_version(self, version: int | None) -> None:
+        """Use ``version`` for predictions from now on (an older one rolls back)."""
+        if self.store is None:
+            return
+        try:
+            v = self.store.choose(version)
+        except HemaRelayError as exc:
+            self.message.emit(str(exc))
+            return
+        self._emit_versions()
+        self.chosenChanged.emit(v)
+        self.message.emit(f"Using model {v.label()} for predictions." if v else "No model in use.")
+
+    # ----------------------------------------------------------- evaluation
+    def _eval_cases(self) -> list[EvalCase]:
+        if not self.setup.data_folder:
+            raise HemaRelayError("No site data folder is set; choose it under Training > Site and server "
+                                 "to evaluate new weights on this site's reviewed cases.")
+        return reviewed_cases(scan_folder(self.setup.data_folder))
+
+    def evaluate(self, version: int, quiet: bool = False) -> None:
+        """Score a kept version on the site's reviewed cases (queued; one at a time)."""
+        if version not in self._eval_queue:
+            self._eval_queue.append(version)
+        if quiet:
+            self._quiet.add(version)
+        self._next_evaluation()
+
+    def _next_evaluation(self) -> None:
+        if (self.eval_job is not None and self.eval_job.running) or not self._eval_queue or self.store is None:
+            return
+        version = self._eval_queue.pop(0)
+        store = self.store
+        try:
+            v = store.get(version)
+            cases = self._eval_cases()
+        except HemaRelayError as exc:
+            if version not in self._quiet:
+                self.message.emit(f"Model v{version} was not evaluated: {exc}")
+            self._next_evaluation()
+            return
+        if not cases:
+            if version not in self._quiet:
+                self.message.emit(f"Model v{version} was not evaluated: no case at this site is marked "
+                                  "'reviewed' with a saved mask yet.")
+            self._next_evaluation()
+            return
+        self.eval_job = start_job(f"Evaluating model v{version}",
+                                  _score_job(store.path(v), cases, f"v{version}"),
+                                  on_progress=self.evaluationProgress.emit,
+                                  on_finished=lambda score, vv=version, st=store: self._scored(st, vv, score),
+                                  on_error=lambda exc, vv=version: self._score_failed(vv, exc), parent=self)
+
+    def _scored(self, store: ModelStore, version: int, score: LocalScore) -> None:
+        try:
+            store.set_score(version, score)
+        except HemaRelayError as exc:
+            self.message.emit(str(exc))
+        current = self.chosen()
+        versus = ""
+        if current is not None and current.version != version and current.score is not None:
+            versus = f"; the model in use (v{current.version}): {current.score.describe()}"
+        self.message.emit(f"Model v{version}: {score.describe()}{versus}.")
+        self._emit_versions()
+        self._next_evaluation()
+
+    def _score_failed(self, version: int, exc: BaseException) -> None:
+        if not isinstance(exc, CancelledError):
+            self.message.emit(f"Model v{version} could not be evaluated: {user_message(exc, 'Evaluation')}")
+        self._next_evaluation()
+
+    # ----------------------------------------------------------- training
+    def set_keep_taking(self, on: bool) -> None:
+        self.setup = self.setup.with_(keep_taking_turns=on)
+        self._train_failed_at = None
+        self._maybe_take_turn()
+
+    def _maybe_take_turn(self) -> None:
+        v = self.view
+        if not (self.setup.keep_taking_turns and v is not None and v.my_turn and not self.training):
+            return
+        if self._train_failed_at is not None and time.time() - self._train_failed_at < 300:
+            return  # a turn failed just now: do not retry in a tight loop
+        self.train()
+
+    def can_train(self) -> bool:
+        return (not self.training and self.view is not None and self.view.my_turn
+                and self.status.state == "connected")
+
+    def train(self) -> None:
+        if self.training:
+            return
+        setup = self.setup
+        self.train_job = start_job("Training this site's turn",
+                                   lambda token: train_my_turn_in_child(setup, token),
+                                   on_progress=self.trainingProgress.emit,
+                                   on_finished=self._trained, on_error=self._train_failed, parent=self)
+        self.trainingStarted.emit()
+
+    def cancel_training(self) -> None:
+        if self.train_job is not None and self.train_job.running:
+            self.train_job.cancel()
+
+    def _trained(self, outcome) -> None:
+        self._train_failed_at = None
+        if outcome.trained and outcome.record is not None:
+            r = outcome.record
+            text = (f"Turn {r.turn + 1} done: weights v{r.version} published (validation loss "
+                    f"{r.metrics.get('val_loss', float('nan')):.4g}).")
+        else:
+            text = f"The ring has {outcome.manifest.status}; no turn was needed."
+        self.trainingEnded.emit(True, text)
+        self.poll_now()
+
+    def _train_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, CancelledError):
+            self.trainingEnded.emit(False, "Training cancelled: the lease was released and nothing was "
+                                           "published; the ring is unchanged.")
+            self.setup = self.setup.with_(keep_taking_turns=False)  # cancelling means "not now"
+        else:
+            self._train_failed_at = time.time()
+            self.trainingEnded.emit(False, user_message(exc, "Training this site's turn"))
+        self.poll_now()

@@ -1,0 +1,173 @@
+"""Site and server set-up: site name, data folder, ring server, SSH key, preset.
+
+"Test connection" runs on a worker: it first fetches the server's SSH host
+key; a key seen for the first time is shown (type and SHA256 fingerprint) and
+recorded in known_hosts only when the user confirms it; a changed key is
+refused. Then it connects, reads the ring and checks this site can write
+there, and says so in one paragraph. Saved to the user's settings file
+(never the repository) by the main window.
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
+                               QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+                               QVBoxLayout, QWidget)
+
+from core.errors import HemaRelayError
+from core.resources import resource_path
+from core.site.connection import ConnectionReport, check_connection
+from core.site.hostkey import HostKeyProbe, probe_host_key, trust_host_key
+from core.site.setup import SiteSetup
+
+from .errors import user_message
+from .workers import Job, job_from_function, start_job
+
+Ask = Callable[[str, str, list[str]], str]
+
+
+def _presets() -> list[str]:
+    folder = resource_path("presets")
+    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else ["cpu-small"]
+
+
+def _with_browse(edit: QLineEdit, pick: Callable[[], str]) -> QWidget:
+    w = QWidget()
+    lay = QHBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(edit, 1)
+    b = QPushButton("Browse…")
+    b.clicked.connect(lambda: (lambda path: edit.setText(path) if path else None)(pick()))
+    lay.addWidget(b)
+    return w
+
+
+class SiteDialog(QDialog):
+    def __init__(self, setup: SiteSetup, ask: Ask, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("siteDialog")
+        self.setWindowTitle("Site and ring server")
+        self.ask = ask
+        self._base = setup
+        self.job: Job | None = None
+        self.site = QLineEdit(setup.site)
+        self.site.setPlaceholderText("this hospital's name in the ring, e.g. site-a")
+        self.data = QLineEdit(setup.data_folder)
+        self.server = QLineEdit(setup.server)
+        self.server.setPlaceholderText("empty: this computer only (no server)")
+        self.server.setToolTip("sftp://user@host:port/path/to/ring, or a shared folder")
+        self.key = QLineEdit(setup.key_file)
+        self.key.setPlaceholderText("default: ~/.ssh keys or ssh-agent")
+        self.known = QLineEdit(setup.known_hosts)
+        self.known.setPlaceholderText("default: ~/.ssh/known_hosts")
+        self.preset = QComboBox()
+        self.preset.addItems(_presets())
+        self.preset.setCurrentText(setup.preset)
+        self.overrides = QLineEdit(", ".join(setup.overrides))
+        self.overrides.setPlaceholderText("optional key=value training settings, comma separated")
+        self.poll = QDoubleSpinBox()
+        self.poll.setRange(2, 3600)
+        self.poll.setDecimals(0)
+        self.poll.setSuffix(" s")
+        self.poll.setValue(setup.poll_s)
+        self.keep = QCheckBox("Keep taking this site's turns automatically")
+        self.keep.setChecked(setup.keep_taking_turns)
+        form = QFormLayout()
+        form.addRow("Site name", self.site)
+        form.addRow("Site data folder", _with_browse(self.data, lambda: QFileDialog.getExistingDirectory(
+            self, "Site data folder", self.data.text())))
+        form.addRow("Ring server", self.server)
+        form.addRow("SSH key file", _with_browse(self.key, lambda: QFileDialog.getOpenFileName(
+            self, "SSH private key", self.key.text())[0]))
+        form.addRow("Known hosts file", self.known)
+        form.addRow("Training preset", self.preset)
+        form.addRow("Training overrides", self.overrides)
+        form.addRow("Check the server every", self.poll)
+        form.addRow("", self.keep)
+        self.test_button = QPushButton("Test connection")
+        self.test_button.setObjectName("testConnection")
+        self.result = QLabel("")
+        self.result.setObjectName("connectionResult")
+        self.result.setWordWrap(True)
+        self.result.setMinimumWidth(460)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        row = QHBoxLayout()
+        row.addWidget(self.test_button)
+        row.addStretch(1)
+        lay.addLayout(row)
+        lay.addWidget(self.result)
+        lay.addWidget(buttons)
+        self.test_button.clicked.connect(self.test_connection)
+        self.last_report: ConnectionReport | None = None
+
+    def setup(self) -> SiteSetup:
+        """The edited set-up, validated (ConfigError says what is wrong)."""
+        overrides = tuple(x.strip() for x in self.overrides.text().split(",") if x.strip())
+        return replace(self._base, site=self.site.text().strip(), data_folder=self.data.text().strip(),
+                       server=self.server.text().strip(), key_file=self.key.text().strip(),
+                       known_hosts=self.known.text().strip(), preset=self.preset.currentText(),
+                       overrides=overrides, poll_s=self.poll.value(),
+                       keep_taking_turns=self.keep.isChecked()).validated()
+
+    def _accept(self) -> None:
+        try:
+            self.setup()
+        except HemaRelayError as exc:
+            self._show(False, str(exc))
+            return
+        self.accept()
+
+    # ----------------------------------------------------------- test connection
+    def _show(self, ok: bool, text: str) -> None:
+        self.result.setText(text)
+        self.result.setStyleSheet("color: #1a7f37;" if ok else "color: #c03020;")
+
+    def test_connection(self) -> None:
+        try:
+            setup = self.setup()
+        except HemaRelayError as exc:
+            self._show(False, str(exc))
+            return
+        self.test_button.setEnabled(False)
+        self._show(True, "Connecting…")
+        self.job = start_job("Reading the server's host key",
+                             job_from_function("Host key", lambda: probe_host_key(setup)),
+                             on_finished=lambda probe: self._probed(setup, probe),
+                             on_error=self._failed, parent=self)
+
+    def _probed(self, setup: SiteSetup, probe: HostKeyProbe | None) -> None:
+        if probe is not None and probe.status == "changed":
+            self._failed(HemaRelayError(probe.describe()))
+            return
+        if probe is not None and probe.status == "unknown":
+            answer = self.ask("Confirm the server's identity",
+                              probe.describe() + "\n\nTrust this server and remember its key?",
+                              ["Trust this server", "Cancel"])
+            if answer != "Trust this server":
+                self._done_testing(False, "Not connected: the server's host key was not confirmed.")
+                return
+            try:
+                trust_host_key(probe)
+            except HemaRelayError as exc:
+                self._failed(exc)
+                return
+        self.job = start_job("Testing the connection",
+                             job_from_function("Connection", lambda: check_connection(setup)),
+                             on_finished=self._tested, on_error=self._failed, parent=self)
+
+    def _tested(self, report: ConnectionReport) -> None:
+        self.last_report = report
+        self._done_testing(report.ok, report.message)
+
+    def _failed(self, exc: BaseException) -> None:
+        self._done_testing(False, user_message(exc, "Testing the connection"))
+
+    def _done_testing(self, ok: bool, text: str) -> None:
+        self.test_button.setEnabled(True)
+        self._show(ok, text)

@@ -1,0 +1,101 @@
+"""A site's set-up: its name in the ring, its cases, its server, its training preset.
+
+With no server configured (the default) the ring is an embedded local folder
+in the user's state directory, created on first use as a ring of one (this
+site, named "local" until the user names it), so a single hospital can train
+and use the model without any server.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..ring.errors import RingStateError
+from ..ring.manifest import SITE_RE, Manifest, RingConfig
+from ..ring.server import init_ring, read_manifest
+from ..ring.transport import ServerLocation, Transport, open_transport, parse_server_url
+from ..ring.transport_sftp import SshOptions
+
+LOCAL_RING = "local-ring"
+
+
+def state_dir() -> Path:
+    """``$XDG_STATE_HOME/hemarelay`` (default ``~/.local/state/hemarelay``): the
+    site's own records (model versions, the embedded ring, the audit log)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path("~/.local/state").expanduser())
+    return Path(base) / "hemarelay"
+
+
+@dataclass(frozen=True)
+class SiteSetup:
+    site: str = "local"  # this site's name in the ring (stored on the server: no patient data)
+    data_folder: str = ""  # the site's cases (the worklist folder)
+    server: str = ""  # sftp://user@host:port/path or a shared folder; "" = embedded local ring
+    key_file: str = ""  # SSH private key; "" = ssh config / agent / ~/.ssh/id_*
+    known_hosts: str = ""  # "" = ~/.ssh/known_hosts
+    preset: str = "cpu-small"  # training preset (resources/presets)
+    overrides: tuple[str, ...] = ()  # extra "key=value" training settings
+    keep_taking_turns: bool = False  # train automatically whenever it is this site's turn
+    poll_s: float = 30.0  # how often the background sync reads the server
+    epochs_per_turn: int | None = None  # None: the ring's own setting
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.site)
+
+    @property
+    def is_local(self) -> bool:
+        return not self.server.strip()
+
+    def validated(self) -> "SiteSetup":
+        if self.site and not SITE_RE.match(self.site):
+            raise ConfigError(f"Site name '{self.site}': use 1-32 letters, digits, '-' or '_' "
+                              "(it is stored on the server: no patient or path information).")
+        if not (2.0 <= self.poll_s <= 3600.0):
+            raise ConfigError(f"Sync interval {self.poll_s:g} s is outside 2 s to 1 hour.")
+        if self.key_file and not Path(self.key_file).expanduser().is_file():
+            raise ConfigError(f"The SSH key file {self.key_file} does not exist.")
+        if self.server.strip():
+            parse_server_url(self.server.strip())  # raises ConfigError with the reason
+        if self.epochs_per_turn is not None and self.epochs_per_turn < 1:
+            raise ConfigError("Epochs per turn must be at least 1.")
+        from ..training.config import load_config
+        load_config(self.preset, None, list(self.overrides))  # unknown preset/key: ConfigError
+        return self
+
+    def location(self) -> ServerLocation:
+        if self.is_local:  # one embedded ring per site name: renaming the site starts a new one
+            return parse_server_url(str(state_dir() / LOCAL_RING / (self.site or "local")))
+        return parse_server_url(self.server.strip())
+
+    def ssh_options(self, trust_host_key: bool = False) -> SshOptions:
+        return SshOptions(identity=Path(self.key_file).expanduser() if self.key_file else None,
+                          known_hosts=Path(self.known_hosts).expanduser() if self.known_hosts else None,
+                          trust_host_key=trust_host_key, connect_timeout_s=10.0, io_timeout_s=30.0)
+
+    def with_(self, **kw) -> "SiteSetup":
+        return replace(self, **kw)
+
+
+def open_site_transport(setup: SiteSetup) -> Transport:
+    """The ring server's transport (not yet connected). Unknown host keys are
+    refused here: the user confirms them first (:mod:`core.site.hostkey`)."""
+    if not setup.configured:
+        raise ConfigError("This site has no name yet: set it up under Training > Site and server.")
+    return open_transport(setup.location(), setup.ssh_options())
+
+
+def ensure_local_ring(setup: SiteSetup, t: Transport) -> Manifest:
+    """With the embedded server, create the ring of one (this site) on first use."""
+    try:
+        return read_manifest(t)
+    except RingStateError:
+        if not setup.is_local:
+            raise
+    t.connect()
+    try:
+        return init_ring(t, RingConfig(sites=(setup.site,)).validate())
+    except RingStateError:  # created meanwhile by another window
+        return read_manifest(t)

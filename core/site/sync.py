@@ -1,0 +1,149 @@
+"""The ring as this site sees it, and new weights brought home.
+
+:func:`sync_once` is one poll of the background sync: connect, read the
+manifest and the lease, download every weights version the server still
+keeps (latest, best, the last turns') that this site has not kept yet
+(sha256 checked), keep them in the
+:class:`~core.site.versions.ModelStore`. It never uses them: choosing a
+version is the user's decision, after seeing its local scores.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Generator
+
+from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from ..ring.errors import RingStateError
+from ..ring.lease import LeaseView, read_lease
+from ..ring.manifest import FileRef, Manifest, TurnRecord
+from ..ring.server import download_verified, read_manifest
+from ..ring.transport import Transport
+from ..training.ring_turn import is_hematoma_model
+from .setup import SiteSetup, ensure_local_ring, open_site_transport
+from .versions import ModelStore, ModelVersion
+
+STAGE_SYNC = "Checking the ring server"
+STAGE_FETCH = "Downloading new weights"
+
+
+@dataclass(frozen=True)
+class SiteRow:
+    site: str
+    turns: int
+    last_trained: str  # finished_at of its last turn, "" when never
+    last_val_loss: float | None
+    next: bool  # the ring's next turn is this site's
+    holding: bool  # holds the lease (training now)
+
+
+@dataclass(frozen=True)
+class SiteView:
+    """One reading of the ring from this site."""
+
+    site: str
+    where: str
+    manifest: Manifest
+    lease: LeaseView | None
+    checked_at: float = field(default_factory=time.time)
+
+    @property
+    def member(self) -> bool:
+        return self.site in self.manifest.config.sites
+
+    @property
+    def holder(self) -> str | None:
+        if self.lease is None or self.lease.lease is None or self.lease.lease.turn < self.manifest.turns_done:
+            return None
+        return self.lease.lease.site
+
+    @property
+    def my_turn(self) -> bool:
+        return self.manifest.status == "running" and self.member and self.manifest.next_site == self.site
+
+    @property
+    def state(self) -> str:
+        """"converged", "stopped", "not a member", "training" (this site holds the
+        lease), "my turn", or "waiting"."""
+        m = self.manifest
+        if m.status != "running":
+            return m.status
+        if not self.member:
+            return "not a member"
+        if self.holder == self.site:
+            return "training"
+        return "my turn" if self.my_turn else "waiting"
+
+    def describe(self) -> str:
+        m = self.manifest
+        if m.status != "running":
+            best = f"; best weights v{m.best.weights.version}" if m.best else ""
+            return f"The ring has {m.status} after {m.turns_done} turns{best}."
+        if not self.member:
+            return f"Site {self.site} is not a member of this ring ({', '.join(m.config.sites)})."
+        who = self.holder
+        now = f"site {who} is training" if who else f"site {m.next_site} is next"
+        order = " → ".join(m.config.sites) if m.config.order == "fixed" else \
+            f"{', '.join(m.config.sites)} (order shuffled each round)"
+        return f"Round {m.round + 1}, turn {m.turns_done + 1}: {now}. Sites: {order}."
+
+    def rows(self) -> list[SiteRow]:
+        m = self.manifest
+        last: dict[str, TurnRecord] = {}
+        counts: dict[str, int] = {}
+        for r in m.turn_records:
+            last[r.site] = r
+            counts[r.site] = counts.get(r.site, 0) + 1
+        nxt = m.next_site if m.status == "running" else None
+        return [SiteRow(s, counts.get(s, 0), last[s].finished_at if s in last else "",
+                        float(last[s].metrics["val_loss"]) if s in last and "val_loss" in last[s].metrics
+                        else None, s == nxt, self.holder == s)
+                for s in m.config.sites]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    view: SiteView
+    new_versions: tuple[ModelVersion, ...] = ()
+
+
+def read_view(setup: SiteSetup, t: Transport) -> SiteView:
+    t.connect()
+    m = ensure_local_ring(setup, t) if setup.is_local else read_manifest(t)
+    return SiteView(setup.site, t.describe(), m, read_lease(t))
+
+
+def _wanted(m: Manifest) -> list[FileRef]:
+    """The latest, the best, and every turn's weights the server still keeps, newest first."""
+    refs = [m.weights] + ([m.best.weights] if m.best else [])
+    refs += [FileRef(r.version, r.weights_file, r.weights_sha256, 0, r.site, r.turn)
+             for r in reversed(m.turn_records[-m.config.keep_versions:])]
+    seen, out = set(), []
+    for r in refs:
+        if r is not None and r.sha256 not in seen:
+            seen.add(r.sha256)
+            out.append(r)
+    return out
+
+
+def sync_once(setup: SiteSetup, token: CancelToken = NEVER_CANCELLED, download: bool = True,
+              store_root=None) -> Generator[Progress, None, SyncResult]:
+    """Read the ring; bring home weights this site has not kept yet."""
+    yield Progress(STAGE_SYNC, 0, 0, setup.location().display())
+    with open_site_transport(setup) as t:
+        view = read_view(setup, t)
+        m = view.manifest
+        new: list[ModelVersion] = []
+        if download and is_hematoma_model(m.model_id):  # a toy ring has nothing to predict with
+            store = ModelStore.for_ring(m.ring_id, store_root)
+            for ref in _wanted(m):
+                token.raise_if_cancelled()
+                if store.has(ref.sha256):
+                    continue
+                yield Progress(STAGE_FETCH, 0, ref.size, f"version {ref.version} from site {ref.site}")
+                try:
+                    data = download_verified(t, ref, "weights")
+                except RingStateError:  # pruned since the manifest was read: gone for good
+                    continue
+                new.append(store.add(data, ref, m))
+    return SyncResult(view, tuple(new))

@@ -1,0 +1,59 @@
+"""This site's training turn from the desktop application: its approved cases only.
+
+:func:`train_my_turn` takes one turn of the ring (:func:`core.ring.take_turn`)
+with the hematoma trainer on the cases of the site folder marked "approved for
+training". It runs in a child process (:func:`train_my_turn_in_child`) so the
+application stays responsive; cancelling releases the lease and publishes
+nothing.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Generator
+
+from ..datasets import Case
+from ..errors import ConfigError, InputError
+from ..progress import CancelToken, Progress
+from ..ring.audit import default_audit_path
+from ..ring.turn import SiteOptions, TurnOutcome, take_turn
+from ..worklist import CaseStatus, scan_folder
+from .setup import SiteSetup, ensure_local_ring, open_site_transport
+
+STAGE_PREPARE = "Preparing this site's turn"
+
+
+def approved_cases(data_folder: str | Path) -> list[Case]:
+    """The cases approved for training, with their saved masks."""
+    if not str(data_folder):
+        raise ConfigError("No site data folder is set: choose it under Training > Site and server.")
+    wl = scan_folder(data_folder)
+    return [Case(c.case_id, c.paths.ct, c.paths.mask) for c in wl.cases
+            if c.status is not None and c.status.status is CaseStatus.APPROVED and c.has_mask
+            and c.unsaved is None]
+
+
+def train_my_turn(setup: SiteSetup, token: CancelToken, poll_s: float = 2.0
+                  ) -> Generator[Progress, None, TurnOutcome]:
+    from ..training.config import load_config
+    from ..training.ring_turn import HematomaTurnTrainer
+
+    setup = setup.validated()
+    cases = approved_cases(setup.data_folder)
+    if not cases:
+        raise InputError(f"No case in {setup.data_folder} is approved for training: review the masks "
+                         "and mark cases 'approved for training' first.")
+    yield Progress(STAGE_PREPARE, 0, 0, f"{len(cases)} approved case(s)")
+    config = load_config(setup.preset, None, list(setup.overrides))
+    trainer = HematomaTurnTrainer(setup.data_folder, config, cases=cases)
+    opts = SiteOptions(site=setup.site, epochs_per_turn=setup.epochs_per_turn, poll_s=poll_s,
+                       retry_for_s=300.0, audit_path=default_audit_path(setup.site))
+    with open_site_transport(setup) as t:
+        t.connect()
+        if setup.is_local:
+            ensure_local_ring(setup, t)
+        return (yield from take_turn(t, trainer, opts, token))
+
+
+def train_my_turn_in_child(setup: SiteSetup, token: CancelToken) -> Generator[Progress, None, TurnOutcome]:
+    from ..child_process import run_in_child
+    return (yield from run_in_child(train_my_turn, setup, token=token, what="The training process"))

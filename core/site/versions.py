@@ -1,0 +1,192 @@
+"""Every model version this site has seen, kept locally with its origin.
+
+``<state>/models/<ring id>/`` holds one predict-ready weights file per
+version (``v000007-b-1a2b3c4d5e6f.safetensors``) and ``index.json``: for each
+version the site that trained it, the ring round and turn, the sha256 of the
+bytes the ring published (checked on download), when it arrived here, its
+validation loss on the training site, this site's own scores once evaluated,
+and which version this site uses. Any kept version can be chosen again
+(roll back). Version numbers are the ring's, so one folder per ring.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import threading
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from ..errors import InputError
+from ..io import atomic_write_text
+from ..ring.codec import decode_weights, verify_sha256
+from ..ring.manifest import FileRef, Manifest
+from .setup import state_dir
+
+INDEX = "index.json"
+FORMAT = 1
+_LOCK = threading.Lock()  # the sync worker and the GUI both update the index
+
+
+@dataclass(frozen=True)
+class CaseScore:
+    label: str  # the worklist label (stays on this machine)
+    dice: float
+    volume_ml: float  # reference (the site's reviewed mask)
+    predicted_ml: float
+
+
+@dataclass(frozen=True)
+class LocalScore:
+    """A model version measured on this site's reviewed cases."""
+
+    n_cases: int
+    mean_dice: float
+    mean_abs_volume_error_ml: float
+    cases: tuple[CaseScore, ...] = ()
+    evaluated_at: str = ""
+
+    def describe(self) -> str:
+        return (f"Dice {self.mean_dice:.3f}, volume error {self.mean_abs_volume_error_ml:.1f} mL "
+                f"on {self.n_cases} reviewed case(s)")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: int
+    site: str  # the site whose turn produced it
+    round: int  # 0-based ring round
+    turn: int  # 0-based ring turn
+    sha256: str  # of the weights bytes as published by the ring
+    received_at: str  # when this site downloaded it (local time, ISO 8601)
+    file: str  # the predict-ready weights file, in the store's folder
+    model_id: str
+    ring_id: str
+    val_loss: float | None = None  # on the training site's validation patches
+    best_when_received: bool = False  # the ring's best weights at that moment
+    score: LocalScore | None = None
+
+    def label(self) -> str:
+        return f"v{self.version} (site {self.site}, round {self.round + 1})"
+
+    @staticmethod
+    def from_json(d: dict) -> "ModelVersion":
+        score = d.get("score")
+        if score is not None:
+            score = LocalScore(**{**score, "cases": tuple(CaseScore(**c) for c in score.get("cases", ()))})
+        return ModelVersion(**{**d, "score": score})
+
+
+@dataclass
+class StoreIndex:
+    ring_id: str
+    versions: list[ModelVersion] = field(default_factory=list)
+    chosen: int | None = None  # the version this site uses for predictions
+
+
+def _now() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+class ModelStore:
+    def __init__(self, folder: Path, ring_id: str) -> None:
+        self.folder = Path(folder)
+        self.ring_id = ring_id
+
+    @classmethod
+    def for_ring(cls, ring_id: str, root: Path | None = None) -> "ModelStore":
+        return cls((root or state_dir() / "models") / ring_id[:16], ring_id)
+
+    # ----------------------------------------------------------- index
+    def _read(self) -> StoreIndex:
+        path = self.folder / INDEX
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return StoreIndex(self.ring_id)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: the local list of model versions cannot be read ({exc}); "
+                             "move it aside to start a new list.") from None
+        try:
+            return StoreIndex(raw["ring_id"], [ModelVersion.from_json(v) for v in raw["versions"]],
+                              raw.get("chosen"))
+        except (KeyError, TypeError) as exc:
+            raise InputError(f"{path}: the local list of model versions is damaged ({exc}).") from None
+
+    def _write(self, idx: StoreIndex) -> None:
+        doc = {"format": FORMAT, "ring_id": idx.ring_id, "chosen": idx.chosen,
+               "versions": [asdict(v) for v in idx.versions]}
+        atomic_write_text(self.folder / INDEX, json.dumps(doc, indent=1) + "\n")
+
+    def versions(self) -> list[ModelVersion]:
+        """Newest first."""
+        return sorted(self._read().versions, key=lambda v: -v.version)
+
+    def get(self, version: int) -> ModelVersion:
+        for v in self._read().versions:
+            if v.version == version:
+                return v
+        raise InputError(f"Model version {version} is not kept on this computer.")
+
+    def has(self, sha256: str) -> bool:
+        return any(v.sha256 == sha256 for v in self._read().versions)
+
+    def path(self, v: ModelVersion) -> Path:
+        return self.folder / v.file
+
+    def chosen(self) -> ModelVersion | None:
+        idx = self._read()
+        return next((v for v in idx.versions if v.version == idx.chosen), None)
+
+    # ----------------------------------------------------------- changes
+    def add(self, data: bytes, ref: FileRef, m: Manifest) -> ModelVersion:
+        """Keep weights downloaded from the ring (checked against ``ref.sha256``)."""
+        from ..training.ring_turn import save_ring_weights_as_model
+
+        verify_sha256(data, ref.sha256, f"Weights version {ref.version} from site {ref.site}")
+        tensors = decode_weights(data, f"weights version {ref.version}")
+        record = next((r for r in m.turn_records if r.version == ref.version), None)
+        val = float(record.metrics["val_loss"]) if record and "val_loss" in record.metrics else None
+        name = f"v{ref.version:06d}-{ref.site}-{ref.sha256[:12]}.safetensors"
+        rnd = ref.turn // max(len(m.config.sites), 1)
+        save_ring_weights_as_model(tensors, m.model_id or "", self.folder / name,
+                                   version=f"v{ref.version} from site {ref.site}, round {rnd + 1}, "
+                                           f"ring {m.ring_id[:8]}",
+                                   metrics={"val_loss": val} if val is not None else {})
+        v = ModelVersion(ref.version, ref.site, rnd, ref.turn, ref.sha256, _now(), name,
+                         m.model_id or "", m.ring_id, val,
+                         bool(m.best and m.best.weights.sha256 == ref.sha256))
+        with _LOCK:
+            idx = self._read()
+            if any(x.sha256 == v.sha256 for x in idx.versions):
+                return next(x for x in idx.versions if x.sha256 == v.sha256)
+            idx.versions.append(v)
+            self._write(idx)
+        return v
+
+    def set_score(self, version: int, score: LocalScore) -> ModelVersion:
+        with _LOCK:
+            idx = self._read()
+            out = None
+            for n, v in enumerate(idx.versions):
+                if v.version == version:
+                    idx.versions[n] = out = replace(v, score=score)
+            if out is None:
+                raise InputError(f"Model version {version} is not kept on this computer.")
+            self._write(idx)
+        return out
+
+    def choose(self, version: int | None) -> ModelVersion | None:
+        """Use ``version`` from now on (any kept version: rolling back is choosing an older one)."""
+        with _LOCK:
+            idx = self._read()
+            v = None
+            if version is not None:
+                v = next((x for x in idx.versions if x.version == version), None)
+                if v is None:
+                    raise InputError(f"Model version {version} is not kept on this computer.")
+                if not self.path(v).is_file():
+                    raise InputError(f"The weights file of model version {version} "
+                                     f"({self.path(v)}) is missing.")
+            idx.chosen = version
+            self._write(idx)
+        return v

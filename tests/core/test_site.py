@@ -1,0 +1,284 @@
+"""core.site: the site's view of the ring, model versions kept locally, the
+connection check, host keys, and the child process that runs a training turn.
+
+Rings here are driven by a stand-in trainer that returns real Inception
+weights without training (the ring protocol and the sync are what is tested);
+the GUI tests run the real trainer on real cases.
+"""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from core.errors import CancelledError, ConfigError, HemaRelayError, InputError
+from core.model.architectures import build_network
+from core.model.weights import load_weights
+from core.progress import CancelToken, Progress, run_collecting, run_to_end
+from core.ring import RingConfig, init_ring, open_transport, parse_server_url
+from core.ring.errors import CorruptWeightsError, HostKeyError
+from core.ring.manifest import WEIGHTS_DIR
+from core.ring.server import read_manifest
+from core.ring.trainer import TurnResult
+from core.ring.transport_sftp import SshOptions
+from core.ring.turn import SiteOptions, take_turn
+from core.site.connection import check_connection
+from core.site.hostkey import probe_host_key, trust_host_key
+from core.site.setup import SiteSetup, state_dir
+from core.site.sync import sync_once
+from core.site.training import approved_cases, train_my_turn
+from core.site.versions import CaseScore, LocalScore, ModelStore
+from core.worklist import CaseStatus, StatusStore
+from sshd import SshdServer, _sshd_session_factory, sshd, sshd_factory  # noqa: F401  (fixtures)
+
+
+@pytest.fixture(autouse=True)
+def _state(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+
+
+class StandIn:
+    """Returns the incoming weights nudged by a constant: real shapes, no training."""
+
+    model_id = "inception-ds4"
+
+    def train_turn(self, inp, token):
+        weights = inp.weights or build_network("inception", 4).state_dict()
+        yield Progress("Epoch 1", 1, 1)
+        new = {k: v + 0.01 * (inp.turn + 1) for k, v in weights.items()}
+        return TurnResult(new, None, {"train_loss": 0.5, "val_loss": 0.9 - 0.1 * inp.turn}, 8)
+
+
+def _ring(folder: Path, sites=("a", "b"), **kw):
+    with open_transport(parse_server_url(str(folder))) as t:
+        init_ring(t, RingConfig(sites=sites, **kw).validate())
+
+
+def _turns(folder: Path, n: int) -> None:
+    with open_transport(parse_server_url(str(folder))) as t:
+        for _ in range(n):
+            site = read_manifest(t).next_site
+            run_to_end(take_turn(t, StandIn(), SiteOptions(site=site, poll_s=0.01), CancelToken()))
+
+
+def test_site_view_says_whose_turn_it_is_and_when_each_site_trained(tmp_path):
+    ring = tmp_path / "ring"
+    _ring(ring, max_turns=3)
+    a, b = SiteSetup(site="a", server=str(ring)), SiteSetup(site="b", server=str(ring))
+    view = run_to_end(sync_once(a)).view
+    assert (view.state, view.my_turn) == ("my turn", True)
+    assert run_to_end(sync_once(b)).view.state == "waiting"
+    _turns(ring, 1)
+    va, vb = run_to_end(sync_once(a)).view, run_to_end(sync_once(b)).view
+    assert (va.state, vb.state) == ("waiting", "my turn")
+    assert "site b is next" in va.describe() and "Round 1, turn 2" in va.describe()
+    rows = {r.site: r for r in va.rows()}
+    assert rows["a"].turns == 1 and rows["a"].last_trained and rows["b"].next and not rows["b"].last_trained
+    _turns(ring, 2)
+    assert run_to_end(sync_once(a)).view.state == "stopped"
+    z = run_to_end(sync_once(SiteSetup(site="z", server=str(ring)))).view
+    assert z.state == "stopped" and not z.member
+
+
+def test_sync_keeps_every_published_version_once_verified_with_its_origin(tmp_path):
+    ring = tmp_path / "ring"
+    _ring(ring)
+    _turns(ring, 3)
+    setup = SiteSetup(site="a", server=str(ring))
+    events, result = run_collecting(sync_once(setup))
+    assert sorted(v.version for v in result.new_versions) == [1, 2, 3]
+    assert any(e.stage == "Downloading new weights" for e in events)
+    m = read_manifest(open_transport(parse_server_url(str(ring))))
+    store = ModelStore.for_ring(m.ring_id)
+    assert store.folder.is_relative_to(state_dir())
+    by_version = {r.version: r for r in m.turn_records}
+    for v in store.versions():
+        r = by_version[v.version]
+        assert (v.site, v.turn, v.round, v.sha256) == (r.site, r.turn, r.round, r.weights_sha256)
+        assert v.val_loss == pytest.approx(r.metrics["val_loss"]) and v.score is None
+        w = load_weights(store.path(v))  # a predict-ready weights file, verified on load
+        assert w.meta.architecture == "inception" and f"v{v.version} from site {v.site}" in w.meta.version
+    assert run_to_end(sync_once(setup)).new_versions == ()  # nothing twice
+    assert store.chosen() is None  # never used without the user choosing
+
+
+def test_tampered_weights_on_the_server_are_refused_and_nothing_is_kept(tmp_path):
+    ring = tmp_path / "ring"
+    _ring(ring)
+    _turns(ring, 1)
+    f = next((ring / WEIGHTS_DIR).iterdir())
+    data = bytearray(f.read_bytes())
+    data[-10] ^= 0xFF
+    f.write_bytes(bytes(data))
+    with pytest.raises(CorruptWeightsError, match="corrupt"):
+        run_to_end(sync_once(SiteSetup(site="a", server=str(ring))))
+    m = read_manifest(open_transport(parse_server_url(str(ring))))
+    assert ModelStore.for_ring(m.ring_id).versions() == []
+
+
+def test_choosing_versions_rolls_back_and_survives_a_restart(tmp_path):
+    ring = tmp_path / "ring"
+    _ring(ring)
+    _turns(ring, 2)
+    res = run_to_end(sync_once(SiteSetup(site="a", server=str(ring))))
+    store = ModelStore.for_ring(res.view.manifest.ring_id)
+    assert store.choose(2).version == 2
+    assert store.choose(1).version == 1  # roll back
+    again = ModelStore.for_ring(res.view.manifest.ring_id)  # a new process reads the same index
+    assert again.chosen().version == 1
+    score = LocalScore(1, 0.5, 2.0, (CaseScore("067", 0.5, 3.0, 5.0),), "now")
+    assert again.set_score(1, score).score == score and again.get(1).score == score
+    with pytest.raises(InputError, match="not kept"):
+        again.choose(9)
+    again.path(again.get(2)).unlink()
+    with pytest.raises(InputError, match="missing"):
+        again.choose(2)
+    assert again.chosen().version == 1  # unchanged by the refusals
+    (again.folder / "index.json").write_text("{not json")
+    with pytest.raises(InputError, match="cannot be read"):
+        again.versions()
+
+
+def test_embedded_ring_needs_no_server(tmp_path):
+    setup = SiteSetup(site="solo")  # no server: a local folder ring of one
+    report = check_connection(setup)
+    assert report.ok and "ring of sites solo" in report.message, report.message
+    assert (state_dir() / "local-ring" / "solo" / "manifest.json").is_file()
+    assert report.view.my_turn
+    assert check_connection(setup).ok  # found, not created twice
+
+
+def test_connection_check_explains_what_is_wrong(tmp_path):
+    ring = tmp_path / "ring"
+    missing = check_connection(SiteSetup(site="a", server=str(ring)))
+    assert not missing.ok and "No ring at" in missing.message
+    _ring(ring)
+    other = check_connection(SiteSetup(site="c", server=str(ring)))
+    assert not other.ok and "not a member" in other.message
+    ok = check_connection(SiteSetup(site="a", server=str(ring)))
+    assert ok.ok and not list(ring.glob(".hemarelay-write-check*"))
+    os.chmod(ring, 0o555)
+    try:
+        if os.geteuid() != 0:  # root writes anyway
+            ro = check_connection(SiteSetup(site="a", server=str(ring)))
+            assert not ro.ok and "cannot write" in ro.message
+    finally:
+        os.chmod(ring, 0o755)
+
+
+def test_site_setup_is_validated_with_clear_messages(tmp_path):
+    with pytest.raises(ConfigError, match="Site name"):
+        SiteSetup(site="a/b").validated()
+    with pytest.raises(ConfigError, match="Sync interval"):
+        SiteSetup(site="a", poll_s=0.5).validated()
+    with pytest.raises(ConfigError, match="does not exist"):
+        SiteSetup(site="a", key_file=str(tmp_path / "nokey")).validated()
+    with pytest.raises(ConfigError, match="unsupported scheme"):
+        SiteSetup(site="a", server="http://x/y").validated()
+    with pytest.raises(ConfigError):
+        SiteSetup(site="a", preset="no-such-preset").validated()
+
+
+def test_a_turn_needs_approved_cases(tmp_path, site_a):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    for k in ("ct", "mask"):
+        (folder / f"{k}_067.nii.gz").symlink_to(site_a / "test" / f"{k}_067.nii.gz")
+    (folder / "ct_052.nii.gz").symlink_to(site_a / "test" / "ct_052.nii.gz")
+    setup = SiteSetup(site="solo", data_folder=str(folder))
+    with pytest.raises(InputError, match="approved for training"):
+        run_to_end(train_my_turn(setup, CancelToken()))
+    StatusStore(folder).set("067", CaseStatus.REVIEWED, "t")
+    assert approved_cases(folder) == []
+    StatusStore(folder).set("067", CaseStatus.APPROVED, "t")
+    assert [c.case_id for c in approved_cases(folder)] == ["067"]
+
+
+# -- the child process ----------------------------------------------------------
+def _counting(n: int, token: CancelToken):
+    for i in range(n):
+        token.raise_if_cancelled()
+        yield Progress("count", i, n)
+    return {"pid": os.getpid(), "n": n}
+
+
+def _failing(token: CancelToken):
+    yield Progress("about to fail")
+    raise InputError("ct_001.nii.gz is truncated")
+
+
+def _endless(token: CancelToken):
+    while True:
+        token.raise_if_cancelled()
+        yield Progress("working")
+        time.sleep(0.02)
+
+
+def _crashing(token: CancelToken):
+    yield Progress("about to crash")
+    os._exit(3)
+
+
+def test_child_process_passes_events_result_and_typed_errors():
+    from core.child_process import run_in_child
+    events, out = run_collecting(run_in_child(_counting, 5, token=CancelToken()))
+    assert [e.done for e in events] == [0, 1, 2, 3, 4] and out["n"] == 5 and out["pid"] != os.getpid()
+    with pytest.raises(InputError, match="truncated"):
+        run_to_end(run_in_child(_failing, token=CancelToken()))
+    with pytest.raises(HemaRelayError, match=r"stopped unexpectedly \(exit code 3\)"):
+        run_to_end(run_in_child(_crashing, token=CancelToken(), what="The test process"))
+
+
+def test_child_process_stops_on_cancel():
+    from core.child_process import run_in_child
+    token = CancelToken()
+    gen = run_in_child(_endless, token=token)
+    for _ in range(5):
+        next(gen)
+    t0 = time.monotonic()
+    token.cancel()
+    with pytest.raises(CancelledError):
+        for _ in gen:
+            pass
+    assert time.monotonic() - t0 < 5
+
+
+# -- host keys (real sshd) ------------------------------------------------------
+def test_host_key_is_shown_then_recorded_only_when_confirmed(tmp_path, sshd):
+    known = tmp_path / "known_hosts"
+    setup = SiteSetup(site="a", server=sshd.url(tmp_path / "ring"), key_file=str(sshd.client_key),
+                      known_hosts=str(known))
+    probe = probe_host_key(setup)
+    assert probe.status == "unknown" and probe.fingerprint.startswith("SHA256:")
+    assert probe.key_type == "ssh-ed25519" and probe.fingerprint in probe.describe()
+    assert not known.exists()
+    trust_host_key(probe)
+    assert known.read_text().split()[:3] == sshd.host_key_line.split()
+    assert probe_host_key(setup).status == "known"
+    # a different key recorded for that host: "changed", and never trusted from here
+    other = build_other_known_hosts(tmp_path, sshd)
+    changed = probe_host_key(setup.with_(known_hosts=str(other)))
+    assert changed.status == "changed" and "CHANGED" in changed.describe()
+    with pytest.raises(HostKeyError):
+        trust_host_key(changed)
+    assert probe_host_key(SiteSetup(site="a", server=str(tmp_path))) is None  # a folder: no key
+
+
+def build_other_known_hosts(tmp_path: Path, server: SshdServer) -> Path:
+    import subprocess
+    key = tmp_path / "impostor"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    kind, b64 = key.with_suffix(".pub").read_text().split()[:2]
+    path = tmp_path / "known_other"
+    path.write_text(f"[{server.host}]:{server.port} {kind} {b64}\n")
+    return path
+
+
+def test_connection_over_sftp_with_wrong_key_says_so(tmp_path, sshd):
+    setup = SiteSetup(site="a", server=sshd.url(tmp_path / "ring"), key_file=str(sshd.other_key),
+                      known_hosts=str(sshd.known_hosts))
+    from core.ring.errors import ServerAuthError
+    with pytest.raises(ServerAuthError, match="refused the login"):
+        check_connection(setup)
