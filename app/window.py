@@ -567,6 +567,7 @@ class MainWindow(QMainWindow):
                 return
         if self._closing:
             self.ring.stop()
+            self.ring_panel.shutdown()
             QThreadPool.globalInstance().waitForDone(10000)  # let writes in flight finish
             try:
                 save_settings(self.settings)

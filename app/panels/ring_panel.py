@@ -2,19 +2,20 @@
 
 Widgets only: :class:`app.ring_controller.RingController` says what to show.
 Loss curves: the running training loss per batch and the validation loss per
-epoch of the turn in progress (pyqtgraph; redrawn at most 5 times a second).
+epoch of the turn in progress (:class:`LossPlot`; redrawn at most 5 times a second).
 """
 from __future__ import annotations
 
 import math
 
-import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
                                QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from core.progress import Progress
 from core.site.sync import SiteView
+
+from .loss_plot import LossPlot
 
 STATE_TEXT = {"my turn": "It is this site's turn", "waiting": "Waiting for another site",
               "training": "This site is training", "converged": "The ring has converged",
@@ -71,15 +72,8 @@ class RingPanel(QGroupBox):
         self.progress_label = QLabel("")
         self.progress_label.setObjectName("trainingLabel")
         self.progress_label.setWordWrap(True)
-        self.plot = pg.PlotWidget()
+        self.plot = LossPlot()
         self.plot.setObjectName("lossPlot")
-        self.plot.setMinimumHeight(140)
-        self.plot.setLabel("bottom", "epoch")
-        self.plot.setLabel("left", "loss")
-        self.plot.addLegend(offset=(-5, 5))
-        self.train_curve = self.plot.plot([], [], pen=pg.mkPen("#28c8ff", width=1.5), name="training")
-        self.val_curve = self.plot.plot([], [], pen=pg.mkPen("#ff8020", width=2), symbol="o",
-                                        symbolSize=6, name="validation")
         for w in (self.sync_label, self.state_label, self.table):
             lay.addWidget(w)
         lay.addLayout(buttons)
@@ -169,12 +163,15 @@ class RingPanel(QGroupBox):
         if not self._dirty and self._train_x:
             return
         self._dirty = False
-        self.train_curve.setData(self._train_x, self._train_y)
-        self.val_curve.setData(self._val_x, self._val_y)
+        self.plot.set_data(list(zip(self._train_x, self._train_y)), list(zip(self._val_x, self._val_y)))
 
     @property
     def curve_points(self) -> tuple[int, int]:
         return len(self._train_x), len(self._val_x)
+
+    def shutdown(self) -> None:
+        """Before the window is destroyed: no redraw after it."""
+        self._redraw.stop()
 
     def set_keep_taking(self, on: bool) -> None:
         self.keep_taking.blockSignals(True)
