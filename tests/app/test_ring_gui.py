@@ -118,7 +118,8 @@ def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
         assert all(v.sha256 in by_sha for v in versions)
         assert all(v.score.n_cases == 1 and 0.0 <= v.score.mean_dice <= 1.0 for v in versions)
         assert w.models_panel.table.rowCount() == n_turns
-        assert "connected" in w.ring_status_label.text()
+        _wait(qtbot, lambda: w.ring.status.state == "connected", 30, "a finished poll")
+        assert "Ring: connected, checked" in w.ring_status_label.text()
         # nothing is used until the user chooses: the newest is offered next to the current one
         assert w.ring.chosen() is None and w.models_panel.offer_button.isVisible()
 
