@@ -120,6 +120,7 @@ class MainWindow(QMainWindow):
         ring_lay.addStretch(1)
         ring_scroll = QScrollArea()
         ring_scroll.setWidgetResizable(True)
+        ring_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # tables scroll
         ring_scroll.setWidget(ring_side)
         self.ring_dock = QDockWidget("Training ring", self)
         self.ring_dock.setObjectName("ringDock")

@@ -62,8 +62,11 @@ class RingPanel(QGroupBox):
         self.cancel_button.setEnabled(False)
         self.check_button = QPushButton("Check now")
         self.setup_button = QPushButton("Site and server…")
-        for b in (self.train_button, self.cancel_button, self.check_button, self.setup_button):
+        for b in (self.train_button, self.cancel_button):
             buttons.addWidget(b)
+        more = QHBoxLayout()
+        for b in (self.check_button, self.setup_button):
+            more.addWidget(b)
         self.keep_taking = QCheckBox("Keep taking my turns (leave running overnight)")
         self.keep_taking.setObjectName("keepTaking")
         self.progress = QProgressBar()
@@ -77,6 +80,7 @@ class RingPanel(QGroupBox):
         for w in (self.sync_label, self.state_label, self.table):
             lay.addWidget(w)
         lay.addLayout(buttons)
+        lay.addLayout(more)
         for w in (self.keep_taking, self.progress, self.progress_label, self.plot):
             lay.addWidget(w)
         self.train_button.clicked.connect(self.trainRequested)
