@@ -201,6 +201,16 @@ class SftpTransport(Transport):
         t = self._client.get_transport()
         return t is not None and t.is_active() and not self._sftp.get_channel().closed
 
+    def _answers(self) -> bool:
+        """After a failed request: does the server still answer? (A server killed
+        mid-transfer can fail the request before paramiko marks the transport dead.)"""
+        try:
+            assert self._sftp is not None
+            self._sftp.normalize(".")
+            return True
+        except Exception:  # noqa: BLE001 - any failure here means the connection is gone
+            return False
+
     def _call(self, verb: str, rel: str, fn: Callable[[paramiko.SFTPClient], T]) -> T:
         self.connect()
         assert self._sftp is not None
@@ -218,12 +228,12 @@ class SftpTransport(Transport):
                                       f"{self.options.io_timeout_s:g} s while trying to {verb} "
                                       f"{rel or 'the folder'}.") from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
-            if not self._alive():
+            if not self._alive() or not self._answers():
                 self.close()
                 raise ConnectionLostError(f"The connection to the ring server {self.describe()} "
                                           f"dropped while trying to {verb} {rel or 'the folder'}.") from None
             raise ServerError(f"The ring server failed to {verb} {self.describe(rel)}: "
-                              f"{exc or type(exc).__name__}.") from exc
+                              f"{str(exc) or type(exc).__name__}.") from exc
 
     def _path(self, rel: str) -> str:
         assert self._root is not None
