@@ -89,6 +89,8 @@ class RingController(QObject):
         self.eval_job: Job | None = None
         self._eval_queue: list[int] = []
         self._quiet: set[int] = set()  # evaluated without telling the user when it cannot be
+        self._evaluating: int | None = None
+        self.last_turn_automatic = False  # the last turn was started by "keep taking my turns"
         self._train_failed_at: float | None = None
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.poll_now)
@@ -134,9 +136,13 @@ class RingController(QObject):
                                   on_finished=lambda r, s=setup: self._synced(r, s),
                                   on_error=lambda exc, s=setup: self._sync_failed(exc, s), parent=self)
 
+    @staticmethod
+    def _same_ring(a: SiteSetup, b: SiteSetup) -> bool:
+        return (a.site, a.server, a.key_file, a.known_hosts) == (b.site, b.server, b.key_file, b.known_hosts)
+
     def _synced(self, result: SyncResult, setup: SiteSetup) -> None:
-        if setup != self.setup:
-            return  # the set-up changed while this poll ran
+        if not self._same_ring(setup, self.setup):
+            return  # another server or site was chosen while this poll ran
         now = time.time()
         self.view = result.view
         self._set_status(SyncStatus("connected", result.view.describe(), now, now))
@@ -144,23 +150,26 @@ class RingController(QObject):
         ring_changed = self.store is None or self.store.ring_id != store.ring_id
         self.store = store
         self.viewChanged.emit(result.view)
+        for problem in result.problems:
+            self.message.emit(problem)
+        for v in sorted(result.new_versions, key=lambda v: v.version):
+            self.newVersion.emit(v)
         if ring_changed or result.new_versions:
             self._emit_versions()
         if ring_changed:
             self.chosenChanged.emit(self.chosen())
         for v in sorted(result.new_versions, key=lambda v: v.version):
-            self.newVersion.emit(v)
             self.message.emit(f"New model weights v{v.version} from site {v.site} were downloaded and "
                               "verified; evaluating them on this site's reviewed cases.")
             self.evaluate(v.version)
         if ring_changed:  # versions kept earlier but never scored (e.g. no reviewed cases then)
             for v in self.versions():
-                if v.score is None and v.version not in self._eval_queue:
+                if v.score is None and v.version not in self._eval_queue and v.version != self._evaluating:
                     self.evaluate(v.version, quiet=True)
         self._maybe_take_turn()
 
     def _sync_failed(self, exc: BaseException, setup: SiteSetup) -> None:
-        if setup != self.setup:
+        if not self._same_ring(setup, self.setup):
             return
         state = "offline" if isinstance(exc, ServerUnreachableError) else "error"
         retry = f" Trying again every {self.setup.poll_s:g} s."
@@ -217,16 +226,19 @@ class RingController(QObject):
 
     def evaluate(self, version: int, quiet: bool = False) -> None:
         """Score a kept version on the site's reviewed cases (queued; one at a time)."""
-        if version not in self._eval_queue:
+        if version not in self._eval_queue and version != self._evaluating:
             self._eval_queue.append(version)
         if quiet:
             self._quiet.add(version)
+        else:
+            self._quiet.discard(version)
         self._next_evaluation()
 
     def _next_evaluation(self) -> None:
         if (self.eval_job is not None and self.eval_job.running) or not self._eval_queue or self.store is None:
             return
         version = self._eval_queue.pop(0)
+        self._evaluating = None
         store = self.store
         try:
             v = store.get(version)
@@ -242,6 +254,7 @@ class RingController(QObject):
                                   "'reviewed' with a saved mask yet.")
             self._next_evaluation()
             return
+        self._evaluating = version
         self.eval_job = start_job(f"Evaluating model v{version}",
                                   _score_job(store.path(v), cases, f"v{version}"),
                                   on_progress=self.evaluationProgress.emit,
@@ -249,6 +262,7 @@ class RingController(QObject):
                                   on_error=lambda exc, vv=version: self._score_failed(vv, exc), parent=self)
 
     def _scored(self, store: ModelStore, version: int, score: LocalScore) -> None:
+        self._evaluating = None
         try:
             store.set_score(version, score)
         except HemaRelayError as exc:
@@ -262,6 +276,7 @@ class RingController(QObject):
         self._next_evaluation()
 
     def _score_failed(self, version: int, exc: BaseException) -> None:
+        self._evaluating = None
         if not isinstance(exc, CancelledError):
             self.message.emit(f"Model v{version} could not be evaluated: {user_message(exc, 'Evaluation')}")
         self._next_evaluation()
@@ -278,15 +293,16 @@ class RingController(QObject):
             return
         if self._train_failed_at is not None and time.time() - self._train_failed_at < 300:
             return  # a turn failed just now: do not retry in a tight loop
-        self.train()
+        self.train(automatic=True)
 
     def can_train(self) -> bool:
         return (not self.training and self.view is not None and self.view.my_turn
                 and self.status.state == "connected")
 
-    def train(self) -> None:
+    def train(self, automatic: bool = False) -> None:
         if self.training:
             return
+        self.last_turn_automatic = automatic
         setup = self.setup
         self.train_job = start_job("Training this site's turn",
                                    lambda token: train_my_turn_in_child(setup, token),

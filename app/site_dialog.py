@@ -142,6 +142,8 @@ class SiteDialog(QDialog):
                              on_error=self._failed, parent=self)
 
     def _probed(self, setup: SiteSetup, probe: HostKeyProbe | None) -> None:
+        if not self.isVisible():
+            return  # the dialog was closed while the key was fetched: ask nothing
         if probe is not None and probe.status == "changed":
             self._failed(HemaRelayError(probe.describe()))
             return
@@ -162,6 +164,8 @@ class SiteDialog(QDialog):
                              on_finished=self._tested, on_error=self._failed, parent=self)
 
     def _tested(self, report: ConnectionReport) -> None:
+        if not self.isVisible():
+            return
         self.last_report = report
         self._done_testing(report.ok, report.message)
 

@@ -54,6 +54,7 @@ class MainWindow(QMainWindow):
         self.worklist: Worklist | None = None
         self._closing = False
         self._job: Job | None = None  # the open/save job shown in the status bar
+        self._close_after_training = False
         a = self.actions = build_actions(self, settings.presets)
 
         self.view = SliceView()
@@ -296,10 +297,18 @@ class MainWindow(QMainWindow):
         self.ring_panel.set_keep_taking(self.ring.setup.keep_taking_turns)
         self.cancel_train_action.setEnabled(False)
         self._ring_view_changed()
-        if published:
+        if self.settings.site.keep_taking_turns != self.ring.setup.keep_taking_turns:
+            self.settings = replace(self.settings, site=self.ring.setup)  # a cancel switched it off
+            self._save_settings_quietly()
+        if self._close_after_training:
+            QTimer.singleShot(0, self.close)
+            return
+        # a failed automatic turn is shown in the ring panel and status bar, never as a
+        # dialog: left running overnight, dialogs would pile up
+        if published or "cancelled" in text or self.ring.last_turn_automatic:
             self.status(text)
         else:
-            self.error_text(text, "Training turn") if "cancelled" not in text else self.status(text)
+            self.error_text(text, "Training turn")
 
     def _keep_taking(self, on: bool) -> None:
         self.ring.set_keep_taking(on)
@@ -330,7 +339,9 @@ class MainWindow(QMainWindow):
 
     def _site_setup(self) -> None:
         dlg = SiteDialog(self.ring.setup, self._ask, self)
-        if dlg.exec() != SiteDialog.DialogCode.Accepted:
+        accepted = dlg.exec() == SiteDialog.DialogCode.Accepted
+        dlg.deleteLater()
+        if not accepted:
             return
         try:
             setup = dlg.setup()
@@ -559,13 +570,19 @@ class MainWindow(QMainWindow):
     # ----------------------------------------------------------- closing
     def closeEvent(self, event) -> None:  # noqa: N802
         if not self._closing and self.ring.training:
+            event.ignore()
+            if self._close_after_training:
+                return  # already stopping; closes when the turn has ended
             answer = self.controller.ask("Training in progress",
-                               "This site's training turn is still running. Cancel it (nothing is "
-                               "published; the ring stays as it was) and quit?",
-                               ["Cancel training and quit", "Keep training"])
-            if answer == "Keep training":
-                event.ignore()
-                return
+                                         "This site's training turn is still running. Cancel it "
+                                         "(nothing is published; the ring stays as it was) and quit?",
+                                         ["Cancel training and quit", "Keep training"])
+            if answer != "Keep training":
+                # wait for the child to release the lease before quitting: closes on trainingEnded
+                self._close_after_training = True
+                self.status("Stopping the training turn; the window closes when the lease is released…")
+                self.ring.cancel_training()
+            return
         if self._closing:
             self.ring.stop()
             self.ring_panel.shutdown()
@@ -581,5 +598,7 @@ class MainWindow(QMainWindow):
         def then(ok: bool) -> None:
             if ok:
                 self._closing = True
-                self.close()
+                # not self.close() here: inside closeEvent Qt ignores a nested close
+                # (close_case answers at once when nothing is unsaved)
+                QTimer.singleShot(0, self.close)
         self.controller.close_case(then)

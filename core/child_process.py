@@ -19,10 +19,15 @@ import pickle
 import queue
 import threading
 import time
+import traceback
 from typing import Any, Callable, Generator
 
-from .errors import CancelledError, HemaRelayError
+from .errors import HemaRelayError
 from .progress import CancelToken, Progress
+
+
+class ChildStoppedError(HemaRelayError):
+    """The child ignored a cancel and was terminated."""
 
 
 def _child_main(fn: Callable[..., Generator], args: tuple, q, cancel) -> None:
@@ -46,8 +51,10 @@ def _child_main(fn: Callable[..., Generator], args: tuple, q, cancel) -> None:
                 return
             q.put(("event", ev))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+        if not isinstance(exc, HemaRelayError):  # a bug: keep its traceback in the log (stderr)
+            traceback.print_exc()
         try:
-            pickle.dumps(exc)
+            pickle.loads(pickle.dumps(exc))  # some exceptions pickle but cannot be rebuilt
         except Exception:  # noqa: BLE001
             exc = HemaRelayError(f"{type(exc).__name__}: {exc}")
         q.put(("error", exc))
@@ -82,8 +89,9 @@ def run_in_child(fn: Callable[..., Generator[Progress, None, Any]], *args: Any, 
                                              "nothing it was doing was published.") from None
                 elif cancelled_at is not None and time.monotonic() - cancelled_at > stop_timeout_s:
                     proc.terminate()
-                    raise CancelledError(f"{what} did not stop within {stop_timeout_s:g} s and was "
-                                         "ended.") from None
+                    raise ChildStoppedError(f"{what} did not stop within {stop_timeout_s:g} s of being "
+                                            "cancelled and was ended; anything it held on the ring "
+                                            "server (its lease) expires by itself.") from None
                 else:
                     continue
             if kind == "event":

@@ -55,6 +55,7 @@ class ModelsPanel(QGroupBox):
         lay.addWidget(self.eval_label)
         self._versions: list[ModelVersion] = []
         self._offered: int | None = None
+        self._chosen: ModelVersion | None = None
         self.use_button.clicked.connect(lambda: self._emit_selected(self.useRequested))
         self.eval_button.clicked.connect(lambda: self._emit_selected(self.evaluateRequested))
         self.offer_button.clicked.connect(self._use_offered)
@@ -62,8 +63,9 @@ class ModelsPanel(QGroupBox):
         self._selection_changed()
 
     def show_versions(self, versions: list[ModelVersion], chosen: ModelVersion | None) -> None:
+        keep = self.selected()  # by version, before the rows change
         self._versions = list(versions)
-        keep = self.selected()
+        self._chosen = chosen
         self.table.setRowCount(len(versions))
         for n, v in enumerate(versions):
             s = v.score
@@ -83,6 +85,7 @@ class ModelsPanel(QGroupBox):
 
     def offer_new(self, v: ModelVersion) -> None:
         self._offered = v.version
+        self._update_offer(self._chosen)
 
     def _update_offer(self, chosen: ModelVersion | None) -> None:
         v = next((x for x in self._versions if x.version == self._offered), None)

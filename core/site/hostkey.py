@@ -89,5 +89,9 @@ def trust_host_key(probe: HostKeyProbe) -> None:
     if probe.status == "changed":
         raise HostKeyError(probe.describe())
     probe.known_hosts.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lead = ""
+    if probe.known_hosts.is_file():
+        existing = probe.known_hosts.read_bytes()
+        lead = "\n" if existing and not existing.endswith(b"\n") else ""
     with open(probe.known_hosts, "a", encoding="ascii") as fh:
-        fh.write(f"{probe.host} {probe.key_type} {probe.key_base64}\n")
+        fh.write(f"{lead}{probe.host} {probe.key_type} {probe.key_base64}\n")

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from typing import Generator
 
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
-from ..ring.errors import RingStateError
+from ..errors import HemaRelayError
+from ..ring.errors import RingStateError, ServerUnreachableError
 from ..ring.lease import LeaseView, read_lease
 from ..ring.manifest import FileRef, Manifest, TurnRecord
 from ..ring.server import download_verified, read_manifest
@@ -105,6 +106,7 @@ class SiteView:
 class SyncResult:
     view: SiteView
     new_versions: tuple[ModelVersion, ...] = ()
+    problems: tuple[str, ...] = ()  # versions that could not be brought home (tried again next time)
 
 
 def read_view(setup: SiteSetup, t: Transport) -> SiteView:
@@ -134,6 +136,7 @@ def sync_once(setup: SiteSetup, token: CancelToken = NEVER_CANCELLED, download: 
         view = read_view(setup, t)
         m = view.manifest
         new: list[ModelVersion] = []
+        problems: list[str] = []
         if download and is_hematoma_model(m.model_id):  # a toy ring has nothing to predict with
             store = ModelStore.for_ring(m.ring_id, store_root)
             for ref in _wanted(m):
@@ -143,7 +146,11 @@ def sync_once(setup: SiteSetup, token: CancelToken = NEVER_CANCELLED, download: 
                 yield Progress(STAGE_FETCH, 0, ref.size, f"version {ref.version} from site {ref.site}")
                 try:
                     data = download_verified(t, ref, "weights")
+                    new.append(store.add(data, ref, m))
                 except RingStateError:  # pruned since the manifest was read: gone for good
                     continue
-                new.append(store.add(data, ref, m))
-    return SyncResult(view, tuple(new))
+                except ServerUnreachableError:
+                    raise
+                except HemaRelayError as exc:  # one bad file must not stop the sync
+                    problems.append(f"Weights v{ref.version} from site {ref.site} were not kept: {exc}")
+    return SyncResult(view, tuple(new), tuple(problems))

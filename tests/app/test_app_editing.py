@@ -187,3 +187,10 @@ def test_keyboard_focus_on_spinbox_does_not_switch_window(qtbot, window, site):
     box.setFocus()
     qtbot.keyClick(box.lineEdit(), "2")
     assert (w.view.window.width, w.view.window.level) == (80, 40)
+
+
+def test_the_window_closes_when_nothing_is_unsaved(qtbot, window, site):
+    """close_case answers at once when nothing is unsaved; the window must still close
+    (a close() nested inside closeEvent is ignored by Qt)."""
+    window.close()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=10000)

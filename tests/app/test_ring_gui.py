@@ -194,7 +194,8 @@ def test_cancel_mid_turn_leaves_the_ring_unchanged_and_gui_stays_responsive(qtbo
     print(f"event loop during training: {len(gaps)} ticks, worst stall {1000 * worst:.1f} ms, "
           f"99th percentile {1000 * p99:.1f} ms; cancel took {stop_s:.2f} s")
     assert worst < 0.050, f"the GUI stalled {1000 * worst:.0f} ms during training"
-    assert not w.ring_panel.cancel_button.isEnabled() and w.ring_panel.train_button.isEnabled()
+    assert not w.ring_panel.cancel_button.isEnabled()
+    _wait(qtbot, lambda: w.ring_panel.train_button.isEnabled(), 30, "Train my turn enabled again")
 
 
 def test_server_going_away_shows_offline_and_recovers(qtbot, window, tmp_path, sshd_factory):
@@ -237,6 +238,7 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
         return answers[0]
     dlg = SiteDialog(SiteSetup(), ask)
     qtbot.addWidget(dlg)
+    dlg.show()  # results for a closed dialog are ignored
     dlg.site.setText("a")
     dlg.data.setText(str(site))
     dlg.server.setText(ssh.url(ring_dir))
@@ -276,3 +278,23 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
     _wait(qtbot, tested, 30, "the test to finish")
     assert "not a member" in dlg.result.text()
     assert dlg.setup().site == "zz"
+
+
+def test_quitting_during_a_turn_waits_for_the_lease_to_be_released(qtbot, window, site, tmp_path):
+    w = window
+    _approve(site, "067")
+    w.apply_site(SiteSetup(site="solo", data_folder=str(site), poll_s=2.0, epochs_per_turn=200,
+                           overrides=("patches_per_volume=24", "patch_size=32", "threads=1")))
+    _wait(qtbot, lambda: w.ring_panel.train_button.isEnabled(), 30, "Train my turn enabled")
+    events: list[Progress] = []
+    w.ring.trainingProgress.connect(events.append)
+    w.ring_panel.train_button.click()
+    _wait(qtbot, lambda: any(getattr(e, "phase", "") == "train" for e in events), 120, "training batches")
+    asked = []
+    w.controller.ask = lambda title, text, buttons: asked.append(title) or "Cancel training and quit"
+    w.close()
+    assert asked == ["Training in progress"] and w.isVisible()  # not closed while the child holds the lease
+    _wait(qtbot, lambda: not w.isVisible(), 30, "the window to close once the turn has stopped",
+          lambda: f"training {w.ring.training}, asked {asked}, label {w.ring_panel.progress_label.text()}")
+    ring_dir = tmp_path / "state" / "hemarelay" / "local-ring" / "solo"
+    assert not (ring_dir / "lease.json").exists() and _manifest(ring_dir)["turns_done"] == 0
