@@ -13,6 +13,7 @@ compressing, writing) then runs on the worker with that copy.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Generator
@@ -33,6 +34,7 @@ from .recovery import RecoveryFile, discard_recovery, pending_recovery, read_rec
 from .stack import AxialStack
 
 STAGE_OPEN = "Opening case"
+_PREDICTION_WRITE = threading.Lock()
 STAGE_SAVE = "Saving mask"
 
 
@@ -148,9 +150,10 @@ class EditSession:
 
         seg = Segmenter.from_file(model_path)
         pred = yield from seg.predict(self.ct, token)
-        token.raise_if_cancelled()
-        save_mask(pred.mask, self.ct, self.paths.prediction)
-        write_provenance(self.paths.prediction, seg.weights.meta)
+        with _PREDICTION_WRITE:  # mask and provenance of one job, never interleaved with another's
+            token.raise_if_cancelled()  # a superseded job (cancelled) writes nothing
+            save_mask(pred.mask, self.ct, self.paths.prediction)
+            write_provenance(self.paths.prediction, seg.weights.meta)
         return PredictionUpdate(self.from_source(pred.mask), seg.weights.meta.version, pred.seconds)
 
     def set_prediction(self, update: "PredictionUpdate") -> None:
