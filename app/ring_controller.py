@@ -17,14 +17,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generator
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.errors import CancelledError, HemaRelayError
-from core.progress import CancelToken, Progress
 from core.ring.errors import ServerUnreachableError
-from core.site.evaluate import EvalCase, reviewed_cases, score_model
+from core.site.evaluate import EvalCase, reviewed_cases, score_model_in_child
 from core.site.setup import SiteSetup
 from core.site.sync import SiteView, SyncResult, sync_once
 from core.site.training import train_my_turn_in_child
@@ -51,19 +49,6 @@ class SyncStatus:
         if self.state == "checking":
             return f"Ring: checking… (last checked {when})"
         return f"Ring: {self.state} (last checked {when}): {self.message}"
-
-
-def _score_job(model_path: Path, cases: list[EvalCase], label: str):
-    # score_model's signature ends with the token; run_in_child appends ours
-    def factory(token: CancelToken):
-        from core.child_process import run_in_child
-        return run_in_child(_score_with_label, model_path, cases, label, token=token,
-                            what="The evaluation process")
-    return factory
-
-
-def _score_with_label(model_path: Path, cases: list[EvalCase], label: str, token: CancelToken):
-    return score_model(model_path, cases, token, label)
 
 
 class RingController(QObject):
@@ -152,13 +137,12 @@ class RingController(QObject):
         self.viewChanged.emit(result.view)
         for problem in result.problems:
             self.message.emit(problem)
-        for v in sorted(result.new_versions, key=lambda v: v.version):
-            self.newVersion.emit(v)
         if ring_changed or result.new_versions:
             self._emit_versions()
         if ring_changed:
             self.chosenChanged.emit(self.chosen())
         for v in sorted(result.new_versions, key=lambda v: v.version):
+            self.newVersion.emit(v)
             self.message.emit(f"New model weights v{v.version} from site {v.site} were downloaded and "
                               "verified; evaluating them on this site's reviewed cases.")
             self.evaluate(v.version)
@@ -238,7 +222,6 @@ class RingController(QObject):
         if (self.eval_job is not None and self.eval_job.running) or not self._eval_queue or self.store is None:
             return
         version = self._eval_queue.pop(0)
-        self._evaluating = None
         store = self.store
         try:
             v = store.get(version)
@@ -255,8 +238,9 @@ class RingController(QObject):
             self._next_evaluation()
             return
         self._evaluating = version
-        self.eval_job = start_job(f"Evaluating model v{version}",
-                                  _score_job(store.path(v), cases, f"v{version}"),
+        path, label = store.path(v), f"v{version}"
+        self.eval_job = start_job(f"Evaluating model {label}",
+                                  lambda token: score_model_in_child(path, cases, label, token),
                                   on_progress=self.evaluationProgress.emit,
                                   on_finished=lambda score, vv=version, st=store: self._scored(st, vv, score),
                                   on_error=lambda exc, vv=version: self._score_failed(vv, exc), parent=self)

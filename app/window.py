@@ -39,6 +39,20 @@ from .workers import Job, start_job
 TITLE = "Hematoma Relay"
 
 
+def _panel_column(*panels: QWidget) -> QScrollArea:
+    """Panels stacked top-down in a vertically scrolling area (a dock's content)."""
+    column = QWidget()
+    lay = QVBoxLayout(column)
+    for panel in panels:
+        lay.addWidget(panel)
+    lay.addStretch(1)
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(column)
+    return scroll
+
+
 class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
@@ -100,32 +114,16 @@ class MainWindow(QMainWindow):
         left.setObjectName("worklistDock")
         left.setWidget(self.worklist_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
-        side = QWidget()
-        lay = QVBoxLayout(side)
-        for panel in (self.tools_panel, self.display_panel, self.report_panel):
-            lay.addWidget(panel)
-        lay.addStretch(1)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(side)
-        scroll.setMinimumWidth(side.sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
+        scroll = _panel_column(self.tools_panel, self.display_panel, self.report_panel)
+        scroll.setMinimumWidth(scroll.widget().sizeHint().width()
+                               + scroll.verticalScrollBar().sizeHint().width() + 4)
         right = QDockWidget("Tools", self)
         right.setObjectName("toolsDock")
         right.setWidget(scroll)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
-        ring_side = QWidget()
-        ring_lay = QVBoxLayout(ring_side)
-        ring_lay.addWidget(self.ring_panel)
-        ring_lay.addWidget(self.models_panel)
-        ring_lay.addStretch(1)
-        ring_scroll = QScrollArea()
-        ring_scroll.setWidgetResizable(True)
-        ring_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # tables scroll
-        ring_scroll.setWidget(ring_side)
         self.ring_dock = QDockWidget("Training ring", self)
         self.ring_dock.setObjectName("ringDock")
-        self.ring_dock.setWidget(ring_scroll)
+        self.ring_dock.setWidget(_panel_column(self.ring_panel, self.models_panel))  # tables scroll
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.ring_dock)
         self.tabifyDockWidget(right, self.ring_dock)
         right.raise_()
@@ -325,9 +323,7 @@ class MainWindow(QMainWindow):
             return
         self.view.set_prediction(session.prediction)
         self.edit.detach()
-        self.edit.attach(session)
-        self.actions.accept_all.setEnabled(session.prediction is not None)
-        self.actions.tools[Tool.ACCEPT_COMPONENT].setEnabled(session.prediction is not None)
+        self._attach_editor(session)
         self._live_timer.start()
         if self.worklist is not None and self.controller.label is not None:
             try:
@@ -412,16 +408,20 @@ class MainWindow(QMainWindow):
     def _opened(self, session) -> None:
         self.view.set_volume(session.hu, session.stack, session.model.data, session.prediction,
                              session.first_slice_with_mask())
-        self.edit.attach(session)
         self.worklist_panel.model.set_open(self.controller.label, session.model.dirty)
         self._case_actions_enabled(True)
-        self.actions.accept_all.setEnabled(session.prediction is not None)
-        self.actions.tools[Tool.ACCEPT_COMPONENT].setEnabled(session.prediction is not None)
+        self._attach_editor(session)
         self._mask_changed(None)
         self._update_title()
         if session.prediction is None:
             self.status(f"Case {session.case_id} opened; no model prediction "
                         f"({session.paths.prediction.name}) beside it.")
+
+    def _attach_editor(self, session) -> None:
+        """Edit ``session``; the accept-prediction tools work only when it has a prediction."""
+        self.edit.attach(session)
+        self.actions.accept_all.setEnabled(session.prediction is not None)
+        self.actions.tools[Tool.ACCEPT_COMPONENT].setEnabled(session.prediction is not None)
 
     def _closed(self) -> None:
         self.edit.detach()

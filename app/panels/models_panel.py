@@ -9,10 +9,11 @@ back); a new version is offered, never applied, next to the current one's scores
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QGroupBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QTableWidget, QVBoxLayout, QWidget
 
 from core.site.versions import ModelVersion
+
+from .tables import read_only_table, set_row
 
 COLUMNS = ["Version", "Site", "Round", "Received", "sha256", "Val. loss", "Dice here", "Vol. error", "In use"]
 
@@ -31,14 +32,9 @@ class ModelsPanel(QGroupBox):
         self.offer_button = QPushButton("Use the new version")
         self.offer_button.setObjectName("useNewVersion")
         self.offer_button.setVisible(False)
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setObjectName("versionsTable")
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.table = read_only_table("versionsTable", COLUMNS)
         self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setMinimumHeight(120)
         buttons = QHBoxLayout()
         self.use_button = QPushButton("Use selected version")
@@ -74,11 +70,8 @@ class ModelsPanel(QGroupBox):
                      "-" if s is None else f"{s.mean_dice:.3f} ({s.n_cases})",
                      "-" if s is None else f"{s.mean_abs_volume_error_ml:.1f} mL",
                      "✔ in use" if chosen is not None and chosen.version == v.version else "")
-            for col, text in enumerate(cells):
-                item = QTableWidgetItem(text)
-                if col == 4:
-                    item.setToolTip(v.sha256)
-                self.table.setItem(n, col, item)
+            set_row(self.table, n, cells)
+            self.table.item(n, COLUMNS.index("sha256")).setToolTip(v.sha256)
         if keep is not None:
             self.select(keep)
         self._update_offer(chosen)

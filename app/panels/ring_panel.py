@@ -9,13 +9,14 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QHeaderView, QLabel, QProgressBar,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
+                               QVBoxLayout, QWidget)
 
 from core.progress import Progress
 from core.site.sync import SiteView
 
 from .loss_plot import LossPlot
+from .tables import read_only_table, set_row
 
 STATE_TEXT = {"my turn": "It is this site's turn", "waiting": "Waiting for another site",
               "training": "This site is training", "converged": "The ring has converged",
@@ -46,12 +47,7 @@ class RingPanel(QGroupBox):
         self.state_label = QLabel("")
         self.state_label.setObjectName("ringState")
         self.state_label.setWordWrap(True)
-        self.table = QTableWidget(0, 5)
-        self.table.setObjectName("ringTable")
-        self.table.setHorizontalHeaderLabels(["Site", "Turns", "Last trained", "Val. loss", ""])
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table = read_only_table("ringTable", ["Site", "Turns", "Last trained", "Val. loss", ""])
         self.table.setMaximumHeight(130)
         buttons = QHBoxLayout()
         self.train_button = QPushButton("Train my turn")
@@ -112,8 +108,7 @@ class RingPanel(QGroupBox):
             val = f"{r.last_val_loss:.4f}" if r.last_val_loss is not None else "-"
             tag = "training" if r.holding else ("next" if r.next else "")
             me = " (this site)" if r.site == view.site else ""
-            for col, text in enumerate((r.site + me, str(r.turns), when, val, tag)):
-                self.table.setItem(n, col, QTableWidgetItem(text))
+            set_row(self.table, n, (r.site + me, str(r.turns), when, val, tag))
         self.set_can_train(can_train)
 
     def set_can_train(self, can: bool) -> None:

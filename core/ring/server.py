@@ -7,7 +7,6 @@ import logging
 import re
 import time
 import uuid
-from typing import Iterable
 
 from .codec import verify_sha256
 from .errors import LeaseLostError, ManifestConflictError, RingStateError, ServerError
@@ -107,8 +106,7 @@ def prune(t: Transport, m: Manifest) -> list[str]:
     """Delete what the manifest no longer needs: weights older than the last
     ``keep_versions`` turns (the best and current stay), old optimizer states,
     leftover temp files, old broken leases. Call only while holding the lease."""
-    keep = {r.weights_file for r in m.turn_records[-m.config.keep_versions:]}
-    keep |= {ref.file for ref in (m.weights, m.optimizer, m.best.weights if m.best else None) if ref}
+    keep = {ref.file for ref in kept_refs(m)} | ({m.optimizer.file} if m.optimizer else set())
     deleted = []
     for folder in (WEIGHTS_DIR, OPTIMIZER_DIR):
         for f in t.list_dir(folder):
@@ -140,7 +138,7 @@ def fetch_weights(t: Transport, which: str = "best") -> tuple[bytes, FileRef, Ma
             version = int(which)
         except ValueError:
             raise RingStateError(f"Weights version '{which}': use best, latest or a number.") from None
-        ref = next((r for r in _kept_refs(m) if r.version == version), None)
+        ref = next((r for r in kept_refs(m) if r.version == version), None)
         if ref is None:
             raise RingStateError(f"Weights version {version} is not kept on the server.")
     if ref is None:
@@ -148,9 +146,14 @@ def fetch_weights(t: Transport, which: str = "best") -> tuple[bytes, FileRef, Ma
     return download_verified(t, ref, "weights"), ref, m
 
 
-def _kept_refs(m: Manifest) -> Iterable[FileRef]:
-    for ref in (m.weights, m.best.weights if m.best else None):
-        if ref:
-            yield ref
-    for r in m.turn_records:
-        yield FileRef(r.version, r.weights_file, r.weights_sha256, 0, r.site, r.turn)
+def kept_refs(m: Manifest) -> list[FileRef]:
+    """The weights :func:`prune` keeps on the server, newest first, each file once: the
+    latest, the best, and those of the last ``keep_versions`` turns (size 0 when only
+    the turn record names them)."""
+    refs = [ref for ref in (m.weights, m.best.weights if m.best else None) if ref]
+    refs += [FileRef(r.version, r.weights_file, r.weights_sha256, 0, r.site, r.turn)
+             for r in reversed(m.turn_records[-m.config.keep_versions:])]
+    out: dict[str, FileRef] = {}
+    for r in refs:
+        out.setdefault(r.file, r)
+    return list(out.values())

@@ -55,6 +55,14 @@ def _known_hosts_name(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
 
+def known_hosts_files(known: Path | None) -> tuple[Path, list[Path]]:
+    """(the file new host keys are recorded in, the files checked): ``known`` alone when
+    given, else ~/.ssh/known_hosts and the system's /etc/ssh/ssh_known_hosts."""
+    record_to = known or Path("~/.ssh/known_hosts").expanduser()
+    system = [] if known is not None else [Path("/etc/ssh/ssh_known_hosts")]
+    return record_to, [p for p in system + [record_to] if p.is_file()]
+
+
 class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
     """Refuse unknown host keys, or record them when the user said to trust."""
 
@@ -122,12 +130,13 @@ class SftpTransport(Transport):
         host, port, user, identities, known = self._ssh_settings()
         where = f"{host}:{port}"
         client = paramiko.SSHClient()
-        record_to = known or Path("~/.ssh/known_hosts").expanduser()
+        record_to, files = known_hosts_files(known)
         try:
-            if known is None and Path("/etc/ssh/ssh_known_hosts").is_file():
-                client.load_system_host_keys("/etc/ssh/ssh_known_hosts")
-            if record_to.is_file():
-                client.load_host_keys(str(record_to))
+            for path in files:  # the recorded file last: paramiko writes back only that one
+                if path == record_to:
+                    client.load_host_keys(str(path))
+                else:
+                    client.load_system_host_keys(str(path))
         except (OSError, paramiko.SSHException, ValueError) as exc:
             raise HostKeyError(f"Cannot read the known hosts file {record_to}: {exc}") from exc
         client.set_missing_host_key_policy(_HostKeyPolicy(self.options.trust_host_key, record_to, port))

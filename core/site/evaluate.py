@@ -35,8 +35,8 @@ def _reviewed(c: WorklistCase) -> bool:
     return c.has_mask and c.status is not None and c.status.status in REVIEWED and c.unsaved is None
 
 
-def score_model(model_path: Path, cases: Sequence[EvalCase], token: CancelToken = NEVER_CANCELLED,
-                label: str = "") -> Generator[Progress, None, LocalScore]:
+def score_model(model_path: Path, cases: Sequence[EvalCase], label: str = "",
+                token: CancelToken = NEVER_CANCELLED) -> Generator[Progress, None, LocalScore]:
     from ..inference import Segmenter
 
     if not cases:
@@ -58,3 +58,11 @@ def score_model(model_path: Path, cases: Sequence[EvalCase], token: CancelToken 
     return LocalScore(len(scores), float(np.mean([s.dice for s in scores])),
                       float(np.mean([abs(s.predicted_ml - s.volume_ml) for s in scores])),
                       tuple(scores), _now())
+
+
+def score_model_in_child(model_path: Path, cases: Sequence[EvalCase], label: str, token: CancelToken
+                         ) -> Generator[Progress, None, LocalScore]:
+    """:func:`score_model` in a child process (the desktop application's way)."""
+    from ..child_process import run_in_child
+    return (yield from run_in_child(score_model, model_path, list(cases), label, token=token,
+                                    what="The evaluation process"))

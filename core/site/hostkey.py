@@ -15,7 +15,7 @@ from pathlib import Path
 import paramiko
 
 from ..ring.errors import HostKeyError, ServerUnreachableError
-from ..ring.transport_sftp import SftpTransport, _known_hosts_name, fingerprint
+from ..ring.transport_sftp import SftpTransport, _known_hosts_name, fingerprint, known_hosts_files
 from .setup import SiteSetup
 
 
@@ -47,7 +47,7 @@ def probe_host_key(setup: SiteSetup, timeout_s: float = 10.0) -> HostKeyProbe | 
         return None
     t = SftpTransport(loc, setup.ssh_options())
     host, port, _user, _ids, known = t.resolved_settings()
-    known_path = known or Path("~/.ssh/known_hosts").expanduser()
+    known_path, files = known_hosts_files(known)
     where = f"{host}:{port}"
     try:
         sock = socket.create_connection((host, port), timeout=timeout_s)
@@ -69,12 +69,11 @@ def probe_host_key(setup: SiteSetup, timeout_s: float = 10.0) -> HostKeyProbe | 
     name = _known_hosts_name(host, port)
     status = "unknown"
     hk = paramiko.HostKeys()
-    for path in (known_path, Path("/etc/ssh/ssh_known_hosts") if known is None else None):
-        if path is not None and path.is_file():
-            try:
-                hk.load(str(path))
-            except (OSError, paramiko.SSHException, ValueError) as exc:
-                raise HostKeyError(f"Cannot read the known hosts file {path}: {exc}") from exc
+    for path in files:
+        try:
+            hk.load(str(path))
+        except (OSError, paramiko.SSHException, ValueError) as exc:
+            raise HostKeyError(f"Cannot read the known hosts file {path}: {exc}") from exc
     recorded = hk.lookup(name)
     if recorded is not None and key.get_name() in recorded:  # paramiko's rule: by key type
         status = "known" if recorded[key.get_name()] == key else "changed"

@@ -17,8 +17,8 @@ from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from ..errors import HemaRelayError
 from ..ring.errors import RingStateError, ServerUnreachableError
 from ..ring.lease import LeaseView, read_lease
-from ..ring.manifest import FileRef, Manifest, TurnRecord
-from ..ring.server import download_verified, read_manifest
+from ..ring.manifest import Manifest, TurnRecord
+from ..ring.server import download_verified, kept_refs, read_manifest
 from ..ring.transport import Transport
 from ..training.ring_turn import is_hematoma_model
 from .setup import SiteSetup, ensure_local_ring, open_site_transport
@@ -115,19 +115,6 @@ def read_view(setup: SiteSetup, t: Transport) -> SiteView:
     return SiteView(setup.site, t.describe(), m, read_lease(t))
 
 
-def _wanted(m: Manifest) -> list[FileRef]:
-    """The latest, the best, and every turn's weights the server still keeps, newest first."""
-    refs = [m.weights] + ([m.best.weights] if m.best else [])
-    refs += [FileRef(r.version, r.weights_file, r.weights_sha256, 0, r.site, r.turn)
-             for r in reversed(m.turn_records[-m.config.keep_versions:])]
-    seen, out = set(), []
-    for r in refs:
-        if r is not None and r.sha256 not in seen:
-            seen.add(r.sha256)
-            out.append(r)
-    return out
-
-
 def sync_once(setup: SiteSetup, token: CancelToken = NEVER_CANCELLED, download: bool = True,
               store_root=None) -> Generator[Progress, None, SyncResult]:
     """Read the ring; bring home weights this site has not kept yet."""
@@ -139,7 +126,7 @@ def sync_once(setup: SiteSetup, token: CancelToken = NEVER_CANCELLED, download: 
         problems: list[str] = []
         if download and is_hematoma_model(m.model_id):  # a toy ring has nothing to predict with
             store = ModelStore.for_ring(m.ring_id, store_root)
-            for ref in _wanted(m):
+            for ref in kept_refs(m):
                 token.raise_if_cancelled()
                 if store.has(ref.sha256):
                     continue

@@ -54,6 +54,14 @@ def _start_other_site(server: str, data: Path, tmp_path: Path, ssh: SshdServer |
                             text=True)
 
 
+def _init_ring(server: str, ssh: SshdServer | None, **config) -> None:
+    """A ring of sites a and b on ``server`` (over SFTP with ``ssh``'s client key)."""
+    opts = SshOptions(identity=ssh.client_key, known_hosts=ssh.known_hosts) if ssh else None
+    with open_transport(parse_server_url(server), opts) as t:
+        t.connect()
+        init_ring(t, RingConfig(sites=("a", "b"), **config).validate())
+
+
 def _approve(folder: Path, case: str) -> None:
     StatusStore(folder).set(case, CaseStatus.APPROVED, "tester")
 
@@ -76,11 +84,7 @@ def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
     ssh = sshd_factory() if server_kind == "sftp" else None
     ring_dir = tmp_path / "ring-server"
     server = ssh.url(ring_dir) if ssh else str(ring_dir)
-    opts = SshOptions(identity=ssh.client_key, known_hosts=ssh.known_hosts) if ssh else None
-    with open_transport(parse_server_url(server), opts) as t:
-        t.connect()
-        init_ring(t, RingConfig(sites=("a", "b"), max_turns=4 if ssh is None else 2, seed=3,
-                                lease_ttl_s=120).validate())
+    _init_ring(server, ssh, max_turns=4 if ssh is None else 2, seed=3, lease_ttl_s=120)
     _approve(site, "067")  # approved for training (and reviewed: used for evaluation too)
     other = _start_other_site(server, _other_site(site_b, tmp_path / "site-b"), tmp_path, ssh)
     try:
@@ -202,10 +206,7 @@ def test_server_going_away_shows_offline_and_recovers(qtbot, window, tmp_path, s
     w = window
     ssh = sshd_factory()
     ring_dir = tmp_path / "ring"
-    with open_transport(parse_server_url(ssh.url(ring_dir)),
-                        SshOptions(identity=ssh.client_key, known_hosts=ssh.known_hosts)) as t:
-        t.connect()
-        init_ring(t, RingConfig(sites=("a", "b")).validate())
+    _init_ring(ssh.url(ring_dir), ssh)
     w.apply_site(SiteSetup(site="a", server=ssh.url(ring_dir), key_file=str(ssh.client_key),
                            known_hosts=str(ssh.known_hosts), poll_s=2.0))
     _wait(qtbot, lambda: w.ring.status.state == "connected", 30, "connected")
@@ -225,10 +226,7 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
 
     ssh = sshd_factory()
     ring_dir = tmp_path / "ring"
-    with open_transport(parse_server_url(ssh.url(ring_dir)),
-                        SshOptions(identity=ssh.client_key, known_hosts=ssh.known_hosts)) as t:
-        t.connect()
-        init_ring(t, RingConfig(sites=("a", "b")).validate())
+    _init_ring(ssh.url(ring_dir), ssh)
     known = tmp_path / "my_known_hosts"  # empty: the first connection
     questions = []
     answers = ["Cancel"]
