@@ -5,16 +5,23 @@ prediction came from another version), the case's CT is segmented on a
 worker with that version; the result replaces the prediction overlay, is
 written as ``pred_NNN.nii.gz`` with its provenance, and is labelled with the
 model version everywhere it is shown.
+
+Before any version is chosen (a new site, before its first ring turn), the
+default model shipped with the program predicts the cases that have no
+prediction yet, labelled as the default model; a prediction already on disk is
+left as it is until the user chooses a version.
 """
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
 from core.annotation import EditSession
 from core.annotation.session import PredictionUpdate
+from core.model.default import default_model_path, has_default_model
 from core.model.weights import read_meta
 from core.provenance import prediction_label, provenance_path
 from core.site.versions import ModelVersion
@@ -31,6 +38,19 @@ def _made_by(session: EditSession) -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    """The model that predicts the open case: a chosen version, or the shipped default."""
+
+    label: str  # e.g. "v3 from site b" or "default model"
+    path: Path
+    is_default: bool = False
+
+
+def default_choice() -> ModelChoice | None:
+    return ModelChoice("default model", default_model_path(), True) if has_default_model() else None
+
+
 class PredictionController(QObject):
     started = Signal(object)  # Job
     updated = Signal(object, str)  # EditSession, label of the model that made it
@@ -41,7 +61,7 @@ class PredictionController(QObject):
         super().__init__(parent)
         self.job: Job | None = None
         self.session: EditSession | None = None
-        self.wanted: tuple[ModelVersion, Path] | None = None  # the version in use and its file
+        self.wanted: ModelChoice | None = default_choice()  # the model in use
 
     def label_for(self, session: EditSession | None) -> str:
         if session is None:
@@ -62,14 +82,20 @@ class PredictionController(QObject):
         self.labelChanged.emit("")
 
     def use_model(self, version: ModelVersion | None, path: Path | None) -> None:
-        self.wanted = (version, path) if version is not None and path is not None else None
+        """``version`` None: no version chosen at this site, the default model predicts."""
+        if version is not None and path is not None:
+            self.wanted = ModelChoice(f"{version.label()}", path)
+        else:
+            self.wanted = default_choice()
         self._refresh_if_stale()
 
     def _refresh_if_stale(self) -> None:
         s = self.session
         if s is None or self.wanted is None:
             return
-        _version, path = self.wanted
+        if self.wanted.is_default and s.prediction is not None:
+            return  # the default model fills in missing predictions only
+        path = self.wanted.path
         try:
             want = read_meta(path).version
         except Exception as exc:  # noqa: BLE001 - shown, never raised at the user
@@ -85,13 +111,15 @@ class PredictionController(QObject):
             return
         if self.job is not None and self.job.running:
             self.job.cancel()
-        version, path = wanted
-        job = start_job(f"Predicting with model v{version.version}",
+        path = wanted.path
+        job = start_job(f"Predicting with the {wanted.label}" if wanted.is_default
+                        else f"Predicting with model {wanted.label}",
                         lambda token: s.predict(path, token), parent=self)
         job.finished.connect(lambda upd, j=job, ss=s: self._done(j, ss, upd))
         job.errored.connect(lambda exc, j=job: self._failed(j, exc))
         self.job = job
-        self.labelChanged.emit(f"Prediction: recomputing with model {version.label()}…")
+        self.labelChanged.emit(f"Prediction: computing with the {wanted.label}…" if wanted.is_default
+                               else f"Prediction: recomputing with model {wanted.label}…")
         self.started.emit(job)
 
     def _done(self, job: Job, s: EditSession, upd: PredictionUpdate) -> None:

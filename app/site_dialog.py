@@ -30,7 +30,7 @@ Ask = Callable[[str, str, list[str]], str]
 
 def _presets() -> list[str]:
     folder = resource_path("presets")
-    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else ["cpu-small"]
+    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else ["default"]
 
 
 def _with_browse(edit: QLineEdit, pick: Callable[[], str]) -> QWidget:

@@ -13,6 +13,13 @@ result equals the whole-slice prediction (tested), while about two thirds of
 the pixels of a 512x512 CT slice are never computed. Slices without brain are
 skipped (their probability is 0). The U-Net option runs on whole slices (its
 pooling makes the output depend on where a crop starts).
+
+The product network (``unet25d``, preset ``default``) works on a resampled grid:
+the prepared volume is resampled in-plane to the convention's ``in_plane_mm``,
+each slice is given with its neighbours (2.5-D), all slices share the brain's
+bounding box on that grid, and the probabilities are resampled back to the
+canonical grid before the brain mask, the threshold and the clean-up, which are
+the same for every network.
 """
 from __future__ import annotations
 
@@ -32,6 +39,7 @@ from .provenance import write_provenance
 from .metrics import dice, pearson, remove_small_components, volume_ml
 from .model.fast import SliceEngine, make_engine
 from .model.inception import RECEPTIVE_RADIUS
+from .model.numerics import flush_denormals
 from .model.weights import LoadedWeights, load_weights
 from .orientation import to_canonical
 from .progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
@@ -39,6 +47,8 @@ from .volume import Volume
 
 THRESHOLD = 0.5
 MIN_COMPONENT_VOXELS = 27
+WORKING_MARGIN = 16  # pixels of background kept around the brain on the working grid
+WORKING_BATCH = 4  # slices per network call on the working grid
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,7 @@ class Segmenter:
                  threshold: float = THRESHOLD, min_component_voxels: int = MIN_COMPONENT_VOXELS) -> None:
         self.weights = weights
         self.convention = weights.meta.input
+        flush_denormals()
         self.engine: SliceEngine = make_engine(weights.network(), backend, threads)
         self.threshold = threshold
         self.min_component_voxels = min_component_voxels
@@ -101,9 +112,18 @@ class Segmenter:
         return cls(load_weights(path), **kw)
 
     def probabilities_canonical(self, image: np.ndarray, brain: np.ndarray,
-                                token: CancelToken = NEVER_CANCELLED
+                                token: CancelToken = NEVER_CANCELLED,
+                                spacing: tuple[float, ...] | None = None
                                 ) -> Generator[Progress, None, tuple[np.ndarray, list[SlicePlan]]]:
-        """Network probabilities on a canonical volume (``image`` already prepared)."""
+        """Network probabilities on a canonical volume (``image`` already prepared).
+
+        ``spacing`` (mm) is needed when the network works on a resampled grid.
+        """
+        conv = self.convention
+        if conv.in_plane_mm > 0 or conv.context_slices > 0:
+            if spacing is None and conv.in_plane_mm > 0:
+                raise ValueError("this network works on a resampled grid: pass the voxel spacing")
+            return (yield from self._probabilities_working_grid(image, brain, spacing, token))
         prob = np.zeros(image.shape, np.float32)
         plans = plan_slices(brain, self.margin)
         clock, total = EtaClock(), sum(p.pixels for p in plans)
@@ -118,6 +138,46 @@ class Segmenter:
         prob *= brain
         return prob, plans
 
+    def _probabilities_working_grid(self, image: np.ndarray, brain: np.ndarray,
+                                    spacing: tuple[float, ...] | None, token: CancelToken
+                                    ) -> Generator[Progress, None, tuple[np.ndarray, list[SlicePlan]]]:
+        """The 2.5-D network on the working grid, then back to the canonical grid.
+
+        All slices share one crop: the brain's bounding box on the working grid
+        plus :data:`WORKING_MARGIN` pixels (the background outside the brain is
+        constant, so the network sees what it saw in training patches), run a
+        few slices per call.
+        """
+        conv = self.convention
+        spacing = spacing or (1.0, 1.0, 1.0)
+        work = conv.to_working(image, spacing)
+        brain_w = conv.mask_to_working(brain, spacing)
+        work[~brain_w] = conv.background_hu
+        prob_w = np.zeros(work.shape, np.float32)
+        ks = np.flatnonzero(brain.any(axis=(0, 1)))
+        plans: list[SlicePlan] = []
+        if ks.size:
+            ii = np.flatnonzero(brain_w.any(axis=(1, 2)))
+            jj = np.flatnonzero(brain_w.any(axis=(0, 2)))
+            if ii.size == 0:  # brain thinner than a working voxel: use the whole slice
+                ii, jj = np.arange(work.shape[0]), np.arange(work.shape[1])
+            i0, i1 = max(int(ii[0]) - WORKING_MARGIN, 0), min(int(ii[-1]) + 1 + WORKING_MARGIN, work.shape[0])
+            j0, j1 = max(int(jj[0]) - WORKING_MARGIN, 0), min(int(jj[-1]) + 1 + WORKING_MARGIN, work.shape[1])
+            plans = [SlicePlan(int(k), i0, i1, j0, j1) for k in ks]
+            crop = work[i0:i1, j0:j1]
+            clock, total = EtaClock(), len(ks)
+            for start in range(0, ks.size, WORKING_BATCH):
+                token.raise_if_cancelled()
+                yield Progress("Segmenting", start, total, f"slice {start + 1} of {total}",
+                               clock.eta(start, total))
+                batch = ks[start:start + WORKING_BATCH]
+                out = self.engine(conv.stack(crop, batch))
+                prob_w[i0:i1, j0:j1, batch] = np.moveaxis(out[:, 0], 0, -1)
+        prob = np.clip(conv.from_working(prob_w, image.shape), 0.0, 1.0) if conv.in_plane_mm > 0 \
+            else prob_w
+        prob *= brain
+        return prob, plans
+
     def predict(self, ct: Volume, token: CancelToken = NEVER_CANCELLED, keep_probabilities: bool = False
                 ) -> Generator[Progress, None, Prediction]:
         t0 = time.monotonic()
@@ -126,7 +186,7 @@ class Segmenter:
         brain = brain_mask(canon)
         token.raise_if_cancelled()
         image = self.convention.prepare(canon.data, brain)
-        prob, plans = yield from self.probabilities_canonical(image, brain, token)
+        prob, plans = yield from self.probabilities_canonical(image, brain, token, canon.spacing)
         yield Progress("Cleaning up", 0, 0, "small components")
         mask = remove_small_components(prob > self.threshold, self.min_component_voxels)
         mask_src = reo.to_source(mask.astype(np.uint8))

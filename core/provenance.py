@@ -22,6 +22,7 @@ def write_provenance(mask_path: Path, meta) -> Path:
     """Record beside a predicted mask the weights (``WeightsMeta``) that made it."""
     doc = {"model_version": meta.version, "model_sha256": meta.sha256,
            "architecture": meta.architecture, "ds": meta.ds, "preset": meta.preset,
+           "shipped_default": meta.training.get("shipped_default") is True,
            "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     return atomic_write_text(provenance_path(mask_path), json.dumps(doc, indent=1))
 
@@ -30,6 +31,9 @@ def prediction_label(mask_path: Path) -> str:
     """What a report says it measured: the model version when its provenance is known."""
     try:
         doc = json.loads(provenance_path(mask_path).read_text())
+        if doc.get("shipped_default") is True:
+            return (f"the default model {doc.get('model_version')}, shipped with the program "
+                    f"(sha256 {str(doc['model_sha256'])[:12]}, {Path(mask_path).name})")
         return (f"model {doc.get('model_version') or doc['architecture']} "
                 f"(sha256 {str(doc['model_sha256'])[:12]}, {Path(mask_path).name})")
     except (OSError, ValueError, KeyError, TypeError):

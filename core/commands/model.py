@@ -21,10 +21,11 @@ def register(subparsers) -> None:
         description="Train on SITE_DIR/train (ct_NNN.nii.gz + mask_NNN.nii.gz pairs) until the "
         "validation loss stops improving. Writes OUT/model.safetensors; OUT/checkpoint.safetensors "
         "lets an interrupted run continue when started again with the same OUT.")
-    t.add_argument("--data", type=Path, required=True, metavar="SITE_DIR")
+    t.add_argument("--data", type=Path, required=True, action="append", metavar="SITE_DIR",
+                   help="site folder with train/ (repeat to pool several sites)")
     t.add_argument("--out", type=Path, required=True, metavar="DIR")
     t.add_argument("--preset", default=None,
-                   help=f"named settings: {', '.join(list_presets())} (default cpu-small)")
+                   help=f"named settings: {', '.join(list_presets())} (default: default, the product recipe)")
     t.add_argument("--config", type=Path, metavar="F.toml", help="settings file applied over the preset")
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="one setting, applied last (repeatable), e.g. --set patience=5")
@@ -37,7 +38,8 @@ def register(subparsers) -> None:
         description="Write a hematoma mask pred_NNN.nii.gz for each CT (beside it, or in -o DIR), "
         "on the CT's own grid.")
     p.add_argument("cts", nargs="+", type=Path, metavar="CT", help=".nii/.nii.gz files or DICOM folders")
-    p.add_argument("--model", type=Path, required=True, metavar="W", help="weights file (.safetensors)")
+    p.add_argument("--model", type=Path, metavar="W",
+                   help="weights file (.safetensors); default: the model shipped with the program")
     p.add_argument("-o", "--out", type=Path, metavar="DIR", help="folder for the masks (default: beside each CT)")
     p.add_argument("--probabilities", action="store_true", help="also write prob_NNN.nii.gz (float32)")
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference engine (default: fastest)")
@@ -47,7 +49,8 @@ def register(subparsers) -> None:
         "evaluate", help="Dice and volumes of a model on a site's test cases",
         description="Predict SITE_DIR/test (and SITE_DIR/normal when present), compare with the "
         "manual masks, print a table and write the scores as JSON.")
-    e.add_argument("--model", type=Path, required=True, metavar="W")
+    e.add_argument("--model", type=Path, metavar="W",
+                   help="weights file (.safetensors); default: the model shipped with the program")
     e.add_argument("--data", type=Path, required=True, metavar="SITE_DIR")
     e.add_argument("--json", type=Path, required=True, metavar="OUT.json")
     e.add_argument("--backend", choices=BACKENDS, default="auto")
@@ -125,7 +128,7 @@ def run_predict(args: argparse.Namespace) -> int:
     for ct in args.cts:
         if not ct.exists():
             raise InputError(f"{ct}: file or folder not found.")
-    segmenter = Segmenter.from_file(args.model, backend=args.backend)
+    segmenter = _segmenter(args)
     console = _Console()
     done = _drive(predict_files(args.cts, segmenter, args.out, args.probabilities), console)
     console.close()
@@ -133,6 +136,18 @@ def run_predict(args: argparse.Namespace) -> int:
         p = f.prediction
         print(f"{f.mask_path}: {p.volume_ml:.1f} mL hematoma ({p.seconds:.1f} s)")
     return 0
+
+
+def _segmenter(args: argparse.Namespace) -> Segmenter:
+    """The model named by --model, or the default model shipped with the program."""
+    if args.model is not None:
+        return Segmenter.from_file(args.model, backend=args.backend)
+    from ..model.default import load_default_model
+
+    weights = load_default_model()
+    print(f"Using the default model {weights.meta.version} (shipped with the program; "
+          "--model W to use another).", file=sys.stderr)
+    return Segmenter(weights, backend=args.backend)
 
 
 def format_table(ev) -> str:
@@ -150,7 +165,7 @@ def format_table(ev) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    segmenter = Segmenter.from_file(args.model, backend=args.backend)
+    segmenter = _segmenter(args)
     console = _Console()
     ev = _drive(evaluate_site(args.data, segmenter), console)
     console.close()

@@ -64,6 +64,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "site against its own best, stop when all have run out")
     p.add_argument("--max-turns", type=int, default=None, help="stop after this many turns")
     p.add_argument("--epochs-per-turn", type=int, default=1, metavar="K")
+    p.add_argument("--start-from", choices=["scratch", "default"], default="scratch",
+                   help="the first turn trains from random weights drawn from --seed (scratch, the "
+                        "paper) or from the default model shipped with the program (its sites must "
+                        "train with --preset default)")
     p.add_argument("--reset-optimizer", action="store_true",
                    help="start a fresh optimizer every turn (the paper's later code) instead of "
                         "passing its state on")
@@ -88,7 +92,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "data (use a separate test ring: the first turn fixes the ring's model); or "
                         "package.module:function")
     p.add_argument("--preset", default=None, help="training preset for the hematoma trainer "
-                   "(cpu-small by default, or paper)")
+                   "(default: the product recipe; cpu-small, experiment-cpu or paper for the paper's network)")
     p.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
                    help="training settings file (overrides the preset)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -127,7 +131,7 @@ def _init(args: argparse.Namespace) -> int:
                         min_delta=args.min_delta, convergence=args.convergence, max_turns=args.max_turns,
                         epochs_per_turn=args.epochs_per_turn, reset_optimizer=args.reset_optimizer,
                         lease_ttl_s=args.lease_ttl, clock_skew_s=args.clock_skew,
-                        keep_versions=args.keep_versions).validate()
+                        keep_versions=args.keep_versions, start_from=args.start_from).validate()
     with _transport(args) as t:
         t.connect()
         m = init_ring(t, config)

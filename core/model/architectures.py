@@ -6,9 +6,16 @@ from torch import nn
 from ..errors import ConfigError
 from .inception import STEM_WIDTHS, BRANCH_WIDTHS, HEAD_WIDTHS, N_MODULES, InceptionNet
 from .unet import UNet2D
+from .unet25d import UNet25D
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"inception": InceptionNet, "unet": UNet2D}
-DEFAULT_DS = {"inception": 4, "unet": 2}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"inception": InceptionNet, "unet": UNet2D,
+                                             "unet25d": UNet25D}
+DEFAULT_DS = {"inception": 4, "unet": 2, "unet25d": 2}
+
+
+def input_channels(architecture: str) -> int:
+    """How many input channels (slices) the network takes: 1, or 3 for the 2.5-D U-Net."""
+    return int(getattr(ARCHITECTURES.get(architecture), "in_channels", 1))
 
 
 def build_network(architecture: str, ds: int | None = None) -> nn.Module:

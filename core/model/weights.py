@@ -27,7 +27,7 @@ from torch import nn
 
 from ..errors import ConfigError, InputError
 from ..io.atomic import atomic_path
-from .architectures import ARCHITECTURES, build_network
+from .architectures import ARCHITECTURES, build_network, input_channels
 from .input import DEFAULT_INPUT, InputConvention
 
 FORMAT = "hemarelay-weights"
@@ -86,8 +86,11 @@ class WeightsMeta:
         if not isinstance(training, dict) or not isinstance(metrics, dict):
             raise InputError(f"{source}: its training summary or metrics are malformed.")
         parent = d.get("parent_sha256")
-        return cls(architecture=arch, ds=ds,
-                   input=InputConvention.from_dict(d.get("input", {}), source),
+        convention = InputConvention.from_dict(d.get("input", {}), source)
+        if convention.channels != input_channels(arch):
+            raise InputError(f"{source}: its input convention gives {convention.channels} slice(s) "
+                             f"per input, but the {arch} network takes {input_channels(arch)}.")
+        return cls(architecture=arch, ds=ds, input=convention,
                    preset=str(d.get("preset", "")), training=training, metrics=metrics,
                    parent_sha256=None if parent is None else str(parent),
                    version=str(d.get("version", "")), created_utc=str(d.get("created_utc", "")),

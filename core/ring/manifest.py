@@ -48,6 +48,9 @@ def parse_utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+START_FROM = ("scratch", "default")
+
+
 @dataclass(frozen=True)
 class RingConfig:
     """Set once by ``ring init``; every site follows it."""
@@ -64,6 +67,9 @@ class RingConfig:
     lease_ttl_s: float = 600.0  # a lease not renewed for this long may be broken
     clock_skew_s: float = 60.0  # tolerance between site clocks when reading another site's expiry
     keep_versions: int = 5  # weights versions kept on the server besides the best
+    # What the first turn trains from: "scratch" (weights drawn from ``seed``, the
+    # paper) or "default" (the model shipped with the program; sites check its sha256).
+    start_from: str = "scratch"
 
     def validate(self) -> "RingConfig":
         if not self.sites:
@@ -86,6 +92,8 @@ class RingConfig:
             raise ConfigError("The minimum improvement must be a number >= 0.")
         if not (self.lease_ttl_s > 0 and self.clock_skew_s >= 0):
             raise ConfigError("The lease time must be > 0 s and the clock skew >= 0 s.")
+        if self.start_from not in START_FROM:
+            raise ConfigError(f"Start from '{self.start_from}': use {' or '.join(START_FROM)}.")
         return self
 
 
@@ -309,7 +317,8 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
             reset_optimizer=_req(c, "reset_optimizer", bool, "config"),
             lease_ttl_s=_req(c, "lease_ttl_s", float, "config"),
             clock_skew_s=_req(c, "clock_skew_s", float, "config"),
-            keep_versions=_req(c, "keep_versions", int, "config"))
+            keep_versions=_req(c, "keep_versions", int, "config"),
+            start_from=_opt(c, "start_from", str, "config") or "scratch")
         try:
             config.validate()
         except ConfigError as exc:

@@ -29,6 +29,7 @@ class TurnInput:
     seed: int  # the ring's seed: use it to initialise the model on the first turn
     turn: int  # 0-based ring turn index (e.g. to vary data shuffling per turn)
     site: str
+    start_from: str = "scratch"  # first turn: "scratch" (from seed) or "default" (the shipped model)
 
 
 @dataclass(frozen=True)

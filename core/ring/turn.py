@@ -293,7 +293,8 @@ def _hold_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: Can
         epochs = opts.epochs_per_turn or m.config.epochs_per_turn
         yield Progress(STAGE_TRAIN, message=f"Turn {m.turns_done + 1}: {epochs} epoch(s) on site {site}'s data.")
         t0 = time.monotonic()
-        gen = trainer.train_turn(TurnInput(weights, opt_state, epochs, m.config.seed, m.turns_done, site), token)
+        gen = trainer.train_turn(TurnInput(weights, opt_state, epochs, m.config.seed, m.turns_done, site,
+                                             m.config.start_from), token)
         while True:
             try:
                 event = next(gen)

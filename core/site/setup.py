@@ -35,7 +35,7 @@ class SiteSetup:
     server: str = ""  # sftp://user@host:port/path or a shared folder; "" = embedded local ring
     key_file: str = ""  # SSH private key; "" = ssh config / agent / ~/.ssh/id_*
     known_hosts: str = ""  # "" = ~/.ssh/known_hosts
-    preset: str = "cpu-small"  # training preset (resources/presets)
+    preset: str = "default"  # training preset (resources/presets): the product recipe
     overrides: tuple[str, ...] = ()  # extra "key=value" training settings
     keep_taking_turns: bool = False  # train automatically whenever it is this site's turn
     poll_s: float = 30.0  # how often the background sync reads the server

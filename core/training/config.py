@@ -17,12 +17,13 @@ except ModuleNotFoundError:  # Python 3.10
 
 from ..errors import ConfigError
 from ..resources import resource_path
-from ..model import inception, unet
-from ..model.architectures import ARCHITECTURES
+from ..model import inception, unet, unet25d
+from ..model.architectures import ARCHITECTURES, input_channels
+from ..model.input import InputConvention
 from .loss import LOSSES
 
 PRESETS_DIR = resource_path("presets")
-DEFAULT_PRESET = "cpu-small"
+DEFAULT_PRESET = "default"  # the product recipe; the paper's presets are named explicitly
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,14 @@ class TrainingConfig:
     val_split: str = "patch"  # "patch" (the paper) or "case"
     seed: int = 0
     threads: int = 0  # torch threads; 0 keeps torch's default
+    # The product recipe's levers (preset "default"); the paper's presets leave them off.
+    in_plane_mm: float = 0.0  # resample slices in-plane to this spacing; 0 = native grid
+    context_slices: int = 0  # neighbouring slices per side as extra channels (2.5-D)
+    normal_patches_per_volume: int = 0  # brain patches from each scan of normal/ (no hematoma)
+    normal_volumes: int = 0  # use at most this many scans of each normal/ folder; 0 = all
+    augment: bool = False  # random left-right/front-back flips and a small HU shift per batch
+    lr_schedule: str = "constant"  # "constant" or "cosine" (decays to 5% over max_epochs)
+    bce_weight: float = 1.0  # weight of the cross-entropy term of loss "dice_bce"
     preset: str = ""
 
     def __post_init__(self) -> None:
@@ -49,7 +58,18 @@ class TrainingConfig:
             return ConfigError(f"training setting {key} = {getattr(self, key)!r}: {why}")
         if self.architecture not in ARCHITECTURES:
             raise bad("architecture", f"choose one of {', '.join(sorted(ARCHITECTURES))}")
-        {"inception": inception.check_ds, "unet": unet.check_ds}[self.architecture](self.ds)
+        {"inception": inception.check_ds, "unet": unet.check_ds,
+         "unet25d": unet25d.check_ds}[self.architecture](self.ds)
+        if input_channels(self.architecture) != 2 * self.context_slices + 1:
+            raise bad("context_slices", f"the {self.architecture} network takes "
+                      f"{input_channels(self.architecture)} input slice(s); set context_slices = "
+                      f"{(input_channels(self.architecture) - 1) // 2}")
+        if min(self.in_plane_mm, self.normal_patches_per_volume, self.normal_volumes,
+               self.bce_weight) < 0:
+            raise ConfigError("in_plane_mm, normal_patches_per_volume, normal_volumes and "
+                              "bce_weight must not be negative.")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise bad("lr_schedule", 'choose "constant" or "cosine"')
         if self.loss not in LOSSES:
             raise bad("loss", f"choose one of {', '.join(LOSSES)}")
         if self.val_split not in ("patch", "case"):
@@ -68,6 +88,10 @@ class TrainingConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    def input_convention(self) -> InputConvention:
+        """What the network sees with these settings (stored in the weights file)."""
+        return InputConvention(in_plane_mm=self.in_plane_mm, context_slices=self.context_slices)
 
     def replace(self, **changes) -> "TrainingConfig":
         return _build(self.to_dict() | changes, "settings")

@@ -19,7 +19,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class PatchSet:
-    x: np.ndarray  # (N, 1, P, P) network input (int16 or float32 HU)
+    x: np.ndarray  # (N, C, P, P) network input (int16 or float32 HU); C = 1, or 3 for 2.5-D
     y: np.ndarray  # (N, 1, P, P) uint8 reference 0/1
     group: np.ndarray  # (N,) int32: index of the volume each patch came from (0..V-1)
 
@@ -30,9 +30,9 @@ class PatchSet:
         return PatchSet(self.x[index], self.y[index], self.group[index])
 
     @staticmethod
-    def concat(parts: list["PatchSet"], patch_size: int, dtype=np.int16) -> "PatchSet":
+    def concat(parts: list["PatchSet"], patch_size: int, dtype=np.int16, channels: int = 1) -> "PatchSet":
         if not parts:
-            return PatchSet(np.zeros((0, 1, patch_size, patch_size), dtype),
+            return PatchSet(np.zeros((0, channels, patch_size, patch_size), dtype),
                             np.zeros((0, 1, patch_size, patch_size), np.uint8), np.zeros(0, np.int32))
         return PatchSet(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]),
                         np.concatenate([p.group for p in parts]))
@@ -47,16 +47,20 @@ def _choose(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
 
 def extract_patches(image: np.ndarray, mask: np.ndarray, brain: np.ndarray, n: int, size: int,
                     rng: np.random.Generator, background: float, healthy_per_lesion: float = 1.0,
-                    group: int = 0) -> PatchSet:
+                    group: int = 0, context: int = 0, n_healthy: int | None = None) -> PatchSet:
     """Patches from one canonical volume (axial slices are ``[:, :, k]``).
 
     ``image`` is the prepared network input, ``mask`` the hematoma reference,
     ``brain`` the brain mask (healthy centres are brain and not hematoma).
+    ``context`` neighbouring slices on each side become extra channels (the
+    first and last slices repeat, as at prediction). ``n_healthy`` overrides
+    ``healthy_per_lesion`` (scans without hematoma give healthy patches only).
     """
     mask = mask.astype(bool, copy=False)
     lesion = _choose(mask, n, rng)
     centres = [lesion]
-    n_healthy = int(round(lesion.size * healthy_per_lesion))
+    if n_healthy is None:
+        n_healthy = int(round(lesion.size * healthy_per_lesion))
     if n_healthy:
         centres.append(_choose(brain.astype(bool, copy=False) & ~mask, n_healthy, rng))
     flat = np.concatenate(centres)
@@ -65,11 +69,14 @@ def extract_patches(image: np.ndarray, mask: np.ndarray, brain: np.ndarray, n: i
     pad = ((before, after), (before, after), (0, 0))
     img = np.pad(image, pad, constant_values=np.asarray(background, image.dtype))
     msk = np.pad(mask.astype(np.uint8), pad)
-    x = np.empty((flat.size, 1, size, size), image.dtype)
+    channels = 2 * context + 1
+    x = np.empty((flat.size, channels, size, size), image.dtype)
     y = np.empty((flat.size, 1, size, size), np.uint8)
+    last = image.shape[2] - 1
     for t, (i, j, k) in enumerate(zip(ii, jj, kk)):
         # voxel (i, j) sits at (i + before, j + before) in the padded arrays
-        x[t, 0] = img[i:i + size, j:j + size, k]
+        for c in range(channels):
+            x[t, c] = img[i:i + size, j:j + size, min(max(k - context + c, 0), last)]
         y[t, 0] = msk[i:i + size, j:j + size, k]
     return PatchSet(x, y, np.full(flat.size, group, np.int32))
 
@@ -86,11 +93,16 @@ def split_patches(patches: PatchSet, val_fraction: float, by: str,
         n_val = min(max(n_val, 1 if n > 1 else 0), n - 1) if n else 0
         return patches.take(np.sort(order[:n - n_val])), patches.take(np.sort(order[n - n_val:]))
     if by == "case":
-        groups = np.unique(patches.group)
-        if groups.size < 2:
-            raise ValueError("a split by case needs patches from at least two volumes")
-        n_val = min(max(int(round(groups.size * val_fraction)), 1), groups.size - 1)
-        val_groups = rng.permutation(groups)[:n_val]
+        val_groups = validation_groups(np.unique(patches.group), val_fraction, rng)
         is_val = np.isin(patches.group, val_groups)
         return patches.take(np.flatnonzero(~is_val)), patches.take(np.flatnonzero(is_val))
     raise ValueError(f"unknown split {by!r}")
+
+
+def validation_groups(groups: np.ndarray, val_fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """The volumes (group indices) a split by case holds out: ``val_fraction``
+    of them, at least one, and at least one left for training."""
+    if groups.size < 2:
+        raise ValueError("a split by case needs patches from at least two volumes")
+    n_val = min(max(int(round(groups.size * val_fraction)), 1), groups.size - 1)
+    return rng.permutation(groups)[:n_val]

@@ -13,42 +13,57 @@ import re
 from pathlib import Path
 from typing import Generator
 
-from ..datasets import site_split
 from ..errors import InputError
-from ..model.input import DEFAULT_INPUT, InputConvention
+from ..model.architectures import input_channels
+from ..model.input import InputConvention
 from ..progress import CancelToken, Progress
 from ..ring.trainer import TurnInput, TurnResult
 from .config import TrainingConfig, load_config
-from .run import make_trainer
+from .run import make_trainer, training_cases
 from .site_data import DataSummary, build_patch_data
 from .trainer import EpochTrainer, TrainState
 
 
 class HematomaTurnTrainer:
     def __init__(self, site_dir: str | Path, config: TrainingConfig,
-                 convention: InputConvention = DEFAULT_INPUT, cases=None) -> None:
+                 convention: InputConvention | None = None, cases=None) -> None:
         self.site_dir = Path(site_dir)
         self.config = config
-        self.convention = convention
-        self.model_id = f"{config.architecture}-ds{config.ds}"
+        self.convention = convention or config.input_convention()
+        self.model_id = model_id_for(config.architecture, config.ds, self.convention)
         self._cases = cases
         self._trainer: EpochTrainer | None = None
         self.summary: DataSummary | None = None
 
     def _prepare(self, token: CancelToken) -> Generator[Progress, None, EpochTrainer]:
         if self._trainer is None:
-            cases = self._cases if self._cases is not None else site_split(self.site_dir, "train",
-                                                                           require_masks=True)
-            if not cases:
-                raise InputError(f"{self.site_dir}: no train/ cases (ct_NNN + mask_NNN) for this "
-                                 "site's turn.")
-            data, self.summary = yield from build_patch_data(cases, self.config, self.convention, token)
+            if self._cases is not None:  # the desktop application's approved cases
+                cases, normals = list(self._cases), []
+                if not cases:
+                    raise InputError(f"{self.site_dir}: no approved cases for this site's turn.")
+            else:  # the site folder: train/ (and normal/ when the settings use it)
+                cases, normals = training_cases([self.site_dir], self.config)
+            data, self.summary = yield from build_patch_data(cases, self.config, self.convention,
+                                                             token, normals)
             self._trainer = make_trainer(self.config, data)
         return self._trainer
 
+    def _default_weights(self) -> dict:
+        """The shipped default model, for a ring started with ``--start-from default``."""
+        from ..model.default import load_default_model
+
+        loaded = load_default_model()
+        shipped = model_id_for(loaded.meta.architecture, loaded.meta.ds, loaded.meta.input)
+        if shipped != self.model_id or loaded.meta.input != self.convention:
+            raise InputError(f"This ring starts from the default model ({shipped}), but this site "
+                             f"trains {self.model_id}; train with --preset default.")
+        return {k: v.clone() for k, v in loaded.state_dict.items()}
+
     def train_turn(self, inp: TurnInput, token: CancelToken) -> Generator[Progress, None, TurnResult]:
         trainer = yield from self._prepare(token)
-        if inp.weights is None:  # the ring's first turn: every site initialises alike
+        if inp.weights is None and inp.start_from == "default":
+            weights = self._default_weights()
+        elif inp.weights is None:  # the ring's first turn: every site initialises alike
             trainer = make_trainer(self.config.replace(seed=inp.seed), trainer.data)
             self._trainer = trainer
             weights = trainer.initial_state().weights
@@ -69,12 +84,27 @@ class HematomaTurnTrainer:
 
 def make_turn_trainer(args: argparse.Namespace) -> HematomaTurnTrainer:
     """Build from ``hemarelay ring turn`` arguments (--preset, --config, --set)."""
-    config = load_config(getattr(args, "preset", None) or "cpu-small", getattr(args, "config", None),
+    config = load_config(getattr(args, "preset", None), getattr(args, "config", None),
                          getattr(args, "set", None) or [])
     return HematomaTurnTrainer(Path(args.data), config)
 
 
-_MODEL_ID = r"(inception|unet)-ds(\d+)"
+_MODEL_ID = r"(inception|unet|unet25d)-ds(\d+)(?:-(\d+(?:\.\d+)?)mm)?"
+
+
+def model_id_for(architecture: str, ds: int, convention: InputConvention) -> str:
+    """The ring's name for a network and its input grid: ``inception-ds4``,
+    ``unet25d-ds2-0.8mm`` (sites must agree on both to share weights)."""
+    grid = f"-{convention.in_plane_mm:g}mm" if convention.in_plane_mm > 0 else ""
+    return f"{architecture}-ds{ds}{grid}"
+
+
+def convention_for(model_id: str) -> InputConvention:
+    m = re.fullmatch(_MODEL_ID, model_id or "")
+    if not m:
+        raise InputError(f"The ring's model '{model_id}' is not a hematoma network.")
+    context = (input_channels(m.group(1)) - 1) // 2
+    return InputConvention(in_plane_mm=float(m.group(3) or 0.0), context_slices=context)
 
 
 def is_hematoma_model(model_id: str | None) -> bool:
@@ -82,7 +112,7 @@ def is_hematoma_model(model_id: str | None) -> bool:
 
 
 def save_ring_weights_as_model(tensors: dict, model_id: str, out_path: str | Path, *, version: str,
-                               metrics: dict | None = None, convention: InputConvention = DEFAULT_INPUT
+                               metrics: dict | None = None, convention: InputConvention | None = None
                                ) -> Path:
     """Write ring weights as a model weights file that ``predict``/``evaluate`` load.
 
@@ -94,7 +124,8 @@ def save_ring_weights_as_model(tensors: dict, model_id: str, out_path: str | Pat
     if not m:
         raise InputError(f"The ring's model '{model_id}' is not a hematoma network; "
                          "its weights cannot be used for prediction.")
-    meta = WeightsMeta(architecture=m.group(1), ds=int(m.group(2)), input=convention,
+    meta = WeightsMeta(architecture=m.group(1), ds=int(m.group(2)),
+                       input=convention or convention_for(model_id),
                        preset="ring", metrics=dict(metrics or {}), version=version,
                        training={"source": "cyclic weight transfer ring"})
     save_weights(out_path, tensors, meta)

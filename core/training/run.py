@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generator
+from typing import Generator, Sequence
 
-from ..datasets import site_split
+from ..datasets import Case, site_split
 from ..errors import ConfigError, InputError
 from ..model.architectures import build_network
-from ..model.input import DEFAULT_INPUT, InputConvention
+from ..model.input import InputConvention
 from ..model.weights import WeightsMeta, load_weights, save_weights
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -41,9 +41,12 @@ class TrainRunResult:
 
 
 def make_trainer(config: TrainingConfig, data) -> EpochTrainer:
-    return EpochTrainer(lambda: build_network(config.architecture, config.ds), get_loss(config.loss),
+    return EpochTrainer(lambda: build_network(config.architecture, config.ds),
+                        get_loss(config.loss, config.bce_weight),
                         data, batch_size=config.batch_size, learning_rate=config.learning_rate,
-                        seed=config.seed, min_delta=config.min_delta, threads=config.threads)
+                        seed=config.seed, min_delta=config.min_delta, threads=config.threads,
+                        augment=config.augment, lr_schedule=config.lr_schedule,
+                        schedule_epochs=config.max_epochs)
 
 
 def _check_resumable(saved: dict, config: TrainingConfig, path: Path) -> None:
@@ -56,15 +59,38 @@ def _check_resumable(saved: dict, config: TrainingConfig, path: Path) -> None:
                           "output folder, or --fresh to discard that run.")
 
 
-def train_site(site_dir: str | Path, out_dir: str | Path, config: TrainingConfig,
-               token: CancelToken = NEVER_CANCELLED, fresh: bool = False,
+def training_cases(site_dirs: Sequence[str | Path], config: TrainingConfig
+                   ) -> tuple[list[Case], list[Case]]:
+    """(cases with masks from each ``SITE/train``, scans from each ``SITE/normal``).
+
+    Normal scans are read only when the settings use them, at most
+    ``normal_volumes`` per site (the first by name; 0 = all), so that a site
+    can keep some of its normal scans to check false positives on.
+    """
+    cases: list[Case] = []
+    normals: list[Case] = []
+    for site in site_dirs:
+        site = Path(site)
+        found = site_split(site, "train", require_masks=True)
+        if not found:
+            raise InputError(f"{site}: no train/ folder with ct_NNN.nii.gz + mask_NNN.nii.gz pairs.")
+        cases += found
+        if config.normal_patches_per_volume > 0:
+            extra = site_split(site, "normal")
+            normals += extra[:config.normal_volumes] if config.normal_volumes else extra
+    return cases, normals
+
+
+def train_site(site_dir: str | Path | Sequence[str | Path], out_dir: str | Path,
+               config: TrainingConfig, token: CancelToken = NEVER_CANCELLED, fresh: bool = False,
                init_weights: str | Path | None = None,
-               convention: InputConvention = DEFAULT_INPUT
+               convention: InputConvention | None = None
                ) -> Generator[Progress, None, TrainRunResult]:
-    site_dir, out_dir = Path(site_dir), Path(out_dir)
-    cases = site_split(site_dir, "train", require_masks=True)
-    if not cases:
-        raise InputError(f"{site_dir}: no train/ folder with ct_NNN.nii.gz + mask_NNN.nii.gz pairs.")
+    """Train on one site folder, or on several (their train/ cases pooled)."""
+    sites = [site_dir] if isinstance(site_dir, (str, Path)) else list(site_dir)
+    out_dir = Path(out_dir)
+    convention = convention or config.input_convention()
+    cases, normals = training_cases(sites, config)
     ckpt_path = out_dir / CHECKPOINT_NAME
     state: TrainState | None = None
     parent = None
@@ -78,7 +104,7 @@ def train_site(site_dir: str | Path, out_dir: str | Path, config: TrainingConfig
         _check_resumable(saved.get("config", {}), config, ckpt_path)
         parent = saved.get("parent_sha256")
         log.info("resuming %s at epoch %d", ckpt_path, state.epoch)
-    data, summary = yield from build_patch_data(cases, config, convention, token)
+    data, summary = yield from build_patch_data(cases, config, convention, token, normals)
     trainer = make_trainer(config, data)
     resumed_from = state.epoch if state is not None else 0
     if state is None:

@@ -28,6 +28,11 @@ from .trainer import PatchData
 _SPLIT_STREAM = 1_000_000  # generator stream for the train/validation split
 
 
+def split_rng(config: TrainingConfig) -> np.random.Generator:
+    """The generator of the train/validation split (same seed -> same held-out cases)."""
+    return np.random.default_rng([config.seed, _SPLIT_STREAM])
+
+
 @dataclass(frozen=True)
 class PreparedCase:
     image: np.ndarray  # canonical network input (int16 when the HU values are whole numbers)
@@ -35,17 +40,29 @@ class PreparedCase:
     brain: np.ndarray  # canonical bool brain mask
 
 
-def prepare_case(case: Case, convention: InputConvention) -> PreparedCase:
-    if case.mask_path is None:
+def prepare_case(case: Case, convention: InputConvention, normal: bool = False) -> PreparedCase:
+    """Canonical network input, reference and brain mask on the network's working grid.
+
+    ``normal``: a scan without hematoma (``normal/``), whose reference is all zero.
+    """
+    if case.mask_path is None and not normal:
         raise InputError(f"{case.ct_path}: no mask beside it; training needs a mask for every CT.")
     ct = load_ct(case.ct_path)
-    mask = load_mask(case.mask_path, ct)
     canon, re = to_canonical(ct)
+    mask = (re.to_canonical(load_mask(case.mask_path, ct).data) if case.mask_path is not None
+            else np.zeros(canon.shape, np.uint8))
     brain = brain_mask(canon)
     image = convention.prepare(canon.data, brain)
+    if convention.in_plane_mm > 0:
+        spacing = canon.spacing
+        image = convention.to_working(image, spacing)
+        brain = convention.mask_to_working(brain, spacing)
+        mask = convention.mask_to_working(mask, spacing).astype(np.uint8)
+        image[~brain] = convention.background_hu
+        image = np.round(image)  # whole HU: int16 patches (half the memory of float32)
     if np.array_equal(image, np.round(image)) and np.abs(image).max() < 32768:
         image = image.astype(np.int16)
-    return PreparedCase(image, re.to_canonical(mask.data), brain)
+    return PreparedCase(image, mask, brain)
 
 
 @dataclass(frozen=True)
@@ -57,42 +74,52 @@ class DataSummary:
     n_train_patches: int
     n_val_patches: int
     hematoma_voxels_outside_brain: float  # fraction of reference voxels the network cannot see
+    n_normal_volumes: int = 0  # scans without hematoma that gave healthy-brain patches
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
 
 
 def build_patch_data(cases: Sequence[Case], config: TrainingConfig, convention: InputConvention,
-                     token: CancelToken = NEVER_CANCELLED
+                     token: CancelToken = NEVER_CANCELLED, normal_cases: Sequence[Case] = ()
                      ) -> Generator[Progress, None, tuple[PatchData, DataSummary]]:
+    """Patches from ``cases`` (with masks) and, when the settings ask for them
+    (``normal_patches_per_volume``), healthy-brain patches from ``normal_cases``:
+    scans without hematoma that teach the network what is *not* blood."""
     if not cases:
         raise InputError("no training cases (ct_NNN.nii.gz with mask_NNN.nii.gz) were found.")
+    normals = list(normal_cases) if config.normal_patches_per_volume > 0 else []
+    todo = [(c, False) for c in cases] + [(c, True) for c in normals]
     clock = EtaClock()
     parts: list[PatchSet] = []
     outside = total = 0
-    for v, case in enumerate(cases):
+    for v, (case, normal) in enumerate(todo):
         token.raise_if_cancelled()
-        yield Progress("Preparing training patches", v, len(cases),
-                       f"volume {v + 1} of {len(cases)}", clock.eta(v, len(cases)))
-        pc = prepare_case(case, convention)
+        yield Progress("Preparing training patches", v, len(todo),
+                       f"volume {v + 1} of {len(todo)}", clock.eta(v, len(todo)))
+        pc = prepare_case(case, convention, normal=normal)
         ref = pc.mask.astype(bool)
         outside += int(np.count_nonzero(ref & ~pc.brain))
         total += int(np.count_nonzero(ref))
         rng = np.random.default_rng([config.seed, v])
         parts.append(extract_patches(pc.image, ref & pc.brain, pc.brain, config.patches_per_volume,
                                      config.patch_size, rng, convention.background_hu,
-                                     config.healthy_per_lesion, group=v))
+                                     config.healthy_per_lesion, group=v,
+                                     context=convention.context_slices,
+                                     n_healthy=config.normal_patches_per_volume if normal else None))
     dtype = np.result_type(*[p.x.dtype for p in parts])
-    everything = PatchSet.concat([p for p in parts if len(p)], config.patch_size, dtype)
-    n_with = sum(1 for p in parts if len(p))
+    everything = PatchSet.concat([p for p in parts if len(p)], config.patch_size, dtype,
+                                 convention.channels)
+    n_with = sum(1 for p in parts[:len(cases)] if len(p))
     if len(everything) < 2:
         raise InputError("the training cases hold no hematoma voxels inside the brain; "
                          "nothing to train on.")
     try:
         train, val = split_patches(everything, config.val_fraction, config.val_split,
-                                   np.random.default_rng([config.seed, _SPLIT_STREAM]))
+                                   split_rng(config))
     except ValueError as exc:
         raise ConfigError(f"val_split = {config.val_split!r}: {exc}.") from None
     yield Progress("Preparing training patches", len(cases), len(cases), "done", 0.0)
-    summary = DataSummary(len(cases), n_with, len(train), len(val), outside / total if total else 0.0)
+    summary = DataSummary(len(cases), n_with, len(train), len(val), outside / total if total else 0.0,
+                          len(normals))
     return PatchData(train, val), summary

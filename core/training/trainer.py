@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..model.numerics import flush_denormals
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from .patches import PatchSet
 
@@ -102,7 +103,9 @@ class EpochTrainer:
 
     def __init__(self, make_network: Callable[[], nn.Module], loss_fn: LossFn, data: PatchData,
                  batch_size: int = 8, learning_rate: float = 1e-4, seed: int = 0,
-                 min_delta: float = 1e-4, threads: int = 0, channels_last: bool = True) -> None:
+                 min_delta: float = 1e-4, threads: int = 0, channels_last: bool = True,
+                 augment: bool = False, lr_schedule: str = "constant", schedule_epochs: int = 0
+                 ) -> None:
         if data.n_train == 0 or data.n_val == 0:
             raise ValueError("training needs at least one training and one validation patch")
         self.make_network = make_network
@@ -113,6 +116,9 @@ class EpochTrainer:
         self.seed = seed
         self.min_delta = min_delta
         self.threads = threads
+        self.augment = augment
+        self.lr_schedule = lr_schedule
+        self.schedule_epochs = schedule_epochs
         # channels-last runs oneDNN's fast convolution kernels (about 2x on CPU).
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
@@ -127,6 +133,14 @@ class EpochTrainer:
         net.load_state_dict(weights)
         return net.to(memory_format=self.memory_format)
 
+    def learning_rate_at(self, epoch: int) -> float:
+        """The rate for 1-based ``epoch``: constant, or a cosine from the configured
+        rate down to 5% of it at ``schedule_epochs`` (and 5% after that)."""
+        if self.lr_schedule != "cosine" or self.schedule_epochs <= 1:
+            return self.learning_rate
+        t = min(max(epoch - 1, 0) / (self.schedule_epochs - 1), 1.0)
+        return self.learning_rate * (0.05 + 0.95 * 0.5 * (1.0 + math.cos(math.pi * t)))
+
     def _optimizer(self, net: nn.Module, state: dict | None) -> torch.optim.Adam:
         opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
         if state is not None:
@@ -136,11 +150,14 @@ class EpochTrainer:
         return opt
 
     # ---------------------------------------------------------------- batches
-    def _batches(self, patches: PatchSet, order: np.ndarray):
+    def _batches(self, patches: PatchSet, order: np.ndarray, rng: np.random.Generator | None = None):
         for start in range(0, order.size, self.batch_size):
             idx = np.sort(order[start:start + self.batch_size])
-            x = torch.from_numpy(patches.x[idx].astype(np.float32)).contiguous(memory_format=self.memory_format)
-            y = torch.from_numpy(patches.y[idx].astype(np.float32))
+            xb, yb = patches.x[idx].astype(np.float32), patches.y[idx].astype(np.float32)
+            if rng is not None:
+                xb, yb = augment_batch(xb, yb, rng)
+            x = torch.from_numpy(xb).contiguous(memory_format=self.memory_format)
+            y = torch.from_numpy(yb)
             yield x, y
 
     def _epoch_seed(self, epoch: int) -> int:
@@ -153,6 +170,7 @@ class EpochTrainer:
         prev_threads = torch.get_num_threads()
         if self.threads:
             torch.set_num_threads(self.threads)
+        flush_denormals()
         try:
             return (yield from self._train_epochs(state, k, token))
         finally:
@@ -173,10 +191,14 @@ class EpochTrainer:
             t_epoch = time.monotonic()
             seed = self._epoch_seed(epoch)
             torch.manual_seed(seed)  # dropout (U-Net) draws from the global generator
-            order = np.random.default_rng(seed).permutation(self.data.n_train)
+            rng = np.random.default_rng(seed)
+            order = rng.permutation(self.data.n_train)
+            for group in opt.param_groups:
+                group["lr"] = self.learning_rate_at(epoch)
             net.train()
             total, count = 0.0, 0
-            for b, (x, y) in enumerate(self._batches(self.data.train, order), 1):
+            batches = self._batches(self.data.train, order, rng if self.augment else None)
+            for b, (x, y) in enumerate(batches, 1):
                 token.raise_if_cancelled()
                 opt.zero_grad(set_to_none=True)
                 loss = self.loss_fn(y, net(x))
@@ -233,6 +255,25 @@ class EpochTrainer:
                                 message=f"{phase} batch {batch}/{n_batches}", phase=phase,
                                 epoch=epoch, batch=batch, n_batches=n_batches, loss=loss,
                                 val_loss=val_loss, best_val_loss=best)
+
+
+def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Random flips of both image axes and a small intensity shift, per patch.
+
+    Flips keep the physics (a bleed on the left looks like one on the right);
+    the shift (up to 3 units, i.e. HU) covers scanner calibration differences
+    without moving blood out of its range. Rotations and scaling were left out:
+    they need resampling per batch, which costs more on 2 cores than it gave.
+    """
+    x, y = x.copy(), y.copy()
+    n = x.shape[0]
+    for axis in (2, 3):
+        flip = rng.random(n) < 0.5
+        x[flip] = np.flip(x[flip], axis=axis)
+        y[flip] = np.flip(y[flip], axis=axis)
+    x += rng.uniform(-3.0, 3.0, size=(n, 1, 1, 1)).astype(np.float32)
+    return np.ascontiguousarray(x), np.ascontiguousarray(y)
 
 
 # ---------------------------------------------------------------- convergence

@@ -31,6 +31,9 @@ from core.site.setup import SiteSetup
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ("patches_per_volume=4", "patch_size=24", "threads=1")
+# These tests are about the ring in the GUI, not the recipe: the paper's small network
+# (one approved case per site, fast evaluation); the product recipe splits by case.
+PRESET = "cpu-small"
 
 
 def _other_site(site_b: Path, dst: Path) -> Path:
@@ -44,7 +47,7 @@ def _other_site(site_b: Path, dst: Path) -> Path:
 
 def _start_other_site(server: str, data: Path, tmp_path: Path, ssh: SshdServer | None) -> subprocess.Popen:
     args = [sys.executable, "-m", "core", "ring", "turn", "--server", server, "--site", "b",
-            "--data", str(data), "--wait", "--poll", "0.5"]
+            "--data", str(data), "--wait", "--poll", "0.5", "--preset", PRESET]
     for kv in TINY:
         args += ["--set", kv]
     if ssh is not None:
@@ -89,6 +92,7 @@ def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
     other = _start_other_site(server, _other_site(site_b, tmp_path / "site-b"), tmp_path, ssh)
     try:
         setup = SiteSetup(site="a", data_folder=str(site), server=server, poll_s=2.0, overrides=TINY,
+                          preset=PRESET,
                           key_file=str(ssh.client_key) if ssh else "",
                           known_hosts=str(ssh.known_hosts) if ssh else "",
                           keep_taking_turns=ssh is None)  # the folder ring also tests "keep taking"
@@ -157,7 +161,7 @@ def test_cancel_mid_turn_leaves_the_ring_unchanged_and_gui_stays_responsive(qtbo
     """Embedded ring (no server): cancel while training; measure event-loop stalls."""
     w = window
     _approve(site, "067")
-    setup = SiteSetup(site="solo", data_folder=str(site), poll_s=2.0, epochs_per_turn=200,
+    setup = SiteSetup(site="solo", data_folder=str(site), poll_s=2.0, epochs_per_turn=200, preset=PRESET,
                       overrides=("patches_per_volume=24", "patch_size=32", "threads=1"))
     w.apply_site(setup)
     _wait(qtbot, lambda: w.ring_panel.train_button.isEnabled(), 30, "Train my turn enabled")
@@ -281,7 +285,7 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
 def test_quitting_during_a_turn_waits_for_the_lease_to_be_released(qtbot, window, site, tmp_path):
     w = window
     _approve(site, "067")
-    w.apply_site(SiteSetup(site="solo", data_folder=str(site), poll_s=2.0, epochs_per_turn=200,
+    w.apply_site(SiteSetup(site="solo", data_folder=str(site), poll_s=2.0, epochs_per_turn=200, preset=PRESET,
                            overrides=("patches_per_volume=24", "patch_size=32", "threads=1")))
     _wait(qtbot, lambda: w.ring_panel.train_button.isEnabled(), 30, "Train my turn enabled")
     events: list[Progress] = []

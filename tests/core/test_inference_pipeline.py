@@ -162,7 +162,7 @@ def test_train_predict_evaluate_commands(tmp_path, capsys):
              "--set", "batch_size=4"]
     assert main(["train", "--data", str(site), "--out", str(out), "--set", "max_epochs=1", *small]) == 0
     w = load_weights(out / "model.safetensors")
-    assert w.meta.training["epochs"] == 1 and w.meta.preset == "cpu-small"
+    assert w.meta.training["epochs"] == 1 and w.meta.preset == "default"
     assert w.meta.training["data"]["n_volumes"] == 2 and w.meta.training["data"]["n_train_patches"] > 0
     header = (out / "model.safetensors").read_bytes()[:20000].decode("latin-1")
     for name in ("alpha", "bravo", str(site)):

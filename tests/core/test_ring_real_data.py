@@ -56,9 +56,9 @@ def test_two_site_ring_on_real_data_leaks_nothing(site_a, site_b, tmp_path):
     turns = [h for h in manifest["history"] if h.get("event") == "turn"]
     assert [h["site"] for h in turns] == ["a", "b", "a", "b"]
     assert all(np.isfinite(h["metrics"]["val_loss"]) and h["n_examples"] > 0 for h in turns)
-    assert manifest["model_id"] == "inception-ds4"
+    assert manifest["model_id"] == "unet25d-ds4-0.8mm"  # the product recipe is the default preset
 
-    shapes = {k: tuple(v.shape) for k, v in build_network("inception", 4).state_dict().items()}
+    shapes = {k: tuple(v.shape) for k, v in build_network("unet25d", 4).state_dict().items()}
     terms = forbidden_terms(site_a) | forbidden_terms(site_b) | forbidden_terms(a) | forbidden_terms(b)
     assert scan_server_dir(ring, terms, shapes) == []
     # the audit logs stayed on each site's machine, not on the server

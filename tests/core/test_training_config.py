@@ -14,8 +14,12 @@ def test_presets_exist_with_the_papers_numbers():
     assert (paper.batch_size, paper.learning_rate, paper.patience, paper.min_delta) == (8, 1e-4, 10, 1e-4)
     # soft Dice: what the authors' code trained (their cDC branch never ran)
     assert (paper.loss, paper.val_fraction, paper.val_split, paper.preset) == ("soft_dice", 0.2, "patch", "paper")
-    small = load_config()
+    small = load_config("cpu-small")
     assert small.preset == "cpu-small" and small.patch_size < 255 and small.patience < 10
+    product = load_config()  # the product recipe is the default
+    assert (product.preset, product.architecture, product.loss, product.val_split) == \
+        ("default", "unet25d", "dice_bce", "case")
+    assert product.input_convention().in_plane_mm > 0 and product.context_slices == 1
 
 
 def test_file_then_overrides(tmp_path):
