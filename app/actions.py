@@ -15,13 +15,14 @@ from core.annotation import Tool
 from .settings import WindowPreset
 
 TOOL_KEYS = {
-    Tool.NAVIGATE: ("N", "Navigate: left-drag pans"),
+    Tool.NAVIGATE: ("N", "Navigate: a left click moves the crosshair, the other views follow"),
     Tool.BRUSH: ("B", "Brush: paint the mask"),
     Tool.ERASER: ("E", "Eraser: remove from the mask"),
     Tool.BLOOD_BRUSH: ("G", "Blood brush: paints only pixels inside the HU range"),
     Tool.FLOOD_FILL: ("F", "Fill: the connected region inside the HU range under the click"),
     Tool.ACCEPT_COMPONENT: ("A", "Accept the predicted part under the click into the mask"),
     Tool.DELETE_COMPONENT: ("X", "Delete the mask part (3-D connected) under the click"),
+    Tool.THRESHOLD: ("T", "Threshold box: drag a box; its pixels inside the HU range are painted"),
 }
 
 

@@ -12,7 +12,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QThreadPool, QTimer, Qt
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget)
 
@@ -26,14 +25,18 @@ from core.worklist import (CaseStatus, CaseVolume, Worklist, measure_volumes, re
 from .actions import build_actions
 from .case_controller import CaseController
 from .edit_controller import EditController
+from .mask_hu_dialog import MaskHUDialog
+from .menus import add_menus, build_viewer_actions, connect_viewer_actions
 from .errors import show_error, user_message
 from .panels import DisplayPanel, ModelsPanel, ReportPanel, RingPanel, ToolsPanel, WorklistPanel
+from .panels.measure_panel import MeasurePanel
 from .prediction_controller import PredictionController
 from .ring_controller import RingController, SyncStatus
 from .settings import Settings, load_settings, save_settings
 from .settings_dialog import SettingsDialog
+from .shortcuts_dialog import ShortcutsDialog
 from .site_dialog import SiteDialog
-from .viewer import OverlayStyle, SliceView, WindowLevel
+from .viewer import OverlayStyle, ViewerArea, WindowLevel
 from .workers import Job, start_job
 
 TITLE = "Hematoma Relay"
@@ -71,16 +74,20 @@ class MainWindow(QMainWindow):
         self._close_after_training = False
         a = self.actions = build_actions(self, settings.presets)
 
-        self.view = SliceView()
-        self.setCentralWidget(self.view)
+        self.viewer = ViewerArea()  # axial, coronal and sagittal views, linked
+        self.view = self.viewer.axial
+        self.setCentralWidget(self.viewer)
+        self.viewer_actions = build_viewer_actions(self, self.viewer, a)
         self.controller = CaseController(self._ask, settings.autosave_delay_s, self)
-        self.edit = EditController(self.view, EditorSettings(
-            settings.brush_mm, HURange(settings.blood_low_hu, settings.blood_high_hu)), self)
+        self.edit = EditController(self.viewer, EditorSettings(
+            settings.brush_mm, HURange(settings.blood_low_hu, settings.blood_high_hu)),
+            lambda *q: self.controller.ask(*q), self, user=settings.user)
         styles = {"manual": OverlayStyle(**vars(settings.manual)),
                   "prediction": OverlayStyle(**vars(settings.prediction))}
         self.worklist_panel = WorklistPanel(a)
         self.tools_panel = ToolsPanel(a, settings.brush_mm, settings.blood_low_hu, settings.blood_high_hu)
         self.display_panel = DisplayPanel(a, styles)
+        self.measure_panel = MeasurePanel(self.viewer_actions, self.edit.fill_limit_ml)
         self.report_panel = ReportPanel(self._case_report_job, self._worklist_report_jobs,
                                         self._choose_report_folder)
         self.ring_panel = RingPanel()
@@ -89,7 +96,7 @@ class MainWindow(QMainWindow):
         self.predictions = PredictionController(self)
         self.ring_panel.set_keep_taking(settings.site.keep_taking_turns)
         for name, style in styles.items():
-            self.view.set_style(name, style)
+            self.viewer.set_style(name, style)
         # the ring's child processes wait on their own threads: never starve case jobs
         pool = QThreadPool.globalInstance()
         pool.setMaxThreadCount(max(pool.maxThreadCount(), 8))
@@ -101,7 +108,8 @@ class MainWindow(QMainWindow):
         self._live_timer.setInterval(250)
         self._live_timer.timeout.connect(self._update_live)
         self._connect()
-        self.view.set_window(WindowLevel(settings.presets[0].width, settings.presets[0].level))
+        self.viewer.set_window(WindowLevel(settings.presets[0].width, settings.presets[0].level),
+                               settings.presets[0].name)
         self._case_actions_enabled(False)
         self._update_title()
         if problem:
@@ -114,7 +122,7 @@ class MainWindow(QMainWindow):
         left.setObjectName("worklistDock")
         left.setWidget(self.worklist_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
-        scroll = _panel_column(self.tools_panel, self.display_panel, self.report_panel)
+        scroll = _panel_column(self.tools_panel, self.measure_panel, self.display_panel, self.report_panel)
         scroll.setMinimumWidth(scroll.widget().sizeHint().width()
                                + scroll.verticalScrollBar().sizeHint().width() + 4)
         right = QDockWidget("Tools", self)
@@ -146,9 +154,7 @@ class MainWindow(QMainWindow):
         training.addAction("Show the training ring", lambda: (self.ring_dock.show(), self.ring_dock.raise_()))
         self.train_action.setEnabled(False)
         self.cancel_train_action.setEnabled(False)
-        view_menu = bar.addMenu("&View")
-        for act in (*a.presets, None, a.show_manual, a.show_prediction, a.difference):
-            view_menu.addSeparator() if act is None else view_menu.addAction(act)
+        add_menus(self, a, self.viewer_actions)  # View, Measure, Help; viewer entries in Edit
 
     def _build_status_bar(self) -> None:
         self.job_label = QLabel("")
@@ -166,7 +172,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.ring_status_label)
 
     def _connect(self) -> None:
-        a, c, v = self.actions, self.controller, self.view
+        a, c, v = self.actions, self.controller, self.viewer
         a.open_folder.triggered.connect(self._ask_folder)
         a.open_file.triggered.connect(self._ask_file)
         a.open_dicom.triggered.connect(self._ask_dicom)
@@ -180,15 +186,17 @@ class MainWindow(QMainWindow):
         a.difference.toggled.connect(v.set_difference_mode)
         a.tool_group.triggered.connect(lambda act: self.edit.set_tool(act.data()))
         for act, preset in zip(a.presets, self.settings.presets):
-            act.triggered.connect(lambda _c=False, p=preset: v.set_window(WindowLevel(p.width, p.level)))
-        for key, factor in (("[", 1 / 1.25), ("]", 1.25)):
-            QShortcut(QKeySequence(key), self).activated.connect(
-                lambda f=factor: self.tools_panel.step_brush(f))
+            act.triggered.connect(lambda _c=False, p=preset: v.set_window(WindowLevel(p.width, p.level), p.name))
+        connect_viewer_actions(self.viewer_actions, v, self.edit, self.tools_panel,
+                               lambda: ShortcutsDialog(self).exec(), self._mask_hu, self)
         self.tools_panel.brushChanged.connect(self.edit.set_brush_mm)
         self.tools_panel.rangeChanged.connect(self.edit.set_hu_range)
         self.display_panel.styleChanged.connect(v.set_style)
         v.windowChanged.connect(self.display_panel.show_window)
         self.edit.message.connect(self.status)
+        self.edit.measure.changed.connect(self.measure_panel.show_measurements)
+        self.measure_panel.removeRequested.connect(self.edit.measure.remove)
+        self.measure_panel.limitChanged.connect(self.edit.set_fill_limit_ml)
         self.worklist_panel.openRequested.connect(self.open_label)
         self.worklist_panel.statusRequested.connect(self.set_status)
         self.report_panel.failed.connect(lambda text: self.error_text(text, "Volume report"))
@@ -321,7 +329,7 @@ class MainWindow(QMainWindow):
     def _prediction_updated(self, session, label: str) -> None:
         if session is not self.controller.session:
             return
-        self.view.set_prediction(session.prediction)
+        self.viewer.set_prediction(session.prediction)
         self.edit.detach()
         self._attach_editor(session)
         self._live_timer.start()
@@ -406,8 +414,8 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------- the open case
     def _opened(self, session) -> None:
-        self.view.set_volume(session.hu, session.stack, session.model.data, session.prediction,
-                             session.first_slice_with_mask())
+        self.viewer.set_volume(session.hu, session.stack, session.model.data, session.prediction,
+                               session.first_slice_with_mask())
         self.worklist_panel.model.set_open(self.controller.label, session.model.dirty)
         self._case_actions_enabled(True)
         self._attach_editor(session)
@@ -425,7 +433,7 @@ class MainWindow(QMainWindow):
 
     def _closed(self) -> None:
         self.edit.detach()
-        self.view.clear()
+        self.viewer.clear()
         self.worklist_panel.model.set_open(None, False)
         self._case_actions_enabled(False)
         self.report_panel.show_live(None, None, "")
@@ -433,7 +441,7 @@ class MainWindow(QMainWindow):
 
     def _mask_changed(self, change) -> None:
         if change is not None:
-            self.view.refresh_overlays(change.slices)
+            self.viewer.refresh_overlays(change.slices)
         s = self.controller.session
         model = s.model if s is not None else None
         self.actions.undo.setEnabled(bool(model and model.can_undo))
@@ -469,6 +477,7 @@ class MainWindow(QMainWindow):
         s = self.controller.session
         if s is None:
             return
+        self.edit.discard_preview()
         done = s.model.undo() if undo else s.model.redo()
         if not done:
             self.status("Nothing to undo." if undo else "Nothing to redo.")
@@ -493,6 +502,14 @@ class MainWindow(QMainWindow):
         else:
             star = " *" if s.model.dirty else ""
             self.setWindowTitle(f"{TITLE} — case {self.controller.label or s.case_id}{star}")
+
+    def _mask_hu(self) -> None:
+        s = self.controller.session
+        if s is None:
+            return
+        dlg = MaskHUDialog(s.hu, s.model.data, self.edit.measure.record_mask_hu, self)
+        dlg.exec()
+        dlg.deleteLater()
 
     # ----------------------------------------------------------- reports
     def _case_report_job(self, use_prediction: bool) -> ReportJob:
@@ -560,7 +577,7 @@ class MainWindow(QMainWindow):
                 act.triggered.disconnect()
             except (RuntimeError, TypeError):
                 pass
-            act.triggered.connect(lambda _c=False, p=p: self.view.set_window(WindowLevel(p.width, p.level)))
+            act.triggered.connect(lambda _c=False, p=p: self.viewer.set_window(WindowLevel(p.width, p.level), p.name))
         self.tools_panel.low.setValue(s.blood_low_hu)
         self.tools_panel.high.setValue(s.blood_high_hu)
         self.tools_panel.brush.setValue(s.brush_mm)

@@ -1,14 +1,16 @@
-"""The axial slice view: CT in a window, manual and predicted masks on top.
+"""One slice view (axial, coronal or sagittal): CT in a window, masks on top.
 
 Arrays come in the :class:`~core.annotation.stack.AxialStack` layout
-``[k, row, col]`` (radiological: the patient's right on the screen's left,
-anterior up), so each displayed slice is a contiguous 2-D array and changing
-slice costs one table lookup for the CT and two uint8 label images for the
-overlays; nothing is converted to RGBA. Pixels are scaled to millimetres, so
-view coordinates are mm in the slice plane and anisotropic pixels look right.
+``[k, row, col]``; :class:`~core.annotation.planes.PlaneGeometry` cuts the
+plane's slice out of them (an axial slice is a contiguous view, a coronal or
+sagittal one a small copy). Changing slice costs one table lookup for the CT
+and a few uint8 label images for the overlays; nothing is converted to RGBA.
+Pixels are scaled to millimetres, so view coordinates are mm in the slice
+plane and 0.4 x 5 mm coronal pixels look as tall as they are.
 
-Keys (when the view has focus): Up/Right next slice (superior), Down/Left
-previous, PgUp/PgDn ten slices, Home/End first/last.
+The view draws a crosshair at the linked cursor (set by
+:class:`~app.viewer.viewer_area.ViewerArea`) and any measurements on the
+shown slice. Keyboard bindings live in :mod:`app.viewer_actions`.
 """
 from __future__ import annotations
 
@@ -17,19 +19,23 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QKeySequence, QPen, QShortcut, QTransform, QColor
-from PySide6.QtWidgets import QGraphicsEllipseItem, QHBoxLayout, QLabel, QSlider, QWidget
+from PySide6.QtGui import QColor, QPainterPath, QPen, QTransform
+from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsRectItem,
+                               QHBoxLayout, QLabel, QSlider, QWidget)
 
 from core.annotation import AxialStack
+from core.annotation.planes import Plane, PlaneGeometry
 
-from .overlays import (ADDED_RGB, MANUAL_RGB, PREDICTION_RGB, REMOVED_RGB, OverlayStyle,
-                       difference, labels_for, lut)
+from .overlays import (ADDED_RGB, MANUAL_RGB, PREDICTION_RGB, PREVIEW_RGB, REMOVED_RGB,
+                       OverlayStyle, difference, labels_for, lut)
 from .view_box import SliceViewBox
 from .windowing import WindowLevel, Windower
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 PAGE = 10  # slices per PgUp/PgDn
+CROSSHAIR_RGB = (80, 200, 120)
+MEASURE_RGB = (255, 230, 0)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,15 @@ class CursorInfo:
     def text(self) -> str:
         x, y, z = self.world_mm
         return f"({x:.1f}, {y:.1f}, {z:.1f}) mm   {self.hu:.0f} HU"
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A measurement drawn on one view: polyline(s) in image pixels, a circle, a caption."""
+
+    lines: tuple[tuple[tuple[float, float], ...], ...]  # each a run of (row, col) points
+    circle: tuple[float, float, float, float] | None = None  # centre row, col, radii mm (row, col)
+    caption: str = ""
 
 
 def _label_item(table: np.ndarray, z: float) -> pg.ImageItem:
@@ -63,27 +78,42 @@ def _corner(parent: QWidget, name: str) -> QLabel:
     return lab
 
 
+def _pen(rgb: tuple[int, int, int], width: float = 1.0, dash: bool = False) -> QPen:
+    pen = QPen(QColor(*rgb))
+    pen.setCosmetic(True)
+    pen.setWidthF(width)
+    if dash:
+        pen.setStyle(Qt.PenStyle.DashLine)
+    return pen
+
+
 class SliceView(QWidget):
     sliceChanged = Signal(int)
-    windowChanged = Signal(object)  # WindowLevel
+    windowDragged = Signal(float, float)  # right-drag dx, dy (screen pixels)
     cursorMoved = Signal(object)  # CursorInfo, or None when off the image
-    editPressed = Signal(int, float, float)  # k, row, col (pixel centres are integers)
-    editMoved = Signal(float, float)  # row, col
+    editPressed = Signal(int, float, float)  # slice, image row, col (pixel centres are integers)
+    editMoved = Signal(float, float)  # image row, col
     editReleased = Signal()
+    crosshairPicked = Signal(float, float)  # image row, col: move the linked cursor here
+    windowChanged = Signal(object)  # WindowLevel (kept for callers of a single view)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, plane: Plane = Plane.AXIAL, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.setObjectName("sliceView")
+        self.plane = plane
+        self.setObjectName(f"sliceView:{plane.value}" if plane is not Plane.AXIAL else "sliceView")
         self.view = pg.GraphicsView(background="k")
         self.view.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.view.setObjectName(f"graphics:{plane.value}")
         self.vb = SliceViewBox()
         self.view.setCentralItem(self.vb)
         self.slider = QSlider(Qt.Orientation.Vertical)
-        self.slider.setObjectName("sliceSlider")
+        self.slider.setObjectName(f"sliceSlider:{plane.value}" if plane is not Plane.AXIAL else "sliceSlider")
         self.slider.setEnabled(False)
         self.slider.setToolTip("Slice (wheel, arrows, PgUp/PgDn, Home/End)")
+        self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # keys go to the view's shortcuts
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
         lay.addWidget(self.view, 1)
         lay.addWidget(self.slider)
 
@@ -91,23 +121,40 @@ class SliceView(QWidget):
         self.manual_item = _label_item(lut(MANUAL_RGB), 1)
         self.pred_item = _label_item(lut(PREDICTION_RGB), 2)
         self.diff_item = _label_item(lut(ADDED_RGB, REMOVED_RGB), 3)
-        for item in (self.ct_item, self.manual_item, self.pred_item, self.diff_item):
+        self.preview_item = _label_item(lut(PREVIEW_RGB), 4)
+        self.preview_item.setOpacity(0.6)
+        self._images = (self.ct_item, self.manual_item, self.pred_item, self.diff_item, self.preview_item)
+        for item in self._images:
             self.vb.addItem(item)
         self.cursor = QGraphicsEllipseItem()
-        pen = QPen(QColor(255, 230, 0))
-        pen.setCosmetic(True)
-        self.cursor.setPen(pen)
+        self.cursor.setPen(_pen((255, 230, 0)))
         self.cursor.setZValue(10)
         self.cursor.hide()
         self.vb.addItem(self.cursor)
+        self.cross_h = pg.InfiniteLine(angle=0, movable=False, pen=_pen(CROSSHAIR_RGB, dash=True))
+        self.cross_v = pg.InfiniteLine(angle=90, movable=False, pen=_pen(CROSSHAIR_RGB, dash=True))
+        for line in (self.cross_h, self.cross_v):
+            line.setZValue(8)
+            line.hide()
+            self.vb.addItem(line, ignoreBounds=True)
+        self.measure_path = QGraphicsPathItem()
+        self.measure_path.setPen(_pen(MEASURE_RGB, 1.5))
+        self.measure_path.setZValue(9)
+        self.vb.addItem(self.measure_path)
+        self.box_item = QGraphicsRectItem()  # threshold box while dragging
+        self.box_item.setPen(_pen(MEASURE_RGB, 1.0, dash=True))
+        self.box_item.setZValue(9)
+        self.box_item.hide()
+        self.vb.addItem(self.box_item)
+        self._captions: list[pg.TextItem] = []
 
-        self.labels = {n: _corner(self.view, n) for n in ("R", "L", "A", "P", "info", "window")}
-        self.labels["R"].setText("R")
-        self.labels["L"].setText("L")
-        self.labels["A"].setText("A")
-        self.labels["P"].setText("P")
-        self.labels["info"].setStyleSheet("color: #e8e8e8; background: transparent;")
-        self.labels["window"].setStyleSheet("color: #e8e8e8; background: transparent;")
+        self.labels = {n: _corner(self.view, n) for n in ("left", "right", "top", "bottom", "info",
+                                                           "window", "plane")}
+        for key, text in zip(("left", "right", "top", "bottom"), plane.corner_labels):
+            self.labels[key].setText(text)
+        self.labels["plane"].setText(plane.value.capitalize())
+        for key in ("info", "window", "plane"):
+            self.labels[key].setStyleSheet("color: #e8e8e8; background: transparent;")
 
         self.windower = Windower(WindowLevel(80, 40))
         self.styles = {"manual": OverlayStyle(), "prediction": OverlayStyle(opacity=0.9, outline=True)}
@@ -116,52 +163,65 @@ class SliceView(QWidget):
         self.hu: np.ndarray | None = None
         self.manual: np.ndarray | None = None
         self.prediction: np.ndarray | None = None
+        self.preview: np.ndarray | None = None
         self.stack: AxialStack | None = None
+        self.geo: PlaneGeometry | None = None
         self.k = 0
+        self._cross: tuple[float, float] | None = None  # (row, col) in image pixels
         self._hover: tuple[int, int] | None = None  # (row, col) under the mouse
         self._last_mouse: QPointF | None = None
+        self._drawings: dict[int, list[Drawing]] = {}  # slice -> drawings
 
         self.vb.sigSliceStep.connect(lambda d: self.set_slice(self.k + d))
-        self.vb.sigWindowDrag.connect(self._window_drag)
+        self.vb.sigWindowDrag.connect(self.windowDragged)
         self.vb.sigEditPress.connect(self._edit_press)
         self.vb.sigEditMove.connect(self._edit_move)
         self.vb.sigEditRelease.connect(self.editReleased)
+        self.vb.sigCrosshair.connect(self._crosshair)
         self.view.scene().sigMouseMoved.connect(self._mouse_moved)
         self.slider.valueChanged.connect(self.set_slice)
-        keys = {Qt.Key.Key_Up: 1, Qt.Key.Key_Right: 1, Qt.Key.Key_Down: -1, Qt.Key.Key_Left: -1,
-                Qt.Key.Key_PageUp: PAGE, Qt.Key.Key_PageDown: -PAGE}
-        for key, step in keys.items():
-            sc = QShortcut(QKeySequence(key), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.activated.connect(lambda s=step: self.set_slice(self.k + s))
-        for key, fn in ((Qt.Key.Key_Home, lambda: self.set_slice(0)),
-                        (Qt.Key.Key_End, lambda: self.set_slice(self.n_slices - 1))):
-            QShortcut(QKeySequence(key), self, context=Qt.ShortcutContext.WidgetWithChildrenShortcut
-                      ).activated.connect(fn)
         self._apply_styles()
         self._place_labels()
 
     # ----------------------------------------------------------- content
     @property
     def n_slices(self) -> int:
-        return 0 if self.hu is None else int(self.hu.shape[0])
+        return 0 if self.geo is None or self.hu is None else self.geo.n_slices
+
+    @property
+    def pixel_mm(self) -> tuple[float, float]:
+        assert self.geo is not None
+        return self.geo.pixel_mm
 
     def set_volume(self, hu: np.ndarray, stack: AxialStack, manual: np.ndarray | None,
                    prediction: np.ndarray | None, k: int | None = None) -> None:
         """Show a new case (arrays in stack layout); the view keeps references, not copies."""
         self.hu, self.stack, self.manual, self.prediction = hu, stack, manual, prediction
-        sr, sc = stack.pixel_mm
+        self.preview = None
+        self.geo = PlaneGeometry(self.plane, tuple(hu.shape), stack.spacing)  # type: ignore[arg-type]
+        sr, sc = self.geo.pixel_mm
         scale = QTransform.fromScale(sc, sr)
-        for item in (self.ct_item, self.manual_item, self.pred_item, self.diff_item):
+        for item in self._images:
             item.setTransform(scale)
+        self.preview_item.clear()
         self.slider.blockSignals(True)
         self.slider.setRange(0, self.n_slices - 1)
         self.slider.setEnabled(True)
         self.slider.blockSignals(False)
         self.k = -1
         self.set_slice(self.n_slices // 2 if k is None else k)
-        _, rows, cols = hu.shape
+        self.reset_zoom()
+
+    def reset_zoom(self) -> None:
+        if self.geo is None:
+            return
+        rows, cols = self.geo.image_shape
+        sr, sc = self.geo.pixel_mm
         self.vb.setRange(QRectF(0, 0, cols * sc, rows * sr), padding=0.02)
-        self.view.setFocus()
+
+    def zoom(self, factor: float) -> None:
+        """Zoom about the centre of the view (factor > 1 zooms in)."""
+        self.vb.scaleBy((1.0 / factor, 1.0 / factor))
 
     def set_prediction(self, prediction: np.ndarray | None) -> None:
         """Replace the prediction overlay (stack layout, same shape as the CT)."""
@@ -170,46 +230,132 @@ class SliceView(QWidget):
             self.pred_item.clear()
         self.refresh_overlays()
 
+    def set_preview(self, preview: np.ndarray | None) -> None:
+        """Show a pending change (a uint8 volume, 1 = would be added) or none."""
+        self.preview = preview
+        self.refresh_overlays()
+
     def clear(self) -> None:
-        self.hu = self.manual = self.prediction = self.stack = None
-        for item in (self.ct_item, self.manual_item, self.pred_item, self.diff_item):
+        self.hu = self.manual = self.prediction = self.stack = self.preview = None
+        self.geo = None
+        for item in self._images:
             item.clear()
         self.slider.setEnabled(False)
         self.labels["info"].setText("")
         self._hover = None
+        self._cross = None
+        self._drawings = {}
         self.cursor.hide()
+        for line in (self.cross_h, self.cross_v):
+            line.hide()
+        self._draw_measurements()
+
+    def image(self, volume: np.ndarray) -> np.ndarray:
+        assert self.geo is not None
+        return self.geo.image(volume, self.k)
 
     def set_slice(self, k: int) -> None:
-        if self.hu is None:
+        if self.hu is None or self.geo is None:
             return
         k = int(min(max(k, 0), self.n_slices - 1))
         if k == self.k:
             return
         self.k = k
-        self.ct_item.setImage(self.windower.apply(self.hu[k]), autoLevels=False)
+        self.ct_item.setImage(self.windower.apply(self.image(self.hu)), autoLevels=False)
         self.refresh_overlays()
         if self.slider.value() != k:
             self.slider.blockSignals(True)
             self.slider.setValue(k)
             self.slider.blockSignals(False)
         self._update_info()
+        self._draw_measurements()
         self.sliceChanged.emit(k)
 
+    def shows_voxels_of(self, slices: tuple[int, ...] | None) -> bool:
+        """Whether a change on these axial slices (None: anywhere) is visible here."""
+        if slices is None or self.plane is not Plane.AXIAL:
+            return True  # every coronal/sagittal image crosses all axial slices
+        return self.k in slices
+
     def refresh_overlays(self, slices: tuple[int, ...] | None = None) -> None:
-        """Redraw the overlays of the shown slice (when it is among ``slices``)."""
-        if self.hu is None or (slices is not None and self.k not in slices):
+        """Redraw the overlays of the shown slice (when the change ``slices`` can be seen)."""
+        if self.hu is None or not self.shows_voxels_of(slices):
             return
-        k = self.k
         diff = self.difference_mode and self.prediction is not None and self.manual is not None
         self.diff_item.setVisible(diff)
         if diff:
-            self.diff_item.setImage(difference(self.manual[k], self.prediction[k]), autoLevels=False)
+            self.diff_item.setImage(difference(self.image(self.manual), self.image(self.prediction)),
+                                    autoLevels=False)
         for item, arr, name in ((self.manual_item, self.manual, "manual"),
                                 (self.pred_item, self.prediction, "prediction")):
             show = not diff and arr is not None and self.styles[name].visible
             item.setVisible(show)
             if show:
-                item.setImage(labels_for(arr[k], self.styles[name]), autoLevels=False)
+                item.setImage(labels_for(self.image(arr), self.styles[name]), autoLevels=False)
+        self.preview_item.setVisible(self.preview is not None)
+        if self.preview is not None:
+            self.preview_item.setImage(self.image(self.preview), autoLevels=False)
+
+    # ----------------------------------------------------------- crosshair and drawings
+    def set_crosshair(self, row: float, col: float) -> None:
+        """Centre the crosshair on image pixel (row, col)."""
+        if self.geo is None:
+            return
+        self._cross = (row, col)
+        sr, sc = self.geo.pixel_mm
+        self.cross_h.setPos((row + 0.5) * sr)
+        self.cross_v.setPos((col + 0.5) * sc)
+        for line in (self.cross_h, self.cross_v):
+            line.show()
+
+    def set_drawings(self, drawings: dict[int, list[Drawing]]) -> None:
+        """Measurements to draw, by slice of this plane."""
+        self._drawings = drawings
+        self._draw_measurements()
+
+    def _scene(self, row: float, col: float) -> QPointF:
+        assert self.geo is not None
+        sr, sc = self.geo.pixel_mm
+        return QPointF((col + 0.5) * sc, (row + 0.5) * sr)
+
+    def _draw_measurements(self) -> None:
+        for cap in self._captions:
+            self.vb.removeItem(cap)
+        self._captions = []
+        path = QPainterPath()
+        if self.geo is not None:
+            for d in self._drawings.get(self.k, []):
+                for run in d.lines:
+                    if run:
+                        path.moveTo(self._scene(*run[0]))
+                        for p in run[1:]:
+                            path.lineTo(self._scene(*p))
+                        for p in run:  # end ticks: small crosses at the placed points
+                            c = self._scene(*p)
+                            path.addEllipse(c, 0.6, 0.6)
+                anchor = d.lines[0][-1] if d.lines and d.lines[0] else None
+                if d.circle is not None:
+                    r, c, rad_r, rad_c = d.circle
+                    centre = self._scene(r, c)
+                    path.addEllipse(centre, rad_c, rad_r)
+                    anchor = (r + rad_r / self.geo.pixel_mm[0], c)
+                if d.caption and anchor is not None:
+                    cap = pg.TextItem(d.caption, color=MEASURE_RGB, anchor=(0, 1))
+                    cap.setPos(self._scene(*anchor))
+                    cap.setZValue(11)
+                    self.vb.addItem(cap, ignoreBounds=True)
+                    self._captions.append(cap)
+        self.measure_path.setPath(path)
+
+    def show_box(self, p0: tuple[float, float] | None, p1: tuple[float, float] | None = None) -> None:
+        """The threshold box being dragged (image pixels), or none."""
+        if p0 is None or p1 is None or self.geo is None:
+            self.box_item.hide()
+            return
+        a, b = self._scene(*p0), self._scene(*p1)
+        sr, sc = self.geo.pixel_mm
+        self.box_item.setRect(QRectF(a, b).normalized().adjusted(-sc / 2, -sr / 2, sc / 2, sr / 2))
+        self.box_item.show()
 
     # ----------------------------------------------------------- display options
     @property
@@ -219,7 +365,7 @@ class SliceView(QWidget):
     def set_window(self, wl: WindowLevel) -> None:
         self.windower.window = wl
         if self.hu is not None:
-            self.ct_item.setImage(self.windower.apply(self.hu[self.k]), autoLevels=False)
+            self.ct_item.setImage(self.windower.apply(self.image(self.hu)), autoLevels=False)
         self.labels["window"].setText(str(wl))
         self.labels["window"].adjustSize()
         self._place_labels()
@@ -245,44 +391,47 @@ class SliceView(QWidget):
         self._move_cursor(self._last_mouse)
 
     # ----------------------------------------------------------- mouse
-    def _to_pixel(self, p: QPointF) -> tuple[float, float]:
-        assert self.stack is not None
-        sr, sc = self.stack.pixel_mm
+    def to_pixel(self, p: QPointF) -> tuple[float, float]:
+        """Image (row, col) of a point in view coordinates (mm)."""
+        assert self.geo is not None
+        sr, sc = self.geo.pixel_mm
         return p.y() / sr - 0.5, p.x() / sc - 0.5
 
     def _edit_press(self, p: QPointF) -> None:
         if self.hu is not None:
-            row, col = self._to_pixel(p)
+            row, col = self.to_pixel(p)
             self.editPressed.emit(self.k, row, col)
 
     def _edit_move(self, p: QPointF) -> None:
         if self.hu is not None:
-            row, col = self._to_pixel(p)
+            row, col = self.to_pixel(p)
             self.editMoved.emit(row, col)
             self._move_cursor(p)
 
-    def _window_drag(self, dx: float, dy: float) -> None:
-        self.set_window(self.window.dragged(dx, dy))
+    def _crosshair(self, p: QPointF) -> None:
+        if self.hu is not None:
+            self.crosshairPicked.emit(*self.to_pixel(p))
 
     def _mouse_moved(self, scene_pos: QPointF) -> None:
         if self.hu is None or self.stack is None:
             return
         p = self.vb.mapSceneToView(scene_pos)
         self._move_cursor(p)
-        row_f, col_f = self._to_pixel(p)
+        row_f, col_f = self.to_pixel(p)
         self._hover = (int(round(row_f)), int(round(col_f)))
         self.cursorMoved.emit(self._cursor_info())
         self._update_info()
 
     def _cursor_info(self) -> CursorInfo | None:
         """What is under the mouse on the shown slice (kept up to date on slice changes)."""
-        if self._hover is None or self.hu is None or self.stack is None:
+        if self._hover is None or self.hu is None or self.stack is None or self.geo is None:
             return None
         r, c = self._hover
-        _, rows, cols = self.hu.shape
+        rows, cols = self.geo.image_shape
         if not (0 <= r < rows and 0 <= c < cols):
             return None
-        return CursorInfo(self.k, r, c, float(self.hu[self.k, r, c]), self.stack.world_mm(self.k, r, c))
+        k, row, col = (int(v) for v in self.geo.to_voxel(self.k, r, c))
+        return CursorInfo(k, row, col, float(self.hu[k, row, col]), self.stack.world_mm(k, row, col))
 
     def _move_cursor(self, p: QPointF | None) -> None:
         self._last_mouse = p
@@ -293,6 +442,16 @@ class SliceView(QWidget):
         self.cursor.setRect(QRectF(p.x() - r, p.y() - r, 2 * r, 2 * r))
         self.cursor.show()
 
+    def enterEvent(self, ev):  # noqa: N802
+        # keys follow the mouse into the viewer (as in ITK-SNAP): slice keys and undo
+        # then act here even after a dialog or a panel had the focus
+        if self.hu is not None and self.window_has_focus():
+            self.view.setFocus(Qt.FocusReason.MouseFocusReason)
+        super().enterEvent(ev)
+
+    def window_has_focus(self) -> bool:
+        return self.isActiveWindow()
+
     def leaveEvent(self, ev):  # noqa: N802
         self._last_mouse = None
         self._hover = None
@@ -302,10 +461,12 @@ class SliceView(QWidget):
 
     # ----------------------------------------------------------- corner text
     def _update_info(self) -> None:
-        if self.stack is None:
+        if self.stack is None or self.geo is None:
             return
-        z = self.stack.slice_z_mm(self.k)
-        text = f"Slice {self.k + 1} / {self.n_slices}   z = {z:.1f} mm"
+        if self.plane is Plane.AXIAL:
+            text = f"Slice {self.k + 1} / {self.n_slices}   z = {self.stack.slice_z_mm(self.k):.1f} mm"
+        else:
+            text = f"Slice {self.k + 1} / {self.n_slices}"
         info = self._cursor_info()
         if info is not None:
             text += "\n" + info.text()
@@ -320,11 +481,13 @@ class SliceView(QWidget):
     def _place_labels(self) -> None:
         w, h = self.view.width(), self.view.height()
         m = 6
-        for lab in self.labels.values():
-            lab.adjustSize()
-        self.labels["R"].move(m, h // 2 - self.labels["R"].height() // 2)
-        self.labels["L"].move(w - self.labels["L"].width() - m, h // 2 - self.labels["L"].height() // 2)
-        self.labels["A"].move(w // 2 - self.labels["A"].width() // 2, m)
-        self.labels["P"].move(w // 2 - self.labels["P"].width() // 2, h - self.labels["P"].height() - m)
-        self.labels["info"].move(m, h - self.labels["info"].height() - m)
-        self.labels["window"].move(w - self.labels["window"].width() - m, h - self.labels["window"].height() - m)
+        lab = self.labels
+        for one in lab.values():
+            one.adjustSize()
+        lab["left"].move(m, h // 2 - lab["left"].height() // 2)
+        lab["right"].move(w - lab["right"].width() - m, h // 2 - lab["right"].height() // 2)
+        lab["top"].move(w // 2 - lab["top"].width() // 2, m)
+        lab["bottom"].move(w // 2 - lab["bottom"].width() // 2, h - lab["bottom"].height() - m)
+        lab["plane"].move(m, m)
+        lab["info"].move(m, h - lab["info"].height() - m)
+        lab["window"].move(w - lab["window"].width() - m, h - lab["window"].height() - m)

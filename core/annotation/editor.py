@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .model import MaskModel
-from .tools import HURange, SliceRegion, capsule, component_at, flood_fill, whole
+from .planes import Plane, PlaneGeometry
+from .tools import HURange, SliceRegion, capsule, component_at, flood_fill, rectangle, whole
 
 
 class Tool(enum.Enum):
@@ -24,6 +25,7 @@ class Tool(enum.Enum):
     FLOOD_FILL = "flood fill"
     ACCEPT_COMPONENT = "accept prediction part"
     DELETE_COMPONENT = "delete part"
+    THRESHOLD = "threshold box"  # drag a box: paints the pixels inside it within the HU range
 
     @property
     def drags(self) -> bool:
@@ -48,7 +50,7 @@ class Editor:
 
     def __init__(self, model: MaskModel, hu: np.ndarray, pixel_mm: tuple[float, float],
                  prediction: np.ndarray | None = None,
-                 settings: EditorSettings | None = None) -> None:
+                 settings: EditorSettings | None = None, slice_mm: float | None = None) -> None:
         if hu.shape != model.shape:
             raise ValueError(f"CT {hu.shape} and mask {model.shape} differ in shape")
         if prediction is not None and prediction.shape != model.shape:
@@ -58,34 +60,47 @@ class Editor:
         self.pixel_mm = pixel_mm
         self.prediction = prediction
         self.settings = settings or EditorSettings()
+        spacing = (float(slice_mm if slice_mm is not None else pixel_mm[0]), *map(float, pixel_mm))
+        self.planes = {p: PlaneGeometry(p, model.shape, spacing) for p in Plane}  # type: ignore[arg-type]
         self._tool: Tool | None = None  # tool of the stroke in progress
+        self._geo = self.planes[Plane.AXIAL]  # plane of the stroke in progress
         self._k = 0
+        self._start: tuple[float, float] | None = None
         self._last: tuple[float, float] | None = None
         self._changed = 0
 
     # ----------------------------------------------------------- strokes
-    def press(self, tool: Tool, k: int, pos: tuple[float, float]) -> EditOutcome:
-        """Mouse button down at ``pos`` (row, col; pixel centres are integers) on slice ``k``."""
+    def press(self, tool: Tool, k: int, pos: tuple[float, float],
+              plane: Plane = Plane.AXIAL) -> EditOutcome:
+        """Mouse button down at ``pos`` (image row, col; pixel centres are integers) on
+        slice ``k`` of ``plane`` (for the axial plane: the stack's own slice, row, col)."""
         if self._tool is not None:
             self.release()
         if tool is Tool.NAVIGATE:
             return EditOutcome(0)
-        if tool.drags:
-            self._tool, self._k, self._last, self._changed = tool, k, pos, 0
+        geo = self.planes[plane]
+        if tool.drags or tool is Tool.THRESHOLD:
+            self._tool, self._geo, self._k, self._start, self._last, self._changed = (
+                tool, geo, k, pos, pos, 0)
             self.model.begin_stroke(tool.value)
-            self._dab(pos, pos)
+            if tool.drags:
+                self._dab(pos, pos)
             return EditOutcome(self._changed)
         seed = (int(round(pos[0])), int(round(pos[1])))
+        voxel = tuple(int(round(v)) for v in geo.to_voxel(k, *seed))
         if tool is Tool.FLOOD_FILL:
-            return self.fill(k, seed)
+            return self.fill(voxel[0], (voxel[1], voxel[2]))
         if tool is Tool.ACCEPT_COMPONENT:
-            return self.accept_prediction((k, *seed))
+            return self.accept_prediction(voxel)  # type: ignore[arg-type]
         if tool is Tool.DELETE_COMPONENT:
-            return self.delete_component((k, *seed))
+            return self.delete_component(voxel)  # type: ignore[arg-type]
         raise ValueError(f"unknown tool {tool}")
 
     def drag(self, pos: tuple[float, float]) -> EditOutcome:
         if self._tool is None or self._last is None:
+            return EditOutcome(0)
+        if self._tool is Tool.THRESHOLD:
+            self._last = pos  # the box is painted on release
             return EditOutcome(0)
         before = self._changed
         self._dab(self._last, pos)
@@ -95,11 +110,16 @@ class Editor:
     def release(self) -> EditOutcome:
         if self._tool is None:
             return EditOutcome(0)
+        if self._tool is Tool.THRESHOLD and self._start is not None and self._last is not None:
+            self._threshold_box(self._start, self._last)
         tool, changed = self._tool, self._changed
-        self._tool, self._last = None, None
+        self._tool, self._last, self._start = None, None, None
         self.model.end_stroke()
         if changed == 0 and tool is Tool.BLOOD_BRUSH:
             return EditOutcome(0, f"Blood brush: no pixel under the brush is within "
+                                  f"{self.settings.hu_range}.")
+        if changed == 0 and tool is Tool.THRESHOLD:
+            return EditOutcome(0, f"Threshold box: no new pixel inside the box is within "
                                   f"{self.settings.hu_range}.")
         return EditOutcome(changed)
 
@@ -109,14 +129,25 @@ class Editor:
 
     def _dab(self, p0: tuple[float, float], p1: tuple[float, float]) -> None:
         assert self._tool is not None
-        hu = self.hu[self._k]
-        region = capsule(hu.shape, p0, p1, self.settings.brush_mm / 2.0, self.pixel_mm)
+        geo = self._geo
+        hu = geo.image(self.hu, self._k)
+        region = capsule(hu.shape, p0, p1, self.settings.brush_mm / 2.0, geo.pixel_mm)
         if region.mask.size == 0:
             return
         if self._tool is Tool.BLOOD_BRUSH:
             region = SliceRegion(region.offset, region.mask & self.settings.hu_range.contains(hu[region.box]))
         value = 0 if self._tool is Tool.ERASER else 1
-        self._changed += self.model.set_slice_region(self._k, region.mask, value, region.offset)
+        self._paint(region, value)
+
+    def _threshold_box(self, p0: tuple[float, float], p1: tuple[float, float]) -> None:
+        hu = self._geo.image(self.hu, self._k)
+        region = rectangle(hu.shape, p0, p1)
+        if region.mask.size:
+            self._paint(region.restrict(self.settings.hu_range.contains(hu)), 1)
+
+    def _paint(self, region: SliceRegion, value: int) -> None:
+        box, block = self._geo.box(self._k, region.offset, region.mask)
+        self._changed += self.model.set_box(box, block, value)
 
     # ----------------------------------------------------------- clicks
     def fill(self, k: int, seed: tuple[int, int]) -> EditOutcome:

@@ -95,6 +95,20 @@ def capsule(shape: tuple[int, int], p0: tuple[float, float], p1: tuple[float, fl
     return SliceRegion((r_lo, c_lo), region)
 
 
+def rectangle(shape: tuple[int, int], p0: tuple[float, float], p1: tuple[float, float]
+              ) -> SliceRegion:
+    """The pixels of the box whose corners are the pixels under ``p0`` and ``p1``
+    (both included), clipped to the slice."""
+    h, w = shape
+    r_lo = max(int(round(min(p0[0], p1[0]))), 0)
+    r_hi = min(int(round(max(p0[0], p1[0]))) + 1, h)
+    c_lo = max(int(round(min(p0[1], p1[1]))), 0)
+    c_hi = min(int(round(max(p0[1], p1[1]))) + 1, w)
+    if r_lo >= r_hi or c_lo >= c_hi:
+        return SliceRegion((0, 0), np.zeros((0, 0), bool))
+    return SliceRegion((r_lo, c_lo), np.ones((r_hi - r_lo, c_hi - c_lo), bool))
+
+
 def flood_fill(hu_slice: np.ndarray, seed: tuple[int, int], hu_range: HURange) -> SliceRegion:
     """The 4-connected pixels of one slice within ``hu_range`` reachable from ``seed``.
 

@@ -85,6 +85,9 @@ def window(qtbot):
         QThreadPool.globalInstance().waitForDone(60000)
 
     w = MainWindow(Settings(user="tester"))
+    # large enough that the axial view (two thirds of the centre) has a screen pixel
+    # per image pixel: tests click on exact pixels
+    w.resize(2400, 1400)
     w.controller.ask = unexpected  # a test that expects a question sets its answer
     qtbot.addWidget(w, before_close_func=discard_on_close)
     w.show()

@@ -24,7 +24,8 @@ def viewport_pos(w, row: float, col: float):
 
     sr, sc = w.view.stack.pixel_mm
     scene = w.view.vb.mapViewToScene(QPointF((col + 0.5) * sc, (row + 0.5) * sr))
-    return w.view.view.mapFromScene(scene)
+    # unrounded: a view smaller than the image has screen pixels larger than image pixels
+    return w.view.view.viewportTransform().map(scene)
 
 
 def send_mouse(w, kind: str, row: float, col: float, button=None) -> None:
@@ -35,7 +36,7 @@ def send_mouse(w, kind: str, row: float, col: float, button=None) -> None:
     button = button or Qt.MouseButton.LeftButton
     vp = w.view.view.viewport()
     pos = QPointF(viewport_pos(w, row, col))
-    glob = QPointF(vp.mapToGlobal(pos.toPoint()))
+    glob = vp.mapToGlobal(pos)
     types = {"press": QEvent.Type.MouseButtonPress, "move": QEvent.Type.MouseMove,
              "release": QEvent.Type.MouseButtonRelease}
     held = Qt.MouseButton.NoButton if kind == "release" else button
