@@ -100,7 +100,8 @@ def build_viewer_actions(window: QMainWindow, viewer: ViewerArea, actions: Actio
     actions.tool_group.addAction(pan)
     measure = {}
     for kind, (key, tip) in MEASURE_KEYS.items():
-        m = _act(window, kind.value.capitalize(), key, tip, name=f"measure:{kind.name}", checkable=True)
+        m = _act(window, kind.value[0].upper() + kind.value[1:], key, tip, name=f"measure:{kind.name}",
+                 checkable=True)
         m.setData(kind)
         actions.tool_group.addAction(m)
         measure[kind] = m
