@@ -26,6 +26,7 @@ from ..io import load_ct, load_mask, save_mask
 from ..metrics import volume_ml
 from ..orientation import Reorientation, to_canonical
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from ..measurements import case_measurement_lines
 from ..reports import ReportJob
 from ..volume import Volume
 from .model import MAX_UNDO_DEFAULT, MaskModel
@@ -180,7 +181,8 @@ class EditSession:
         else:
             data, label = self.model.data, self.mask_label()
         mask = self.ct.with_data(self.to_source(np.asarray(data, dtype=np.uint8)), source=None)
-        return ReportJob(self.case_id, self.ct, mask, label)
+        lines = () if use_prediction else tuple(case_measurement_lines(self.paths.mask))
+        return ReportJob(self.case_id, self.ct, mask, label, measurements=lines)
 
 
 def open_case(ct_path: str | Path, token: CancelToken = NEVER_CANCELLED,

@@ -16,6 +16,7 @@ from typing import Generator, Sequence
 from ..errors import InputError
 from ..io import atomic_path, load_ct, load_mask
 from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
+from ..measurements import case_measurement_lines
 from ..volume import Volume, same_grid
 from .case import LARGE_ML_DEFAULT, CanonicalCase, CaseReport, measure_canonical
 from .csv_export import csv_text
@@ -33,6 +34,7 @@ class ReportJob:
     ct: Path | Volume
     mask: Path | Volume
     mask_source: str = "manual"
+    measurements: tuple[str, ...] | None = None  # report lines; None: read those beside a mask file
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,14 @@ def _load(job: ReportJob) -> CanonicalCase:
     else:
         mask = load_mask(job.mask, ct)
     return CanonicalCase.from_volumes(ct, mask)
+
+
+def _measurement_lines(job: ReportJob) -> tuple[str, ...]:
+    if job.measurements is not None:
+        return job.measurements
+    if isinstance(job.mask, Volume):
+        return ()
+    return tuple(case_measurement_lines(job.mask))
 
 
 def export_reports(jobs: Sequence[ReportJob], csv_path: str | Path | None = None,
@@ -98,7 +108,8 @@ def export_reports(jobs: Sequence[ReportJob], csv_path: str | Path | None = None
                     target = pdf_folder / pdf_name(job.case)
                     png = slices_png(cc, report)
                     token.raise_if_cancelled()
-                    render_pdf(report, png, staged.enter_context(atomic_path(target)))
+                    render_pdf(report, png, staged.enter_context(atomic_path(target)),
+                               _measurement_lines(job))
                     pdf_paths.append(target)
                 del cc
             token.raise_if_cancelled()

@@ -11,6 +11,8 @@ from __future__ import annotations
 import io
 import math
 from pathlib import Path
+from typing import Sequence
+from xml.sax.saxutils import escape
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -139,7 +141,7 @@ def _notes(r: CaseReport) -> list[str]:
     return notes
 
 
-def render_pdf(report: CaseReport, png: bytes, path: Path) -> None:
+def render_pdf(report: CaseReport, png: bytes, path: Path, measurements: Sequence[str] = ()) -> None:
     """Draw the page into ``path`` (not atomic: callers pass a temp path)."""
     width, height = A4
     margin = 18 * mm
@@ -179,7 +181,8 @@ def render_pdf(report: CaseReport, png: bytes, path: Path) -> None:
     y -= th + 4 * mm
 
     note_style = styles["BodyText"].clone("note", fontSize=7.5, leading=9.5)
-    for text in _notes(report):
+    # the reader's measurements (core.measurements), listed as notes
+    for text in [*_notes(report), *(f"Measured: {escape(m)}" for m in measurements)]:
         p = Paragraph(text, note_style)
         _, ph = p.wrapOn(c, width - 2 * margin, height)
         p.drawOn(c, margin, y - ph)

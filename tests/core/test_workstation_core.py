@@ -240,3 +240,22 @@ def test_clipped_storage_is_recognised_and_a_bone_window_is_called_out():
     assert sr.clipped_low and sr.clipped_high and (sr.low, sr.high) == (-20, 100)
     assert "clipped to -20 to 100 HU" in sr.window_notice("bone", -500, 1500)
     assert sr.window_notice("brain", 0, 80) == ""
+
+
+def test_report_pdf_lists_the_measurements_kept_beside_the_mask(site_a, tmp_path):
+    import shutil
+    import subprocess
+
+    from core.reports import ReportJob, export_reports
+    from core.progress import run_to_end
+
+    for kind in ("ct", "mask"):
+        shutil.copy(site_a / "test" / f"{kind}_067.nii.gz", tmp_path / f"{kind}_067.nii.gz")
+    m = make_measurement(MeasureKind.MIDLINE_SHIFT, "axial", [(5, 10, 100), (5, 200, 100), (5, 100, 117)],
+                         spacing=(5.0, 0.45, 0.45), world=_world)
+    save_measurements(measurements_path(tmp_path / "mask_067.nii.gz"), [m], "067")
+    out = run_to_end(export_reports([ReportJob("067", tmp_path / "ct_067.nii.gz",
+                                               tmp_path / "mask_067.nii.gz")], pdf_dir=tmp_path / "pdf"))
+    text = subprocess.run(["pdftotext", str(out.pdf_paths[0]), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Midline shift: 7.6 mm" in text
