@@ -131,12 +131,14 @@ class SliceView(QWidget):
         self.cursor.setZValue(10)
         self.cursor.hide()
         self.vb.addItem(self.cursor)
-        self.cross_h = pg.InfiniteLine(angle=0, movable=False, pen=_pen(CROSSHAIR_RGB, dash=True))
-        self.cross_v = pg.InfiniteLine(angle=90, movable=False, pen=_pen(CROSSHAIR_RGB, dash=True))
-        for line in (self.cross_h, self.cross_v):
-            line.setZValue(8)
-            line.hide()
-            self.vb.addItem(line, ignoreBounds=True)
+        # a plain path across the image: pyqtgraph's InfiniteLine and dashed pens cost
+        # milliseconds per paint (bench/bench_workstation.py)
+        self.crosshair = QGraphicsPathItem()
+        self.crosshair.setPen(_pen(CROSSHAIR_RGB))
+        self.crosshair.setOpacity(0.7)
+        self.crosshair.setZValue(8)
+        self.crosshair.hide()
+        self.vb.addItem(self.crosshair, ignoreBounds=True)
         self.measure_path = QGraphicsPathItem()
         self.measure_path.setPen(_pen(MEASURE_RGB, 1.5))
         self.measure_path.setZValue(9)
@@ -171,6 +173,7 @@ class SliceView(QWidget):
         self._hover: tuple[int, int] | None = None  # (row, col) under the mouse
         self._last_mouse: QPointF | None = None
         self._drawings: dict[int, list[Drawing]] = {}  # slice -> drawings
+        self._label_origin: dict[pg.ImageItem, tuple[int, int]] = {}  # overlay crops
 
         self.vb.sigSliceStep.connect(lambda d: self.set_slice(self.k + d))
         self.vb.sigWindowDrag.connect(self.windowDragged)
@@ -246,8 +249,7 @@ class SliceView(QWidget):
         self._cross = None
         self._drawings = {}
         self.cursor.hide()
-        for line in (self.cross_h, self.cross_v):
-            line.hide()
+        self.crosshair.hide()
         self._draw_measurements()
 
     def image(self, volume: np.ndarray) -> np.ndarray:
@@ -291,10 +293,36 @@ class SliceView(QWidget):
             show = not diff and arr is not None and self.styles[name].visible
             item.setVisible(show)
             if show:
-                item.setImage(labels_for(self.image(arr), self.styles[name]), autoLevels=False)
+                self._set_labels(item, labels_for(self.image(arr), self.styles[name]))
         self.preview_item.setVisible(self.preview is not None)
         if self.preview is not None:
-            self.preview_item.setImage(self.image(self.preview), autoLevels=False)
+            self._set_labels(self.preview_item, self.image(self.preview))
+
+    def _set_labels(self, item: pg.ImageItem, labels: np.ndarray) -> None:
+        """Show only the bounding box of the set pixels: painting a mostly transparent
+        512 x 512 indexed image costs about 3x the CT's own (bench/bench_workstation.py)."""
+        assert self.geo is not None
+        rows = np.flatnonzero(labels.any(axis=1))
+        if rows.size == 0:
+            item.clear()
+            self._label_origin[item] = (0, 0)
+            return
+        cols = np.flatnonzero(labels.any(axis=0))
+        r0, r1, c0, c1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+        sr, sc = self.geo.pixel_mm
+        item.setTransform(QTransform(sc, 0.0, 0.0, 0.0, sr, 0.0, c0 * sc, r0 * sr, 1.0))
+        item.setImage(np.ascontiguousarray(labels[r0:r1, c0:c1]), autoLevels=False)
+        self._label_origin[item] = (r0, c0)
+
+    def shown_labels(self, item: pg.ImageItem) -> np.ndarray:
+        """The full-slice label image an overlay item shows (for checks and tests)."""
+        assert self.geo is not None
+        full = np.zeros(self.geo.image_shape, np.uint8)
+        if item.image is not None:
+            r0, c0 = self._label_origin.get(item, (0, 0))
+            h, w = item.image.shape
+            full[r0:r0 + h, c0:c0 + w] = item.image
+        return full
 
     # ----------------------------------------------------------- crosshair and drawings
     def set_crosshair(self, row: float, col: float) -> None:
@@ -303,10 +331,15 @@ class SliceView(QWidget):
             return
         self._cross = (row, col)
         sr, sc = self.geo.pixel_mm
-        self.cross_h.setPos((row + 0.5) * sr)
-        self.cross_v.setPos((col + 0.5) * sc)
-        for line in (self.cross_h, self.cross_v):
-            line.show()
+        rows, cols = self.geo.image_shape
+        y, x = (row + 0.5) * sr, (col + 0.5) * sc
+        path = QPainterPath()
+        path.moveTo(0.0, y)
+        path.lineTo(cols * sc, y)
+        path.moveTo(x, 0.0)
+        path.lineTo(x, rows * sr)
+        self.crosshair.setPath(path)
+        self.crosshair.show()
 
     def set_drawings(self, drawings: dict[int, list[Drawing]]) -> None:
         """Measurements to draw, by slice of this plane."""

@@ -109,7 +109,7 @@ def test_painting_in_sagittal_changes_the_expected_voxels_and_undoes_in_one_step
     assert s.model.undo_depth == depth_before + 1
     # the axial view on slice 12 shows the stroke at column 256
     w.view.set_slice(12)
-    assert w.view.manual_item.image[rows[0], 256] == 1
+    assert w.view.shown_labels(w.view.manual_item)[rows[0], 256] == 1
     qtbot.keyClick(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(s.model.data, before)
     qtbot.keyClick(w, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Y redoes
@@ -133,6 +133,7 @@ def test_interpolation_between_two_drawn_slices_fills_between_and_undoes_in_one_
     bar = w.viewer.preview_bar
     assert bar.isVisible() and "fills 3 slice(s)" in bar.text.text()
     assert w.view.preview is not None and w.view.preview[7].any()
+    assert w.viewer.views[Plane.CORONAL].preview_item.isVisible()
     assert np.array_equal(s.model.data, before)  # a preview changes nothing
     qtbot.keyClick(w.view.view, Qt.Key.Key_Return)
     after = np.asarray(s.model.data)
