@@ -193,6 +193,8 @@ class EditController(QObject):
                           f"({n * self.session.ct.voxel_volume_ml:.2f} mL; one undo step).")
 
     def discard_preview(self) -> None:
+        """Esc: drop the previewed change (and a measurement being placed)."""
+        self.measure.cancel()
         if self._fill_job is not None:
             self._fill_job.cancel()
             self._fill_job = None

@@ -85,6 +85,11 @@ def _act(owner: QWidget, text: str, keys: str | list[str] | QKeySequence.Standar
 
 def build_viewer_actions(window: QMainWindow, viewer: ViewerArea, actions: Actions) -> ViewerActions:
     v = viewer
+    # Undo/redo answer wherever the focus is, even when no window is active after a
+    # dialog closed (a window shortcut then stays silent until the image is clicked);
+    # a modal dialog still blocks them, and a text field keeps its own Ctrl+Z.
+    for act in (actions.undo, actions.redo):
+        act.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
     layouts = {lay: _act(window, lay.value, LAYOUT_KEYS[lay], f"Layout: {lay.value}",
                          name=f"layout:{lay.name}", checkable=True) for lay in Layout}
     group = QActionGroup(window)

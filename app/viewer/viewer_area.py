@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QApplication, QGridLayout, QHBoxLayout, QLabel, QPushButton,
                                QVBoxLayout, QWidget)
 
@@ -120,6 +120,8 @@ class ViewerArea(QWidget):
         if main is not None:
             self.main_plane = main
         self._arrange()
+        # fit the images to their new view sizes once the layout has settled
+        QTimer.singleShot(0, self.reset_zoom)
         self.layoutChanged.emit(layout)
 
     def next_layout(self) -> None:

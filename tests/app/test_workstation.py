@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, QPointF, Qt
 from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.annotation import Tool
 from core.annotation.planes import Plane
@@ -110,6 +110,12 @@ def test_painting_in_sagittal_changes_the_expected_voxels_and_undoes_in_one_step
     # the axial view on slice 12 shows the stroke at column 256
     w.view.set_slice(12)
     assert w.view.shown_labels(w.view.manual_item)[rows[0], 256] == 1
+    # a dialog that had the focus does not swallow Ctrl+Z afterwards
+    w.error_text("A message", "Test")
+    box = w.findChild(QMessageBox, "errorDialog")
+    qtbot.waitUntil(box.isVisible)
+    box.accept()
+    settle()
     qtbot.keyClick(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(s.model.data, before)
     qtbot.keyClick(w, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Y redoes
