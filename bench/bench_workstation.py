@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -60,7 +59,6 @@ def main() -> int:
         from app.settings import Settings
         from app.viewer import OverlayStyle
         from app.window import MainWindow
-        from core.annotation.planes import Plane
 
         w = MainWindow(Settings(user="bench"))
         w.resize(1900, 1050)

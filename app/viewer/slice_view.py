@@ -10,7 +10,8 @@ plane and 0.4 x 5 mm coronal pixels look as tall as they are.
 
 The view draws a crosshair at the linked cursor (set by
 :class:`~app.viewer.viewer_area.ViewerArea`) and any measurements on the
-shown slice. Keyboard bindings live in :mod:`app.viewer_actions`.
+shown slice. Keyboard bindings live in :mod:`app.menus`; the mouse's in
+:mod:`app.viewer.view_box`.
 """
 from __future__ import annotations
 
@@ -478,12 +479,9 @@ class SliceView(QWidget):
     def enterEvent(self, ev):  # noqa: N802
         # keys follow the mouse into the viewer (as in ITK-SNAP): slice keys and undo
         # then act here even after a dialog or a panel had the focus
-        if self.hu is not None and self.window_has_focus():
+        if self.hu is not None and self.isActiveWindow():
             self.view.setFocus(Qt.FocusReason.MouseFocusReason)
         super().enterEvent(ev)
-
-    def window_has_focus(self) -> bool:
-        return self.isActiveWindow()
 
     def leaveEvent(self, ev):  # noqa: N802
         self._last_mouse = None
