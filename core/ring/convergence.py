@@ -25,12 +25,27 @@ class TurnVerdict:
     convergence: Convergence | None  # set when this turn ends the ring
 
 
+def global_patience(best: float | None, counter: int, val_loss: float, min_delta: float
+                    ) -> tuple[bool, int]:
+    """The paper's rule for one turn: (improved, counter after it). ``best`` is the
+    lowest validation loss so far (None before the first turn); an improvement
+    must lower it by more than ``min_delta`` and resets the counter. The SSH ring
+    and the NVFlare controller (core/flare) both call this."""
+    improved = best is None or val_loss < best - min_delta
+    return improved, 0 if improved else counter + 1
+
+
+def global_explanation(patience: int, best: float, min_delta: float) -> str:
+    return (f"{patience} turns in a row without lowering the best validation loss "
+            f"({best:.6g}) by more than {min_delta:g}, counted over every site's turns "
+            f"(the paper's rule; each site's loss comes from its own validation split).")
+
+
 def judge_turn(m: Manifest, site: str, val_loss: float, at: str) -> TurnVerdict:
     """Apply one turn's validation loss to the manifest's counters (pure)."""
     cfg = m.config
     best = m.best.val_loss if m.best else None
-    global_improved = best is None or val_loss < best - cfg.min_delta
-    global_counter = 0 if global_improved else m.patience_counter + 1
+    global_improved, global_counter = global_patience(best, m.patience_counter, val_loss, cfg.min_delta)
 
     mine = m.per_site.get(site, SiteSummary())
     site_improved = mine.best_val_loss is None or val_loss < mine.best_val_loss - cfg.min_delta
@@ -48,11 +63,8 @@ def judge_turn(m: Manifest, site: str, val_loss: float, at: str) -> TurnVerdict:
     best_now = val_loss if global_improved else best
     convergence = None
     if cfg.convergence == "global" and global_counter >= cfg.patience:
-        convergence = Convergence(
-            "global-patience", turns_done, at,
-            f"{cfg.patience} turns in a row without lowering the best validation loss "
-            f"({best_now:.6g}) by more than {cfg.min_delta:g}, counted over every site's turns "
-            f"(the paper's rule; each site's loss comes from its own validation split).")
+        convergence = Convergence("global-patience", turns_done, at,
+                                  global_explanation(cfg.patience, best_now, cfg.min_delta))
     elif cfg.convergence == "per-site" and all(
             per_site.get(s, SiteSummary()).turns > 0
             and per_site[s].patience_counter >= cfg.patience for s in cfg.sites):

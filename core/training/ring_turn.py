@@ -112,11 +112,13 @@ def is_hematoma_model(model_id: str | None) -> bool:
 
 
 def save_ring_weights_as_model(tensors: dict, model_id: str, out_path: str | Path, *, version: str,
-                               metrics: dict | None = None, convention: InputConvention | None = None
-                               ) -> Path:
+                               metrics: dict | None = None, convention: InputConvention | None = None,
+                               source: dict | None = None) -> Path:
     """Write ring weights as a model weights file that ``predict``/``evaluate`` load.
 
     ``model_id`` is the ring's (``inception-ds4``): it gives architecture and ds.
+    ``source`` is the provenance recorded as the file's training summary (the SSH
+    ring by default; core/flare names the NVFlare job, round and site).
     """
     from ..model.weights import WeightsMeta, save_weights
 
@@ -127,6 +129,6 @@ def save_ring_weights_as_model(tensors: dict, model_id: str, out_path: str | Pat
     meta = WeightsMeta(architecture=m.group(1), ds=int(m.group(2)),
                        input=convention or convention_for(model_id),
                        preset="ring", metrics=dict(metrics or {}), version=version,
-                       training={"source": "cyclic weight transfer ring"})
+                       training=source or {"source": "cyclic weight transfer ring"})
     save_weights(out_path, tensors, meta)
     return Path(out_path)

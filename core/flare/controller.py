@@ -1,0 +1,167 @@
+"""The NVFlare server workflow: cyclic weight transfer with the paper's stopping rule.
+
+NVFlare's own ``CyclicController`` runs a fixed number of rounds; the paper
+stops when the validation loss, counted over every site's turns, has not
+improved for ``patience`` turns. :class:`HematomaCyclic` is a ModelController
+that sends the weights to one site at a time, in the SSH ring's order (fixed,
+or ``random``: the ring's seeded shuffle per round, never the same site twice
+in a row), applies the ring's own rule (``core.ring.convergence.global_patience``)
+to each turn's validation loss, and publishes the best and latest weights as
+model files (:mod:`core.flare.result`).
+
+It accepts from a site only what the ring accepts: a dict of numeric arrays
+with the network's names and shapes, and a finite ``val_loss``. Anything else
+stops the job (a site sending more than weights and scalars is a fault).
+
+The server needs ``hematoma-relay[flare]`` installed (the job lists ``core`` as
+an installed application package, so no code travels in the job folder).
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
+from nvflare.app_common.workflows.model_controller import ModelController
+
+from ..ring.convergence import global_explanation, global_patience
+from ..ring.manifest import RingConfig
+from ..ring.order import site_for_turn
+from .result import BEST, LATEST, RESULT_DIR, FlareRecord, FlareTurn, PublishedWeights, provenance
+
+# Keys of FLModel.meta the server sends; the client reads them (core.flare.client).
+META_TURN = "hemarelay_turn"
+META_SEED = "hemarelay_seed"
+META_EPOCHS = "hemarelay_epochs"
+ORDERS = {"fixed": "fixed", "random": "shuffle"}  # NVFlare's word -> the ring's
+
+
+class ResultRefused(Exception):
+    pass
+
+
+def check_site_result(result: FLModel, shapes: dict[str, tuple] | None) -> tuple[dict, float]:
+    """(weights, val_loss) from a site's result, or ResultRefused saying why."""
+    params = result.params
+    if not isinstance(params, dict) or not params:
+        raise ResultRefused("the result holds no weights")
+    weights = {}
+    for name, value in params.items():
+        arr = np.asarray(value)
+        if not isinstance(name, str) or arr.dtype.kind not in "fiu":
+            raise ResultRefused(f"entry {name!r} is not a numeric weight array")
+        weights[name] = arr
+    if shapes is not None:
+        got = {k: tuple(v.shape) for k, v in weights.items()}
+        if got != shapes:
+            extra = sorted(set(got) ^ set(shapes)) or sorted(k for k in got if got[k] != shapes[k])
+            raise ResultRefused(f"its weights do not match the network's ({', '.join(extra[:3])})")
+    metrics = result.metrics or {}
+    if set(metrics) != {"val_loss"}:
+        raise ResultRefused(f"it sent metrics {sorted(metrics)}; only val_loss is accepted")
+    val = metrics["val_loss"]
+    if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
+        raise ResultRefused(f"val_loss = {val!r} is not a finite number")
+    return weights, float(val)
+
+
+class HematomaCyclic(ModelController):
+    # NVFlare's job writer records an argument only when an attribute of the same
+    # name holds it; record every one, defaults included, so the job says it all.
+    _always_serialize_args = ("sites", "model_id", "job_name", "max_rounds", "patience", "min_delta",
+                              "order", "seed", "epochs_per_turn", "turn_timeout")
+
+    def __init__(self, sites: list, model_id: str, job_name: str, max_rounds: int = 20,
+                 patience: int = 10, min_delta: float = 1e-4, order: str = "fixed", seed: int = 0,
+                 epochs_per_turn: int = 1, turn_timeout: int = 0) -> None:
+        super().__init__(persistor_id="")  # no persistor: the first site initialises, as in the ring
+        if order not in ORDERS:
+            raise ValueError(f"order {order!r}: use fixed or random")
+        self.ring = RingConfig(sites=tuple(sites), order=ORDERS[order], seed=seed,  # type: ignore[arg-type]
+                               patience=patience, min_delta=min_delta, epochs_per_turn=epochs_per_turn
+                               ).validate()
+        self.sites, self.model_id, self.job_name, self.max_rounds = list(sites), model_id, job_name, max_rounds
+        self.patience, self.min_delta, self.order, self.seed = patience, min_delta, order, seed
+        self.epochs_per_turn = epochs_per_turn
+        self.record = FlareRecord(job_name=job_name, job_id="", model_id=model_id, sites=list(sites),
+                                  order=order, seed=seed, max_rounds=max_rounds, patience=patience,
+                                  min_delta=min_delta, epochs_per_turn=epochs_per_turn)
+        self.turn_timeout = turn_timeout
+
+    # ------------------------------------------------------------- publishing
+    def _out_dir(self) -> Path:
+        return Path(self.get_run_dir()) / RESULT_DIR
+
+    def _publish(self, weights: dict, turn: FlareTurn, file: str) -> PublishedWeights:
+        import torch
+
+        from ..model.weights import read_meta
+        from ..training.ring_turn import save_ring_weights_as_model
+
+        version, source = provenance(self.record, turn)
+        path = self._out_dir() / file
+        save_ring_weights_as_model({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()},
+                                   self.model_id, path, version=version,
+                                   metrics={"val_loss": turn.val_loss}, source=source)
+        return PublishedWeights(file, turn.turn, turn.round, turn.site, turn.val_loss, read_meta(path).sha256)
+
+    # -------------------------------------------------------------------- run
+    def run(self) -> None:
+        rec, ring = self.record, self.ring
+        rec.job_id = str(self.fl_ctx.get_job_id())
+        connected = {c.name for c in self.engine.get_clients()}
+        missing = [s for s in ring.sites if s not in connected]
+        if missing:
+            self.panic(f"sites {', '.join(missing)} of this job are not connected "
+                       f"(connected: {', '.join(sorted(connected))}); NVFlare site names must be "
+                       "the job's --sites.")
+            return
+        n = len(ring.sites)
+        params: dict = {}
+        shapes = None
+        best = None
+        counter = 0
+        rec.status = "max_rounds"
+        for turn in range(rec.max_rounds * n):
+            if self.abort_signal.triggered:
+                rec.status, rec.explanation = "stopped", "the job was aborted"
+                break
+            rnd, site = turn // n, site_for_turn(ring, turn)
+            task = FLModel(params_type=ParamsType.FULL, params=params, current_round=rnd,
+                           total_rounds=rec.max_rounds,
+                           meta={META_TURN: turn, META_SEED: ring.seed, META_EPOCHS: ring.epochs_per_turn})
+            self.info(f"Turn {turn + 1} (round {rnd + 1}): site {site}")
+            t0 = time.monotonic()
+            results = self.send_model_and_wait(targets=[site], data=task, timeout=self.turn_timeout)
+            if not results:
+                self.panic(f"site {site} returned no result for turn {turn + 1}")
+                return
+            try:
+                weights, val_loss = check_site_result(results[0], shapes)
+            except ResultRefused as exc:
+                self.panic(f"site {site}, turn {turn + 1}: result refused: {exc}")
+                return
+            shapes = {k: tuple(v.shape) for k, v in weights.items()}
+            improved, counter = global_patience(best, counter, val_loss, ring.min_delta)
+            record = FlareTurn(turn, rnd, site, val_loss, improved, counter, round(time.monotonic() - t0, 3))
+            rec.turns.append(record)
+            if improved:
+                best = val_loss
+                rec.best = self._publish(weights, record, BEST)
+            rec.latest = self._publish(weights, record, LATEST)
+            params = weights
+            self.info(f"Turn {turn + 1}: site {site} val loss {val_loss:.6g} "
+                      f"({'improved' if improved else f'no improvement, {counter}/{ring.patience}'})")
+            if counter >= ring.patience:
+                rec.status = "converged"
+                rec.explanation = global_explanation(ring.patience, best, ring.min_delta)
+                rec.write(self._out_dir())
+                break
+            rec.write(self._out_dir())
+        if rec.status == "max_rounds":
+            rec.explanation = (f"the job reached its limit of {rec.max_rounds} rounds before the "
+                               f"patience rule stopped it.")
+        rec.write(self._out_dir())
+        self.info(f"Hematoma Relay cyclic job {rec.status}: {rec.explanation}")
