@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "core.commands.report",
     "core.commands.ring",
     "core.commands.experiment",
+    "core.commands.flare",
     "core.commands.gui",
 ]
 

@@ -2,7 +2,8 @@
 # Idempotent set-up of everything Hematoma Relay needs on a fresh Debian/Ubuntu
 # machine: a venv in .venv with the CPU torch wheel, the project and its GUI
 # and test extras; as root, the system packages for the real SFTP tests
-# (openssh-server) and for Qt offscreen/Xvfb screenshots.
+# (openssh-server) and for Qt offscreen/Xvfb screenshots. The `flare` extra
+# (NVIDIA FLARE) is installed too, so the NVFlare tests run.
 #   scripts/setup.sh          # app + tests
 #   HEMARELAY_NO_APT=1 ...    # skip apt-get (no root, or packages present)
 set -euo pipefail
@@ -34,9 +35,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     .venv/bin/python -m pip install --upgrade pip
     # The CPU wheel first: an unpinned torch would pull a multi-GB CUDA build.
     .venv/bin/python -m pip install "torch==2.13.0"
-    .venv/bin/python -m pip install -e ".[gui,dev]"
+    .venv/bin/python -m pip install -e ".[gui,dev,flare]"
   } >"$log" 2>&1 || { tail -30 "$log" >&2; echo "setup: pip failed; full log in $log" >&2; exit 1; }
-  .venv/bin/python -c "import torch, nibabel, SimpleITK, paramiko, PySide6, pyqtgraph" \
+  .venv/bin/python -c "import torch, nibabel, SimpleITK, paramiko, PySide6, pyqtgraph, nvflare" \
     || { echo "setup: Python packages failed to install" >&2; exit 1; }
   echo "$want" > "$stamp"
 fi

@@ -58,6 +58,10 @@ def check_site_result(result: FLModel, shapes: dict[str, tuple] | None) -> tuple
         if got != shapes:
             extra = sorted(set(got) ^ set(shapes)) or sorted(k for k in got if got[k] != shapes[k])
             raise ResultRefused(f"its weights do not match the network's ({', '.join(extra[:3])})")
+    for key, value in (result.meta or {}).items():  # NVFlare's own bookkeeping: scalars only
+        if not (value is None or isinstance(value, (bool, int, float))
+                or isinstance(value, str) and len(value) <= 64):
+            raise ResultRefused(f"its meta entry {key!r} is not a scalar")
     metrics = result.metrics or {}
     if set(metrics) != {"val_loss"}:
         raise ResultRefused(f"it sent metrics {sorted(metrics)}; only val_loss is accepted")
@@ -143,6 +147,8 @@ class HematomaCyclic(ModelController):
             except ResultRefused as exc:
                 self.panic(f"site {site}, turn {turn + 1}: result refused: {exc}")
                 return
+            self.info(f"Turn {turn + 1}: received {len(weights)} weight arrays, metrics "
+                      f"{sorted(results[0].metrics or {})}, meta {sorted((results[0].meta or {}).items())}")
             shapes = {k: tuple(v.shape) for k, v in weights.items()}
             improved, counter = global_patience(best, counter, val_loss, ring.min_delta)
             record = FlareTurn(turn, rnd, site, val_loss, improved, counter, round(time.monotonic() - t0, 3))
