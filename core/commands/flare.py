@@ -105,7 +105,7 @@ def _simulate(args: argparse.Namespace) -> int:
     from ..flare.result import fetch_model
     from ..flare.simulate import run_simulator
     specs = [parse_site_arg(s) for s in args.site]
-    site_data = {s.name: s.folder for s in specs}
+    site_data = {s.name: s.data for s in specs}
     with tempfile.TemporaryDirectory(prefix="hemarelay-flare-job-") as tmp:
         job = args.job or write_job(_settings(args, tuple(site_data)), Path(tmp))
         print(f"Running NVFlare's simulator with sites {', '.join(site_data)} in {args.workspace} ...",

@@ -42,7 +42,8 @@ class ResultRefused(Exception):
     pass
 
 
-def check_site_result(result: FLModel, shapes: dict[str, tuple] | None) -> tuple[dict, float]:
+def check_site_result(result: FLModel, shapes: dict[str, tuple] | None, sent_meta: dict | None = None
+                      ) -> tuple[dict, float]:
     """(weights, val_loss) from a site's result, or ResultRefused saying why."""
     params = result.params
     if not isinstance(params, dict) or not params:
@@ -58,11 +59,15 @@ def check_site_result(result: FLModel, shapes: dict[str, tuple] | None) -> tuple
         if got != shapes:
             extra = sorted(set(got) ^ set(shapes)) or sorted(k for k in got if got[k] != shapes[k])
             raise ResultRefused(f"its weights do not match the network's ({', '.join(extra[:3])})")
+    metrics = result.metrics or {}
     for key, value in (result.meta or {}).items():  # NVFlare's own bookkeeping: scalars only
+        if key == "initial_metrics" and value == metrics:
+            continue  # NVFlare's DXO envelope repeats the metrics here
+        if key == "props" and value == sent_meta:
+            continue  # added on the server: the task's own meta, as this controller sent it
         if not (value is None or isinstance(value, (bool, int, float))
                 or isinstance(value, str) and len(value) <= 64):
             raise ResultRefused(f"its meta entry {key!r} is not a scalar")
-    metrics = result.metrics or {}
     if set(metrics) != {"val_loss"}:
         raise ResultRefused(f"it sent metrics {sorted(metrics)}; only val_loss is accepted")
     val = metrics["val_loss"]
@@ -143,7 +148,7 @@ class HematomaCyclic(ModelController):
                 self.panic(f"site {site} returned no result for turn {turn + 1}")
                 return
             try:
-                weights, val_loss = check_site_result(results[0], shapes)
+                weights, val_loss = check_site_result(results[0], shapes, task.meta)
             except ResultRefused as exc:
                 self.panic(f"site {site}, turn {turn + 1}: result refused: {exc}")
                 return
