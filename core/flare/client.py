@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ def main(argv: list[str] | None = None) -> None:
         task = flare.receive()
         if task is None:
             break
+        t0 = time.monotonic()
         weights, val_loss = take_turn(trainer, site, task.params or {}, task.meta or {})
-        log.info("site %s turn %s: val loss %.6g", site, (task.meta or {}).get("hemarelay_turn"), val_loss)
+        # stays in this site's log (bench/bench_flare_overhead.py reads it)
+        log.info("site %s turn %s: val loss %.6g, training %.3f s", site,
+                 (task.meta or {}).get("hemarelay_turn"), val_loss, time.monotonic() - t0)
         flare.send(FLModel(params=weights, metrics={"val_loss": val_loss}))
