@@ -224,3 +224,74 @@ def test_three_sites_in_nvflare_simulator_on_real_data(site_a, site_b, tmp_path)
     assert pred.get_data_dtype() == np.uint8 and pred.shape == nib.load(str(ct)).shape
     prov = json.loads((out / "pred_067.json").read_text())
     assert "NVFlare job hemarelay-cyclic" in json.dumps(prov)
+
+
+class _FakeEngine:
+    def __init__(self, names):
+        self.names = names
+
+    def get_clients(self):
+        from types import SimpleNamespace
+        return [SimpleNamespace(name=n) for n in self.names]
+
+
+def _controller(tmp_path, losses, **kw):
+    """The server workflow with NVFlare's messaging replaced by sites that return
+    the network's weights and the given validation losses, in turn."""
+    from types import SimpleNamespace
+
+    from core.flare.controller import HematomaCyclic
+    weights = {k: v.numpy() for k, v in build_network("inception", 4).state_dict().items()}
+    sent = []
+
+    class Ctl(HematomaCyclic):
+        def send_model_and_wait(self, targets=None, data=None, **_):
+            sent.append((targets[0], dict(data.meta), len(data.params)))
+            val = losses[len(sent) - 1]
+            return [FLModel(params=weights, metrics={"val_loss": val},
+                            meta={"initial_metrics": {"val_loss": val}, "props": dict(data.meta),
+                                  "client_name": targets[0]})]
+
+        def get_run_dir(self):
+            return str(tmp_path / "run")
+
+        def info(self, msg):
+            pass
+
+        def panic(self, reason):
+            raise AssertionError(reason)
+
+    ctl = Ctl(job_name="j", model_id="inception-ds4", **kw)
+    ctl.engine = _FakeEngine(kw["sites"])
+    ctl.fl_ctx = SimpleNamespace(get_job_id=lambda: "job-1")
+    ctl.abort_signal = SimpleNamespace(triggered=False)
+    ctl.run()
+    return ctl, sent
+
+
+def test_controller_stops_on_global_patience_and_publishes_the_best(tmp_path):
+    # patience 2: turn 3 is the best; turns 4 and 5 do not improve by more than min_delta
+    losses = [0.9, 0.8, 0.5, 0.50005, 0.6, 0.1]
+    ctl, sent = _controller(tmp_path, losses, sites=["a", "b", "c"], max_rounds=5, patience=2,
+                            min_delta=1e-4)
+    assert [s for s, _, _ in sent] == ["a", "b", "c", "a", "b"]
+    assert sent[0][2] == 0 and all(n > 0 for _, _, n in sent[1:])  # the first site initialises
+    assert [m["hemarelay_turn"] for _, m, _ in sent] == [0, 1, 2, 3, 4]
+    rec = ctl.record
+    assert rec.status == "converged" and "2 turns in a row" in rec.explanation
+    assert rec.best.turn == 2 and rec.best.site == "c" and rec.latest.turn == 4
+    got = fetch_model(tmp_path / "run", tmp_path / "best.safetensors")
+    assert got.weights.val_loss == 0.5
+    from core.model.weights import read_meta
+    assert "round 1 turn 3 site c" in read_meta(tmp_path / "best.safetensors").version
+
+
+def test_controller_random_order_is_the_rings_shuffle(tmp_path):
+    from core.ring.order import round_order
+    ctl, sent = _controller(tmp_path, [1.0 - i / 100 for i in range(9)], sites=["a", "b", "c"],
+                            max_rounds=3, patience=50, order="random", seed=7)
+    order = [s for s, _, _ in sent]
+    assert order == sum((round_order(ctl.ring, r) for r in range(3)), [])
+    assert all(sorted(order[i:i + 3]) == ["a", "b", "c"] for i in (0, 3, 6))
+    assert all(x != y for x, y in zip(order, order[1:]))  # never the same site twice in a row
+    assert ctl.record.status == "max_rounds" and len(ctl.record.turns) == 9
