@@ -9,6 +9,7 @@ server's run folder (and so :mod:`core.flare.result`) lies under
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -56,7 +57,27 @@ def run_simulator(job_dir: Path, workspace: Path, site_data: dict[str, Path],
     records = find_records(workspace)
     record = FlareRecord.read(records[-1]) if records else None
     if rc != 0 or record is None or record.status == "running" or not record.turns:
+        why = site_errors(workspace, site_data)
         raise HemaRelayError(f"The NVFlare simulation failed (exit status {rc}"
-                             f"{'' if record else ', no result published'}); see {log_path} and the "
-                             f"logs under {workspace}. Last lines:\n{tail}")
+                             f"{'' if record else ', no result published'}): "
+                             + ("; ".join(why) if why else f"last lines of its output:\n{tail}")
+                             + f"\n(Simulator output: {log_path}; logs under {workspace}.)")
     return SimulationResult(workspace, record, records[-1], tail)
+
+
+_USER_ERROR_RE = re.compile(r"^core\.(?:[a-z_]+\.)*errors\.\w+: (.+)$", re.MULTILINE)
+
+
+def site_errors(workspace: Path, site_data: dict[str, Path]) -> list[str]:
+    """The user-facing errors (core.errors) that stopped a site's client, from
+    each simulated site's own error log (they never reach the server)."""
+    found: list[str] = []
+    for site in site_data:
+        try:
+            text = (workspace / site / "error_log.txt").read_text(errors="replace")
+        except OSError:
+            continue
+        for msg in _USER_ERROR_RE.findall(text):
+            if msg not in found:
+                found.append(msg)
+    return found

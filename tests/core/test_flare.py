@@ -305,3 +305,19 @@ def test_controller_random_order_is_the_rings_shuffle(tmp_path):
     assert all(sorted(order[i:i + 3]) == ["a", "b", "c"] for i in (0, 3, 6))
     assert all(x != y for x, y in zip(order, order[1:]))  # never the same site twice in a row
     assert ctl.record.status == "max_rounds" and len(ctl.record.turns) == 9
+
+
+def test_a_sites_own_error_explains_a_failed_simulation(tmp_path):
+    from core.flare.simulate import site_errors
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "error_log.txt").write_text(
+        "Traceback (most recent call last):\n  File \"client.py\", line 38\n"
+        "core.errors.InputError: NVFlare site b: no case in its data folder is approved for training.\n")
+    assert site_errors(tmp_path, {"a": tmp_path, "b": tmp_path}) == [
+        "NVFlare site b: no case in its data folder is approved for training."]
+
+
+def test_missing_extra_is_a_user_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "nvflare", None)  # as if the extra were not installed
+    r = _cli("flare", "job", "--sites", "a,b", "--out", "unused")
+    assert r.returncode == 2 and "pip install -e '.[flare]'" in r.stderr
