@@ -116,6 +116,12 @@ class HematomaCyclic(ModelController):
                                    metrics={"val_loss": turn.val_loss}, source=source)
         return PublishedWeights(file, turn.turn, turn.round, turn.site, turn.val_loss, read_meta(path).sha256)
 
+    def _fail(self, reason: str) -> None:
+        """Stop the job; the record says why and keeps the best weights so far."""
+        self.record.status, self.record.explanation = "failed", reason
+        self.record.write(self._out_dir())
+        self.panic(reason)
+
     # -------------------------------------------------------------------- run
     def run(self) -> None:
         rec, ring = self.record, self.ring
@@ -123,7 +129,7 @@ class HematomaCyclic(ModelController):
         connected = {c.name for c in self.engine.get_clients()}
         missing = [s for s in ring.sites if s not in connected]
         if missing:
-            self.panic(f"sites {', '.join(missing)} of this job are not connected "
+            self._fail(f"sites {', '.join(missing)} of this job are not connected "
                        f"(connected: {', '.join(sorted(connected))}); NVFlare site names must be "
                        "the job's --sites.")
             return
@@ -145,12 +151,12 @@ class HematomaCyclic(ModelController):
             t0 = time.monotonic()
             results = self.send_model_and_wait(targets=[site], data=task, timeout=self.turn_timeout)
             if not results:
-                self.panic(f"site {site} returned no result for turn {turn + 1}")
+                self._fail(f"site {site} returned no result for turn {turn + 1}")
                 return
             try:
                 weights, val_loss = check_site_result(results[0], shapes, task.meta)
             except ResultRefused as exc:
-                self.panic(f"site {site}, turn {turn + 1}: result refused: {exc}")
+                self._fail(f"site {site}, turn {turn + 1}: result refused: {exc}")
                 return
             self.info(f"Turn {turn + 1}: received {len(weights)} weight arrays, metrics "
                       f"{sorted(results[0].metrics or {})}, meta {sorted((results[0].meta or {}).items())}")

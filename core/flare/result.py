@@ -61,7 +61,7 @@ class FlareRecord:
     patience: int
     min_delta: float
     epochs_per_turn: int
-    status: str = "running"  # running, converged, max_rounds
+    status: str = "running"  # running, converged, max_rounds, stopped (aborted), failed
     explanation: str = ""
     turns: list[FlareTurn] = field(default_factory=list)
     best: PublishedWeights | None = None

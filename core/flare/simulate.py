@@ -56,10 +56,11 @@ def run_simulator(job_dir: Path, workspace: Path, site_data: dict[str, Path],
     tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-15:])
     records = find_records(workspace)
     record = FlareRecord.read(records[-1]) if records else None
-    if rc != 0 or record is None or record.status == "running" or not record.turns:
+    if rc != 0 or record is None or record.status in ("running", "failed", "stopped") or not record.turns:
         why = site_errors(workspace, site_data)
         raise HemaRelayError(f"The NVFlare simulation failed (exit status {rc}"
                              f"{'' if record else ', no result published'}): "
+                             + (f"{record.explanation}; " if record and record.explanation else "")
                              + ("; ".join(why) if why else f"last lines of its output:\n{tail}")
                              + f"\n(Simulator output: {log_path}; logs under {workspace}.)")
     return SimulationResult(workspace, record, records[-1], tail)
