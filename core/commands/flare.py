@@ -125,5 +125,5 @@ def _fetch(args: argparse.Namespace) -> int:
     print(f"Wrote the {args.which} weights of NVFlare job {got.record.job_name} ({got.record.job_id}): "
           f"round {w.round + 1}, turn {w.turn + 1}, site {w.site}, val loss {w.val_loss:.6g} "
           f"(sha256 {w.sha256[:12]}) to {args.out}. The job {got.record.status}"
-          + (f": {got.record.explanation}" if got.record.explanation else ".")))
+          + (f": {got.record.explanation}" if got.record.explanation else "."))
     return 0
