@@ -176,26 +176,26 @@ def test_fetch_checks_the_record(tmp_path):
 
 
 # ------------------------------------------------------------ the real thing
-def _approved_site(src: Path, dst: Path, index: int) -> Path:
-    """A site folder with one real training case (linked), approved for training,
-    plus an unapproved one that must not be trained on."""
+def _approved_site(src: Path, dst: Path, approved: str, other: str) -> Path:
+    """A site folder with two real training cases (linked, never copied): case
+    ``approved`` approved for training, case ``other`` not, so never trained on."""
     train = dst / "train"
     train.mkdir(parents=True)
-    cts = sorted((src / "train").glob("ct_*.nii.gz"))
-    for ct in cts[index:index + 2]:
-        for f in (ct, ct.with_name(ct.name.replace("ct_", "mask_"))):
-            (train / f.name).symlink_to(f)
+    for cid in (approved, other):
+        for f in (f"ct_{cid}.nii.gz", f"mask_{cid}.nii.gz"):
+            (train / f).symlink_to(src / "train" / f)
     wl = scan_folder(dst)
-    wl.set_status(wl.cases[0].label, CaseStatus.APPROVED)
+    wl.set_status(wl.find(f"train/{approved}").label, CaseStatus.APPROVED)
     return dst
 
 
 @pytest.mark.slow
 def test_three_sites_in_nvflare_simulator_on_real_data(site_a, site_b, tmp_path):
     from core.site.training import approved_cases
-    sites = {"a": _approved_site(site_a, tmp_path / "data-a", 0),
-             "b": _approved_site(site_b, tmp_path / "data-b", 0),
-             "c": _approved_site(site_a, tmp_path / "data-c", 2)}
+    # the smallest training CTs of the data (the test's time goes to brain extraction and patches)
+    sites = {"a": _approved_site(site_a, tmp_path / "data-a", "066", "049"),
+             "b": _approved_site(site_b, tmp_path / "data-b", "085", "076"),
+             "c": _approved_site(site_b, tmp_path / "data-c", "090", "080")}
     assert all(len(approved_cases(d)) == 1 for d in sites.values())
     ws, model = tmp_path / "ws", tmp_path / "flare.safetensors"
     r = _cli("flare", "simulate", *[f"--site={s}={d}" for s, d in sites.items()], "--workspace", str(ws),
