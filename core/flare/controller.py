@@ -5,7 +5,7 @@ stops when the validation loss, counted over every site's turns, has not
 improved for ``patience`` turns. :class:`HematomaCyclic` is a ModelController
 that sends the weights to one site at a time, in the SSH ring's order (fixed,
 or ``random``: the ring's seeded shuffle per round, never the same site twice
-in a row), applies the ring's own rule (``core.ring.convergence.global_patience``)
+in a row; ``Manifest.next_site``), applies the ring's own rule (``core.ring.convergence.global_patience``)
 to each turn's validation loss, and publishes the best and latest weights as
 model files (:mod:`core.flare.result`).
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,7 @@ from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 from nvflare.app_common.workflows.model_controller import ModelController
 
 from ..ring.convergence import global_explanation, global_patience
-from ..ring.manifest import RingConfig
-from ..ring.order import site_for_turn
+from ..ring.manifest import RingConfig, new_manifest
 from .result import BEST, LATEST, RESULT_DIR, FlareRecord, FlareTurn, PublishedWeights, provenance
 
 # Keys of FLModel.meta the server sends; the client reads them (core.flare.client).
@@ -134,6 +134,9 @@ class HematomaCyclic(ModelController):
                        "the job's --sites.")
             return
         n = len(ring.sites)
+        # Whose turn it is: the ring's own answer (Manifest.next_site after `turn` turns),
+        # so fixed and random orders follow the SSH ring's one definition of the order.
+        ring_state = new_manifest(ring)
         params: dict = {}
         shapes = None
         best = None
@@ -143,7 +146,7 @@ class HematomaCyclic(ModelController):
             if self.abort_signal.triggered:
                 rec.status, rec.explanation = "stopped", "the job was aborted"
                 break
-            rnd, site = turn // n, site_for_turn(ring, turn)
+            rnd, site = turn // n, replace(ring_state, turns_done=turn).next_site
             task = FLModel(params_type=ParamsType.FULL, params=params, current_round=rnd,
                            total_rounds=rec.max_rounds,
                            meta={META_TURN: turn, META_SEED: ring.seed, META_EPOCHS: ring.epochs_per_turn})
