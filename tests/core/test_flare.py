@@ -28,7 +28,10 @@ from core.model.architectures import build_network  # noqa: E402
 from core.worklist import CaseStatus, scan_folder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--set", "patches_per_volume=4", "--set", "patch_size=24", "--set", "threads=1"]
+# The paper's small network: each site trains on one approved case here, and the product
+# recipe (the default preset) holds out whole cases for validation, which needs two.
+TINY = ["--preset", "cpu-small", "--set", "patches_per_volume=4", "--set", "patch_size=24",
+        "--set", "threads=1"]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
@@ -99,7 +102,7 @@ def test_job_folder_names_no_path_and_states_every_setting(tmp_path):
                                    "epochs_per_turn": 1, "turn_timeout": 0}
     client = json.loads((job / "app/config/config_fed_client.json").read_text())["executors"][0]["executor"]
     assert client["args"]["task_script_path"] == "client_script.py"
-    assert client["args"]["task_script_args"] == " ".join(TINY)  # no preset given: the client's default
+    assert client["args"]["task_script_args"] == " ".join(TINY)  # preset and overrides, as given
     meta = json.loads((job / "meta.json").read_text())
     assert meta["min_clients"] == 3 and meta["mandatory_clients"] == ["a", "b", "c"]
     for f in job.rglob("*"):
