@@ -1,8 +1,9 @@
 """The site's link to the training ring: background sync, training turns, model versions.
 
 No widgets here: :class:`RingController` owns the timers and the jobs and
-says what happened through signals; the ring and model panels show it. All
-the work is core's (:mod:`core.site`): the sync poll and evaluations run on
+says what happened through signals; the ring dock shows it. Every rule about
+when to evaluate or train is :class:`core.site.scheduler.SiteScheduler`'s, and
+all the work is core's (:mod:`core.site`): the sync poll and evaluations run on
 worker threads or in a child process, the training turn in a child process
 (:func:`core.site.training.train_my_turn_in_child`), so the GUI thread only
 moves events to widgets.
@@ -22,7 +23,9 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.errors import CancelledError, HemaRelayError
 from core.ring.errors import ServerUnreachableError
-from core.site.evaluate import EvalCase, reviewed_cases, score_model_in_child
+from core.case_files import Case
+from core.site.evaluate import reviewed_cases, score_model_in_child
+from core.site.scheduler import SiteScheduler, TurnEnded
 from core.site.setup import SiteSetup
 from core.site.sync import SiteView, SyncResult, sync_once
 from core.site.training import train_my_turn_in_child
@@ -59,29 +62,29 @@ class RingController(QObject):
     chosenChanged = Signal(object)  # ModelVersion | None
     trainingStarted = Signal()
     trainingProgress = Signal(object)  # core Progress / TrainingProgress
-    trainingEnded = Signal(bool, str)  # published?, message for the user
+    trainingEnded = Signal(object)  # core.site.scheduler.TurnEnded
     evaluationProgress = Signal(object)
     message = Signal(str)
 
     def __init__(self, setup: SiteSetup, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.setup = setup
+        self.rules = SiteScheduler(setup)
         self.view: SiteView | None = None
         self.status = SyncStatus("not set up" if not setup.configured else "checking")
         self.store: ModelStore | None = None
         self.sync_job: Job | None = None
         self.train_job: Job | None = None
         self.eval_job: Job | None = None
-        self._eval_queue: list[int] = []
-        self._quiet: set[int] = set()  # evaluated without telling the user when it cannot be
-        self._evaluating: int | None = None
-        self.last_turn_automatic = False  # the last turn was started by "keep taking my turns"
-        self._train_failed_at: float | None = None
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.poll_now)
         self._apply_interval()
 
     # ----------------------------------------------------------- set-up
+    @property
+    def setup(self) -> SiteSetup:
+        """The site's set-up, "keep taking my turns" included: the one copy."""
+        return self.rules.setup
+
     def _apply_interval(self) -> None:
         self._timer.setInterval(int(self.setup.poll_s * 1000))
 
@@ -95,7 +98,7 @@ class RingController(QObject):
 
     def set_setup(self, setup: SiteSetup) -> None:
         changed_server = (setup.server, setup.site) != (self.setup.server, self.setup.site)
-        self.setup = setup
+        self.rules.setup = setup
         self._apply_interval()
         if changed_server:
             self.view, self.store = None, None
@@ -147,9 +150,8 @@ class RingController(QObject):
                               "verified; evaluating them on this site's reviewed cases.")
             self.evaluate(v.version)
         if ring_changed:  # versions kept earlier but never scored (e.g. no reviewed cases then)
-            for v in self.versions():
-                if v.score is None and v.version not in self._eval_queue and v.version != self._evaluating:
-                    self.evaluate(v.version, quiet=True)
+            self.rules.ask_unscored([v.version for v in self.versions() if v.score is None])
+            self._next_evaluation()
         self._maybe_take_turn()
 
     def _sync_failed(self, exc: BaseException, setup: SiteSetup) -> None:
@@ -202,7 +204,7 @@ class RingController(QObject):
         self.message.emit(f"Using model {v.label()} for predictions." if v else "No model in use.")
 
     # ----------------------------------------------------------- evaluation
-    def _eval_cases(self) -> list[EvalCase]:
+    def _eval_cases(self) -> list[Case]:
         if not self.setup.data_folder:
             raise HemaRelayError("No site data folder is set; choose it under Training > Site and server "
                                  "to evaluate new weights on this site's reviewed cases.")
@@ -210,34 +212,27 @@ class RingController(QObject):
 
     def evaluate(self, version: int, quiet: bool = False) -> None:
         """Score a kept version on the site's reviewed cases (queued; one at a time)."""
-        if version not in self._eval_queue and version != self._evaluating:
-            self._eval_queue.append(version)
-        if quiet:
-            self._quiet.add(version)
-        else:
-            self._quiet.discard(version)
+        self.rules.ask_evaluation(version, quiet)
         self._next_evaluation()
 
     def _next_evaluation(self) -> None:
-        if (self.eval_job is not None and self.eval_job.running) or not self._eval_queue or self.store is None:
+        if self.store is None:
             return
-        version = self._eval_queue.pop(0)
+        version = self.rules.next_evaluation(busy=self.eval_job is not None and self.eval_job.running)
+        if version is None:
+            return
         store = self.store
         try:
             v = store.get(version)
             cases = self._eval_cases()
+            if not cases:
+                raise HemaRelayError("no case at this site is marked 'reviewed' with a saved mask yet.")
         except HemaRelayError as exc:
-            if version not in self._quiet:
+            if self.rules.tells(version):
                 self.message.emit(f"Model v{version} was not evaluated: {exc}")
             self._next_evaluation()
             return
-        if not cases:
-            if version not in self._quiet:
-                self.message.emit(f"Model v{version} was not evaluated: no case at this site is marked "
-                                  "'reviewed' with a saved mask yet.")
-            self._next_evaluation()
-            return
-        self._evaluating = version
+        self.rules.evaluation_started(version)
         path, label = store.path(v), f"v{version}"
         self.eval_job = start_job(f"Evaluating model {label}",
                                   lambda token: score_model_in_child(path, cases, label, token),
@@ -246,7 +241,7 @@ class RingController(QObject):
                                   on_error=lambda exc, vv=version: self._score_failed(vv, exc), parent=self)
 
     def _scored(self, store: ModelStore, version: int, score: LocalScore) -> None:
-        self._evaluating = None
+        self.rules.evaluation_ended()
         try:
             store.set_score(version, score)
         except HemaRelayError as exc:
@@ -260,24 +255,19 @@ class RingController(QObject):
         self._next_evaluation()
 
     def _score_failed(self, version: int, exc: BaseException) -> None:
-        self._evaluating = None
+        self.rules.evaluation_ended()
         if not isinstance(exc, CancelledError):
             self.message.emit(f"Model v{version} could not be evaluated: {user_message(exc, 'Evaluation')}")
         self._next_evaluation()
 
     # ----------------------------------------------------------- training
     def set_keep_taking(self, on: bool) -> None:
-        self.setup = self.setup.with_(keep_taking_turns=on)
-        self._train_failed_at = None
+        self.rules.set_keep_taking(on)
         self._maybe_take_turn()
 
     def _maybe_take_turn(self) -> None:
-        v = self.view
-        if not (self.setup.keep_taking_turns and v is not None and v.my_turn and not self.training):
-            return
-        if self._train_failed_at is not None and time.time() - self._train_failed_at < 300:
-            return  # a turn failed just now: do not retry in a tight loop
-        self.train(automatic=True)
+        if self.view is not None and self.rules.should_take_turn(self.view.my_turn, time.time()):
+            self.train(automatic=True)
 
     def can_train(self) -> bool:
         return (not self.training and self.view is not None and self.view.my_turn
@@ -286,35 +276,25 @@ class RingController(QObject):
     def train(self, automatic: bool = False) -> None:
         if self.training:
             return
-        self.last_turn_automatic = automatic
+        self.rules.turn_started(automatic)
         setup = self.setup
         self.train_job = start_job("Training this site's turn",
                                    lambda token: train_my_turn_in_child(setup, token),
                                    on_progress=self.trainingProgress.emit,
-                                   on_finished=self._trained, on_error=self._train_failed, parent=self)
+                                   on_finished=lambda outcome: self._turn_ended(self.rules.turn_finished(outcome)),
+                                   on_error=self._train_failed, parent=self)
         self.trainingStarted.emit()
 
     def cancel_training(self) -> None:
         if self.train_job is not None and self.train_job.running:
             self.train_job.cancel()
 
-    def _trained(self, outcome) -> None:
-        self._train_failed_at = None
-        if outcome.trained and outcome.record is not None:
-            r = outcome.record
-            text = (f"Turn {r.turn + 1} done: weights v{r.version} published (validation loss "
-                    f"{r.metrics.get('val_loss', float('nan')):.4g}).")
-        else:
-            text = f"The ring has {outcome.manifest.status}; no turn was needed."
-        self.trainingEnded.emit(True, text)
-        self.poll_now()
-
     def _train_failed(self, exc: BaseException) -> None:
         if isinstance(exc, CancelledError):
-            self.trainingEnded.emit(False, "Training cancelled: the lease was released and nothing was "
-                                           "published; the ring is unchanged.")
-            self.setup = self.setup.with_(keep_taking_turns=False)  # cancelling means "not now"
+            self._turn_ended(self.rules.turn_cancelled())
         else:
-            self._train_failed_at = time.time()
-            self.trainingEnded.emit(False, user_message(exc, "Training this site's turn"))
+            self._turn_ended(self.rules.turn_failed(user_message(exc, "Training this site's turn"), time.time()))
+
+    def _turn_ended(self, end: TurnEnded) -> None:
+        self.trainingEnded.emit(end)
         self.poll_now()

@@ -1,26 +1,29 @@
 """The user's preferences, stored as TOML in the user's config folder.
 
-Never in the repository or beside the cases: ``$HEMARELAY_CONFIG_DIR`` when
-set (tests use it), otherwise the platform's config location
-(``~/.config/hemarelay`` on Linux). A damaged file is reported and the
+Never in the repository or beside the cases: the config folder of
+:func:`core.user_dirs.config_dir` (``$HEMARELAY_CONFIG_DIR`` when set, which
+tests use, else ``~/.config/hemarelay`` on Linux). A damaged file is reported and the
 defaults are used; it is only overwritten when the user saves preferences.
 """
 from __future__ import annotations
 
-import os
-import tomllib
+import sys
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import tomli_w
-from PySide6.QtCore import QStandardPaths
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (requires-python >= 3.10): the same parser, as a package
+    import tomli as tomllib
 
 from core.errors import ConfigError
 from core.io import atomic_write_text
 from core.site.setup import SiteSetup
+from core.user_dirs import config_dir
 from core.worklist import default_user
 
-CONFIG_ENV = "HEMARELAY_CONFIG_DIR"
 FILE_NAME = "settings.toml"
 
 
@@ -78,14 +81,6 @@ class Settings:
             if not (0.0 <= o.opacity <= 1.0):
                 raise ConfigError(f"overlay opacity {o.opacity:g} is outside 0 to 1.")
         return self
-
-
-def config_dir() -> Path:
-    env = os.environ.get(CONFIG_ENV)
-    if env:
-        return Path(env).expanduser()
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericConfigLocation)
-    return Path(base or Path.home() / ".config") / "hemarelay"
 
 
 def settings_path() -> Path:

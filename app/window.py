@@ -1,10 +1,11 @@
 """The main window: wiring only.
 
 The slice view sits in the centre, the worklist on the left, editing,
-display and report panels on the right. Everything with behaviour lives in
-its own module: the case's life in :mod:`app.case_controller`, mouse editing
-in :mod:`app.edit_controller`, the view in :mod:`app.viewer`, the panels in
-:mod:`app.panels`, and all the real work in ``core``.
+display and report panels on the right, the training ring in its own dock
+beside them. Everything with behaviour lives in its own module: the case's
+life in :mod:`app.case_controller`, mouse editing in :mod:`app.edit_controller`,
+the view in :mod:`app.viewer`, the panels in :mod:`app.panels`, the ring in
+:mod:`app.ring_dock`, and all the real work in ``core``.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QThreadPool, QTimer, Qt
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QPushButton, QScrollArea, QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton)
 
 from core.annotation import EditorSettings, HURange, Tool
 from core.errors import ConfigError, HemaRelayError, InputError
@@ -28,32 +29,18 @@ from .edit_controller import EditController
 from .mask_hu_dialog import MaskHUDialog
 from .menus import add_menus, build_viewer_actions, connect_viewer_actions
 from .errors import show_error, user_message
-from .panels import DisplayPanel, ModelsPanel, ReportPanel, RingPanel, ToolsPanel, WorklistPanel
+from .panels import DisplayPanel, ReportPanel, ToolsPanel, WorklistPanel
+from .panels.column import panel_column
 from .panels.measure_panel import MeasurePanel
 from .prediction_controller import PredictionController
-from .ring_controller import RingController, SyncStatus
+from .ring_dock import RingDock
 from .settings import Settings, load_settings, save_settings
 from .settings_dialog import SettingsDialog
 from .shortcuts_dialog import ShortcutsDialog
-from .site_dialog import SiteDialog
 from .viewer import OverlayStyle, ViewerArea, WindowLevel
 from .workers import Job, start_job
 
 TITLE = "Hematoma Relay"
-
-
-def _panel_column(*panels: QWidget) -> QScrollArea:
-    """Panels stacked top-down in a vertically scrolling area (a dock's content)."""
-    column = QWidget()
-    lay = QVBoxLayout(column)
-    for panel in panels:
-        lay.addWidget(panel)
-    lay.addStretch(1)
-    scroll = QScrollArea()
-    scroll.setWidgetResizable(True)
-    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-    scroll.setWidget(column)
-    return scroll
 
 
 class MainWindow(QMainWindow):
@@ -90,11 +77,8 @@ class MainWindow(QMainWindow):
         self.measure_panel = MeasurePanel(self.viewer_actions, self.edit.fill_limit_ml)
         self.report_panel = ReportPanel(self._case_report_job, self._worklist_report_jobs,
                                         self._choose_report_folder)
-        self.ring_panel = RingPanel()
-        self.models_panel = ModelsPanel()
-        self.ring = RingController(settings.site, self)
+        self.ring_dock = RingDock(settings.site, self._ask, self)
         self.predictions = PredictionController(self)
-        self.ring_panel.set_keep_taking(settings.site.keep_taking_turns)
         for name, style in styles.items():
             self.viewer.set_style(name, style)
         # the ring's child processes wait on their own threads: never starve case jobs
@@ -114,7 +98,7 @@ class MainWindow(QMainWindow):
         self._update_title()
         if problem:
             self.status(problem)
-        QTimer.singleShot(0, self.ring.start)
+        QTimer.singleShot(0, self.ring_dock.ring.start)
 
     # ----------------------------------------------------------- layout
     def _build_docks(self) -> None:
@@ -122,16 +106,13 @@ class MainWindow(QMainWindow):
         left.setObjectName("worklistDock")
         left.setWidget(self.worklist_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
-        scroll = _panel_column(self.tools_panel, self.measure_panel, self.display_panel, self.report_panel)
+        scroll = panel_column(self.tools_panel, self.measure_panel, self.display_panel, self.report_panel)
         scroll.setMinimumWidth(scroll.widget().sizeHint().width()
                                + scroll.verticalScrollBar().sizeHint().width() + 4)
         right = QDockWidget("Tools", self)
         right.setObjectName("toolsDock")
         right.setWidget(scroll)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, right)
-        self.ring_dock = QDockWidget("Training ring", self)
-        self.ring_dock.setObjectName("ringDock")
-        self.ring_dock.setWidget(_panel_column(self.ring_panel, self.models_panel))  # tables scroll
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.ring_dock)
         self.tabifyDockWidget(right, self.ring_dock)
         right.raise_()
@@ -147,13 +128,8 @@ class MainWindow(QMainWindow):
         for act in (a.undo, a.redo, None, a.accept_all, None, *a.tools.values()):
             edit_menu.addSeparator() if act is None else edit_menu.addAction(act)
         training = bar.addMenu("&Training")
-        self.site_action = training.addAction("Site and server…", self._site_setup)
-        self.train_action = training.addAction("Train my turn", self.ring.train)
-        self.cancel_train_action = training.addAction("Cancel training", self.ring.cancel_training)
-        training.addAction("Check the ring now", self.ring.poll_now)
-        training.addAction("Show the training ring", lambda: (self.ring_dock.show(), self.ring_dock.raise_()))
-        self.train_action.setEnabled(False)
-        self.cancel_train_action.setEnabled(False)
+        for act in self.ring_dock.menu_actions():
+            training.addAction(act)
         add_menus(self, a, self.viewer_actions)  # View, Measure, Help; viewer entries in Edit
 
     def _build_status_bar(self) -> None:
@@ -167,9 +143,7 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(w)
         self.user_label = QLabel(f"user: {self.settings.user}")
         self.statusBar().addPermanentWidget(self.user_label)
-        self.ring_status_label = QLabel("Ring: not set up")  # visible at all times
-        self.ring_status_label.setObjectName("ringStatusBar")
-        self.statusBar().addPermanentWidget(self.ring_status_label)
+        self.statusBar().addPermanentWidget(self.ring_dock.status_label)
 
     def _connect(self) -> None:
         a, c, v = self.actions, self.controller, self.viewer
@@ -211,32 +185,19 @@ class MainWindow(QMainWindow):
         self._connect_ring()
 
     def _connect_ring(self) -> None:
-        r, rp, mp, pc = self.ring, self.ring_panel, self.models_panel, self.predictions
-        r.statusChanged.connect(self._ring_status)
-        r.viewChanged.connect(lambda view: self._ring_view_changed())
-        r.versionsChanged.connect(lambda versions: mp.show_versions(versions, r.chosen()))
-        r.newVersion.connect(mp.offer_new)
-        r.chosenChanged.connect(self._model_chosen)
-        r.trainingStarted.connect(self._training_started)
-        r.trainingProgress.connect(rp.training_event)
-        r.trainingEnded.connect(self._training_ended)
-        r.evaluationProgress.connect(lambda ev: mp.show_evaluation(
-            f"{ev.stage} {ev.message}" + (f" ({100 * ev.fraction:.0f}%)" if ev.fraction is not None else "")))
-        r.message.connect(self.status)
-        r.message.connect(mp.show_evaluation)
-        rp.trainRequested.connect(r.train)
-        rp.cancelRequested.connect(r.cancel_training)
-        rp.checkRequested.connect(r.poll_now)
-        rp.setupRequested.connect(self._site_setup)
-        rp.keepTakingChanged.connect(self._keep_taking)
-        mp.useRequested.connect(r.use_version)
-        mp.evaluateRequested.connect(r.evaluate)
+        d, pc = self.ring_dock, self.predictions
+        d.message.connect(self.status)
+        d.alert.connect(lambda title, text: self.error_text(text, title))
+        d.setupChanged.connect(self._site_changed)
+        d.modelChosen.connect(pc.use_model)
+        d.trainingEnded.connect(self._training_ended)
         pc.labelChanged.connect(self.display_panel.prediction_source.setText)
         pc.updated.connect(self._prediction_updated)
         pc.failed.connect(self.status)
         pc.started.connect(self._track_job)
         self.controller.opened.connect(pc.case_opened)
         self.controller.closed.connect(pc.case_closed)
+
     # ----------------------------------------------------------- user messages
     def status(self, text: str) -> None:
         self.statusBar().showMessage(text, 15000)
@@ -277,54 +238,17 @@ class MainWindow(QMainWindow):
         job.errored.connect(hide)
 
     # ----------------------------------------------------------- training ring
-    def _ring_status(self, st: SyncStatus) -> None:
-        ok = st.state in ("connected", "checking", "not set up")
-        self.ring_panel.show_status(st.text(), ok)
-        self.ring_status_label.setText(st.text() if len(st.text()) < 90 else st.text()[:87] + "…")
-        self.ring_status_label.setToolTip(st.text())
-        self.ring_status_label.setStyleSheet("" if ok else "color: #c03020;")
-        self._ring_view_changed()
-
-    def _ring_view_changed(self) -> None:
-        can = self.ring.can_train()
-        if self.ring.view is not None:
-            self.ring_panel.show_view(self.ring.view, can)
-        else:
-            self.ring_panel.set_can_train(False)
-        self.train_action.setEnabled(can)
-
-    def _training_started(self) -> None:
-        self.ring_panel.training_started()
-        self.train_action.setEnabled(False)
-        self.cancel_train_action.setEnabled(True)
-
-    def _training_ended(self, published: bool, text: str) -> None:
-        self.ring_panel.training_ended(text)
-        self.ring_panel.set_keep_taking(self.ring.setup.keep_taking_turns)
-        self.cancel_train_action.setEnabled(False)
-        self._ring_view_changed()
-        if self.settings.site.keep_taking_turns != self.ring.setup.keep_taking_turns:
-            self.settings = replace(self.settings, site=self.ring.setup)  # a cancel switched it off
-            self._save_settings_quietly()
+    def _training_ended(self, end) -> None:
         if self._close_after_training:
             QTimer.singleShot(0, self.close)
-            return
-        # a failed automatic turn is shown in the ring panel and status bar, never as a
-        # dialog: left running overnight, dialogs would pile up
-        if published or "cancelled" in text or self.ring.last_turn_automatic:
-            self.status(text)
-        else:
-            self.error_text(text, "Training turn")
 
-    def _keep_taking(self, on: bool) -> None:
-        self.ring.set_keep_taking(on)
-        self.settings = replace(self.settings, site=self.ring.setup)
+    def _site_changed(self, setup) -> None:
+        self.settings = replace(self.settings, site=setup)
         self._save_settings_quietly()
 
-    def _model_chosen(self, version) -> None:
-        self.models_panel.show_versions(self.ring.versions(), version)
-        path = self.ring.model_path(version) if version is not None else None
-        self.predictions.use_model(version, path)
+    def apply_site(self, setup) -> None:
+        """Use and save a new site set-up (tests; the dialog goes through the ring dock)."""
+        self.ring_dock.apply_site(setup)
 
     def _prediction_updated(self, session, label: str) -> None:
         if session is not self.controller.session:
@@ -340,26 +264,6 @@ class MainWindow(QMainWindow):
             except HemaRelayError:
                 pass
         self.status(label)
-
-    def _site_setup(self) -> None:
-        dlg = SiteDialog(self.ring.setup, self._ask, self)
-        accepted = dlg.exec() == SiteDialog.DialogCode.Accepted
-        dlg.deleteLater()
-        if not accepted:
-            return
-        try:
-            setup = dlg.setup()
-        except HemaRelayError as exc:
-            show_error(self, exc, "Site and server")
-            return
-        self.apply_site(setup)
-
-    def apply_site(self, setup) -> None:
-        """Use and save a new site set-up (the dialog, or tests)."""
-        self.settings = replace(self.settings, site=setup)
-        self._save_settings_quietly()
-        self.ring_panel.set_keep_taking(setup.keep_taking_turns)
-        self.ring.set_setup(setup)
 
     def _save_settings_quietly(self) -> None:
         try:
@@ -586,7 +490,7 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------- closing
     def closeEvent(self, event) -> None:  # noqa: N802
-        if not self._closing and self.ring.training:
+        if not self._closing and self.ring_dock.ring.training:
             event.ignore()
             if self._close_after_training:
                 return  # already stopping; closes when the turn has ended
@@ -598,11 +502,10 @@ class MainWindow(QMainWindow):
                 # wait for the child to release the lease before quitting: closes on trainingEnded
                 self._close_after_training = True
                 self.status("Stopping the training turn; the window closes when the lease is released…")
-                self.ring.cancel_training()
+                self.ring_dock.ring.cancel_training()
             return
         if self._closing:
-            self.ring.stop()
-            self.ring_panel.shutdown()
+            self.ring_dock.shutdown()
             QThreadPool.globalInstance().waitForDone(10000)  # let writes in flight finish
             try:
                 save_settings(self.settings)

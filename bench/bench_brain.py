@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core.brain import brain_mask  # noqa: E402
-from core.datasets import shared_data_root  # noqa: E402
-from core.io import load_ct, load_mask  # noqa: E402
+from core.brain import brain_mask
+from core.datasets import shared_data_root
+from core.io import load_ct, load_mask
 
 
 def main() -> int:

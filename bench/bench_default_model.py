@@ -23,19 +23,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-from core.brain import brain_mask  # noqa: E402
-from core.datasets import shared_data_root  # noqa: E402
-from core.inference import WORKING_BATCH, Segmenter, predict_files  # noqa: E402
-from core.io import load_ct  # noqa: E402
-from core.model.default import load_default_model  # noqa: E402
-from core.model.weights import load_weights  # noqa: E402
-from core.orientation import to_canonical  # noqa: E402
-from core.progress import run_to_end  # noqa: E402
-from core.training.loss import dice_bce  # noqa: E402
+from core.brain import brain_mask
+from core.datasets import shared_data_root
+from core.inference import WORKING_BATCH, Segmenter, predict_files
+from core.io import load_ct
+from core.model.default import load_default_model
+from core.model.weights import load_weights
+from core.orientation import to_canonical
+from core.progress import run_to_end
+from core.training.loss import dice_bce
 
 
 def flops(fn) -> float:

@@ -26,17 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-
-def gemm_gflops() -> float:
-    import torch
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    torch.mm(a, b)
-    best = float("inf")
-    for _ in range(5):
-        t = time.perf_counter()
-        torch.mm(a, b)
-        best = min(best, time.perf_counter() - t)
-    return 2 * 2048 ** 3 / best / 1e9
+from machine import gemm_gflops  # noqa: E402 (bench/ is the script's folder)
 
 
 def summary(gaps: list[float]) -> str:
@@ -94,7 +84,7 @@ def main() -> int:
         gaps.setdefault(phase["name"], []).append(clock.restart() / 1000.0)
     ticker.timeout.connect(tick)
     ended: list[tuple[bool, str]] = []
-    w.ring.trainingEnded.connect(lambda ok, text: ended.append((ok, text)))
+    w.ring_dock.ring.trainingEnded.connect(lambda end: ended.append((end.published, end.message)))
 
     def pump(cond, timeout_s: float) -> bool:
         end = time.monotonic() + timeout_s
@@ -105,21 +95,21 @@ def main() -> int:
             time.sleep(0.001)
         return False
 
-    if not pump(lambda: w.ring_panel.train_button.isEnabled(), 60):
-        print("the ring did not become ready:", w.ring.status.text())
+    if not pump(lambda: w.ring_dock.panel.train_button.isEnabled(), 60):
+        print("the ring did not become ready:", w.ring_dock.ring.status.text())
         return 1
     clock.start()
     ticker.start()
     phase["name"] = "training turn"
     t0 = time.monotonic()
-    w.ring_panel.train_button.click()
+    w.ring_dock.panel.train_button.click()
     if not pump(lambda: bool(ended), 3600):
         print("the turn did not end")
         return 1
     turn_s = time.monotonic() - t0
     phase["name"] = "sync + evaluation"
     t1 = time.monotonic()
-    pump(lambda: any(v.score is not None for v in w.ring.versions()), 600)
+    pump(lambda: any(v.score is not None for v in w.ring_dock.ring.versions()), 600)
     eval_s = time.monotonic() - t1
     # the open case's prediction recomputed with the new version (a worker thread in this process)
     phase["name"] = "opening a case"
@@ -129,7 +119,7 @@ def main() -> int:
     pump(lambda: w.controller.session is not None, 120)
     phase["name"] = "prediction recompute"
     t2 = time.monotonic()
-    w.ring.use_version(1)
+    w.ring_dock.ring.use_version(1)
     pump(lambda: "v1 from site" in w.display_panel.prediction_source.text(), 600)
     predict_s = time.monotonic() - t2
     ticker.stop()
@@ -139,10 +129,10 @@ def main() -> int:
     for name, g in gaps.items():
         print(f"event loop during {name:<18} {summary(g)}")
     print(f"sync + evaluation of the new version took {eval_s:.1f} s: "
-          + "; ".join(f"v{v.version} {v.score.describe()}" for v in w.ring.versions() if v.score))
+          + "; ".join(f"v{v.version} {v.score.describe()}" for v in w.ring_dock.ring.versions() if v.score))
     print(f"prediction of case {first} with v1 shown {predict_s:.1f} s after choosing the version: "
           f"{w.display_panel.prediction_source.text()}")
-    w.ring.stop()
+    w.ring_dock.ring.stop()
     w.controller.ask = lambda *a: "Discard"
     w.close()
     return 0

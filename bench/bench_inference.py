@@ -22,19 +22,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from core.brain import brain_mask  # noqa: E402
-from core.datasets import shared_data_root  # noqa: E402
-from core.inference import Segmenter, predict_files  # noqa: E402
-from core.io import load_ct  # noqa: E402
-from core.model.architectures import build_network, inception_flops_per_pixel  # noqa: E402
-from core.model.fast import make_engine  # noqa: E402
-from core.model.weights import LoadedWeights, WeightsMeta, load_weights, tensors_sha256  # noqa: E402
-from core.orientation import to_canonical  # noqa: E402
-from core.progress import run_to_end  # noqa: E402
-from core.training.loss import get_loss  # noqa: E402
+from core.brain import brain_mask
+from core.datasets import shared_data_root
+from core.inference import Segmenter, predict_files
+from core.io import load_ct
+from core.model.architectures import build_network, inception_flops_per_pixel
+from core.model.fast import make_engine
+from core.model.weights import LoadedWeights, WeightsMeta, load_weights, tensors_sha256
+from core.orientation import to_canonical
+from core.progress import run_to_end
+from core.training.loss import get_loss
 
 
 def best_of(fn, repeats: int) -> float:
@@ -112,7 +112,7 @@ def main() -> int:
     max_diff = float(np.abs(fast(x) - reference).max())
     max_diff_torch = float(np.abs(torch_fast(x) - reference).max())
     train_step(), torch.mm(a, b)
-    for r in range(args.repeats):
+    for _ in range(args.repeats):
         record("gemm", lambda: torch.mm(a, b))
         if not args.skip_eager:
             record("eager", eager)

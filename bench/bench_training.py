@@ -20,13 +20,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.commands.model import format_table  # noqa: E402
-from core.datasets import shared_data_root  # noqa: E402
-from core.inference import Segmenter, evaluate_site  # noqa: E402
-from core.progress import run_to_end  # noqa: E402
-from core.training.config import load_config  # noqa: E402
-from core.training.run import train_site  # noqa: E402
-from core.training.trainer import TrainingProgress  # noqa: E402
+from core.commands.model import format_table
+from core.datasets import shared_data_root
+from core.inference import Segmenter, evaluate_site
+from core.progress import run_to_end
+from core.training.config import load_config
+from core.training.run import train_site
+from core.training.trainer import TrainingProgress
 
 
 def main() -> int:

@@ -23,14 +23,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.datasets import shared_data_root, site_split  # noqa: E402
-from core.inference import Segmenter  # noqa: E402
-from core.io import load_ct, load_mask  # noqa: E402
-from core.metrics import dice, pearson, volume_ml  # noqa: E402
-from core.training.config import load_config  # noqa: E402
-from core.training.patches import validation_groups  # noqa: E402
-from core.training.run import train_site, training_cases  # noqa: E402
-from core.training.site_data import split_rng  # noqa: E402
+from core.datasets import shared_data_root, site_split
+from core.inference import Segmenter
+from core.io import load_ct, load_mask
+from core.metrics import dice, pearson, volume_ml
+from core.training.config import load_config
+from core.training.patches import validation_groups
+from core.training.run import train_site, training_cases
+from core.training.site_data import split_rng
 
 
 def gemm_gflops() -> float:
@@ -83,7 +83,7 @@ def main() -> int:
     ap.add_argument("--final", action="store_true", help="also score test/ and every normal/ scan")
     ap.add_argument("--skip-training", action="store_true", help="score OUT/model.safetensors as it is")
     ap.add_argument("--ship", action="store_true",
-                    help="with --final: write the model and its card to resources/models/ (the default model)")
+                    help="with --final: write the model and its card to core/resources/models/ (the default model)")
     args = ap.parse_args()
     root = shared_data_root() / "ctich"
     sites = [root / "site-a", root / "site-b"]
@@ -122,7 +122,8 @@ def main() -> int:
         for s in sites:
             print(f"{s.name} test:", flush=True)
             out[f"test_{s.name}"] = score(seg, site_split(s, "test", require_masks=True), True)
-        out["all_normals"] = [r for r in out["unseen_normals"]] + score(seg, [c for c in all_normals if c.ct_path in seen], False)
+        out["all_normals"] = [r for r in out["unseen_normals"]] + score(
+            seg, [c for c in all_normals if c.ct_path in seen], False)
         test_rows = out["test_site-a"] + out["test_site-b"]
         lines += [f"test site-a: {summary(out['test_site-a'])}", f"test site-b: {summary(out['test_site-b'])}",
                   f"test both: {summary(test_rows)}", f"all normals: {fp_summary(out['all_normals'])}"]

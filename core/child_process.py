@@ -23,7 +23,7 @@ import traceback
 from typing import Any, Callable, Generator
 
 from .errors import HemaRelayError
-from .progress import CancelToken, Progress
+from .progress import CancelToken, Progress, drive
 
 
 class ChildStoppedError(HemaRelayError):
@@ -42,14 +42,8 @@ def _child_main(fn: Callable[..., Generator], args: tuple, q, cancel) -> None:
         token.cancel()
     threading.Thread(target=watch, daemon=True).start()
     try:
-        gen = fn(*args, token)
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                q.put(("done", stop.value))
-                return
-            q.put(("event", ev))
+        value = drive(fn(*args, token), lambda ev: q.put(("event", ev)))
+        q.put(("done", value))
     except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
         if not isinstance(exc, HemaRelayError):  # a bug: keep its traceback in the log (stderr)
             traceback.print_exc()

@@ -6,14 +6,12 @@ A site folder holds ``train/``, ``test/`` and optionally ``normal/`` with
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass
 from pathlib import Path
 
+from .case_files import Case, case_id, existing_mask, is_case_ct
 from .errors import InputError
 
 DATA_ENV = "HEMARELAY_DATA"
-_CT_RE = re.compile(r"^ct_(?P<id>.+?)\.nii(\.gz)?$")
 
 
 def shared_data_root() -> Path:
@@ -25,13 +23,6 @@ def shared_data_root() -> Path:
     return (project_root.parent / "shared" / "data").resolve()
 
 
-@dataclass(frozen=True)
-class Case:
-    case_id: str  # "049": the folder-local identifier, never sent off site
-    ct_path: Path
-    mask_path: Path | None  # None when the case has no manual mask yet
-
-
 def list_cases(folder: Path, require_masks: bool = False) -> list[Case]:
     """Cases in one folder (e.g. ``site-a/train``), sorted by id."""
     folder = Path(folder)
@@ -39,12 +30,10 @@ def list_cases(folder: Path, require_masks: bool = False) -> list[Case]:
         raise InputError(f"{folder}: folder not found.")
     cases = []
     for p in sorted(folder.iterdir()):
-        m = _CT_RE.match(p.name)
-        if not m:
+        if not is_case_ct(p):
             continue
-        cid = m.group("id")
-        mask = next((folder / f"mask_{cid}{ext}" for ext in (".nii.gz", ".nii")
-                     if (folder / f"mask_{cid}{ext}").exists()), None)
+        cid = case_id(p)
+        mask = existing_mask(folder, cid)
         if require_masks and mask is None:
             raise InputError(f"{p}: no mask_{cid}.nii.gz beside it.")
         cases.append(Case(cid, p, mask))

@@ -23,7 +23,6 @@ the same for every network.
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +31,13 @@ from typing import Generator, Iterable, Sequence
 import numpy as np
 
 from .brain import brain_mask
+from .case_files import case_files
 from .datasets import site_split
 from .errors import InputError
-from .io import load_ct, load_mask, save_mask, save_volume
+from .io import load_ct, save_mask, save_volume
 from .provenance import write_provenance
-from .metrics import dice, pearson, remove_small_components, volume_ml
+from .scoring import CaseScore, score_cases
+from .metrics import pearson, remove_small_components, volume_ml
 from .model.fast import SliceEngine, make_engine
 from .model.inception import RECEPTIVE_RADIUS
 from .model.numerics import flush_denormals
@@ -47,6 +48,9 @@ from .volume import Volume
 
 THRESHOLD = 0.5
 MIN_COMPONENT_VOXELS = 27
+# The steps inside one case: fine-grained progress (the CLI shows it on its status line only).
+STAGE_BRAIN, STAGE_SEGMENT, STAGE_CLEAN = "Brain extraction", "Segmenting", "Cleaning up"
+CASE_STAGES = (STAGE_BRAIN, STAGE_SEGMENT, STAGE_CLEAN)
 WORKING_MARGIN = 16  # pixels of background kept around the brain on the working grid
 WORKING_BATCH = 4  # slices per network call on the working grid
 
@@ -130,7 +134,7 @@ class Segmenter:
         done = 0
         for n, p in enumerate(plans):
             token.raise_if_cancelled()
-            yield Progress("Segmenting", done, total, f"slice {n + 1} of {len(plans)}",
+            yield Progress(STAGE_SEGMENT, done, total, f"slice {n + 1} of {len(plans)}",
                            clock.eta(done, total))
             crop = image[p.i0:p.i1, p.j0:p.j1, p.k]
             prob[p.i0:p.i1, p.j0:p.j1, p.k] = self.engine(crop[None, None])[0, 0]
@@ -168,7 +172,7 @@ class Segmenter:
             clock, total = EtaClock(), len(ks)
             for start in range(0, ks.size, WORKING_BATCH):
                 token.raise_if_cancelled()
-                yield Progress("Segmenting", start, total, f"slice {start + 1} of {total}",
+                yield Progress(STAGE_SEGMENT, start, total, f"slice {start + 1} of {total}",
                                clock.eta(start, total))
                 batch = ks[start:start + WORKING_BATCH]
                 out = self.engine(conv.stack(crop, batch))
@@ -181,13 +185,13 @@ class Segmenter:
     def predict(self, ct: Volume, token: CancelToken = NEVER_CANCELLED, keep_probabilities: bool = False
                 ) -> Generator[Progress, None, Prediction]:
         t0 = time.monotonic()
-        yield Progress("Brain extraction", 0, 0, ct.name)
+        yield Progress(STAGE_BRAIN, 0, 0, ct.name)
         canon, reo = to_canonical(ct)
         brain = brain_mask(canon)
         token.raise_if_cancelled()
         image = self.convention.prepare(canon.data, brain)
         prob, plans = yield from self.probabilities_canonical(image, brain, token, canon.spacing)
-        yield Progress("Cleaning up", 0, 0, "small components")
+        yield Progress(STAGE_CLEAN, 0, 0, "small components")
         mask = remove_small_components(prob > self.threshold, self.min_component_voxels)
         mask_src = reo.to_source(mask.astype(np.uint8))
         prob_src = reo.to_source(prob) if keep_probabilities else None
@@ -196,20 +200,6 @@ class Segmenter:
 
 
 # ------------------------------------------------------------------ file level
-_CT_NAME = re.compile(r"^(?:ct_)?(?P<stem>.+?)(?:\.nii(?:\.gz)?)?$")
-
-
-def output_paths(ct_path: Path, out_dir: Path | None) -> tuple[Path, Path]:
-    """(mask, probability map) paths: ``ct_049.nii.gz`` -> ``pred_049.nii.gz`` and
-    ``prob_049.nii.gz`` beside the CT, or in ``out_dir``. A DICOM folder gives
-    ``pred_<folder>.nii.gz`` beside the folder."""
-    ct_path = Path(ct_path)
-    m = _CT_NAME.match(ct_path.name)
-    stem = m.group("stem") if m else ct_path.name
-    folder = out_dir if out_dir is not None else ct_path.parent
-    return folder / f"pred_{stem}.nii.gz", folder / f"prob_{stem}.nii.gz"
-
-
 @dataclass(frozen=True)
 class PredictedFile:
     ct_path: Path
@@ -224,7 +214,7 @@ def predict_files(ct_paths: Sequence[str | Path], segmenter: Segmenter, out_dir:
     """Predict each CT and write its mask (and probability map); returns what was written."""
     out = Path(out_dir) if out_dir is not None else None
     paths = [Path(p) for p in ct_paths]
-    targets = [output_paths(p, out) for p in paths]
+    targets = [(f.prediction, f.probabilities) for f in (case_files(p, out) for p in paths)]
     clash = _first_duplicate(t[0] for t in targets)
     if clash is not None:
         raise InputError(f"two inputs would both write {clash}; give them distinct names.")
@@ -254,20 +244,19 @@ def _first_duplicate(items: Iterable[Path]) -> Path | None:
 
 # ------------------------------------------------------------------ evaluation
 @dataclass(frozen=True)
-class CaseScore:
-    case: str
-    dice: float
-    manual_ml: float
-    auto_ml: float
-
-
-@dataclass(frozen=True)
 class Evaluation:
     cases: list[CaseScore]
     normal: list[CaseScore]  # scans without hematoma: only auto_ml matters
     mean_dice: float | None
     pearson_r: float | None
     model_sha256: str
+
+    @staticmethod
+    def of(cases: list[CaseScore], normal: list[CaseScore], model_sha256: str) -> "Evaluation":
+        """Mean Dice and the Pearson r of the volumes over the test cases."""
+        mean = float(np.mean([c.dice for c in cases])) if cases else None
+        r = pearson([c.manual_ml for c in cases], [c.auto_ml for c in cases]).r if cases else float("nan")
+        return Evaluation(cases, normal, mean, None if not np.isfinite(r) else float(r), model_sha256)
 
     def to_json_dict(self) -> dict:
         return {
@@ -288,18 +277,5 @@ def evaluate_site(site_dir: str | Path, segmenter: Segmenter, token: CancelToken
     normal = site_split(site_dir, "normal")
     if not test and not normal:
         raise InputError(f"{site_dir}: no test/ or normal/ folder with ct_NNN.nii.gz files.")
-    todo = [("test", c) for c in test] + [("normal", c) for c in normal]
-    scores: dict[str, list[CaseScore]] = {"test": [], "normal": []}
-    for n, (split, case) in enumerate(todo):
-        yield Progress("Evaluating", n, len(todo), f"{split}/{case.ct_path.name}")
-        ct = load_ct(case.ct_path)
-        pred = yield from segmenter.predict(ct, token)
-        manual = load_mask(case.mask_path, ct).data if case.mask_path is not None else \
-            np.zeros(ct.shape, np.uint8)
-        scores[split].append(CaseScore(case.case_id, dice(manual, pred.mask),
-                                       volume_ml(manual, ct.voxel_volume_ml), pred.volume_ml))
-    cases = scores["test"]
-    mean = float(np.mean([c.dice for c in cases])) if cases else None
-    r = pearson([c.manual_ml for c in cases], [c.auto_ml for c in cases]).r if cases else float("nan")
-    return Evaluation(cases, scores["normal"], mean, None if not np.isfinite(r) else float(r),
-                      segmenter.weights.meta.sha256)
+    scores = (yield from score_cases(test + normal, {"model": segmenter}, "Evaluating", token=token))["model"]
+    return Evaluation.of(scores[:len(test)], scores[len(test):], segmenter.weights.meta.sha256)

@@ -180,7 +180,8 @@ def _round(p: Sequence[float]) -> tuple[float, ...]:
 
 
 def make_measurement(kind: MeasureKind, plane: str, points: Sequence[Point], *,
-                     spacing: Sequence[float], world: Callable[..., tuple[float, float, float]], hu: np.ndarray | None = None,
+                     spacing: Sequence[float], world: Callable[..., tuple[float, float, float]],
+                     hu: np.ndarray | None = None,
                      mask: np.ndarray | None = None, image: np.ndarray | None = None,
                      image_point: tuple[float, float] | None = None,
                      pixel_mm: tuple[float, float] | None = None, user: str = "") -> Measurement:

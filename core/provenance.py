@@ -8,14 +8,8 @@ import datetime
 import json
 from pathlib import Path
 
+from .case_files import provenance_path
 from .io.atomic import atomic_write_text
-
-
-def provenance_path(mask_path: Path) -> Path:
-    """``pred_049.nii.gz`` -> ``pred_049.json``: which model made the mask."""
-    name = Path(mask_path).name
-    stem = name[:-7] if name.endswith(".nii.gz") else Path(name).stem
-    return Path(mask_path).with_name(stem + ".json")
 
 
 def write_provenance(mask_path: Path, meta) -> Path:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .case_files import strip_nifti
+
 
 @dataclass(frozen=True)
 class Volume:
@@ -48,11 +50,7 @@ class Volume:
         """A short label for messages: the file or folder name."""
         if self.source is None:
             return "(unsaved volume)"
-        n = self.source.name
-        for ext in (".nii.gz", ".nii"):
-            if n.endswith(ext):
-                return n[: -len(ext)]
-        return n
+        return strip_nifti(self.source.name)
 
     def with_data(self, data: np.ndarray, **changes) -> "Volume":
         """Same grid, other voxels (a mask, a probability map...)."""

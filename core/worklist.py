@@ -2,7 +2,7 @@
 
 A case is a ``ct_NNN.nii.gz`` with, beside it, an optional manual mask
 ``mask_NNN.nii.gz``, an optional model prediction ``pred_NNN.nii.gz`` and,
-while edits are unsaved, a hidden recovery file (:mod:`core.annotation.paths`).
+while edits are unsaved, a hidden recovery file (:mod:`core.case_files`).
 
 The status of each case (new, in progress, reviewed, approved for training),
 who set it and when, is kept in a small JSON file beside the cases
@@ -22,8 +22,8 @@ from typing import Generator, Iterable
 
 import numpy as np
 
+from .case_files import Case, CaseFiles, case_files
 from .provenance import prediction_label
-from .annotation.paths import CasePaths, case_paths
 from .annotation.recovery import RecoveryFile, pending_recovery
 from .datasets import list_cases
 from .errors import HemaRelayError, InputError
@@ -134,7 +134,7 @@ class StatusStore:
 @dataclass(frozen=True)
 class WorklistCase:
     label: str  # "051", or "test/051" in a site folder with train/test/normal
-    paths: CasePaths
+    paths: CaseFiles
     status: StatusRecord | None  # None when the folder's status file is unreadable
     has_mask: bool
     has_prediction: bool
@@ -144,8 +144,13 @@ class WorklistCase:
     def case_id(self) -> str:
         return self.paths.case_id
 
+    @property
+    def case(self) -> Case:
+        """The CT and its saved mask, named by the worklist label."""
+        return Case(self.label, self.paths.ct, self.paths.mask if self.has_mask else None)
 
-def _case(label: str, paths: CasePaths, statuses: dict[str, StatusRecord] | None) -> WorklistCase:
+
+def _case(label: str, paths: CaseFiles, statuses: dict[str, StatusRecord] | None) -> WorklistCase:
     status = None if statuses is None else statuses.get(paths.case_id, NEW_RECORD)
     return WorklistCase(label, paths, status, paths.mask.exists(), paths.prediction.exists(),
                         pending_recovery(paths.recovery, paths.mask))
@@ -177,7 +182,7 @@ class Worklist:
                 statuses = StatusStore(folder).read()
             except InputError as exc:
                 self.problems[folder] = str(exc)
-        return self._replace(_case(case.label, case_paths(case.paths.ct), statuses))
+        return self._replace(_case(case.label, case_files(case.paths.ct), statuses))
 
     def set_status(self, label: str, status: CaseStatus, user: str | None = None) -> WorklistCase:
         """Record a new status. Approval for training needs a saved mask and no
@@ -238,7 +243,7 @@ def scan_folder(folder: str | Path) -> Worklist:
             wl.problems[sub] = str(exc)
             statuses = None
         for c in list_cases(sub):
-            wl.cases.append(_case(prefix + c.case_id, case_paths(c.ct_path), statuses))
+            wl.cases.append(_case(prefix + c.case_id, case_files(c.ct_path), statuses))
     return wl
 
 

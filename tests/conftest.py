@@ -13,6 +13,10 @@ import pytest
 
 from core.datasets import shared_data_root
 
+# The real-sshd fixtures (sshd, sshd_factory), registered once for every test
+# module, so that the whole run shares one session sshd.
+pytest_plugins = ["sshd"]
+
 
 def _require(var: str) -> bool:
     return os.environ.get(var, "") not in ("", "0")

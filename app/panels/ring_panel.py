@@ -6,13 +6,12 @@ epoch of the turn in progress (:class:`LossPlot`; redrawn at most 5 times a seco
 """
 from __future__ import annotations
 
-import math
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QVBoxLayout, QWidget)
 
-from core.progress import Progress
+from core.progress import Progress, format_eta
 from core.site.sync import SiteView
 
 from .loss_plot import LossPlot
@@ -21,13 +20,6 @@ from .tables import read_only_table, set_row
 STATE_TEXT = {"my turn": "It is this site's turn", "waiting": "Waiting for another site",
               "training": "This site is training", "converged": "The ring has converged",
               "stopped": "The ring has stopped", "not a member": "This site is not in the ring"}
-
-
-def _eta(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds):
-        return ""
-    seconds = int(round(seconds))
-    return f"about {seconds // 60} min {seconds % 60:02d} s left" if seconds >= 60 else f"about {seconds} s left"
 
 
 class RingPanel(QGroupBox):
@@ -142,7 +134,7 @@ class RingPanel(QGroupBox):
                 self._dirty = True
             loss = f", loss {ev.loss:.4f}" if ev.loss is not None else ""
             val = f", validation {ev.val_loss:.4f}" if ev.val_loss is not None else ""
-            self.progress_label.setText(f"{ev.stage}: {ev.message}{loss}{val}. {_eta(ev.eta_s)}")
+            self.progress_label.setText(f"{ev.stage}: {ev.message}{loss}{val}. {format_eta(ev.eta_s)}")
         else:
             if ev.total:
                 self.progress.setRange(0, 1000)

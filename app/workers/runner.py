@@ -1,7 +1,7 @@
 """The one runner for long work: a core progress generator on a worker thread.
 
-Core jobs (open a CT, save a mask, export reports, later prediction and
-training) are generators that yield :class:`~core.progress.Progress` and check
+Core jobs (open a CT, save a mask, export reports, predict, sync, evaluate,
+train a turn in a child process) are generators that yield :class:`~core.progress.Progress` and check
 a :class:`~core.progress.CancelToken`. :func:`start_job` runs one on a
 ``QThreadPool`` thread and re-emits what happens as Qt signals on the GUI
 thread (the superqt ``GeneratorWorker`` pattern): ``progress(event)``, then
@@ -20,10 +20,12 @@ from typing import Any, Callable, Generator
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
-from core.progress import CancelToken, Progress
+from core.progress import CancelToken, Progress, drive
 
 JobFactory = Callable[[CancelToken], Generator[Progress, None, Any]]
 
+# Started jobs, until they end: keeps a job without a Qt parent alive while its
+# worker runs (its signals would otherwise go to a collected object).
 _RUNNING: set["Job"] = set()
 
 
@@ -43,17 +45,14 @@ class _Runnable(QRunnable):
 
     def run(self) -> None:  # worker thread
         try:
-            gen = self._factory(self._token)
-            while True:
-                try:
-                    event = next(gen)
-                except StopIteration as stop:
-                    self._emit(self._emitter.done, stop.value)
-                    return
-                if not self._emit(self._emitter.progress, event):
-                    self._token.cancel()  # nobody listens any more (the window closed)
+            value = drive(self._factory(self._token), self._pass_on)
+            self._emit(self._emitter.done, value)
         except BaseException as exc:  # noqa: BLE001 - every failure must reach the GUI
             self._emit(self._emitter.failed, exc)
+
+    def _pass_on(self, event) -> None:
+        if not self._emit(self._emitter.progress, event):
+            self._token.cancel()  # nobody listens any more (the window closed)
 
     @staticmethod
     def _emit(signal, value) -> bool:
@@ -76,7 +75,6 @@ class Job(QObject):
         self.name = name
         self.token = CancelToken()
         self.running = False
-        self.last_progress: Progress | None = None
         self._factory = factory
         self._emitter = _Emitter(self)  # a Qt child: never destroyed on the worker thread
         queued = Qt.ConnectionType.QueuedConnection
@@ -95,7 +93,6 @@ class Job(QObject):
 
     @Slot(object)
     def _on_progress(self, event: Progress) -> None:
-        self.last_progress = event
         self.progress.emit(event)
 
     @Slot(object)
@@ -134,7 +131,3 @@ def job_from_function(stage: str, fn: Callable[[], Any]) -> JobFactory:
         token.raise_if_cancelled()
         return fn()
     return factory
-
-
-def running_jobs() -> list[Job]:
-    return list(_RUNNING)

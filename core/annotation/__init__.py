@@ -4,7 +4,6 @@ from .editor import EditOutcome, Editor, EditorSettings, Tool
 from .fill import FillResult, fill_job, fill_region
 from .interpolate import Interpolation, interpolate_between_slices
 from .model import MAX_UNDO_DEFAULT, MaskChange, MaskEdit, MaskModel
-from .paths import CasePaths, case_paths, case_stem
 from .planes import Plane, PlaneGeometry
 from .recovery import RecoveryFile, discard_recovery, pending_recovery, read_recovery, write_recovery
 from .session import EditSession, MaskSnapshot, open_case
@@ -13,8 +12,8 @@ from .tools import (BLOOD_HU_DEFAULT, HURange, SliceRegion, VolumeRegion, capsul
                     flood_fill, whole)
 
 __all__ = ["EditOutcome", "Editor", "EditorSettings", "Tool", "FillResult", "fill_job", "fill_region",
-           "Interpolation", "interpolate_between_slices", "Plane", "PlaneGeometry", "MAX_UNDO_DEFAULT", "MaskChange", "MaskEdit", "MaskModel", "CasePaths", "case_paths",
-           "case_stem", "RecoveryFile", "discard_recovery", "pending_recovery", "read_recovery",
+           "Interpolation", "interpolate_between_slices", "Plane", "PlaneGeometry", "MAX_UNDO_DEFAULT", "MaskChange",
+           "MaskEdit", "MaskModel", "RecoveryFile", "discard_recovery", "pending_recovery", "read_recovery",
            "write_recovery", "EditSession", "MaskSnapshot", "open_case", "AxialStack",
            "BLOOD_HU_DEFAULT", "HURange", "SliceRegion", "VolumeRegion", "capsule",
            "component_at", "flood_fill", "whole"]

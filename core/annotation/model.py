@@ -232,10 +232,6 @@ class MaskModel:
     def undo_label(self) -> str | None:
         return self._undo[-1].label if self._undo else None
 
-    @property
-    def redo_label(self) -> str | None:
-        return self._redo[-1].label if self._redo else None
-
     def undo(self) -> bool:
         if self._stroke is not None:
             self.end_stroke()

@@ -20,6 +20,7 @@ from typing import Generator
 
 import numpy as np
 
+from ..case_files import CaseFiles, case_files
 from ..provenance import prediction_label
 from ..errors import HemaRelayError, InputError
 from ..io import load_ct, load_mask, save_mask
@@ -30,7 +31,6 @@ from ..measurements import case_measurement_lines
 from ..reports import ReportJob
 from ..volume import Volume
 from .model import MAX_UNDO_DEFAULT, MaskModel
-from .paths import CasePaths, case_paths
 from .recovery import RecoveryFile, discard_recovery, pending_recovery, read_recovery, write_recovery
 from .stack import AxialStack
 
@@ -57,7 +57,7 @@ class PredictionUpdate:
 
 @dataclass
 class EditSession:
-    paths: CasePaths
+    paths: CaseFiles
     ct: Volume  # as read, on its own grid (what reports and saving use)
     reorientation: Reorientation
     stack: AxialStack
@@ -191,7 +191,7 @@ def open_case(ct_path: str | Path, token: CancelToken = NEVER_CANCELLED,
     unsaved autosaved edits. Raises InputError/GeometryError with a message
     naming the file when the CT or the saved mask cannot be used; a
     prediction that cannot be used is left out with a note."""
-    paths = case_paths(ct_path)
+    paths = case_files(ct_path)
     total = 4
     yield Progress(STAGE_OPEN, 0, total, f"reading {paths.ct.name}")
     ct = load_ct(paths.ct)

@@ -15,6 +15,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from . import add_command
+
 
 def _job_options(p: argparse.ArgumentParser, sites_required: bool) -> None:
     g = p.add_argument_group("the job")
@@ -40,8 +42,7 @@ def _job_options(p: argparse.ArgumentParser, sites_required: bool) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    flare = subparsers.add_parser("flare", help="train as an NVIDIA FLARE cyclic job (optional extra)",
-                                  description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    flare = add_command(subparsers, "flare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = flare.add_subparsers(dest="flare_command", metavar="ACTION", required=True)
 
     p = sub.add_parser("job", help="write the job folder an NVFlare admin submits")

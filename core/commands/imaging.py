@@ -6,17 +6,19 @@ from pathlib import Path
 
 from ..brain import brain_mask
 from ..io import load_ct, save_mask
+from . import add_command
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("brain", help="extract the brain (skull strip) of a CT",
-                       description="Write the brain mask of a CT (NIfTI file or DICOM folder) "
-                       "as uint8 NIfTI on the CT's grid.")
+    p = add_command(
+        sub, "brain",
+        description="Write the brain mask of a CT (NIfTI file or DICOM folder) "
+        "as uint8 NIfTI on the CT's grid.")
     p.add_argument("ct", type=Path, help="CT: .nii/.nii.gz file or DICOM folder")
     p.add_argument("-o", "--output", type=Path, required=True, help="brain mask .nii.gz to write")
     p.set_defaults(func=_brain)
 
-    p = sub.add_parser("info", help="describe a CT: grid, HU range, orientation, notes")
+    p = add_command(sub, "info")
     p.add_argument("ct", type=Path)
     p.set_defaults(func=_info)
 

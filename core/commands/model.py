@@ -7,34 +7,30 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
-from ..inference import Segmenter, evaluate_site, predict_files
-from ..io.atomic import atomic_write_text
 from ..model.fast import BACKENDS
-from ..progress import Progress
-from ..training.config import list_presets, load_config
-from ..training.trainer import TrainingProgress
+from ..progress import drive
+from .console import ConsolePrinter
+from .options import training_settings
+from . import add_command
 
 
 def register(subparsers) -> None:
-    t = subparsers.add_parser(
-        "train", help="train the segmentation network on a site folder",
+    t = add_command(
+        subparsers, "train", parents=[training_settings()],
         description="Train on SITE_DIR/train (ct_NNN.nii.gz + mask_NNN.nii.gz pairs) until the "
         "validation loss stops improving. Writes OUT/model.safetensors; OUT/checkpoint.safetensors "
         "lets an interrupted run continue when started again with the same OUT.")
     t.add_argument("--data", type=Path, required=True, action="append", metavar="SITE_DIR",
                    help="site folder with train/ (repeat to pool several sites)")
     t.add_argument("--out", type=Path, required=True, metavar="DIR")
-    t.add_argument("--preset", default=None,
-                   help=f"named settings: {', '.join(list_presets())} (default: default, the product recipe)")
-    t.add_argument("--config", type=Path, metavar="F.toml", help="settings file applied over the preset")
-    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="one setting, applied last (repeatable), e.g. --set patience=5")
     t.add_argument("--init", type=Path, metavar="W", help="start from these weights instead of random ones")
     t.add_argument("--fresh", action="store_true", help="ignore a checkpoint left in --out")
     t.set_defaults(func=run_train)
 
-    p = subparsers.add_parser(
-        "predict", help="segment hematomas in CT scans",
+    p = add_command(
+
+        subparsers, "predict",
+
         description="Write a hematoma mask pred_NNN.nii.gz for each CT (beside it, or in -o DIR), "
         "on the CT's own grid.")
     p.add_argument("cts", nargs="+", type=Path, metavar="CT", help=".nii/.nii.gz files or DICOM folders")
@@ -45,8 +41,10 @@ def register(subparsers) -> None:
     p.add_argument("--backend", choices=BACKENDS, default="auto", help="inference engine (default: fastest)")
     p.set_defaults(func=run_predict)
 
-    e = subparsers.add_parser(
-        "evaluate", help="Dice and volumes of a model on a site's test cases",
+    e = add_command(
+
+        subparsers, "evaluate",
+
         description="Predict SITE_DIR/test (and SITE_DIR/normal when present), compare with the "
         "manual masks, print a table and write the scores as JSON.")
     e.add_argument("--model", type=Path, metavar="W",
@@ -57,65 +55,14 @@ def register(subparsers) -> None:
     e.set_defaults(func=run_evaluate)
 
 
-def _drive(gen, show):
-    """Run a progress generator, passing events to ``show``; return its value.
-    (The CLI cancels with Ctrl-C, which core.cli turns into exit status 130.)"""
-    while True:
-        try:
-            show(next(gen))
-        except StopIteration as stop:
-            return stop.value
-
-
-def _fmt_eta(s: float | None) -> str:
-    if s is None:
-        return ""
-    s = int(s)
-    return f" ETA {s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f" ETA {s // 60}m{s % 60:02d}s"
-
-
-class _Console:
-    """One status line on a terminal; plain lines otherwise."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.last_stage = ""
-
-    def __call__(self, ev: Progress) -> None:
-        if isinstance(ev, TrainingProgress):
-            if ev.phase == "epoch_end":
-                self.line(f"epoch {ev.epoch}: train loss {ev.loss:.4f}, validation loss "
-                          f"{ev.val_loss:.4f} (best {ev.best_val_loss:.4f})"
-                          f"{_fmt_eta(ev.eta_s)}", final=True)
-            elif self.tty:
-                self.line(f"{ev.stage}: {ev.message}, loss {ev.loss:.4f}{_fmt_eta(ev.eta_s)}")
-            return
-        text = f"{ev.stage}: {ev.message}".rstrip(": ")
-        if self.tty:
-            self.line(text + _fmt_eta(ev.eta_s))
-        elif ev.stage != self.last_stage:
-            self.line(text, final=True)
-        self.last_stage = ev.stage
-
-    def line(self, text: str, final: bool = False) -> None:
-        if self.tty:
-            sys.stderr.write("\r\033[K" + text + ("\n" if final else ""))
-        else:
-            sys.stderr.write(text + "\n")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            sys.stderr.write("\r\033[K")
-
-
 def run_train(args: argparse.Namespace) -> int:
+    from ..training.config import load_config
     from ..training.run import train_site
 
     config = load_config(args.preset, args.config, args.overrides)
-    console = _Console()
-    result = _drive(train_site(args.data, args.out, config, fresh=args.fresh, init_weights=args.init),
-                    console)
+    console = ConsolePrinter()
+    result = drive(train_site(args.data, args.out, config, fresh=args.fresh, init_weights=args.init),
+                   console)
     console.close()
     m = result.meta
     print(f"{result.weights_path}: {m.architecture} ds={m.ds}, {result.stopped} after "
@@ -125,12 +72,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from ..inference import CASE_STAGES, predict_files
     for ct in args.cts:
         if not ct.exists():
             raise InputError(f"{ct}: file or folder not found.")
     segmenter = _segmenter(args)
-    console = _Console()
-    done = _drive(predict_files(args.cts, segmenter, args.out, args.probabilities), console)
+    console = ConsolePrinter(quiet_stages=CASE_STAGES)
+    done = drive(predict_files(args.cts, segmenter, args.out, args.probabilities), console)
     console.close()
     for f in done:
         p = f.prediction
@@ -138,8 +86,10 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _segmenter(args: argparse.Namespace) -> Segmenter:
+def _segmenter(args: argparse.Namespace):
     """The model named by --model, or the default model shipped with the program."""
+    from ..inference import Segmenter
+
     if args.model is not None:
         return Segmenter.from_file(args.model, backend=args.backend)
     from ..model.default import load_default_model
@@ -165,9 +115,12 @@ def format_table(ev) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+    from ..inference import CASE_STAGES, evaluate_site
+    from ..io.atomic import atomic_write_text
+
     segmenter = _segmenter(args)
-    console = _Console()
-    ev = _drive(evaluate_site(args.data, segmenter), console)
+    console = ConsolePrinter(quiet_stages=CASE_STAGES)
+    ev = drive(evaluate_site(args.data, segmenter), console)
     console.close()
     atomic_write_text(args.json, json.dumps(ev.to_json_dict(), indent=2) + "\n")
     print(format_table(ev))

@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
+from ..case_files import case_id
 from ..datasets import list_cases
 from ..errors import ConfigError, InputError
 from ..reports import LARGE_ML_DEFAULT, ReportJob, export_reports
+from ..progress import drive
+from . import add_command
+from .console import ConsolePrinter
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "report", help="hematoma volume report (CSV, and a one-page PDF per case)",
+    p = add_command(
+        subparsers, "report",
         description="Measure each case's hematoma mask (planimetric volume, ABC/2, slices, "
         "largest axial area, mean HU, large-bleed flag) and write one CSV row per case; "
         "with --pdf-dir also a one-page PDF per case. Masks are measured as drawn: small "
@@ -33,16 +36,6 @@ def register(subparsers) -> None:
     p.add_argument("--large-ml", type=float, default=LARGE_ML_DEFAULT, metavar="ML",
                    help=f"flag hematomas of at least this volume (default {LARGE_ML_DEFAULT:g} mL)")
     p.set_defaults(func=run)
-
-
-def case_name(ct: Path) -> str:
-    """``ct_049.nii.gz`` -> ``049``; other files lose their extension; folders keep their name."""
-    name = ct.name
-    for ext in (".nii.gz", ".nii"):
-        if name.lower().endswith(ext):
-            name = name[: -len(ext)]
-            break
-    return name[3:] if name.startswith("ct_") and len(name) > 3 else name
 
 
 def _mask_beside(ct: Path) -> Path:
@@ -65,7 +58,7 @@ def build_jobs(args: argparse.Namespace) -> list[ReportJob]:
         masks = [Path(m).expanduser() for m in args.masks]
     else:
         masks = [_mask_beside(ct) for ct in cts]
-    return [ReportJob(case_name(ct), ct, m, args.mask_source) for ct, m in zip(cts, masks)]
+    return [ReportJob(case_id(ct), ct, m, args.mask_source) for ct, m in zip(cts, masks)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -74,16 +67,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.mask_source.strip():
         raise ConfigError("--mask-source must not be empty.")
     jobs = build_jobs(args)
-    gen = export_reports(jobs, args.csv, args.pdf_dir, large_threshold_ml=args.large_ml)
-
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            result = stop.value
-            break
-        if event.done < event.total:
-            print(f"[{int(event.done) + 1}/{int(event.total)}] {event.message}", file=sys.stderr)
+    printer = ConsolePrinter()
+    result = drive(export_reports(jobs, args.csv, args.pdf_dir, large_threshold_ml=args.large_ml), printer)
+    printer.close()
     print(f"{'case':<12} {'volume mL':>10} {'ABC/2 mL':>9} {'slices':>6}  flag")
     for r in result.reports:
         flag = f">= {r.large_threshold_ml:g} mL" if r.large else ""

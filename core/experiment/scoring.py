@@ -15,11 +15,11 @@ import numpy as np
 
 from ..datasets import site_split
 from ..errors import InputError
-from ..inference import CaseScore, Evaluation, Segmenter
-from ..io import load_ct, load_mask
-from ..metrics import dice, pearson, volume_ml
+from ..inference import Evaluation, Segmenter
+from ..metrics import dice
 from ..orientation import to_canonical
-from ..progress import CancelToken, EtaClock, Progress
+from ..progress import CancelToken, Progress
+from ..scoring import score_cases
 from .plan import ExperimentPlan
 
 STAGE = "Evaluating"
@@ -57,48 +57,30 @@ def _nib_load(path):
 def evaluate_all(plan: ExperimentPlan, token: CancelToken
                  ) -> Generator[Progress, None, tuple[dict[str, dict[str, Evaluation]], list[ExampleSlice]]]:
     segmenters = {m: Segmenter.from_file(plan.model_path(m), backend=plan.backend) for m in plan.models}
-    todo = []
+    per_site = []
     for site in plan.sites:
         test = site_split(site.data, "test", require_masks=True)
         normal = site_split(site.data, "normal")
         if not test:
             raise InputError(f"{site.data}: no test/ cases (ct_NNN.nii.gz + mask_NNN.nii.gz) to "
                              "evaluate on.")
-        example = _example_choice(test)
-        todo += [(site, "test", c, c.case_id == example) for c in test]
-        todo += [(site, "normal", c, False) for c in normal]
-    scores = {m: {s.name: {"test": [], "normal": []} for s in plan.sites} for m in plan.models}
+        per_site.append((site, test, normal))
     examples: list[ExampleSlice] = []
-    total = len(todo) * len(segmenters)
-    clock, done = EtaClock(), 0
-    for site, split, case, keep in todo:
-        ct = load_ct(case.ct_path)
-        manual = load_mask(case.mask_path, ct).data if case.mask_path is not None else \
-            np.zeros(ct.shape, np.uint8)
-        manual_ml = volume_ml(manual, ct.voxel_volume_ml)
-        masks = {}
+    result: dict[str, dict[str, Evaluation]] = {m: {} for m in segmenters}
+    for site, test, normal in per_site:
+        example = _example_choice(test)
+        masks: dict[str, np.ndarray] = {}
+
+        def keep(case, ct, reference, model, mask, site=site, example=example, masks=masks):
+            if case.case_id == example:
+                masks[model] = mask
+                if len(masks) == len(segmenters):
+                    examples.append(_example_slice(site.name, ct, reference, dict(masks)))
+
+        scores = yield from score_cases(test + normal, segmenters, STAGE, f"site {site.name}", token, keep)
         for model, seg in segmenters.items():
-            token.raise_if_cancelled()
-            yield Progress(STAGE, done, total, f"{model} on site {site.name} {split} case "
-                           f"{done // len(segmenters) + 1} of {len(todo)}", clock.eta(done, total))
-            pred = yield from seg.predict(ct, token)
-            scores[model][site.name][split].append(
-                CaseScore(case.case_id, dice(manual, pred.mask), manual_ml, pred.volume_ml))
-            if keep:
-                masks[model] = pred.mask
-            done += 1
-        if keep:
-            examples.append(_example_slice(site.name, ct, manual, masks))
-    yield Progress(STAGE, total, total, "done")
-    result = {}
-    for model, seg in segmenters.items():
-        result[model] = {}
-        for site in plan.sites:
-            cases, normal = scores[model][site.name]["test"], scores[model][site.name]["normal"]
-            r = pearson([c.manual_ml for c in cases], [c.auto_ml for c in cases]).r
-            result[model][site.name] = Evaluation(cases, normal, float(np.mean([c.dice for c in cases])),
-                                                  None if not np.isfinite(r) else float(r),
-                                                  seg.weights.meta.sha256)
+            result[model][site.name] = Evaluation.of(scores[model][:len(test)], scores[model][len(test):],
+                                                     seg.weights.meta.sha256)
     return result, examples
 
 

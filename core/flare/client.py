@@ -45,20 +45,14 @@ def take_turn(trainer, site: str, params: dict, meta: dict):
     """One turn from what the server sent: (weights, val_loss)."""
     import torch
 
-    from ..progress import NEVER_CANCELLED
+    from ..progress import NEVER_CANCELLED, drive
     from ..ring.trainer import TurnInput, check_result
     from .controller import META_EPOCHS, META_SEED, META_TURN
 
     weights = {k: torch.as_tensor(v) for k, v in params.items()} or None  # empty: the first turn
     inp = TurnInput(weights=weights, optimizer_state=None, epochs=int(meta[META_EPOCHS]),
                     seed=int(meta[META_SEED]), turn=int(meta[META_TURN]), site=site)
-    gen = trainer.train_turn(inp, NEVER_CANCELLED)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            result = check_result(stop.value, trainer.model_id)
-            break
+    result = check_result(drive(trainer.train_turn(inp, NEVER_CANCELLED)), trainer.model_id)
     return result.weights, float(result.metrics["val_loss"])
 
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from ..case_files import is_nifti_name
 from ..errors import InputError
 from ..volume import Volume
 from .atomic import atomic_path
 
 
 def is_nifti(path: Path) -> bool:
-    n = path.name.lower()
-    return n.endswith(".nii") or n.endswith(".nii.gz")
+    return is_nifti_name(path.name)
 
 
 def read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -26,7 +26,7 @@ def read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
         img = nib.load(str(path))
     except FileNotFoundError:
         raise InputError(f"{path}: file not found.") from None
-    except Exception as exc:  # nibabel raises many types for non-images
+    except Exception as exc:  # noqa: BLE001 - nibabel raises many types for non-images
         raise InputError(f"{path}: not a readable NIfTI image ({_short(exc)}).") from None
     shape = img.shape
     if len(shape) == 4 and shape[3] == 1:

@@ -1,4 +1,4 @@
-"""The default model shipped with the program (``resources/models/``).
+"""The default model shipped with the program (``core/resources/models/``).
 
 Trained with the product recipe (preset ``default``) on both CT-ICH sites'
 ``train/`` folders by ``bench/train_default_model.py --ship``. It is what

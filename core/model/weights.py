@@ -178,7 +178,7 @@ def _open(path: Path, with_tensors: bool = False):
             tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
     except InputError:
         raise
-    except Exception as exc:  # safetensors raises its own error types for bad headers
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own types for bad headers
         raise InputError(f"{path}: not a readable weights file ({exc}).") from None
     return meta, tensors
 

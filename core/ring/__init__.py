@@ -3,27 +3,30 @@
 Only weights, optimizer state and scalar metrics ever leave a site. The ring
 knows nothing about hematomas: any :class:`TurnTrainer` can take a turn.
 
-Modules: ``transport`` (+ ``transport_dir``, ``transport_sftp``): the server;
-``manifest``, ``server``: the ring folder's layout; ``lease``: the lock;
-``order``, ``convergence``: whose turn, when to stop; ``codec``: weights files;
+Modules: ``transport`` (+ ``transport_dir``, ``transport_sftp``, opened by
+``connect``): the server;
+``manifest`` (with the ring order), ``server``: the ring folder's layout; ``lease``: the lock;
+``convergence``: when to stop; ``codec``: weights files;
 ``turn``: the protocol; ``audit``: the site's local log; ``privacy``: server
-content checks; ``status``: the ring in words; ``factory``, ``toy``: trainers.
+content checks; ``status``: the ring in words; ``trainer``: what a trainer must
+offer; ``toy``: a tiny trainer without medical data. Which trainer takes a
+site's turns is chosen above the ring, in :mod:`core.turn_trainers`.
 """
 from .errors import (ConnectionLostError, CorruptWeightsError, HostKeyError, LeaseLostError,
                      ManifestConflictError, RingStateError, ServerAuthError, ServerError,
                      ServerPermissionError, ServerUnreachableError, TrainerUnavailableError)
-from .factory import trainer_factory
-from .manifest import Manifest, RingConfig, TurnRecord
-from .server import fetch_weights, init_ring, read_manifest
+from .manifest import Manifest, RingConfig, TurnRecord, read_manifest
+from .server import fetch_weights, init_ring
 from .trainer import TurnInput, TurnResult, TurnTrainer
-from .transport import ServerLocation, Transport, open_transport, parse_server_url
+from .connect import open_transport
+from .transport import ServerLocation, Transport, parse_server_url
 from .turn import SiteOptions, SiteRun, TurnOutcome, TurnTimings, run_site, take_turn
 
 __all__ = [
     "ConnectionLostError", "CorruptWeightsError", "HostKeyError", "LeaseLostError",
     "ManifestConflictError", "RingStateError", "ServerAuthError", "ServerError",
     "ServerPermissionError", "ServerUnreachableError", "TrainerUnavailableError",
-    "trainer_factory", "Manifest", "RingConfig", "TurnRecord", "fetch_weights", "init_ring",
+    "Manifest", "RingConfig", "TurnRecord", "fetch_weights", "init_ring",
     "read_manifest", "TurnInput", "TurnResult", "TurnTrainer", "ServerLocation", "Transport",
     "open_transport", "parse_server_url", "SiteOptions", "SiteRun", "TurnOutcome", "TurnTimings",
     "run_site", "take_turn",

@@ -12,12 +12,12 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..user_dirs import state_dir
 from .manifest import utc_now
 
 
 def default_audit_path(site: str) -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path("~/.local/state").expanduser())
-    return Path(base) / "hemarelay" / f"ring-audit-{site}.jsonl"
+    return state_dir() / f"ring-audit-{site}.jsonl"
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import LeaseLostError
-from .manifest import BROKEN_LEASES_DIR, LEASE, Manifest, parse_utc, utc_now
+from .manifest import BROKEN_LEASES_DIR, LEASE, Manifest, parse_utc, read_manifest, utc_now
 from .transport import Transport
 
 
@@ -192,7 +192,6 @@ def renew(t: Transport, lease: Lease, ttl_s: float) -> Lease:
     if view is None:
         # Moved aside by a breaker that then saw our renewal, or broken and the
         # breaker's turn already published: only the manifest can tell.
-        from .server import read_manifest
         m = read_manifest(t)
         if m.turns_done == lease.turn and m.holder is not None and m.holder.token == lease.token \
                 and t.create_exclusive(LEASE, renewed.to_bytes()):

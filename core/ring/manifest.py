@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import re
+import time
 import uuid
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
@@ -24,6 +26,7 @@ from typing import Any, Literal
 
 from ..errors import ConfigError
 from .errors import RingStateError
+from .transport import Transport
 
 FORMAT = "hemarelay-ring/1"
 MANIFEST = "manifest.json"
@@ -95,6 +98,31 @@ class RingConfig:
         if self.start_from not in START_FROM:
             raise ConfigError(f"Start from '{self.start_from}': use {' or '.join(START_FROM)}.")
         return self
+
+
+# -- whose turn it is: the ring order, fixed or a seeded shuffle per round --
+
+def round_order(config: RingConfig, round_index: int) -> list[str]:
+    """The sites in the order they train during one round (each site once)."""
+    sites = list(config.sites)
+    if config.order == "fixed" or len(sites) == 1:
+        return sites
+    previous_last = None
+    for r in range(round_index + 1):
+        order = sites[:]
+        random.Random(f"{config.seed}:{r}").shuffle(order)
+        # The same site twice in a row (end of one round, start of the next)
+        # would be a turn without a transfer: swap it one place later.
+        if order[0] == previous_last:
+            order[0], order[1] = order[1], order[0]
+        previous_last = order[-1]
+    return order
+
+
+def site_for_turn(config: RingConfig, turn: int) -> str:
+    """The site that takes turn ``turn`` (0-based) of the ring."""
+    n = len(config.sites)
+    return round_order(config, turn // n)[turn % n]
 
 
 @dataclass(frozen=True)
@@ -198,7 +226,6 @@ class Manifest:
 
     @property
     def next_site(self) -> str:
-        from .order import site_for_turn
         return site_for_turn(self.config, self.turns_done)
 
     @property
@@ -355,3 +382,24 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
                           for i, x in enumerate(_req(d, "history", list, "manifest"))))
     except (ValueError, TypeError, AttributeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise RingStateError(f"{where} is not a valid ring manifest ({exc}).") from None
+
+
+def read_manifest(t: Transport) -> Manifest:
+    """The ring's manifest as it stands on the server, parsed and validated."""
+    where = t.describe(MANIFEST)
+    for attempt in range(3):
+        try:
+            data = t.read_bytes(MANIFEST)
+        except FileNotFoundError:
+            raise RingStateError(f"No ring at {t.describe()}: {MANIFEST} not found (create one with "
+                                 f"'hemarelay ring init').") from None
+        if data.strip():
+            try:
+                return parse_manifest(data, where)
+            except RingStateError:
+                if attempt == 2:
+                    raise
+        elif attempt == 2:
+            raise RingStateError(f"{where} is empty.")
+        time.sleep(0.2)  # only ``ring init`` writes it non-atomically (exclusive create)
+    raise AssertionError("unreachable")

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 import uuid
 
 from .codec import verify_sha256
 from .errors import LeaseLostError, ManifestConflictError, RingStateError, ServerError
 from .lease import read_lease, Lease
 from .manifest import (BROKEN_LEASES_DIR, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR, FileRef, Manifest,
-                       RingConfig, new_manifest, parse_manifest)
+                       RingConfig, new_manifest, read_manifest)
 from .transport import TEMP_MARK, Transport
 
 log = logging.getLogger(__name__)
@@ -31,26 +30,6 @@ def init_ring(t: Transport, config: RingConfig) -> Manifest:
             f"A ring already exists at {t.describe()} (sites {', '.join(existing.config.sites)}, "
             f"{existing.turns_done} turns, {existing.status}); choose another folder.")
     return m
-
-
-def read_manifest(t: Transport) -> Manifest:
-    where = t.describe(MANIFEST)
-    for attempt in range(3):
-        try:
-            data = t.read_bytes(MANIFEST)
-        except FileNotFoundError:
-            raise RingStateError(f"No ring at {t.describe()}: {MANIFEST} not found (create one with "
-                                 f"'hemarelay ring init').") from None
-        if data.strip():
-            try:
-                return parse_manifest(data, where)
-            except RingStateError:
-                if attempt == 2:
-                    raise
-        elif attempt == 2:
-            raise RingStateError(f"{where} is empty.")
-        time.sleep(0.2)  # only ``ring init`` writes it non-atomically (exclusive create)
-    raise AssertionError("unreachable")
 
 
 def commit_manifest(t: Transport, expected: Manifest, new: Manifest, lease: Lease) -> Manifest:

@@ -1,4 +1,5 @@
-"""A ring's state in words (``hemarelay ring status``, the GUI's ring panel)."""
+"""A ring's state in words, for ``hemarelay ring status`` (the GUI shows the
+manifest in its own tables)."""
 from __future__ import annotations
 
 from .lease import LeaseView

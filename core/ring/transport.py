@@ -21,13 +21,11 @@ import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Generator, Iterator, Literal
+from typing import Generator, Iterator, Literal
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigError
-
-if TYPE_CHECKING:  # paramiko is imported only when an SFTP ring is used
-    from .transport_sftp import SshOptions
+from ..progress import drive
 
 TEMP_MARK = ".tmp-"  # temp files are "<target>.tmp-<nonce>": never referenced by the manifest
 
@@ -159,25 +157,7 @@ class Transport(ABC):
         """Create a folder and its parents ("" is the ring folder itself)."""
 
     def read_bytes(self, rel: str) -> bytes:
-        gen = self.iter_read(rel)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                return stop.value  # type: ignore[no-any-return]
+        return drive(self.iter_read(rel))
 
     def write_atomic(self, rel: str, data: bytes) -> None:
-        for _ in self.iter_write_atomic(rel, data):
-            pass
-
-
-def open_transport(location: ServerLocation | str, ssh: "SshOptions | None" = None) -> Transport:
-    """A transport for a URL or parsed location; SFTP connects lazily (call ``connect()``)."""
-    if isinstance(location, str):
-        location = parse_server_url(location)
-    if location.kind == "dir":
-        from .transport_dir import DirectoryTransport
-        return DirectoryTransport(Path(location.path))
-    from .transport_sftp import SftpTransport, SshOptions
-    return SftpTransport(location, ssh or SshOptions())
-
+        drive(self.iter_write_atomic(rel, data))

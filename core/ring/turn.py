@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Generator, Iterator, TypeVar
 
-from ..progress import CancelToken, Progress
+from ..progress import CancelToken, Progress, relay
 from .audit import AuditLog
 from .codec import (decode_optimizer_state, decode_weights, encode_optimizer_state, encode_weights,
                     sha256_hex, verify_sha256)
@@ -33,9 +33,9 @@ from .errors import RingStateError, ServerError, ServerUnreachableError
 from .lease import (Lease, LeaseView, LeaseWatch, break_lease, judge_lease, new_lease, read_lease,
                     release, renew, try_acquire)
 from .manifest import (OPTIMIZER_DIR, WEIGHTS_DIR, BestWeights, FileRef, Holder, Manifest, RingEvent,
-                       TurnRecord, utc_now)
-from .server import commit_manifest, prune, read_manifest, versioned_name
-from .trainer import TurnInput, TurnTrainer, check_result
+                       TurnRecord, read_manifest, utc_now)
+from .server import commit_manifest, prune, versioned_name
+from .trainer import TurnInput, TurnResult, TurnTrainer, check_result
 from .transport import Transport
 
 log = logging.getLogger(__name__)
@@ -138,15 +138,8 @@ class _Retry:
         waits = self._waits()
         while True:
             try:
-                gen = make()
-                while True:
-                    try:
-                        done = next(gen)
-                    except StopIteration as stop:
-                        return stop.value  # type: ignore[no-any-return]
-                    self.tick()
-                    yield Progress(stage, done=float(done), total=float(total),
-                                   message=f"{_size(done)} of {_size(total)}")
+                return (yield from relay(make(), lambda _: self.tick(), lambda done: Progress(
+                    stage, done=float(done), total=float(total), message=f"{_size(done)} of {_size(total)}")))
             except ServerUnreachableError as exc:
                 yield from self._backoff(exc, waits)
 
@@ -240,16 +233,38 @@ def _check_member(m: Manifest, site: str, trainer: TurnTrainer, t: Transport) ->
                              f"site's trainer is '{trainer.model_id}'.")
 
 
-def _hold_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken, retry: _Retry,
-               audit: AuditLog, lease: Lease, broken: tuple[LeaseView, str] | None,
-               t_lease: float) -> Generator[Progress, None, TurnOutcome | None]:
-    site = opts.site
-    keeper = _LeaseKeeper(t, lease, lease.ttl_s)
-    retry.tick = keeper.tick
-    try:
-        m = yield from retry.call(lambda: read_manifest(t))
+@dataclass(frozen=True)
+class _Downloaded:
+    weights: dict | None
+    optimizer_state: dict | None
+    bytes: int
+
+
+@dataclass(frozen=True)
+class _Uploaded:
+    weights: FileRef
+    optimizer: FileRef | None
+    bytes: int
+
+
+class _HeldTurn:
+    """Steps 2-5 of the module docstring for a site that holds the lease, one
+    method per step. Any error before the manifest swap releases the lease."""
+
+    def __init__(self, t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken,
+                 retry: _Retry, audit: AuditLog, lease: Lease) -> None:
+        self.t, self.trainer, self.opts, self.token = t, trainer, opts, token
+        self.retry, self.audit, self.site = retry, audit, opts.site
+        self.keeper = _LeaseKeeper(t, lease, lease.ttl_s)
+
+    def record_holder(self, broken: tuple[LeaseView, str] | None
+                      ) -> Generator[Progress, None, tuple[Manifest, str | None] | None]:
+        """Step 2: name this site as the holder in the manifest (and the lease it
+        broke, if any). None when the ring moved on while the lease was taken."""
+        t, site, lease = self.t, self.site, self.keeper.lease
+        m = yield from self.retry.call(lambda: read_manifest(t))
         if m.status != "running" or m.turns_done != lease.turn:
-            yield from retry.call(lambda: release(t, keeper.lease))
+            yield from self.retry.call(lambda: release(t, self.keeper.lease))
             return None
         started = utc_now()
         events: tuple = ()
@@ -265,115 +280,143 @@ def _hold_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: Can
         yield Progress(STAGE_LEASE, message=f"Site {site} holds the ring lease for turn {m.turns_done + 1}.")
         expected = m
         m = m.bumped(holder=Holder(site, lease.token, lease.turn, started), history=m.history + events)
-        m = yield from retry.call(lambda: commit_manifest(t, expected, m, keeper.lease))
-        lease_s = time.monotonic() - t_lease
+        m = yield from self.retry.call(lambda: commit_manifest(t, expected, m, self.keeper.lease))
+        return m, in_place_of
 
-        # -- download ---------------------------------------------------------
-        t0 = time.monotonic()
-        carry = not m.config.reset_optimizer
+    def download(self, m: Manifest) -> Generator[Progress, None, _Downloaded]:
+        """Step 3: the weights, and the optimizer state unless the ring resets it, sha256-checked."""
+        t = self.t
         weights = opt_state = None
-        bytes_down = 0
+        size = 0
         if m.weights is not None:
             ref = m.weights
-            data = yield from retry.transfer(lambda: _verified(t, ref, "weights"), STAGE_DOWNLOAD, ref.size)
+            data = yield from self.retry.transfer(lambda: _verified(t, ref, "weights"), STAGE_DOWNLOAD,
+                                                  ref.size)
             weights = decode_weights(data, t.describe(ref.file))
-            bytes_down += len(data)
-            audit.record("download", file=ref.file, version=ref.version, sha256=ref.sha256, bytes=len(data))
-        if carry and m.optimizer is not None:
+            size += len(data)
+            self.audit.record("download", file=ref.file, version=ref.version, sha256=ref.sha256,
+                              bytes=len(data))
+        if not m.config.reset_optimizer and m.optimizer is not None:
             oref = m.optimizer
-            data = yield from retry.transfer(lambda: _verified(t, oref, "optimizer state"),
-                                             STAGE_DOWNLOAD, oref.size)
+            data = yield from self.retry.transfer(lambda: _verified(t, oref, "optimizer state"),
+                                                  STAGE_DOWNLOAD, oref.size)
             opt_state = decode_optimizer_state(data, t.describe(oref.file))
-            bytes_down += len(data)
-            audit.record("download", file=oref.file, version=oref.version, sha256=oref.sha256,
-                         bytes=len(data))
-        download_s = time.monotonic() - t0
+            size += len(data)
+            self.audit.record("download", file=oref.file, version=oref.version, sha256=oref.sha256,
+                              bytes=len(data))
+        return _Downloaded(weights, opt_state, size)
 
-        # -- train ------------------------------------------------------------
-        epochs = opts.epochs_per_turn or m.config.epochs_per_turn
-        yield Progress(STAGE_TRAIN, message=f"Turn {m.turns_done + 1}: {epochs} epoch(s) on site {site}'s data.")
-        t0 = time.monotonic()
-        gen = trainer.train_turn(TurnInput(weights, opt_state, epochs, m.config.seed, m.turns_done, site,
-                                             m.config.start_from), token)
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                result = check_result(stop.value, trainer.model_id)
-                break
-            keeper.tick()
-            yield event
-        train_s = time.monotonic() - t0
+    def train(self, m: Manifest, got: _Downloaded, epochs: int) -> Generator[Progress, None, TurnResult]:
+        """Step 4: ``epochs`` epochs on this site's data, renewing the lease between events."""
+        yield Progress(STAGE_TRAIN, message=f"Turn {m.turns_done + 1}: {epochs} epoch(s) on site "
+                                            f"{self.site}'s data.")
+        inp = TurnInput(got.weights, got.optimizer_state, epochs, m.config.seed, m.turns_done, self.site,
+                        m.config.start_from)
+        result = yield from relay(self.trainer.train_turn(inp, self.token), lambda _: self.keeper.tick())
+        return check_result(result, self.trainer.model_id)
 
-        # -- upload -----------------------------------------------------------
-        t0 = time.monotonic()
+    def upload(self, m: Manifest, result: TurnResult) -> Generator[Progress, None, _Uploaded]:
+        """Step 5a: the new weights (and optimizer state) under temp names, renamed into place."""
+        t, site = self.t, self.site
         version = m.latest_version + 1
         meta = {"ring_id": m.ring_id, "version": str(version), "site": site, "turn": str(m.turns_done),
-                "model_id": trainer.model_id}
+                "model_id": self.trainer.model_id}
         wdata = encode_weights(result.weights, meta)
         wref = FileRef(version, versioned_name(WEIGHTS_DIR, version, site), sha256_hex(wdata), len(wdata),
                        site, m.turns_done)
-        yield from retry.transfer(lambda: t.iter_write_atomic(wref.file, wdata), STAGE_UPLOAD, len(wdata))
-        audit.record("upload", file=wref.file, version=version, sha256=wref.sha256, bytes=len(wdata))
-        oref_new = None
-        bytes_up = len(wdata)
-        if carry and result.optimizer_state is not None:
+        yield from self.retry.transfer(lambda: t.iter_write_atomic(wref.file, wdata), STAGE_UPLOAD,
+                                       len(wdata))
+        self.audit.record("upload", file=wref.file, version=version, sha256=wref.sha256, bytes=len(wdata))
+        oref = None
+        size = len(wdata)
+        if not m.config.reset_optimizer and result.optimizer_state is not None:
             odata = encode_optimizer_state(result.optimizer_state, meta)
-            oref_new = FileRef(version, versioned_name(OPTIMIZER_DIR, version, site), sha256_hex(odata),
-                               len(odata), site, m.turns_done)
-            yield from retry.transfer(lambda: t.iter_write_atomic(oref_new.file, odata), STAGE_UPLOAD,
-                                      len(odata))
-            audit.record("upload", file=oref_new.file, version=version, sha256=oref_new.sha256,
-                         bytes=len(odata))
-            bytes_up += len(odata)
-        upload_s = time.monotonic() - t0
+            oref = FileRef(version, versioned_name(OPTIMIZER_DIR, version, site), sha256_hex(odata),
+                           len(odata), site, m.turns_done)
+            yield from self.retry.transfer(lambda: t.iter_write_atomic(oref.file, odata), STAGE_UPLOAD,
+                                           len(odata))
+            self.audit.record("upload", file=oref.file, version=version, sha256=oref.sha256,
+                              bytes=len(odata))
+            size += len(odata)
+        return _Uploaded(wref, oref, size)
 
-        # -- publish ----------------------------------------------------------
-        yield Progress(STAGE_PUBLISH, message=f"Publishing weights version {version}.")
-        t0 = time.monotonic()
-        finished = utc_now()
-        val = float(result.metrics["val_loss"])
-        verdict = judge_turn(m, site, val, finished)
-        record = TurnRecord(
-            turn=m.turns_done, round=m.round, site=site, version=version, weights_file=wref.file,
-            weights_sha256=wref.sha256, parent_version=m.latest_version, epochs=epochs,
-            metrics={k: float(v) for k, v in result.metrics.items()}, n_examples=result.n_examples,
-            improved=verdict.improved, patience_counter=verdict.patience_counter,
-            optimizer_carried=opt_state is not None, started_at=started, finished_at=finished,
-            train_s=round(train_s, 3), overhead_s=round(lease_s + download_s + upload_s, 3),
-            in_place_of=in_place_of)
+    def publish(self, m: Manifest, record: TurnRecord, up: _Uploaded
+                ) -> Generator[Progress, None, tuple[Manifest, TurnRecord]]:
+        """Step 5b: judge convergence and swap the manifest (compare-and-swap under the lease)."""
+        yield Progress(STAGE_PUBLISH, message=f"Publishing weights version {record.version}.")
+        val = float(record.metrics["val_loss"])
+        verdict = judge_turn(m, self.site, val, record.finished_at)
+        record = replace(record, improved=verdict.improved, patience_counter=verdict.patience_counter)
         history = m.history + (record,)
         status = m.status
         if verdict.convergence is not None:
             status = "converged" if verdict.convergence.rule != "max-turns" else "stopped"
-            history += (RingEvent(status, finished, site, verdict.convergence.explanation),)
-        best = BestWeights(val, wref) if verdict.global_improved else m.best
-        expected = m
-        m = m.bumped(turns_done=m.turns_done + 1, holder=None, weights=wref, optimizer=oref_new, best=best,
-                     patience_counter=verdict.global_counter, per_site=verdict.per_site, status=status,
-                     convergence=verdict.convergence, history=history,
-                     model_id=m.model_id or trainer.model_id)
-        m = yield from retry.call(lambda: commit_manifest(t, expected, m, keeper.lease))
-        audit.record("publish", file=wref.file, version=version, sha256=wref.sha256,
-                     detail=f"turn {record.turn + 1}, val_loss {val:.6g}")
+            history += (RingEvent(status, record.finished_at, self.site, verdict.convergence.explanation),)
+        best = BestWeights(val, up.weights) if verdict.global_improved else m.best
+        new = m.bumped(turns_done=m.turns_done + 1, holder=None, weights=up.weights, optimizer=up.optimizer,
+                       best=best, patience_counter=verdict.global_counter, per_site=verdict.per_site,
+                       status=status, convergence=verdict.convergence, history=history,
+                       model_id=m.model_id or self.trainer.model_id)
+        new = yield from self.retry.call(lambda: commit_manifest(self.t, m, new, self.keeper.lease))
+        self.audit.record("publish", file=up.weights.file, version=record.version,
+                          sha256=up.weights.sha256, detail=f"turn {record.turn + 1}, val_loss {val:.6g}")
+        return new, record
+
+    def finish(self, m: Manifest, record: TurnRecord) -> Generator[Progress, None, None]:
+        """Step 5c, after publishing: prune old files, release the lease. A failure
+        here leaves a finished turn and, at worst, a lease that the next site
+        clears as obsolete."""
+        try:
+            deleted = prune(self.t, m)
+            if deleted:
+                log.info("pruned %d old files from the ring server", len(deleted))
+        except ServerError as exc:
+            log.warning("could not prune old ring files: %s", exc)
+        yield Progress(STAGE_RELEASE)
+        yield from self.retry.call(lambda: release(self.t, self.keeper.lease))
+        self.audit.record("release", detail=f"turn {record.turn + 1}")
+
+
+def _hold_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken, retry: _Retry,
+               audit: AuditLog, lease: Lease, broken: tuple[LeaseView, str] | None,
+               t_lease: float) -> Generator[Progress, None, TurnOutcome | None]:
+    """Steps 2-5 for a site that has just taken the lease; None when the ring
+    moved on meanwhile (a late publisher), to wait again."""
+    turn = _HeldTurn(t, trainer, opts, token, retry, audit, lease)
+    retry.tick = turn.keeper.tick
+    try:
+        held = yield from turn.record_holder(broken)
+        if held is None:
+            return None
+        m, in_place_of = held
+        started = m.holder.since if m.holder else utc_now()
+        lease_s = time.monotonic() - t_lease
+        t0 = time.monotonic()
+        got = yield from turn.download(m)
+        download_s, t0 = time.monotonic() - t0, time.monotonic()
+        epochs = opts.epochs_per_turn or m.config.epochs_per_turn
+        result = yield from turn.train(m, got, epochs)
+        train_s, t0 = time.monotonic() - t0, time.monotonic()
+        up = yield from turn.upload(m, result)
+        upload_s, t0 = time.monotonic() - t0, time.monotonic()
+        record = TurnRecord(
+            turn=m.turns_done, round=m.round, site=opts.site, version=up.weights.version,
+            weights_file=up.weights.file, weights_sha256=up.weights.sha256,
+            parent_version=m.latest_version, epochs=epochs,
+            metrics={k: float(v) for k, v in result.metrics.items()}, n_examples=result.n_examples,
+            improved=False, patience_counter=0,  # set by publish, from the convergence verdict
+            optimizer_carried=got.optimizer_state is not None, started_at=started, finished_at=utc_now(),
+            train_s=round(train_s, 3), overhead_s=round(lease_s + download_s + upload_s, 3),
+            in_place_of=in_place_of)
+        m, record = yield from turn.publish(m, record, up)
     except Exception:
-        _release_quietly(t, keeper.lease)
+        _release_quietly(t, turn.keeper.lease)
         raise
     finally:
         retry.tick = lambda: None
-    # Published: a failure from here on leaves a finished turn and, at worst, a
-    # lease that the next site clears as obsolete.
-    try:
-        deleted = prune(t, m)
-        if deleted:
-            log.info("pruned %d old files from the ring server", len(deleted))
-    except ServerError as exc:
-        log.warning("could not prune old ring files: %s", exc)
-    yield Progress(STAGE_RELEASE)
-    yield from retry.call(lambda: release(t, keeper.lease))
-    audit.record("release", detail=f"turn {record.turn + 1}")
+    yield from turn.finish(m, record)
     publish_s = time.monotonic() - t0
-    timings = TurnTimings(lease_s, download_s, train_s, upload_s, publish_s, bytes_down, bytes_up)
+    timings = TurnTimings(lease_s, download_s, train_s, upload_s, publish_s, got.bytes, up.bytes)
     return TurnOutcome(True, m, record, timings)
 
 

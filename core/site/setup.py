@@ -7,25 +7,20 @@ and use the model without any server.
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import ConfigError
 from ..ring.errors import RingStateError
 from ..ring.manifest import SITE_RE, Manifest, RingConfig
-from ..ring.server import init_ring, read_manifest
-from ..ring.transport import ServerLocation, Transport, open_transport, parse_server_url
+from ..ring.connect import open_transport
+from ..ring.manifest import read_manifest
+from ..ring.server import init_ring
+from ..ring.transport import ServerLocation, Transport, parse_server_url
 from ..ring.transport_sftp import SshOptions
+from ..user_dirs import state_dir
 
 LOCAL_RING = "local-ring"
-
-
-def state_dir() -> Path:
-    """``$XDG_STATE_HOME/hemarelay`` (default ``~/.local/state/hemarelay``): the
-    site's own records (model versions, the embedded ring, the audit log)."""
-    base = os.environ.get("XDG_STATE_HOME") or str(Path("~/.local/state").expanduser())
-    return Path(base) / "hemarelay"
 
 
 @dataclass(frozen=True)
@@ -35,7 +30,7 @@ class SiteSetup:
     server: str = ""  # sftp://user@host:port/path or a shared folder; "" = embedded local ring
     key_file: str = ""  # SSH private key; "" = ssh config / agent / ~/.ssh/id_*
     known_hosts: str = ""  # "" = ~/.ssh/known_hosts
-    preset: str = "default"  # training preset (resources/presets): the product recipe
+    preset: str = "default"  # training preset (core/resources/presets): the product recipe
     overrides: tuple[str, ...] = ()  # extra "key=value" training settings
     keep_taking_turns: bool = False  # train automatically whenever it is this site's turn
     poll_s: float = 30.0  # how often the background sync reads the server

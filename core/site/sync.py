@@ -18,7 +18,8 @@ from ..errors import HemaRelayError
 from ..ring.errors import RingStateError, ServerUnreachableError
 from ..ring.lease import LeaseView, read_lease
 from ..ring.manifest import Manifest, TurnRecord
-from ..ring.server import download_verified, kept_refs, read_manifest
+from ..ring.manifest import read_manifest
+from ..ring.server import download_verified, kept_refs
 from ..ring.transport import Transport
 from ..training.ring_turn import is_hematoma_model
 from .setup import SiteSetup, ensure_local_ring, open_site_transport

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Generator
 
-from ..datasets import Case
+from ..case_files import Case
 from ..errors import ConfigError, InputError
 from ..progress import CancelToken, Progress
 from ..ring.audit import default_audit_path
@@ -27,7 +27,7 @@ def approved_cases(data_folder: str | Path) -> list[Case]:
     if not str(data_folder):
         raise ConfigError("No site data folder is set: choose it under Training > Site and server.")
     wl = scan_folder(data_folder)
-    return [Case(c.case_id, c.paths.ct, c.paths.mask) for c in wl.cases
+    return [c.case for c in wl.cases
             if c.status is not None and c.status.status is CaseStatus.APPROVED and c.has_mask
             and c.unsaved is None]
 

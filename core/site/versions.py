@@ -20,19 +20,12 @@ from ..errors import InputError
 from ..io import atomic_write_text
 from ..ring.codec import decode_weights, verify_sha256
 from ..ring.manifest import FileRef, Manifest
+from ..scoring import CaseScore
 from .setup import state_dir
 
 INDEX = "index.json"
 FORMAT = 1
 _LOCK = threading.Lock()  # the sync worker and the GUI both update the index
-
-
-@dataclass(frozen=True)
-class CaseScore:
-    label: str  # the worklist label (stays on this machine)
-    dice: float
-    volume_ml: float  # reference (the site's reviewed mask)
-    predicted_ml: float
 
 
 @dataclass(frozen=True)
@@ -72,7 +65,7 @@ class ModelVersion:
     def from_json(d: dict) -> "ModelVersion":
         score = d.get("score")
         if score is not None:
-            score = LocalScore(**{**score, "cases": tuple(CaseScore(**c) for c in score.get("cases", ()))})
+            score = LocalScore(**{**score, "cases": tuple(CaseScore.from_json(c) for c in score.get("cases", ()))})
         return ModelVersion(**{**d, "score": score})
 
 

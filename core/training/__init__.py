@@ -12,16 +12,10 @@ from .config import TrainingConfig, load_config
 from .loss import continuous_dice, get_loss, soft_dice
 from .patches import PatchSet, extract_patches, split_patches
 from .trainer import (EpochMetrics, EpochTrainer, FitResult, PatchData, TrainingProgress, TrainState,
-                      TurnResult, fit)
+                      EpochsResult, fit)
 
 __all__ = ["load_checkpoint", "optimizer_from_tensors", "optimizer_to_tensors", "save_checkpoint",
            "TrainingConfig", "load_config", "continuous_dice", "get_loss", "soft_dice", "PatchSet",
            "extract_patches", "split_patches", "EpochMetrics", "EpochTrainer", "FitResult",
-           "PatchData", "TrainingProgress", "TrainState", "TurnResult", "fit", "make_turn_trainer"]
+           "PatchData", "TrainingProgress", "TrainState", "EpochsResult", "fit"]
 
-
-def make_turn_trainer(args):
-    """The hematoma trainer for ``hemarelay ring turn`` (see :mod:`.ring_turn`)."""
-    from .ring_turn import make_turn_trainer as make
-
-    return make(args)

@@ -88,7 +88,7 @@ def load_checkpoint(path: str | Path) -> tuple[TrainState, dict]:
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except FileNotFoundError:
         raise InputError(f"{path}: checkpoint not found.") from None
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - safetensors and torch raise many types for a bad file
         raise InputError(f"{path}: not a readable checkpoint ({exc}); remove it to start afresh.") from None
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise InputError(f"{path}: not a checkpoint of this program version; remove it to start afresh.")

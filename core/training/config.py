@@ -1,4 +1,4 @@
-"""Training settings: named presets (TOML in ``resources/presets``), a user's
+"""Training settings: named presets (TOML in ``core/resources/presets``), a user's
 TOML file on top, then ``key=value`` overrides from the command line.
 
 Every number of a run lives in :class:`TrainingConfig`; unknown keys and values
@@ -16,7 +16,7 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from ..errors import ConfigError
-from ..resources import resource_path
+from ..resources import list_presets, resource_path
 from ..model import inception, unet, unet25d
 from ..model.architectures import ARCHITECTURES, input_channels
 from ..model.input import InputConvention
@@ -114,10 +114,6 @@ def _coerce(key: str, value, where: str):
 
 def _build(values: dict, where: str) -> TrainingConfig:
     return TrainingConfig(**{k: _coerce(k, v, where) for k, v in values.items()})
-
-
-def list_presets() -> list[str]:
-    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
 
 
 def read_toml(path: Path) -> dict:

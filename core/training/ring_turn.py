@@ -8,7 +8,6 @@ built once per process and reused for every turn this site takes.
 """
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 from typing import Generator
@@ -18,7 +17,7 @@ from ..model.architectures import input_channels
 from ..model.input import InputConvention
 from ..progress import CancelToken, Progress
 from ..ring.trainer import TurnInput, TurnResult
-from .config import TrainingConfig, load_config
+from .config import TrainingConfig
 from .run import make_trainer, training_cases
 from .site_data import DataSummary, build_patch_data
 from .trainer import EpochTrainer, TrainState
@@ -80,13 +79,6 @@ class HematomaTurnTrainer:
         last = result.epochs[-1]
         metrics = {"train_loss": float(last.train_loss), "val_loss": float(last.val_loss)}
         return TurnResult(result.state.weights, result.state.optimizer, metrics, int(last.n_train))
-
-
-def make_turn_trainer(args: argparse.Namespace) -> HematomaTurnTrainer:
-    """Build from ``hemarelay ring turn`` arguments (--preset, --config, --set)."""
-    config = load_config(getattr(args, "preset", None), getattr(args, "config", None),
-                         getattr(args, "set", None) or [])
-    return HematomaTurnTrainer(Path(args.data), config)
 
 
 _MODEL_ID = r"(inception|unet|unet25d)-ds(\d+)(?:-(\d+(?:\.\d+)?)mm)?"

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..model.numerics import flush_denormals
-from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from ..progress import NEVER_CANCELLED, CancelToken, Progress, relay
 from .patches import PatchSet
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -93,7 +93,9 @@ class TrainingProgress(Progress):
 
 
 @dataclass(frozen=True)
-class TurnResult:
+class EpochsResult:
+    """What ``train_epochs`` returns (the ring's own result type is core.ring.trainer.TurnResult)."""
+
     state: TrainState
     epochs: list[EpochMetrics]
 
@@ -165,7 +167,7 @@ class EpochTrainer:
 
     # ------------------------------------------------------------------- turn
     def train_epochs(self, state: TrainState, k: int, token: CancelToken = NEVER_CANCELLED
-                     ) -> Generator[TrainingProgress, None, TurnResult]:
+                     ) -> Generator[TrainingProgress, None, EpochsResult]:
         """Run ``k`` epochs from ``state``; yields progress, returns the new state."""
         prev_threads = torch.get_num_threads()
         if self.threads:
@@ -231,7 +233,7 @@ class EpochTrainer:
                               st, done_batches, k * per_epoch, t0)
         st.weights = _copy(net)
         st.optimizer = copy.deepcopy(opt.state_dict())
-        return TurnResult(st, finished)
+        return EpochsResult(st, finished)
 
     def _after_epoch(self, st: TrainState, net: nn.Module, m: EpochMetrics) -> TrainState:
         st.epoch = m.epoch
@@ -300,19 +302,16 @@ def fit(trainer: EpochTrainer, state: TrainState, patience: int, max_epochs: int
         if state.history and state.epochs_since_improvement >= patience:
             return FitResult(state, "converged")
         left = min(patience - state.epochs_since_improvement, max_epochs - state.epoch) - 1
-        turn = trainer.train_epochs(state, 1, token)
         t_epoch = time.monotonic()
-        while True:
-            try:
-                ev = next(turn)
-            except StopIteration as stop:
-                result: TurnResult = stop.value
-                break
+
+        def whole_fit(ev: TrainingProgress) -> TrainingProgress:  # the ETA of the whole fit, not this epoch
             eta = None
             if ev.eta_s is not None:
                 per_epoch = epoch_seconds or (time.monotonic() - t_epoch + ev.eta_s)
                 eta = ev.eta_s + max(left, 0) * per_epoch
-            yield replace(ev, eta_s=eta, message=f"{ev.message} (at most {max_epochs} epochs)")
+            return replace(ev, eta_s=eta, message=f"{ev.message} (at most {max_epochs} epochs)")
+
+        result: EpochsResult = yield from relay(trainer.train_epochs(state, 1, token), convert=whole_fit)
         state = result.state
         epoch_seconds = result.epochs[-1].seconds
         if on_epoch is not None:

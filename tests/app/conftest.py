@@ -8,11 +8,11 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from scipy import ndimage  # noqa: E402
+import numpy as np
+import pytest
+from scipy import ndimage
 
-from core.io import load_ct, load_mask, save_mask  # noqa: E402
+from core.io import load_ct, load_mask, save_mask
 
 CASES = ("067", "052")  # the two smallest site-a/test cases (31 and 35 slices)
 
@@ -81,7 +81,7 @@ def window(qtbot):
 
     def discard_on_close(widget) -> None:
         widget.controller.ask = lambda *a: "Discard"
-        widget.ring.stop()  # no ring job may outlive the window it reports to
+        widget.ring_dock.ring.stop()  # no ring job may outlive the window it reports to
         QThreadPool.globalInstance().waitForDone(60000)
 
     w = MainWindow(Settings(user="tester"))

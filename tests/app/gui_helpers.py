@@ -1,7 +1,6 @@
 """Helpers for the GUI tests: open a case, mouse events on the slice view."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 
@@ -56,12 +55,3 @@ def drag(w, points: list[tuple[float, float]], button=None) -> None:
 def click(w, row: float, col: float) -> None:
     send_mouse(w, "press", row, col)
     send_mouse(w, "release", row, col)
-
-
-def settle(seconds: float = 0.05) -> None:
-    from PySide6.QtWidgets import QApplication
-
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        QApplication.processEvents()
-        time.sleep(0.005)

@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from core.io import load_ct, load_mask
 from core.annotation import Tool
 
-from gui_helpers import click, drag, open_case, send_mouse, settle
+from gui_helpers import click, drag, open_case, send_mouse, wait_until
 
 
 def test_open_step_paint_undo_redo_save_reopen(qtbot, window, site):
@@ -44,18 +44,18 @@ def test_open_step_paint_undo_redo_save_reopen(qtbot, window, site):
     assert w.edit.tool is Tool.BRUSH
     before = np.asarray(s.model.data).copy()
     drag(w, [(250, 200), (250, 230), (250, 260), (250, 290)])
-    settle()
+    wait_until(qtbot, lambda: s.model.undo_depth == 1)
     painted = np.asarray(s.model.data) != before
     assert painted[6].sum() > 200 and not painted[:6].any() and not painted[7:].any()
     assert s.model.undo_depth == 1 and s.model.dirty
     assert w.windowTitle().endswith("*")
     wl_model = w.worklist_panel.model
-    assert wl_model.data(wl_model.index(wl_model.row_of("067"), 5)) == "yes"  # unsaved edits
+    wait_until(qtbot, lambda: wl_model.data(wl_model.index(wl_model.row_of("067"), 5)) == "yes")  # unsaved
 
     # --- a second stroke on another slice, then undo both and redo one
     view.set_slice(8)
     drag(w, [(200, 250), (220, 250)])
-    settle()
+    wait_until(qtbot, lambda: s.model.undo_depth == 2)
     assert s.model.undo_depth == 2
     qtbot.keyClick(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     qtbot.keyClick(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
@@ -91,18 +91,18 @@ def test_click_tools_fill_accept_delete(qtbot, window, site):
     w.actions.tools[Tool.ACCEPT_COMPONENT].trigger()
     w.view.set_slice(k)
     click(w, r, c)
-    settle()
+    wait_until(qtbot, lambda: s.model.undo_depth == 1)
     assert s.model.data[k, r, c] == 1 and s.model.undo_depth == 1
     w.actions.tools[Tool.DELETE_COMPONENT].trigger()
     click(w, r, c)
-    settle()
+    wait_until(qtbot, lambda: s.model.undo_depth == 2)
     assert s.model.data[k, r, c] == 0 and s.model.undo_depth == 2
     # fill inside the blood range: a click on a pixel outside the range says why
     w.actions.tools[Tool.FLOOD_FILL].trigger()
     hu = s.hu[k]
     r0, c0 = np.argwhere(hu < 0)[0]
     click(w, r0, c0)
-    settle()
+    wait_until(qtbot, lambda: "outside 40 to 90 HU" in w.statusBar().currentMessage())
     assert s.model.undo_depth == 2 and "outside 40 to 90 HU" in w.statusBar().currentMessage()
     # whole prediction
     w.actions.accept_all.trigger()
@@ -128,7 +128,7 @@ def test_cursor_shows_hu_and_position(qtbot, window, site):
     got = []
     w.view.cursorMoved.connect(got.append)
     send_mouse(w, "move", 256, 256, button=Qt.MouseButton.NoButton)
-    settle()
+    wait_until(qtbot, lambda: any(g is not None for g in got))
     info = [g for g in got if g is not None][-1]
     assert (info.row, info.col) == (256, 256)
     assert info.hu == float(s.hu[w.view.k, 256, 256])
@@ -142,7 +142,7 @@ def test_cursor_shows_hu_and_position(qtbot, window, site):
     # brush outline follows the mouse when a brush is chosen
     w.actions.tools[Tool.BRUSH].trigger()
     send_mouse(w, "move", 200, 200, button=Qt.MouseButton.NoButton)
-    settle()
+    wait_until(qtbot, lambda: w.view.cursor.isVisible())
     assert w.view.cursor.isVisible()
     assert abs(w.view.cursor.rect().width() - w.edit.settings.brush_mm) < 1e-6
 

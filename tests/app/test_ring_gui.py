@@ -24,7 +24,7 @@ from core.progress import Progress
 from core.ring import RingConfig, init_ring, open_transport, parse_server_url
 from core.ring.transport_sftp import SshOptions
 from core.worklist import CaseStatus, StatusStore
-from sshd import SshdServer, _sshd_session_factory, sshd, sshd_factory  # noqa: F401  (fixtures)
+from sshd import SshdServer
 
 from app.settings import load_settings
 from core.site.setup import SiteSetup
@@ -96,11 +96,11 @@ def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
                           key_file=str(ssh.client_key) if ssh else "",
                           known_hosts=str(ssh.known_hosts) if ssh else "",
                           keep_taking_turns=ssh is None)  # the folder ring also tests "keep taking"
-        rp = w.ring_panel
+        rp = w.ring_dock.panel
         curves, ended, messages = [], [], []
-        w.ring.message.connect(messages.append)
-        w.ring.trainingProgress.connect(lambda ev: curves.append(rp.curve_points))
-        w.ring.trainingEnded.connect(lambda ok, text: ended.append((ok, text)))
+        w.ring_dock.ring.message.connect(messages.append)
+        w.ring_dock.ring.trainingProgress.connect(lambda ev: curves.append(rp.curve_points))
+        w.ring_dock.ring.trainingEnded.connect(lambda end: ended.append((end.published, end.message)))
         w.apply_site(setup)
         assert load_settings().site == setup  # stored in the user's config file
         if ssh is not None:
@@ -109,52 +109,54 @@ def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
             rp.train_button.click()
         n_turns = 4 if ssh is None else 2
         _wait(qtbot, lambda: _manifest(ring_dir)["status"] != "running" and len(ended) == n_turns // 2,
-              240, "the ring to finish and this site's turns to end")
+              240, "the ring to finish and this site's turns to end",
+              lambda: f"turns done {_manifest(ring_dir)['turns_done']}, ended {ended}, messages {messages[-4:]}, "
+                      f"site b exited {other.poll()}, ring {w.ring_dock.ring.status.text()}")
         assert other.wait(60) == 0, other.stdout.read()
         turns = [h for h in _manifest(ring_dir)["history"] if h.get("event") == "turn"]
         assert [h["site"] for h in turns] == ["a", "b"] * (n_turns // 2)
         assert all(ok for ok, _ in ended) and len(ended) == n_turns // 2, ended
         assert curves and curves[-1][0] > 0  # the live loss curve was drawn from the turn's events
         # the sync brought every published version home, verified, and scored it here
-        _wait(qtbot, lambda: len(w.ring.versions()) == n_turns
-              and all(v.score is not None for v in w.ring.versions()), 120, "versions kept and evaluated",
-              lambda: f"versions {w.ring.versions()}; messages {messages}")
-        versions = w.ring.versions()
+        _wait(qtbot, lambda: len(w.ring_dock.ring.versions()) == n_turns
+              and all(v.score is not None for v in w.ring_dock.ring.versions()), 120, "versions kept and evaluated",
+              lambda: f"versions {w.ring_dock.ring.versions()}; messages {messages}")
+        versions = w.ring_dock.ring.versions()
         assert [v.version for v in versions] == list(range(n_turns, 0, -1))
         assert [v.site for v in versions] == ["b", "a"] * (n_turns // 2)
         by_sha = {h["weights_sha256"]: h for h in turns}
         assert all(v.sha256 in by_sha for v in versions)
         assert all(v.score.n_cases == 1 and 0.0 <= v.score.mean_dice <= 1.0 for v in versions)
-        assert w.models_panel.table.rowCount() == n_turns
-        _wait(qtbot, lambda: w.ring.status.state == "connected", 30, "a finished poll")
-        assert "Ring: connected, checked" in w.ring_status_label.text()
+        assert w.ring_dock.models.table.rowCount() == n_turns
+        _wait(qtbot, lambda: w.ring_dock.ring.status.state == "connected", 30, "a finished poll")
+        assert "Ring: connected, checked" in w.ring_dock.status_label.text()
         # nothing is used until the user chooses: the newest is offered next to the current one
-        assert w.ring.chosen() is None and w.models_panel.offer_button.isVisible()
+        assert w.ring_dock.ring.chosen() is None and w.ring_dock.models.offer_button.isVisible()
 
         # open a case; choose the newest, then roll back to v1: the overlay is recomputed each time
         from gui_helpers import open_case
         session = open_case(qtbot, w, site, "067")
         before = session.prediction.copy()
-        w.models_panel.offer_button.click()
+        w.ring_dock.models.offer_button.click()
         _wait(qtbot, lambda: f"v{n_turns} from site b" in w.display_panel.prediction_source.text(), 60,
               "prediction with the newest version")
         newest = session.prediction.copy()
         assert not (newest == before).all()  # the stand-in prediction was replaced
-        w.models_panel.select(1)
-        w.models_panel.use_button.click()
+        w.ring_dock.models.select(1)
+        w.ring_dock.models.use_button.click()
         _wait(qtbot, lambda: "v1 from site a" in w.display_panel.prediction_source.text(), 60,
               "prediction with v1")
-        assert w.ring.chosen().version == 1
-        assert "✔" in w.models_panel.table.item(n_turns - 1, 8).text()
+        assert w.ring_dock.ring.chosen().version == 1
+        assert "✔" in w.ring_dock.models.table.item(n_turns - 1, 8).text()
         prov = json.loads((site / "pred_067.json").read_text())
         assert prov["model_version"].startswith("v1 from site a")
         assert w.view.prediction is session.prediction
         # the choice survives a restart of the sync (kept in the local version index)
-        assert w.ring.store.chosen().version == 1
+        assert w.ring_dock.ring.store.chosen().version == 1
     finally:
         if other.poll() is None:
             other.kill()
-        w.ring.stop()
+        w.ring_dock.ring.stop()
 
 
 def test_cancel_mid_turn_leaves_the_ring_unchanged_and_gui_stays_responsive(qtbot, window, site, tmp_path):
@@ -164,7 +166,7 @@ def test_cancel_mid_turn_leaves_the_ring_unchanged_and_gui_stays_responsive(qtbo
     setup = SiteSetup(site="solo", data_folder=str(site), poll_s=2.0, epochs_per_turn=200, preset=PRESET,
                       overrides=("patches_per_volume=24", "patch_size=32", "threads=1"))
     w.apply_site(setup)
-    _wait(qtbot, lambda: w.ring_panel.train_button.isEnabled(), 30, "Train my turn enabled")
+    _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled")
     ring_dir = tmp_path / "state" / "hemarelay" / "local-ring" / "solo"
     before = _manifest(ring_dir)
 
@@ -177,17 +179,17 @@ def test_cancel_mid_turn_leaves_the_ring_unchanged_and_gui_stays_responsive(qtbo
         gaps.append(clock.restart() / 1000.0)
     ticker.timeout.connect(tick)
     events: list[Progress] = []
-    w.ring.trainingProgress.connect(events.append)
-    w.ring_panel.train_button.click()
+    w.ring_dock.ring.trainingProgress.connect(events.append)
+    w.ring_dock.panel.train_button.click()
     clock.start()
     ticker.start()
     _wait(qtbot, lambda: sum(getattr(e, "phase", "") == "train" for e in events) >= 20, 120,
           "training batches")
     ticker.stop()
     ended = []
-    w.ring.trainingEnded.connect(lambda ok, text: ended.append((ok, text)))
+    w.ring_dock.ring.trainingEnded.connect(lambda end: ended.append((end.published, end.message)))
     t0 = time.monotonic()
-    w.ring_panel.cancel_button.click()
+    w.ring_dock.panel.cancel_button.click()
     _wait(qtbot, lambda: bool(ended), 30, "the cancelled turn to end")
     stop_s = time.monotonic() - t0
     assert ended == [(False, ended[0][1])] and "nothing was published" in ended[0][1]
@@ -202,8 +204,8 @@ def test_cancel_mid_turn_leaves_the_ring_unchanged_and_gui_stays_responsive(qtbo
     print(f"event loop during training: {len(gaps)} ticks, worst stall {1000 * worst:.1f} ms, "
           f"99th percentile {1000 * p99:.1f} ms; cancel took {stop_s:.2f} s")
     assert worst < 0.050, f"the GUI stalled {1000 * worst:.0f} ms during training"
-    assert not w.ring_panel.cancel_button.isEnabled()
-    _wait(qtbot, lambda: w.ring_panel.train_button.isEnabled(), 30, "Train my turn enabled again")
+    assert not w.ring_dock.panel.cancel_button.isEnabled()
+    _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled again")
 
 
 def test_server_going_away_shows_offline_and_recovers(qtbot, window, tmp_path, sshd_factory):
@@ -213,16 +215,16 @@ def test_server_going_away_shows_offline_and_recovers(qtbot, window, tmp_path, s
     _init_ring(ssh.url(ring_dir), ssh)
     w.apply_site(SiteSetup(site="a", server=ssh.url(ring_dir), key_file=str(ssh.client_key),
                            known_hosts=str(ssh.known_hosts), poll_s=2.0))
-    _wait(qtbot, lambda: w.ring.status.state == "connected", 30, "connected")
-    assert w.ring_panel.train_button.isEnabled()
+    _wait(qtbot, lambda: w.ring_dock.ring.status.state == "connected", 30, "connected")
+    assert w.ring_dock.panel.train_button.isEnabled()
     ssh.stop()
-    _wait(qtbot, lambda: w.ring.status.state == "offline", 30, "offline after the server went away")
-    text = w.ring_status_label.toolTip()
+    _wait(qtbot, lambda: w.ring_dock.ring.status.state == "offline", 30, "offline after the server went away")
+    text = w.ring_dock.status_label.toolTip()
     assert "Cannot reach the ring server" in text and "Trying again every 2 s" in text
-    assert not w.ring_panel.train_button.isEnabled()
+    assert not w.ring_dock.panel.train_button.isEnabled()
     ssh.start()
-    _wait(qtbot, lambda: w.ring.status.state == "connected", 30, "connected again by itself")
-    assert w.ring_panel.train_button.isEnabled()
+    _wait(qtbot, lambda: w.ring_dock.ring.status.state == "connected", 30, "connected again by itself")
+    assert w.ring_dock.panel.train_button.isEnabled()
 
 
 def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_path, sshd_factory, site):
@@ -287,16 +289,17 @@ def test_quitting_during_a_turn_waits_for_the_lease_to_be_released(qtbot, window
     _approve(site, "067")
     w.apply_site(SiteSetup(site="solo", data_folder=str(site), poll_s=2.0, epochs_per_turn=200, preset=PRESET,
                            overrides=("patches_per_volume=24", "patch_size=32", "threads=1")))
-    _wait(qtbot, lambda: w.ring_panel.train_button.isEnabled(), 30, "Train my turn enabled")
+    _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled")
     events: list[Progress] = []
-    w.ring.trainingProgress.connect(events.append)
-    w.ring_panel.train_button.click()
+    w.ring_dock.ring.trainingProgress.connect(events.append)
+    w.ring_dock.panel.train_button.click()
     _wait(qtbot, lambda: any(getattr(e, "phase", "") == "train" for e in events), 120, "training batches")
     asked = []
     w.controller.ask = lambda title, text, buttons: asked.append(title) or "Cancel training and quit"
     w.close()
     assert asked == ["Training in progress"] and w.isVisible()  # not closed while the child holds the lease
     _wait(qtbot, lambda: not w.isVisible(), 30, "the window to close once the turn has stopped",
-          lambda: f"training {w.ring.training}, asked {asked}, label {w.ring_panel.progress_label.text()}")
+          lambda: f"training {w.ring_dock.ring.training}, asked {asked}, "
+                  f"label {w.ring_dock.panel.progress_label.text()}")
     ring_dir = tmp_path / "state" / "hemarelay" / "local-ring" / "solo"
     assert not (ring_dir / "lease.json").exists() and _manifest(ring_dir)["turns_done"] == 0

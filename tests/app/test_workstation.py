@@ -18,7 +18,7 @@ from core.annotation import Tool
 from core.annotation.planes import Plane
 from core.measurements import MeasureKind, load_measurements, measurements_path
 
-from gui_helpers import open_case, settle
+from gui_helpers import open_case
 
 
 @pytest.fixture()
@@ -55,13 +55,13 @@ def _drag(view, points) -> None:
     for p in points[1:]:
         _mouse(view, "move", *p)
     _mouse(view, "release", *points[-1])
-    settle()
+    QApplication.processEvents()  # what the events queued (repaints, status), without sleeping
 
 
 def _click(view, row: float, col: float) -> None:
     _mouse(view, "press", row, col)
     _mouse(view, "release", row, col)
-    settle()
+    QApplication.processEvents()
 
 
 # ------------------------------------------------------------------ views
@@ -115,7 +115,7 @@ def test_painting_in_sagittal_changes_the_expected_voxels_and_undoes_in_one_step
     box = w.findChild(QMessageBox, "errorDialog")
     qtbot.waitUntil(box.isVisible)
     box.accept()
-    settle()
+    qtbot.waitUntil(lambda: not box.isVisible())
     qtbot.keyClick(w, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert np.array_equal(s.model.data, before)
     qtbot.keyClick(w, Qt.Key.Key_Y, Qt.KeyboardModifier.ControlModifier)  # Ctrl+Y redoes
@@ -288,7 +288,8 @@ def test_shortcut_list_matches_the_actual_bindings(qtbot, window):
         if keys:
             assert (keys, act.text().replace("&", "")) in listed
     n_keyed = sum(1 for a in w.findChildren(QAction) if a.shortcuts())
-    assert len([r for r in rows if not r[0].startswith(("Wheel", "Ctrl+Wheel", "Left", "Middle", "Right drag"))]) == n_keyed
+    mouse = ("Wheel", "Ctrl+Wheel", "Left", "Middle", "Right drag")
+    assert len([r for r in rows if not r[0].startswith(mouse)]) == n_keyed
     # no key does two things in the same place
     for key, acts in bound.items():
         contexts = [a.shortcutContext() for a in acts]

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.annotation import (Editor, Tool, case_paths, open_case, pending_recovery,
+from core.annotation import (Editor, Tool, open_case, pending_recovery,
                              read_recovery, write_recovery)
+from core.case_files import case_files, case_id, is_case_ct, provenance_path
 from core.errors import CancelledError, InputError
 from core.io import load_ct, load_mask, save_mask
 from core.progress import CancelToken, run_to_end
@@ -27,12 +28,21 @@ def case_dir(site_a: Path, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def test_case_paths_naming(tmp_path: Path):
-    p = case_paths(tmp_path / "ct_049.nii.gz")
+def test_case_files_naming(tmp_path: Path):
+    p = case_files(tmp_path / "ct_049.nii.gz")
     assert p.case_id == "049" and p.mask.name == "mask_049.nii.gz"
     assert p.prediction.name == "pred_049.nii.gz" and p.recovery.name == ".mask_049.recovery.npz"
-    assert case_paths(tmp_path / "scan.nii").mask.name == "mask_scan.nii.gz"
-    assert case_paths(tmp_path / "dicomdir").prediction.name == "pred_dicomdir.nii.gz"
+    assert p.probabilities.name == "prob_049.nii.gz" and p.provenance.name == "pred_049.json"
+    assert case_files(tmp_path / "scan.nii").mask.name == "mask_scan.nii.gz"
+    assert case_files(tmp_path / "dicomdir").prediction.name == "pred_dicomdir.nii.gz"
+    # the extension in any letter case, the one rule for every file of the case
+    upper = case_files(tmp_path / "CT_050.NII.GZ")
+    assert upper.case_id == "050" and upper.prediction.name == "pred_050.nii.gz"
+    assert case_id(tmp_path / "scan.NII") == "scan" and case_id(tmp_path / "ct_") == "ct_"
+    assert provenance_path(tmp_path / "pred_7.NII.GZ").name == "pred_7.json"
+    (tmp_path / "mask_049.nii").write_bytes(b"")  # an existing .nii mask is the case's mask
+    assert case_files(tmp_path / "ct_049.nii.gz").mask.name == "mask_049.nii"
+    assert is_case_ct("ct_1.Nii.Gz") and not is_case_ct("mask_1.nii.gz") and not is_case_ct("ct_1.json")
 
 
 def test_open_edit_save_reopen(case_dir: Path):

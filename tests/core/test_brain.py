@@ -41,6 +41,7 @@ def test_hematoma_inside_brain_mask(coverage):
 
 @pytest.mark.slow
 def test_brain_volumes_are_plausible(coverage):
+    assert len(coverage) == 30  # the 28 cases with a hematoma and two normal scans
     for case, (_, ml) in coverage.items():
         if case.endswith("ct_085.nii.gz"):  # an infant: small skull, open sutures
             assert 250 < ml < 900, (case, ml)

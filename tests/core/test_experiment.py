@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 
 from core.errors import ConfigError
@@ -116,10 +117,17 @@ def test_models_come_from_where_they_should(experiment):
     manifest = json.loads((out / "ring/server/manifest.json").read_text())
     turns = [h for h in manifest["history"] if h.get("event") == "turn"]
     assert 2 <= len(turns) <= 4 and [t["site"] for t in turns] == ["a", "b", "a", "b"][:len(turns)]
-    assert manifest["best"]["weights"]["sha256"]  # the fetched weights are the ring's best
+    # the fetched weights are the ring's best: the same tensors as the best file on the server
+    from core.ring.codec import decode_weights, sha256_hex
+    best = manifest["best"]["weights"]
+    ring_bytes = (out / "ring/server" / best["file"]).read_bytes()
+    assert sha256_hex(ring_bytes) == best["sha256"]
+    ring_best = decode_weights(ring_bytes, best["file"])
+    assert ring_best.keys() == msl.state_dict.keys()
+    assert all(torch.equal(ring_best[k], msl.state_dict[k]) for k in ring_best)
     assert msl.meta.metrics["val_loss"] == pytest.approx(manifest["best"]["val_loss"])
     ssl = {m: load_weights(out / f"models/{m}/model.safetensors") for m in ("SSL-A", "SSL-B")}
-    for m, w in ssl.items():
+    for w in ssl.values():
         assert w.meta.training["config"]["patch_size"] == 24 and w.meta.training["epochs"] <= 2
     assert len({w.meta.sha256 for w in (msl, *ssl.values())}) == 3
     # each site trained in its own process, with its own log

@@ -17,15 +17,15 @@ import pytest
 
 pytest.importorskip("nvflare", reason="the optional extra: pip install -e '.[flare]' (./test.sh installs it)")
 
-from nvflare.app_common.abstract.fl_model import FLModel  # noqa: E402
+from nvflare.app_common.abstract.fl_model import FLModel
 
-from core.errors import ConfigError, InputError  # noqa: E402
-from core.flare.controller import ResultRefused, check_site_result  # noqa: E402
-from core.flare.privacy import forbidden_terms, scan_server_workspace  # noqa: E402
-from core.flare.result import BEST, RECORD, RESULT_DIR, fetch_model  # noqa: E402
-from core.flare.sites import DATA_ENV, encode_site_data, site_data_folder  # noqa: E402
-from core.model.architectures import build_network  # noqa: E402
-from core.worklist import CaseStatus, scan_folder  # noqa: E402
+from core.errors import ConfigError, InputError
+from core.flare.controller import ResultRefused, check_site_result
+from core.flare.privacy import forbidden_terms, scan_server_workspace
+from core.flare.result import BEST, RECORD, RESULT_DIR, fetch_model
+from core.flare.sites import DATA_ENV, encode_site_data, site_data_folder
+from core.model.architectures import build_network
+from core.worklist import CaseStatus, scan_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 # The paper's small network: each site trains on one approved case here, and the product

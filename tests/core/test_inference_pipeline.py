@@ -12,7 +12,8 @@ import torch
 from core.brain import brain_mask
 from core.cli import main
 from core.errors import CancelledError, InputError
-from core.inference import Segmenter, output_paths, plan_slices, predict_files
+from core.case_files import case_files
+from core.inference import Segmenter, plan_slices, predict_files
 from core.io import load_ct, save_volume
 from core.metrics import remove_small_components
 from core.model.architectures import build_network
@@ -128,10 +129,10 @@ def test_cancel_writes_nothing(tmp_path):
 
 
 def test_output_names(tmp_path):
-    assert output_paths(tmp_path / "ct_049.nii.gz", None) == (tmp_path / "pred_049.nii.gz",
-                                                              tmp_path / "prob_049.nii.gz")
-    assert output_paths(tmp_path / "scan.nii", tmp_path / "o")[0] == tmp_path / "o" / "pred_scan.nii.gz"
-    assert output_paths(tmp_path / "series3", None)[0] == tmp_path / "pred_series3.nii.gz"
+    f = case_files(tmp_path / "ct_049.nii.gz")
+    assert (f.prediction, f.probabilities) == (tmp_path / "pred_049.nii.gz", tmp_path / "prob_049.nii.gz")
+    assert case_files(tmp_path / "scan.nii", tmp_path / "o").prediction == tmp_path / "o" / "pred_scan.nii.gz"
+    assert case_files(tmp_path / "series3").prediction == tmp_path / "pred_series3.nii.gz"
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
     path, _ = _weights(tmp_path)

@@ -4,7 +4,6 @@ pooled two-site training run on real cases that predicts through the product pat
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,15 @@ import torch
 from core.errors import ConfigError, InputError
 from core.inference import Segmenter
 from core.io import load_ct
-from core.model.architectures import build_network
 from core.model.input import DEFAULT_INPUT, InputConvention
 from core.model.unet25d import UNet25D
 from core.model.weights import WeightsMeta, load_weights, save_weights
 from core.progress import run_to_end
 from core.training.config import load_config
 from core.training.loss import binary_cross_entropy, dice_bce, soft_dice
-from core.training.patches import extract_patches, split_patches
+from core.training.patches import extract_patches
 from core.training.run import train_site, training_cases
-from core.training.trainer import EpochTrainer, PatchData, augment_batch
+from core.training.trainer import augment_batch
 
 WORKING = InputConvention(in_plane_mm=0.8, context_slices=1)
 

@@ -19,6 +19,7 @@ def test_import_linter_contract_holds():
     r = subprocess.run([exe], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "core never imports Qt or the app KEPT" in r.stdout
+    assert "the ring imports neither training nor the site KEPT" in r.stdout
 
 
 def test_importing_every_core_module_loads_no_qt():

@@ -135,7 +135,8 @@ def real_jobs(site_a, site_b):
 
 
 def test_export_real_cases_csv_matches_metrics_and_pdfs(real_jobs, tmp_path):
-    events, result = run_collecting(export_reports(real_jobs, tmp_path / "out" / "vol.csv", tmp_path / "pdf", date="2025-03-04"))
+    events, result = run_collecting(export_reports(real_jobs, tmp_path / "out" / "vol.csv", tmp_path / "pdf",
+                                                   date="2025-03-04"))
     assert all(isinstance(e, Progress) for e in events)
     assert [e.done for e in events] == [0, 1, 2] and events[-1].fraction == 1.0
 

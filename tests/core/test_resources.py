@@ -1,4 +1,4 @@
-"""core.resources: one way to find resources/ from source and from the bundle."""
+"""core.resources: one way to find the shipped files from source, a wheel and the bundle."""
 from __future__ import annotations
 
 import sys
@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_source_layout_finds_the_checkout_resources(monkeypatch):
     monkeypatch.delattr(sys, "_MEIPASS", raising=False)
-    assert resources_dir() == REPO / "resources"
+    assert resources_dir() == REPO / "core" / "resources"
     assert resource_path("presets", "cpu-small.toml").is_file()
     assert resource_path("icons", "hemarelay.svg").is_file()
     assert resource_path("hemarelay.desktop").is_file()
@@ -37,4 +37,4 @@ def test_bundle_layout_uses_meipass(monkeypatch, tmp_path):
 def test_presets_are_found_through_the_helper(monkeypatch):
     monkeypatch.delattr(sys, "_MEIPASS", raising=False)
     assert config.PRESETS_DIR == resources.resource_path("presets")
-    assert "cpu-small" in config.list_presets()
+    assert {"cpu-small", "paper"} <= set(config.list_presets())

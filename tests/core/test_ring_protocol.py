@@ -6,7 +6,6 @@ import json
 import sys
 import time
 import types
-from argparse import Namespace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Generator
@@ -15,22 +14,22 @@ import pytest
 import torch
 
 from core.cli import main as cli_main
-from core.errors import CancelledError
+from core.errors import CancelledError, ConfigError
 from core.progress import NEVER_CANCELLED, CancelToken, Progress, run_to_end
 from core.ring import turn as T
 from core.ring.audit import read_audit
 from core.ring.codec import decode_weights, sha256_hex
 from core.ring.errors import (CorruptWeightsError, LeaseLostError, ManifestConflictError, RingStateError,
                               TrainerUnavailableError)
-from core.ring.factory import trainer_factory
 from core.ring.lease import Lease, new_lease, try_acquire
-from core.ring.manifest import LEASE, MANIFEST, Holder, RingConfig, RingEvent, parse_utc
-from core.ring.order import site_for_turn
+from core.ring.manifest import (LEASE, MANIFEST, Holder, RingConfig, RingEvent, parse_utc, read_manifest,
+                                site_for_turn)
 from core.ring.privacy import forbidden_terms, scan_server_dir
-from core.ring.server import commit_manifest, fetch_weights, init_ring, read_manifest
+from core.ring.server import commit_manifest, fetch_weights, init_ring
 from core.ring.toy import ToyTrainer, write_toy_site
 from core.ring.trainer import TurnInput, TurnResult
 from core.ring.transport_dir import DirectoryTransport
+from core.turn_trainers import TrainerChoice, make_turn_trainer
 
 torch.set_num_threads(2)
 FAST = dict(poll_s=0.02, backoff_s=0.02, backoff_max_s=0.1, retry_for_s=5.0, obsolete_grace_s=0.1)
@@ -342,23 +341,21 @@ def test_diverged_training_publishes_nothing(tmp_path, trainers):
 
 
 def test_trainer_factory(monkeypatch, data):
-    assert trainer_factory(Namespace(trainer="toy", data=data["a"])).model_id == "toy-mlp-8x16"
+    assert make_turn_trainer(TrainerChoice(data["a"], "toy")).model_id == "toy-mlp-8x16"
     with pytest.raises(TrainerUnavailableError, match="cannot be loaded"):
-        trainer_factory(Namespace(trainer="no.such.module:make", data=data["a"]))
-    monkeypatch.setitem(sys.modules, "core.training", types.ModuleType("core.training"))
-    with pytest.raises(TrainerUnavailableError, match="does not offer ring turns"):
-        trainer_factory(Namespace(trainer="hematoma", data=data["a"]))
-    fake = types.ModuleType("core.training")
-    fake.make_turn_trainer = lambda args: ToyTrainer(args.data, hidden=5)
-    monkeypatch.setitem(sys.modules, "core.training", fake)
-    assert trainer_factory(Namespace(trainer="hematoma", data=data["a"])).model_id == "toy-mlp-8x5"
+        make_turn_trainer(TrainerChoice(data["a"], "no.such.module:make"))
+    with pytest.raises(ConfigError, match="package.module:function"):
+        make_turn_trainer(TrainerChoice(data["a"], "no-colon"))
     plugin = types.ModuleType("ring_plugin_for_test")
-    plugin.make = lambda args: ToyTrainer(args.data, hidden=6)
-    plugin.not_a_trainer = lambda args: object()
+    plugin.make = lambda choice: ToyTrainer(choice.data, hidden=6)
+    plugin.not_a_trainer = lambda choice: object()
     monkeypatch.setitem(sys.modules, "ring_plugin_for_test", plugin)
-    assert trainer_factory(Namespace(trainer="ring_plugin_for_test:make", data=data["a"])).model_id == "toy-mlp-8x6"
+    assert make_turn_trainer(TrainerChoice(data["a"], "ring_plugin_for_test:make")).model_id == "toy-mlp-8x6"
     with pytest.raises(TrainerUnavailableError, match="did not return a ring trainer"):
-        trainer_factory(Namespace(trainer="ring_plugin_for_test:not_a_trainer", data=data["a"]))
+        make_turn_trainer(TrainerChoice(data["a"], "ring_plugin_for_test:not_a_trainer"))
+    # The hematoma trainer from plain values: preset and overrides reach its settings.
+    hematoma = make_turn_trainer(TrainerChoice(data["a"], preset="cpu-small", overrides=("ds=2",)))
+    assert hematoma.model_id.endswith("-ds2") and hematoma.config.ds == 2
 
 
 def test_cli_init_turn_status(tmp_path, data, capsys):
@@ -422,7 +419,7 @@ def test_manifest_compare_and_swap(tmp_path):
 def test_toy_trainer_without_data_files_is_a_connection_check(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    trainer = trainer_factory(Namespace(trainer="toy", data=empty, site="a"))
+    trainer = make_turn_trainer(TrainerChoice(empty, "toy", site="a"))
     t = make_ring(tmp_path, sites=("a",))
     assert turn(t, trainer, "a").trained
     assert list(empty.iterdir()) == []  # nothing written into the site folder

@@ -23,11 +23,12 @@ from core.ring.errors import (CorruptWeightsError, HostKeyError, ServerAuthError
 from core.ring.lease import Lease, new_lease, read_lease, try_acquire
 from core.ring.manifest import LEASE, RingConfig, RingEvent, parse_utc
 from core.ring.privacy import forbidden_terms, scan_server_dir
-from core.ring.server import init_ring, read_manifest
+from core.ring.manifest import read_manifest
+from core.ring.server import init_ring
 from core.ring.toy import ToyTrainer, write_toy_site
 from core.ring.transport import parse_server_url
 from core.ring.transport_sftp import SftpTransport, SshOptions
-from sshd import SshdServer, _sshd_session_factory, sshd, sshd_factory  # noqa: F401  (fixtures)
+from sshd import SshdServer
 
 torch.set_num_threads(2)
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,7 +222,7 @@ def test_exclusive_lease_under_contention(sshd, tmp_path):
     ring = tmp_path / "ring"
     ring.mkdir()
     ctx = multiprocessing.get_context("fork")
-    for attempt in range(3):
+    for _ in range(3):
         (ring / LEASE).unlink(missing_ok=True)
         barrier, results = ctx.Barrier(4), ctx.Queue()
         procs = [ctx.Process(target=_race, args=(sshd.url(ring), str(sshd.client_key), str(sshd.known_hosts),

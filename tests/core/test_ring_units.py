@@ -14,14 +14,15 @@ from core.ring.codec import (decode_optimizer_state, decode_weights, encode_opti
 from core.ring.convergence import judge_turn
 from core.ring.errors import CorruptWeightsError, RingStateError
 from core.ring.manifest import BestWeights, FileRef, RingConfig, new_manifest, parse_manifest
-from core.ring.order import round_order, site_for_turn
+from core.ring.manifest import round_order, site_for_turn
 from core.ring.privacy import forbidden_terms, scan_server_dir
 from core.ring.transport import parse_server_url
 
 
 def test_parse_server_urls(tmp_path):
     loc = parse_server_url("sftp://alice@ring.example.org:2222/srv/ring/")
-    assert (loc.kind, loc.user, loc.host, loc.port, loc.path) == ("sftp", "alice", "ring.example.org", 2222, "/srv/ring")
+    assert (loc.kind, loc.user, loc.host, loc.port, loc.path) == ("sftp", "alice", "ring.example.org", 2222,
+                                                                  "/srv/ring")
     assert loc.display() == "sftp://alice@ring.example.org:2222/srv/ring"
     home = parse_server_url("sftp://ringhost/~/rings/ich")
     assert (home.user, home.port, home.path) == (None, None, "rings/ich")
@@ -94,7 +95,7 @@ def test_per_site_rule_waits_for_every_site():
         rules.append(v.convergence.rule if v.convergence else None)
     assert rules == [None] * 9 + ["per-site-patience"]
     global_m = new_manifest(RingConfig(sites=("a", "b"), patience=2))
-    for i, (site, loss) in enumerate(seq):
+    for i, (site, loss) in enumerate(seq):  # noqa: B007 - i is checked after the loop
         v, global_m = _apply(global_m, site, loss)
         if v.convergence:
             break

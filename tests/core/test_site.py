@@ -20,18 +20,19 @@ from core.progress import CancelToken, Progress, run_collecting, run_to_end
 from core.ring import RingConfig, init_ring, open_transport, parse_server_url
 from core.ring.errors import HostKeyError
 from core.ring.manifest import WEIGHTS_DIR
-from core.ring.server import read_manifest
+from core.ring.manifest import read_manifest
 from core.ring.trainer import TurnResult
-from core.ring.transport_sftp import SshOptions
 from core.ring.turn import SiteOptions, take_turn
 from core.site.connection import check_connection
 from core.site.hostkey import probe_host_key, trust_host_key
-from core.site.setup import SiteSetup, state_dir
+from core.site.setup import SiteSetup
+from core.user_dirs import state_dir
 from core.site.sync import sync_once
 from core.site.training import approved_cases, train_my_turn
-from core.site.versions import CaseScore, LocalScore, ModelStore
+from core.scoring import CaseScore
+from core.site.versions import LocalScore, ModelStore, ModelVersion
 from core.worklist import CaseStatus, StatusStore
-from sshd import SshdServer, _sshd_session_factory, sshd, sshd_factory  # noqa: F401  (fixtures)
+from sshd import SshdServer
 
 
 @pytest.fixture(autouse=True)
@@ -131,6 +132,10 @@ def test_choosing_versions_rolls_back_and_survives_a_restart(tmp_path):
     assert again.chosen().version == 1
     score = LocalScore(1, 0.5, 2.0, (CaseScore("067", 0.5, 3.0, 5.0),), "now")
     assert again.set_score(1, score).score == score and again.get(1).score == score
+    # records written before the score type was shared keep their meaning
+    old = {**again.get(1).__dict__, "score": {"n_cases": 1, "mean_dice": 0.5, "mean_abs_volume_error_ml": 2.0,
+           "cases": [{"label": "067", "dice": 0.5, "volume_ml": 3.0, "predicted_ml": 5.0}], "evaluated_at": "now"}}
+    assert ModelVersion.from_json(old).score == score
     with pytest.raises(InputError, match="not kept"):
         again.choose(9)
     again.path(again.get(2)).unlink()
@@ -283,3 +288,16 @@ def test_connection_over_sftp_with_wrong_key_says_so(tmp_path, sshd):
     from core.ring.errors import ServerAuthError
     with pytest.raises(ServerAuthError, match="refused the login"):
         check_connection(setup)
+
+
+def test_user_folders_follow_one_rule(monkeypatch, tmp_path):
+    from core.ring.audit import default_audit_path
+    from core.user_dirs import config_dir
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("HEMARELAY_CONFIG_DIR", raising=False)
+    assert state_dir() == tmp_path / "state" / "hemarelay"
+    assert default_audit_path("a") == tmp_path / "state" / "hemarelay" / "ring-audit-a.jsonl"
+    assert config_dir() == tmp_path / "config" / "hemarelay"
+    monkeypatch.setenv("HEMARELAY_CONFIG_DIR", str(tmp_path / "mine"))
+    assert config_dir() == tmp_path / "mine"

@@ -1,0 +1,99 @@
+"""The files of one case: the one naming rule, and the one case type.
+
+A case is a CT beside its masks, named by the CT (the CT-ICH layout that
+``hemarelay`` reads and writes everywhere):
+
+=====================  ==================================  =========================
+CT                      ``ct_051.nii.gz`` (or ``.nii``)     ``scan.nii`` / ``scan/``
+case id                 ``051``                            ``scan``
+manual mask             ``mask_051.nii.gz`` (or ``.nii``)  ``mask_scan.nii.gz``
+model prediction        ``pred_051.nii.gz``                ``pred_scan.nii.gz``
+probabilities           ``prob_051.nii.gz``                ``prob_scan.nii.gz``
+provenance (model)      ``pred_051.json``                  ``pred_scan.json``
+unsaved edits           ``.mask_051.recovery.npz``         ``.mask_scan.recovery.npz``
+=====================  ==================================  =========================
+
+The NIfTI extension is recognised in any letter case (``CT_051.NII.GZ``); a
+DICOM folder's case id is the folder's name. Predictions go beside the CT or
+into another folder (``hemarelay predict -o DIR``).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_NIFTI_EXT = re.compile(r"\.nii(\.gz)?$", re.IGNORECASE)
+_CT_PREFIX = re.compile(r"^ct_(?=.)", re.IGNORECASE)
+MASK_EXTS = (".nii.gz", ".nii")  # a manual mask may be either; new masks are .nii.gz
+
+
+def strip_nifti(name: str) -> str:
+    """``"ct_051.NII.GZ"`` -> ``"ct_051"``; other names unchanged."""
+    return _NIFTI_EXT.sub("", name)
+
+
+def is_nifti_name(name: str) -> bool:
+    return _NIFTI_EXT.search(name) is not None
+
+
+def is_case_ct(path: str | Path) -> bool:
+    """A CT of a site folder: ``ct_<id>.nii(.gz)``."""
+    name = Path(path).name
+    return is_nifti_name(name) and _CT_PREFIX.match(name) is not None
+
+
+def case_id(ct_path: str | Path) -> str:
+    """``ct_049.nii.gz`` -> ``049``; ``scan.nii`` -> ``scan``; a folder keeps its name."""
+    stem = strip_nifti(Path(ct_path).name)
+    return _CT_PREFIX.sub("", stem, count=1)
+
+
+def provenance_path(mask_path: str | Path) -> Path:
+    """``pred_049.nii.gz`` -> ``pred_049.json``: which model made the mask."""
+    p = Path(mask_path)
+    return p.with_name(strip_nifti(p.name) + ".json")
+
+
+@dataclass(frozen=True)
+class CaseFiles:
+    case_id: str  # "051": the folder-local identifier, never sent off site
+    ct: Path  # NIfTI file or DICOM folder
+    mask: Path  # where the manual mask is (or will be) saved
+    prediction: Path  # the model's mask, when present
+    probabilities: Path  # the model's probability map, when written
+    recovery: Path  # autosaved unsaved edits
+
+    @property
+    def folder(self) -> Path:
+        return self.ct.parent
+
+    @property
+    def provenance(self) -> Path:
+        return provenance_path(self.prediction)
+
+
+def existing_mask(folder: Path, cid: str) -> Path | None:
+    """The manual mask ``mask_<id>.nii.gz`` (or ``.nii``) in ``folder``, if there is one."""
+    return next((folder / f"mask_{cid}{ext}" for ext in MASK_EXTS if (folder / f"mask_{cid}{ext}").exists()),
+                None)
+
+
+def case_files(ct_path: str | Path, out_dir: str | Path | None = None) -> CaseFiles:
+    """Every file of the case of ``ct_path``; predictions in ``out_dir`` when given."""
+    ct = Path(ct_path)
+    cid = case_id(ct)
+    folder = ct.parent
+    out = Path(out_dir) if out_dir is not None else folder
+    return CaseFiles(case_id=cid, ct=ct, mask=existing_mask(folder, cid) or folder / f"mask_{cid}.nii.gz",
+                     prediction=out / f"pred_{cid}.nii.gz", probabilities=out / f"prob_{cid}.nii.gz",
+                     recovery=folder / f".mask_{cid}.recovery.npz")
+
+
+@dataclass(frozen=True)
+class Case:
+    """A CT and its reference mask: what training, evaluation and reports read."""
+
+    case_id: str  # "049", or a worklist label ("test/049"); never sent off site
+    ct_path: Path
+    mask_path: Path | None  # None when the case has no manual mask (yet): a normal scan
