@@ -147,6 +147,7 @@ class CaseController(QObject):
                 s.discard_recovery()
             except Exception as exc:  # noqa: BLE001
                 self.failed.emit(user_message(exc, "Removing the recovery file"))
+        s.close()  # the case's lock: another window may edit it now
         self.session, self.label, self._unsubscribe = None, None, None
         self._set_dirty(False)
         self.closed.emit()
@@ -207,6 +208,8 @@ class CaseController(QObject):
             return
         if not s.model.dirty:
             self._forget_recovery(s)
+            return
+        if s.read_only:  # another window edits this case: its recovery file is not ours
             return
         if s.model.revision == self._autosaved_revision:
             return

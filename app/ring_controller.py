@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from core.errors import CancelledError, HemaRelayError
 from core.ring.errors import ServerUnreachableError
 from core.case_files import Case
+from core.site.autoturn import AutoTurnBudget
 from core.site.evaluate import reviewed_cases, score_model_in_child
 from core.site.scheduler import SiteScheduler, TurnEnded
 from core.site.setup import SiteSetup
@@ -59,6 +60,7 @@ class RingController(QObject):
     statusChanged = Signal(object)  # SyncStatus
     versionsChanged = Signal(object)  # list[ModelVersion], newest first
     newVersion = Signal(object)  # ModelVersion just downloaded
+    refusedChanged = Signal(object)  # tuple[RefusedVersion]: what the signature checks refused
     chosenChanged = Signal(object)  # ModelVersion | None
     trainingStarted = Signal()
     trainingProgress = Signal(object)  # core Progress / TrainingProgress
@@ -75,6 +77,9 @@ class RingController(QObject):
         self.sync_job: Job | None = None
         self.train_job: Job | None = None
         self.eval_job: Job | None = None
+        self._refused: tuple = ()
+        self._auto_turns = AutoTurnBudget(setup.max_auto_turns_per_hour)
+        self._auto_blocked_said = False
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.poll_now)
         self._apply_interval()
@@ -137,9 +142,15 @@ class RingController(QObject):
         store = ModelStore.for_ring(result.view.manifest.ring_id)
         ring_changed = self.store is None or self.store.ring_id != store.ring_id
         self.store = store
+        refused_changed = result.refused != self._refused
+        self._refused = result.refused  # before the view: "Train my turn" depends on it
         self.viewChanged.emit(result.view)
         for problem in result.problems:
             self.message.emit(problem)
+        if refused_changed:
+            self.refusedChanged.emit(result.refused)
+            for r in result.refused[:1]:  # once per change, not every poll
+                self.message.emit(r.describe())
         if ring_changed or result.new_versions:
             self._emit_versions()
         if ring_changed:
@@ -266,12 +277,24 @@ class RingController(QObject):
         self._maybe_take_turn()
 
     def _maybe_take_turn(self) -> None:
-        if self.view is not None and self.rules.should_take_turn(self.view.my_turn, time.time()):
-            self.train(automatic=True)
+        if self.view is None or not self.rules.should_take_turn(self.view.my_turn, time.time()):
+            return
+        if self._refused:
+            return  # the ring failed this site's signature checks: never train on it automatically
+        now = time.time()
+        self._auto_turns.per_hour = self.setup.max_auto_turns_per_hour
+        if not self._auto_turns.allow(now):
+            if not self._auto_blocked_said:
+                self.message.emit(self._auto_turns.why_not(now))
+                self._auto_blocked_said = True
+            return
+        self._auto_blocked_said = False
+        self._auto_turns.record(now)
+        self.train(automatic=True)
 
     def can_train(self) -> bool:
         return (not self.training and self.view is not None and self.view.my_turn
-                and self.status.state == "connected")
+                and self.status.state == "connected" and not self._refused)
 
     def train(self, automatic: bool = False) -> None:
         if self.training:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QLabel, QWidget
 
@@ -48,6 +48,7 @@ class RingDock(QDockWidget):
         self.setWidget(panel_column(self.panel, self.models))  # tables scroll
         self.status_label = QLabel("Ring: not set up")  # for the status bar: visible at all times
         self.status_label.setObjectName("ringStatusBar")
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)  # may quote the ring server's text
         self.site_action = QAction("Site and server…", self)
         self.train_action = QAction("Train my turn", self)
         self.cancel_train_action = QAction("Cancel training", self)
@@ -72,6 +73,7 @@ class RingDock(QDockWidget):
         r.viewChanged.connect(lambda view: self._view_changed())
         r.versionsChanged.connect(lambda versions: mp.show_versions(versions, r.chosen()))
         r.newVersion.connect(mp.offer_new)
+        r.refusedChanged.connect(mp.show_refused)
         r.chosenChanged.connect(self._chosen)
         r.trainingStarted.connect(self._training_started)
         r.trainingProgress.connect(rp.training_event)

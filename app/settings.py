@@ -110,6 +110,14 @@ def _site_from_toml(d: dict) -> SiteSetup:
         kw["poll_s"] = float(d["poll_s"])
     if "epochs_per_turn" in d:
         kw["epochs_per_turn"] = int(d["epochs_per_turn"])
+    for name in ("max_epochs_per_turn", "max_auto_turns_per_hour"):
+        if name in d:
+            kw[name] = int(d[name])
+    for name in ("upload_optimizer", "allow_unsigned"):
+        if name in d:
+            kw[name] = bool(d[name])
+    if "signing_key" in d:
+        kw["signing_key"] = str(d["signing_key"])
     return replace(base, **kw)
 
 

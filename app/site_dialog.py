@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
                                QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                               QVBoxLayout, QWidget)
+                               QSpinBox, QVBoxLayout, QWidget)
 
 from core.errors import HemaRelayError
 from core.resources import resource_path
@@ -74,6 +75,30 @@ class SiteDialog(QDialog):
         self.poll.setValue(setup.poll_s)
         self.keep = QCheckBox("Keep taking this site's turns automatically")
         self.keep.setChecked(setup.keep_taking_turns)
+        # The site decides: caps on what the ring server may ask of this site.
+        self.max_epochs = QSpinBox()
+        self.max_epochs.setObjectName("maxEpochsPerTurn")
+        self.max_epochs.setRange(1, 1000)
+        self.max_epochs.setValue(setup.max_epochs_per_turn)
+        self.max_auto = QSpinBox()
+        self.max_auto.setObjectName("maxAutoTurns")
+        self.max_auto.setRange(0, 60)
+        self.max_auto.setSuffix(" per hour")
+        self.max_auto.setValue(setup.max_auto_turns_per_hour)
+        self.upload_optimizer = QCheckBox("Send the optimizer's state with the weights")
+        self.upload_optimizer.setObjectName("uploadOptimizer")
+        self.upload_optimizer.setChecked(setup.upload_optimizer)
+        self.signing = QLineEdit("")
+        self.signing.setObjectName("signingKey")
+        self.signing.setReadOnly(True)
+        self.signing.setPlaceholderText("this site's public key for signed turns (give it to the ring's coordinator)")
+        show_key = QPushButton("Show")
+        show_key.clicked.connect(self._show_signing_key)
+        key_row = QWidget()
+        key_lay = QHBoxLayout(key_row)
+        key_lay.setContentsMargins(0, 0, 0, 0)
+        key_lay.addWidget(self.signing, 1)
+        key_lay.addWidget(show_key)
         form = QFormLayout()
         form.addRow("Site name", self.site)
         form.addRow("Site data folder", _with_browse(self.data, lambda: QFileDialog.getExistingDirectory(
@@ -86,11 +111,16 @@ class SiteDialog(QDialog):
         form.addRow("Training overrides", self.overrides)
         form.addRow("Check the server every", self.poll)
         form.addRow("", self.keep)
+        form.addRow("Epochs per turn at most", self.max_epochs)
+        form.addRow("Automatic turns at most", self.max_auto)
+        form.addRow("", self.upload_optimizer)
+        form.addRow("Turn-signing key", key_row)
         self.test_button = QPushButton("Test connection")
         self.test_button.setObjectName("testConnection")
         self.result = QLabel("")
         self.result.setObjectName("connectionResult")
         self.result.setWordWrap(True)
+        self.result.setTextFormat(Qt.TextFormat.PlainText)  # quotes what the server holds
         self.result.setMinimumWidth(460)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._accept)
@@ -113,7 +143,18 @@ class SiteDialog(QDialog):
                        server=self.server.text().strip(), key_file=self.key.text().strip(),
                        known_hosts=self.known.text().strip(), preset=self.preset.currentText(),
                        overrides=overrides, poll_s=self.poll.value(),
-                       keep_taking_turns=self.keep.isChecked()).validated()
+                       keep_taking_turns=self.keep.isChecked(), max_epochs_per_turn=self.max_epochs.value(),
+                       max_auto_turns_per_hour=self.max_auto.value(),
+                       upload_optimizer=self.upload_optimizer.isChecked()).validated()
+
+    def _show_signing_key(self) -> None:
+        """This site's public signing key (created on first use) as a signers-file line."""
+        from core.site.setup import site_signer
+        try:
+            setup = self.setup()
+            self.signing.setText(f"{setup.site} {site_signer(setup).public}")
+        except HemaRelayError as exc:
+            self._show(False, str(exc))
 
     def _accept(self) -> None:
         try:

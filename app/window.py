@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
             self.statusBar().addPermanentWidget(w)
         self.user_label = QLabel(f"user: {self.settings.user}")
         self.statusBar().addPermanentWidget(self.user_label)
+        self.job_label.setTextFormat(Qt.TextFormat.PlainText)  # may quote the ring server's text
         self.statusBar().addPermanentWidget(self.ring_dock.status_label)
 
     def _connect(self) -> None:

@@ -72,6 +72,11 @@ class CaseFiles:
     def provenance(self) -> Path:
         return provenance_path(self.prediction)
 
+    @property
+    def lock(self) -> Path:
+        """The case's lock file while a window edits it (annotation/case_lock.py)."""
+        return self.folder / f".case_{self.case_id}.lock"
+
 
 def existing_mask(folder: Path, cid: str) -> Path | None:
     """The manual mask ``mask_<id>.nii.gz`` (or ``.nii``) in ``folder``, if there is one."""

@@ -18,7 +18,7 @@ from typing import Iterable
 
 from . import __version__
 from .commands import COMMANDS
-from .errors import HemaRelayError
+from .errors import HemaRelayError, printable
 
 
 def build_parser(commands: Iterable[str] = ()) -> argparse.ArgumentParser:
@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except HemaRelayError as exc:
-        print(f"hemarelay: error: {exc}", file=sys.stderr)
+        # Messages may quote a server's text: no terminal escapes or control characters.
+        print(f"hemarelay: error: {printable(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("hemarelay: interrupted; nothing was published.", file=sys.stderr)

@@ -6,6 +6,8 @@ reach a user: any other exception is a bug.
 """
 from __future__ import annotations
 
+import unicodedata
+
 
 class HemaRelayError(Exception):
     """Base of every error meant for a user. ``str()`` is the whole message."""
@@ -34,3 +36,22 @@ class CancelledError(HemaRelayError):
     """Long work was cancelled by the user; nothing was published or written."""
 
     exit_code = 130
+
+
+_CONTROL_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def printable(text: object, keep_newlines: bool = False) -> str:
+    """``text`` without control characters (terminal escapes, bidi overrides...):
+    each becomes '?', newlines kept only when asked."""
+    out = []
+    for ch in str(text):
+        if keep_newlines and ch == "\n":
+            out.append(ch)
+        elif ch == "\t":
+            out.append(" ")
+        elif unicodedata.category(ch) in _CONTROL_CATEGORIES:
+            out.append("?")
+        else:
+            out.append(ch)
+    return "".join(out)

@@ -12,18 +12,22 @@ first and replaces it atomically.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import enum
 import getpass
 import json
+import os
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Generator, Iterable
+from typing import Generator, Iterable, Iterator
 
 import numpy as np
 
 from .case_files import Case, CaseFiles, case_files
 from .provenance import prediction_label
+from .annotation.case_lock import held_by_other
 from .annotation.recovery import RecoveryFile, pending_recovery
 from .datasets import list_cases
 from .errors import HemaRelayError, InputError
@@ -119,16 +123,66 @@ class StatusStore:
         return [StatusRecord.from_json(h) for h in entry.get("history", [])]
 
     def set(self, case_id: str, status: CaseStatus, user: str | None = None,
-            when: str | None = None) -> StatusRecord:
-        raw = self._read_raw()  # re-read: another window may have written since
-        record = StatusRecord(status, user if user is not None else default_user(), when or _now())
-        entry = raw["cases"].get(case_id, {})
-        history = list(entry.get("history", []))
-        history.append(record.to_json())
-        raw["cases"][case_id] = {**record.to_json(), "history": history}
-        raw["format"] = FORMAT
-        atomic_write_text(self.path, json.dumps(raw, indent=2, sort_keys=True) + "\n")
+            when: str | None = None, expected: CaseStatus | None = None) -> StatusRecord:
+        """Record ``status``; with ``expected``, only if the case still has that status
+        (compare-and-swap: a window acting on what it showed a while ago cannot
+        overwrite a newer change). The read-modify-write runs under the folder's
+        status lock, so two windows changing two cases never lose one change."""
+        with _status_lock(self.folder / STATUS_LOCK):
+            raw = self._read_raw()  # re-read: another window may have written since
+            entry = raw["cases"].get(case_id, {})
+            current = StatusRecord.from_json(entry) if entry else NEW_RECORD
+            if expected is not None and current.status is not expected:
+                who = f" by {current.user}" if current.user else ""
+                raise StatusConflictError(
+                    f"Case {case_id} is now '{current.status.value}' (changed{who} at "
+                    f"{current.changed_at[:16].replace('T', ' ') or 'an unknown time'}), not "
+                    f"'{expected.value}' as shown here; its status was not changed. Look again and retry.")
+            record = StatusRecord(status, user if user is not None else default_user(), when or _now())
+            history = list(entry.get("history", []))
+            history.append(record.to_json())
+            raw["cases"][case_id] = {**record.to_json(), "history": history}
+            raw["format"] = FORMAT
+            atomic_write_text(self.path, json.dumps(raw, indent=2, sort_keys=True) + "\n")
         return record
+
+
+class StatusConflictError(InputError):
+    """The case's status changed since it was shown (compare-and-swap failed)."""
+
+
+STATUS_LOCK = ".hemarelay-status.lock"
+
+
+@contextlib.contextmanager
+def _status_lock(path: Path, wait_s: float = 10.0, stale_s: float = 30.0) -> Iterator[None]:
+    """A short exclusive lock around one read-modify-write of the status file."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            break
+        except FileExistsError:
+            try:
+                if time.time() - path.stat().st_mtime > stale_s:  # its writer died mid-update
+                    path.unlink()
+                    continue
+            except FileNotFoundError:
+                continue
+            if time.monotonic() > deadline:
+                raise InputError(f"{path.parent}: the case status file is being changed by another "
+                                 "window; try again.") from None
+            time.sleep(0.02)
+        except OSError as exc:
+            raise InputError(f"{path.parent}: cannot lock the case status file "
+                             f"({exc.strerror or exc}).") from None
+    try:
+        os.write(fd, str(os.getpid()).encode())
+        os.close(fd)
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
 
 
 @dataclass(frozen=True)
@@ -186,9 +240,15 @@ class Worklist:
 
     def set_status(self, label: str, status: CaseStatus, user: str | None = None) -> WorklistCase:
         """Record a new status. Approval for training needs a saved mask and no
-        unsaved autosaved edits."""
+        unsaved autosaved edits. Refused when the case is open for editing in
+        another window, or its status changed since this worklist read it."""
+        seen = self.find(label).status
         case = self.refresh(label)
         folder = case.paths.folder
+        holder = held_by_other(case.paths.lock)
+        if holder is not None:
+            raise InputError(f"Case {label} is open for editing by {holder.describe()}; its status can "
+                             "be changed there (or once it is closed).")
         if folder in self.problems:
             raise InputError(self.problems[folder])
         if status is CaseStatus.APPROVED:
@@ -198,7 +258,8 @@ class Worklist:
             if case.unsaved is not None:
                 raise InputError(f"Case {label} has unsaved edits; save or discard them before "
                                  "approving it for training.")
-        record = StatusStore(folder).set(case.case_id, status, user)
+        record = StatusStore(folder).set(case.case_id, status, user,
+                                         expected=seen.status if seen is not None else None)
         return self._replace(replace(case, status=record))
 
     def mask_saved(self, label: str, user: str | None = None) -> tuple[WorklistCase, str]:

@@ -8,7 +8,9 @@ back); a new version is offered, never applied, next to the current one's scores
 """
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
+import html
+
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QTableWidget, QVBoxLayout, QWidget
 
 from core.site.versions import ModelVersion
@@ -29,6 +31,13 @@ class ModelsPanel(QGroupBox):
         self.offer = QLabel("")
         self.offer.setObjectName("newVersionOffer")
         self.offer.setWordWrap(True)
+        # Versions the signature checks refused, with the reason (core.ring.signing): never offered.
+        self.refused = QLabel("")
+        self.refused.setObjectName("refusedVersions")
+        self.refused.setWordWrap(True)
+        self.refused.setTextFormat(Qt.TextFormat.PlainText)
+        self.refused.setStyleSheet("color: #c03020;")
+        self.refused.setVisible(False)
         self.offer_button = QPushButton("Use the new version")
         self.offer_button.setObjectName("useNewVersion")
         self.offer_button.setVisible(False)
@@ -45,7 +54,7 @@ class ModelsPanel(QGroupBox):
         self.eval_label = QLabel("")
         self.eval_label.setObjectName("evaluationLabel")
         self.eval_label.setWordWrap(True)
-        for w in (self.offer, self.offer_button, self.table):
+        for w in (self.refused, self.offer, self.offer_button, self.table):
             lay.addWidget(w)
         lay.addLayout(buttons)
         lay.addWidget(self.eval_label)
@@ -76,6 +85,12 @@ class ModelsPanel(QGroupBox):
             self.select(keep)
         self._update_offer(chosen)
 
+    def show_refused(self, refused: tuple) -> None:
+        """``RefusedVersion``s of the last sync: shown in plain text, never offered."""
+        lines = [r.describe() for r in refused]
+        self.refused.setText("\n".join(lines))
+        self.refused.setVisible(bool(lines))
+
     def offer_new(self, v: ModelVersion) -> None:
         self._offered = v.version
         self._update_offer(self._chosen)
@@ -89,7 +104,8 @@ class ModelsPanel(QGroupBox):
         mine = v.score.describe() if v.score else "not evaluated yet"
         now = ("no model in use" if chosen is None else
                f"v{chosen.version} in use: {chosen.score.describe() if chosen.score else 'not evaluated'}")
-        self.offer.setText(f"<b>New weights {v.label()}</b>: {mine}. Now: {now}.")
+        self.offer.setText(f"<b>New weights {html.escape(v.label())}</b>: {html.escape(mine)}. "
+                           f"Now: {html.escape(now)}.")
         self.offer_button.setText(f"Use v{v.version}")
         self.offer_button.setVisible(True)
 

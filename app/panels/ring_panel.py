@@ -6,8 +6,9 @@ epoch of the turn in progress (:class:`LossPlot`; redrawn at most 5 times a seco
 """
 from __future__ import annotations
 
+import html
 
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
                                QVBoxLayout, QWidget)
 
@@ -36,6 +37,7 @@ class RingPanel(QGroupBox):
         self.sync_label = QLabel("Ring: not set up")
         self.sync_label.setObjectName("syncStatus")
         self.sync_label.setWordWrap(True)
+        self.sync_label.setTextFormat(Qt.TextFormat.PlainText)  # may quote the server's own text
         self.state_label = QLabel("")
         self.state_label.setObjectName("ringState")
         self.state_label.setWordWrap(True)
@@ -63,6 +65,7 @@ class RingPanel(QGroupBox):
         self.progress_label = QLabel("")
         self.progress_label.setObjectName("trainingLabel")
         self.progress_label.setWordWrap(True)
+        self.progress_label.setTextFormat(Qt.TextFormat.PlainText)
         self.plot = LossPlot()
         self.plot.setObjectName("lossPlot")
         for w in (self.sync_label, self.state_label, self.table):
@@ -92,7 +95,7 @@ class RingPanel(QGroupBox):
 
     def show_view(self, view: SiteView, can_train: bool) -> None:
         state = view.state
-        self.state_label.setText(f"<b>{STATE_TEXT.get(state, state)}.</b> {view.describe()}")
+        self.state_label.setText(f"<b>{STATE_TEXT.get(state, state)}.</b> {html.escape(view.describe())}")
         rows = view.rows()
         self.table.setRowCount(len(rows))
         for n, r in enumerate(rows):

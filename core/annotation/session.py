@@ -32,6 +32,7 @@ from ..reports import ReportJob
 from ..volume import Volume
 from .model import MAX_UNDO_DEFAULT, MaskModel
 from .recovery import RecoveryFile, discard_recovery, pending_recovery, read_recovery, write_recovery
+from .case_lock import CaseLock, CaseLockedError
 from .stack import AxialStack
 
 STAGE_OPEN = "Opening case"
@@ -67,6 +68,23 @@ class EditSession:
     mask_on_disk: bool  # a saved manual mask existed when the case was opened (or was saved)
     recovery: RecoveryFile | None  # unsaved edits found when the case was opened
     notes: list[str] = field(default_factory=list)  # things worth telling the user
+    lock: CaseLock | None = None  # None: read-only (another window edits the case)
+    read_only_reason: str = ""  # why, for the user
+
+    @property
+    def read_only(self) -> bool:
+        return self.lock is None
+
+    def _writable(self, what: str) -> None:
+        if self.lock is None:
+            raise InputError(f"{what}: {self.read_only_reason or 'the case is open read-only.'}")
+        self.lock.check(what)
+
+    def close(self) -> None:
+        """Release the case's lock (call when the case is closed)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     @property
     def case_id(self) -> str:
@@ -110,6 +128,7 @@ class EditSession:
         """Write ``snap`` as the case's mask (runs on a worker); see :meth:`saved`."""
         yield Progress(STAGE_SAVE, 0, 1, self.paths.mask.name)
         token.raise_if_cancelled()
+        self._writable(f"Saving {self.paths.mask.name}")
         source = self.to_source(snap.data)
         path = save_mask(source, self.ct, self.paths.mask)
         yield Progress(STAGE_SAVE, 1, 1, self.paths.mask.name)
@@ -125,6 +144,7 @@ class EditSession:
 
     def write_recovery(self, snap: MaskSnapshot) -> Path:
         """Autosave ``snap`` to the recovery file (a worker calls this)."""
+        self._writable(f"Autosaving case {self.case_id}")
         return write_recovery(self.paths.recovery, self.to_source(snap.data), self.ct)
 
     def restore_recovery(self) -> int:
@@ -138,7 +158,8 @@ class EditSession:
         return n
 
     def discard_recovery(self) -> None:
-        discard_recovery(self.paths.recovery)
+        if self.lock is not None:  # the recovery file of a read-only case is its editor's
+            discard_recovery(self.paths.recovery)
         self.recovery = None
 
     # ----------------------------------------------------------- model prediction
@@ -186,7 +207,8 @@ class EditSession:
 
 
 def open_case(ct_path: str | Path, token: CancelToken = NEVER_CANCELLED,
-              max_undo: int = MAX_UNDO_DEFAULT) -> Generator[Progress, None, EditSession]:
+              max_undo: int = MAX_UNDO_DEFAULT, user: str | None = None
+              ) -> Generator[Progress, None, EditSession]:
     """Read a case's CT, its manual mask and prediction if present, and note
     unsaved autosaved edits. Raises InputError/GeometryError with a message
     naming the file when the CT or the saved mask cannot be used; a
@@ -219,7 +241,22 @@ def open_case(ct_path: str | Path, token: CancelToken = NEVER_CANCELLED,
     token.raise_if_cancelled()
     yield Progress(STAGE_OPEN, 3, total, "preparing the display")
     model = MaskModel(manual, max_undo=max_undo)
-    session = EditSession(paths, ct, reo, stack, hu, model, prediction, on_disk,
-                          pending_recovery(paths.recovery, paths.mask), notes)
+    lock, reason = _take_lock(paths, user)
+    if reason:
+        notes.insert(0, reason)
+    recovery = pending_recovery(paths.recovery, paths.mask) if lock is not None else None
+    session = EditSession(paths, ct, reo, stack, hu, model, prediction, on_disk, recovery, notes,
+                          lock, reason)
     yield Progress(STAGE_OPEN, total, total, "done")
     return session
+
+
+def _take_lock(paths: CaseFiles, user: str | None) -> tuple[CaseLock | None, str]:
+    """The case's lock, or (None, why the case opens read-only)."""
+    from ..worklist import default_user
+    try:
+        return CaseLock.acquire(paths.lock, user or default_user(), f"Case {paths.case_id}"), ""
+    except CaseLockedError as exc:
+        return None, str(exc)
+    except InputError as exc:  # a read-only folder: still viewable
+        return None, f"Case {paths.case_id} opens read-only: {exc}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from typing import Iterable, TextIO
 
+from ..errors import printable
 from ..progress import Progress, format_eta
 
 
@@ -59,12 +60,13 @@ class ConsolePrinter:
         self.last_stage = ev.stage
 
     def line(self, text: str) -> None:
+        text = printable(text)  # event messages may carry text from the ring server
         self.stream.write(("\r\033[K" if self.status_shown else "") + text + "\n")
         self.status_shown = False
         self.stream.flush()
 
     def status(self, text: str) -> None:
-        self.stream.write("\r\033[K" + text)
+        self.stream.write("\r\033[K" + printable(text))
         self.status_shown = True
         self.stream.flush()
 

@@ -3,6 +3,9 @@ each is written (and documented in ``--help``) once."""
 from __future__ import annotations
 
 import argparse
+import getpass
+import os
+import sys
 from pathlib import Path
 
 from ..resources import list_presets
@@ -32,8 +35,31 @@ def open_server(args: argparse.Namespace):
     from ..ring.connect import open_transport
     from ..ring.transport_sftp import SshOptions
     ssh = SshOptions(identity=args.identity, known_hosts=args.known_hosts,
-                     trust_host_key=args.trust_host_key, ssh_config=args.ssh_config)
+                     trust_host_key=args.trust_host_key, ssh_config=args.ssh_config,
+                     passphrase=key_passphrase("HEMARELAY_SSH_PASSPHRASE", args.identity))
     return open_transport(args.server, ssh)
+
+
+def key_passphrase(env: str, key: Path | None) -> str | None:
+    """A key's passphrase from ``env`` (or HEMARELAY_KEY_PASSPHRASE); asked on a terminal
+    only when the key file is encrypted."""
+    value = os.environ.get(env) or os.environ.get("HEMARELAY_KEY_PASSPHRASE")
+    if value or key is None or not sys.stdin.isatty():
+        return value or None
+    try:
+        data = Path(key).expanduser().read_bytes()[:16384]
+    except OSError:
+        return None
+    if b"ENCRYPTED" not in data:  # PEM keys say so; OpenSSH keys tell when loaded without one
+        from cryptography.hazmat.primitives.serialization import load_ssh_private_key
+        try:
+            load_ssh_private_key(data, None)
+            return None
+        except TypeError:
+            pass
+        except (ValueError, Exception):  # noqa: BLE001 - not a key we can judge: let the loader say
+            return None
+    return getpass.getpass(f"Passphrase for {key}: ") or None
 
 
 def training_settings(config_file: bool = True) -> argparse.ArgumentParser:

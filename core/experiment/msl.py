@@ -39,15 +39,27 @@ def _read(url: str) -> Manifest | None:
             return None  # no ring there yet
 
 
-def _site_command(plan: ExperimentPlan, site, audit: Path) -> list[str]:
+def _site_command(plan: ExperimentPlan, site, audit: Path, signed: bool = True) -> list[str]:
     cmd = [*(plan.python or (sys.executable,)), "-m", "core", "ring", "turn", "--server", plan.server_url,
            "--site", site.name, "--data", str(site.data), "--wait", "--poll", str(plan.poll_s),
            "--audit-log", str(audit)]
+    # Every site of the experiment signs its turns with its own key (created with the ring).
+    keys = audit.parent / "keys"
+    cmd += ["--signing-key", str(keys / f"{site.name}.ed25519"), "--trust-dir", str(keys / f"trust-{site.name}")]
+    if signed is False:
+        cmd += ["--allow-unsigned"]  # a ring made before turns were signed, resumed
     if plan.config.preset:
         cmd += ["--preset", plan.config.preset]
     for text in plan.overrides:
         cmd += ["--set", text]
     return cmd
+
+
+def _site_keys(plan: ExperimentPlan, logs: Path) -> dict[str, str]:
+    """Each site's signing key (created here), as the ring's signers."""
+    from ..ring.signing import TurnSigner
+    return {s.name: TurnSigner.load_or_create(s.name, logs / "keys" / f"{s.name}.ed25519").public
+            for s in plan.sites}
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -74,7 +86,8 @@ def run_ring(plan: ExperimentPlan, token: CancelToken, resume: bool) -> Generato
             Path(url).mkdir(parents=True, exist_ok=True)
         config = RingConfig(sites=tuple(s.name for s in plan.sites), order="fixed", seed=plan.config.seed,
                             patience=patience, min_delta=plan.config.min_delta, convergence="global",
-                            max_turns=max_turns, epochs_per_turn=1).validate()
+                            max_turns=max_turns, epochs_per_turn=1,
+                            signers=_site_keys(plan, logs)).validate()
         with open_transport(url) as t:
             t.connect()
             m = init_ring(t, config)
@@ -89,13 +102,13 @@ def run_ring(plan: ExperimentPlan, token: CancelToken, resume: bool) -> Generato
         yield Progress(STAGE, m.turns_done, max_turns, f"continuing the ring at {url} "
                        f"({m.turns_done} turns done, {m.status})")
     if m.status == "running":
-        yield from _run_sites(plan, url, logs, max_turns, token)
+        yield from _run_sites(plan, url, logs, max_turns, token, signed=bool(m.config.signers))
         m = _read(url)
         if m is None or m.status == "running":
             raise HemaRelayError(f"The ring at {url} did not finish; see the site logs in {logs}.")
     with open_transport(url) as t:
         t.connect()
-        data, ref, m = fetch_weights(t, "best")
+        data, ref, m = fetch_weights(t, "best", require_signed=bool(m.config.signers))
     metrics = {"val_loss": m.best.val_loss} if m.best else {}
     out = plan.model_path("MSL")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -117,15 +130,15 @@ def run_ring(plan: ExperimentPlan, token: CancelToken, resume: bool) -> Generato
     }
 
 
-def _run_sites(plan: ExperimentPlan, url: str, logs: Path, max_turns: int, token: CancelToken
-               ) -> Generator[Progress, None, None]:
+def _run_sites(plan: ExperimentPlan, url: str, logs: Path, max_turns: int, token: CancelToken,
+               signed: bool = True) -> Generator[Progress, None, None]:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     procs, files = [], []
     try:
         for site in plan.sites:
             fh = open(logs / f"site-{site.name}.log", "a")
             files.append(fh)
-            procs.append(subprocess.Popen(_site_command(plan, site, logs / f"audit-{site.name}.jsonl"),
+            procs.append(subprocess.Popen(_site_command(plan, site, logs / f"audit-{site.name}.jsonl", signed),
                                           cwd=ROOT, env=env, stdout=fh, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL))
         clock, seen = EtaClock(), -1

@@ -22,6 +22,7 @@ from scipy import ndimage
 
 from ..errors import GeometryError, InputError
 from ..volume import Volume
+from .limits import check_image_size
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +98,18 @@ class _Slice:
 def _read_slices(series: SeriesInfo) -> tuple[list[_Slice], np.ndarray, np.ndarray, tuple[float, float]]:
     """Read each file; return slices, row dir, col dir (LPS) and (col, row) spacing."""
     slices = []
+    header = sitk.ImageFileReader()
     row_dir = col_dir = None
     spacing = None
     for f in series.files:
+        header.SetFileName(f)
+        try:  # the declared size first: a header can ask for any amount of memory
+            header.ReadImageInformation()
+        except RuntimeError as exc:
+            raise InputError(f"{f}: unreadable DICOM slice ({str(exc).splitlines()[0][:120]}).") from None
+        size = header.GetSize()
+        check_image_size(f, tuple(size), "DICOM slice")
+        check_image_size(series.files[0], (size[0], size[1], len(series.files)), "DICOM series")
         try:
             img = sitk.ReadImage(f)  # applies rescale slope/intercept
         except RuntimeError as exc:
@@ -170,6 +180,10 @@ def read_dicom_series(folder: Path) -> Volume:
                   description=description, notes=tuple(notes))
 
 
+def slices_where(slices: list) -> str:
+    return f"the DICOM series ({len(slices)} slices)"
+
+
 def _unit(v: np.ndarray) -> np.ndarray:
     norm = np.linalg.norm(v)
     return v / norm if norm else v
@@ -188,6 +202,8 @@ def _resample_to_regular(slices: list[_Slice], uvw: np.ndarray, r, c, n, sx: flo
     rows, cols = slices[0].pixels.shape
     ni = cols + int(np.ceil(off_i.max() - 1e-6))
     nj = rows + int(np.ceil(off_j.max() - 1e-6))
+    # Slice positions come from the headers too: the grid they ask for is checked before allocation.
+    check_image_size(slices_where(slices), (ni, nj, n_out), "regular grid for this series")
     out = np.empty((ni, nj, n_out), dtype=np.float32)
     ii, jj = np.meshgrid(np.arange(ni, dtype=np.float32), np.arange(nj, dtype=np.float32), indexing="ij")
     cache: dict[int, np.ndarray] = {}

@@ -11,6 +11,7 @@ from ..case_files import is_nifti_name
 from ..errors import InputError
 from ..volume import Volume
 from .atomic import atomic_path
+from .limits import MAX_HEADER_BYTES, check_image_size
 
 
 def is_nifti(path: Path) -> bool:
@@ -29,6 +30,11 @@ def read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except Exception as exc:  # noqa: BLE001 - nibabel raises many types for non-images
         raise InputError(f"{path}: not a readable NIfTI image ({_short(exc)}).") from None
     shape = img.shape
+    check_image_size(path, tuple(shape), "NIfTI header")  # before a byte of pixels is read
+    offset = float(getattr(img.dataobj, "offset", 0) or 0)  # where the file header puts the pixels
+    if offset > MAX_HEADER_BYTES:  # inside gzip, skipping to it would decompress all of it
+        raise InputError(f"{path}: the NIfTI header puts the pixels {offset / 1e6:,.0f} MB into the file "
+                         "(header extensions that large are not a CT); it was not read.")
     if len(shape) == 4 and shape[3] == 1:
         pass
     elif len(shape) == 4:

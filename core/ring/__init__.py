@@ -11,6 +11,8 @@ Modules: ``transport`` (+ ``transport_dir``, ``transport_sftp``, opened by
 content checks; ``status``: the ring in words; ``trainer``: what a trainer must
 offer; ``toy``: a tiny trainer without medical data. Which trainer takes a
 site's turns is chosen above the ring, in :mod:`core.turn_trainers`.
+``signing``: signed turns, pinned keys, the verified head; ``names``: the one
+validator for names from the server; ``server_audit``: ``ring audit``.
 """
 from .errors import (ConnectionLostError, CorruptWeightsError, HostKeyError, LeaseLostError,
                      ManifestConflictError, RingStateError, ServerAuthError, ServerError,

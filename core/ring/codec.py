@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from typing import Any
 
 import torch
@@ -39,8 +40,23 @@ def encode_weights(state: dict[str, torch.Tensor], meta: dict[str, str]) -> byte
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
         raise TypeError(f"weights must be tensors only; not tensors: {bad[:5]}")
-    header = {"format": WEIGHTS_FORMAT, **{str(k): str(v) for k, v in meta.items()}}
+    header = {"format": WEIGHTS_FORMAT, **_checked_meta(meta)}
     return st_save({k: _plain(v) for k, v in state.items()}, metadata=header)
+
+
+META_KEYS = ("ring_id", "version", "site", "turn", "model_id")  # all a weights file may say
+_META_VALUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _checked_meta(meta: dict[str, str]) -> dict[str, str]:
+    """The upload's header from an allow-list: known keys, short plain values (never a
+    path, a case name or free text), checked when the file is made."""
+    out = {}
+    for k, v in meta.items():
+        if k not in META_KEYS or not _META_VALUE.match(str(v)):
+            raise ValueError(f"weights metadata {k!r}={str(v)[:40]!r} is not allowed on the ring server")
+        out[k] = str(v)
+    return out
 
 
 def decode_weights(data: bytes, what: str) -> dict[str, torch.Tensor]:
@@ -98,7 +114,7 @@ def encode_optimizer_state(state_dict: dict[str, Any], meta: dict[str, str]) -> 
               for g in state_dict.get("param_groups", [])]
     doc = {"scalars": scalars, "param_groups": groups}
     header = {"format": OPTIMIZER_FORMAT, OPTIMIZER_JSON_KEY: json.dumps(doc, sort_keys=True),
-              **{str(k): str(v) for k, v in meta.items()}}
+              **_checked_meta(meta)}
     return st_save(tensors, metadata=header)
 
 

@@ -41,6 +41,14 @@ class RingStateError(ServerError):
     """The ring folder has no valid manifest, or the manifest forbids the request."""
 
 
+class ServerFileTooLargeError(RingStateError):
+    """A file on the server is larger than this site accepts to read (a size cap)."""
+
+
+class UnsafeServerPathError(ServerPermissionError):
+    """The ring folder holds a link (or a name) that could lead outside it: refused."""
+
+
 class LeaseLostError(ServerError):
     """Another site broke our lease (we stalled past its expiry); the turn is void."""
 

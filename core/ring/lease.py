@@ -29,8 +29,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from .errors import LeaseLostError
+from .errors import LeaseLostError, ServerFileTooLargeError
 from .manifest import BROKEN_LEASES_DIR, LEASE, Manifest, parse_utc, read_manifest, utc_now
+from .names import check_name
 from .transport import Transport
 
 
@@ -77,15 +78,32 @@ class Lease:
         try:
             d = json.loads(data)
             lease = Lease(**{k: d[k] for k in Lease.__dataclass_fields__})
-            parse_utc(lease.expires_at)
-            float(lease.ttl_s)
+            for k, types in _FIELD_TYPES.items():  # the server is shared: check every field
+                v = getattr(lease, k)
+                if isinstance(v, bool) or not isinstance(v, types):
+                    raise TypeError(k)
+            check_name("site", lease.site, "lease.site")
+            check_name("token", lease.token, "lease.token")
+            check_name("token", lease.holder, "lease.holder")
+            for stamp in (lease.acquired_at, lease.renewed_at, lease.expires_at):
+                if len(stamp) > 40:
+                    raise ValueError("time stamp too long")
+                parse_utc(stamp)
+            if not (0 < float(lease.ttl_s) < 1e7) or lease.turn < 0:
+                raise ValueError("lease time or turn out of range")
             return lease
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+        except (ValueError, TypeError, KeyError, UnicodeDecodeError, RecursionError):
             return None
 
     def renewed(self, ttl_s: float) -> "Lease":
         now = utc_now()
         return replace(self, renewed_at=now, renewals=self.renewals + 1, expires_at=_plus(now, ttl_s))
+
+
+MAX_LEASE_BYTES = 64 << 10  # a lease is about 400 bytes
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "site": str, "token": str, "turn": int, "holder": str, "pid": int, "acquired_at": str,
+    "renewed_at": str, "expires_at": str, "ttl_s": (int, float), "renewals": int}
 
 
 def _plus(stamp: str, seconds: float) -> str:
@@ -152,9 +170,11 @@ def judge_lease(view: LeaseView, m: Manifest, watch: LeaseWatch, obsolete_grace_
 
 def read_lease(t: Transport) -> LeaseView | None:
     try:
-        raw = t.read_bytes(LEASE)
+        raw = t.read_bytes(LEASE, MAX_LEASE_BYTES)
     except FileNotFoundError:
         return None
+    except ServerFileTooLargeError:  # never parsed; breakable once it stays so for the lease time
+        return LeaseView(b"(oversized lease)", None)
     return LeaseView(raw, Lease.parse(raw))
 
 
@@ -176,7 +196,7 @@ def break_lease(t: Transport, view: LeaseView, by_site: str) -> bool:
         t.rename(LEASE, aside)
     except FileNotFoundError:
         return False  # another site broke or released it first
-    moved = t.read_bytes(aside)
+    moved = t.read_bytes(aside, MAX_LEASE_BYTES)
     if moved != view.raw:  # renewed (or replaced) between our read and the rename
         if t.create_exclusive(LEASE, moved):
             t.delete(aside)

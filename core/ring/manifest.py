@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from ..errors import ConfigError
 from .errors import RingStateError
+from .names import SITE_RE, check_name, printable
 from .transport import Transport
 
 FORMAT = "hemarelay-ring/1"
@@ -35,7 +36,6 @@ WEIGHTS_DIR = "weights"
 OPTIMIZER_DIR = "optimizer"
 BROKEN_LEASES_DIR = "leases"
 
-SITE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 METRIC_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 Order = Literal["fixed", "shuffle"]
@@ -73,6 +73,9 @@ class RingConfig:
     # What the first turn trains from: "scratch" (weights drawn from ``seed``, the
     # paper) or "default" (the model shipped with the program; sites check its sha256).
     start_from: str = "scratch"
+    # Each member's turn-signing public key ("ssh-ed25519 AAAA..."), fixed at ``ring init``
+    # and pinned by every site at first contact (see signing.py). Empty: an unsigned ring.
+    signers: dict[str, str] = field(default_factory=dict)
 
     def validate(self) -> "RingConfig":
         if not self.sites:
@@ -97,6 +100,14 @@ class RingConfig:
             raise ConfigError("The lease time must be > 0 s and the clock skew >= 0 s.")
         if self.start_from not in START_FROM:
             raise ConfigError(f"Start from '{self.start_from}': use {' or '.join(START_FROM)}.")
+        if self.signers:
+            from .keys import check_public_key
+            if set(self.signers) != set(self.sites):
+                raise ConfigError(f"Every site needs exactly one signing key: keys given for "
+                                  f"{', '.join(sorted(self.signers)) or 'none'}, sites are "
+                                  f"{', '.join(self.sites)}.")
+            for s, key in self.signers.items():
+                check_public_key(key, f"the signing key of site {s}")
         return self
 
 
@@ -174,6 +185,11 @@ class TurnRecord:
     overhead_s: float  # lease + download + verify + upload + manifest
     in_place_of: str | None = None  # the site whose turn it was, when taken over after a lease break
     event: str = "turn"
+    # Signed turns (signing.py): the hash of the previous turn's signed record, the
+    # optimizer state published with this version, the publishing site's signature.
+    optimizer_sha256: str = ""
+    parent_hash: str = ""
+    signature: str = ""
 
 
 @dataclass(frozen=True)
@@ -286,10 +302,11 @@ def _file_ref(d: Any, where: str) -> FileRef | None:
     ref = FileRef(_req(d, "version", int, where), _req(d, "file", str, where),
                   _req(d, "sha256", str, where), _req(d, "size", int, where),
                   _req(d, "site", str, where), _req(d, "turn", int, where))
-    if not re.fullmatch(r"(weights|optimizer)/v\d{6,}-[A-Za-z0-9_-]+-[0-9a-f]+\.safetensors", ref.file):
-        raise ValueError(f"{where}: unexpected file name {ref.file!r}")
-    if not re.fullmatch(r"[0-9a-f]{64}", ref.sha256):
-        raise ValueError(f"{where}: sha256 is not 64 hex digits")
+    check_name("file", ref.file, f"{where}.file")
+    check_name("sha256", ref.sha256, f"{where}.sha256")
+    check_name("site", ref.site, f"{where}.site")
+    if ref.size < 0 or ref.version < 1 or ref.turn < 0:
+        raise ValueError(f"{where}: negative size, version or turn")
     return ref
 
 
@@ -308,7 +325,7 @@ def _history_item(d: Any, where: str) -> TurnRecord | RingEvent:
     if not isinstance(d, dict):
         raise ValueError(f"{where} is not an object")
     if d.get("event") == "turn":
-        return TurnRecord(
+        rec = TurnRecord(
             turn=_req(d, "turn", int, where), round=_req(d, "round", int, where),
             site=_req(d, "site", str, where), version=_req(d, "version", int, where),
             weights_file=_req(d, "weights_file", str, where),
@@ -320,9 +337,26 @@ def _history_item(d: Any, where: str) -> TurnRecord | RingEvent:
             optimizer_carried=_req(d, "optimizer_carried", bool, where),
             started_at=_req(d, "started_at", str, where), finished_at=_req(d, "finished_at", str, where),
             train_s=_req(d, "train_s", float, where), overhead_s=_req(d, "overhead_s", float, where),
-            in_place_of=_opt(d, "in_place_of", str, where))
-    return RingEvent(_req(d, "event", str, where), _req(d, "at", str, where),
-                     _req(d, "site", str, where), _req(d, "detail", str, where))
+            in_place_of=_opt(d, "in_place_of", str, where),
+            optimizer_sha256=d.get("optimizer_sha256") or "", parent_hash=d.get("parent_hash") or "",
+            signature=d.get("signature") or "")
+        check_name("site", rec.site, f"{where}.site")
+        check_name("file", rec.weights_file, f"{where}.weights_file")
+        check_name("sha256", rec.weights_sha256, f"{where}.weights_sha256")
+        if rec.in_place_of is not None:
+            check_name("site", rec.in_place_of, f"{where}.in_place_of")
+        for k in ("optimizer_sha256", "parent_hash"):
+            if getattr(rec, k):
+                check_name("sha256", getattr(rec, k), f"{where}.{k}")
+        if not isinstance(rec.signature, str) or len(rec.signature) > 200:
+            raise ValueError(f"{where}: signature is not a short string")
+        return rec
+    ev = RingEvent(_req(d, "event", str, where), _req(d, "at", str, where),
+                   _req(d, "site", str, where), _req(d, "detail", str, where))
+    check_name("site", ev.site, f"{where}.site")
+    if len(ev.event) > 40 or len(ev.detail) > 500:
+        raise ValueError(f"{where}: event text too long")
+    return ev
 
 
 def parse_manifest(data: bytes, where: str) -> Manifest:
@@ -345,51 +379,70 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
             lease_ttl_s=_req(c, "lease_ttl_s", float, "config"),
             clock_skew_s=_req(c, "clock_skew_s", float, "config"),
             keep_versions=_req(c, "keep_versions", int, "config"),
-            start_from=_opt(c, "start_from", str, "config") or "scratch")
+            start_from=_opt(c, "start_from", str, "config") or "scratch",
+            signers=dict(_opt(c, "signers", dict, "config") or {}))
         try:
             config.validate()
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
-        h = d.get("holder")
+        h = _opt(d, "holder", dict, "manifest")
         holder = None if h is None else Holder(_req(h, "site", str, "holder"), _req(h, "token", str, "holder"),
                                                _req(h, "turn", int, "holder"), _req(h, "since", str, "holder"))
-        b = d.get("best")
+        if holder is not None:
+            check_name("site", holder.site, "holder.site")
+            check_name("token", holder.token, "holder.token")
+        b = _opt(d, "best", dict, "manifest")
         best = None if b is None else BestWeights(_req(b, "val_loss", float, "best"),
                                                   _file_ref(b.get("weights"), "best.weights"))  # type: ignore[arg-type]
         if best is not None and best.weights is None:
             raise ValueError("best has no weights")
         per_site = {}
         for s, v in _req(d, "per_site", dict, "manifest").items():
+            check_name("site", s, "per_site")
+            if not isinstance(v, dict):
+                raise ValueError(f"per_site.{s} is not an object")
             per_site[s] = SiteSummary(_req(v, "turns", int, s), _opt(v, "last_val_loss", float, s),
                                       _opt(v, "best_val_loss", float, s), _req(v, "patience_counter", int, s))
-        cv = d.get("convergence")
+        cv = _opt(d, "convergence", dict, "manifest")
         convergence = None if cv is None else Convergence(
             _req(cv, "rule", str, "convergence"), _req(cv, "turn", int, "convergence"),
             _req(cv, "at", str, "convergence"), _req(cv, "explanation", str, "convergence"))
         status = _req(d, "status", str, "manifest")
         if status not in ("running", "converged", "stopped"):
             raise ValueError(f"status {status!r}")
+        check_name("ring id", _req(d, "ring_id", str, "manifest"), "ring_id")
+        model_id = _opt(d, "model_id", str, "manifest")
+        if model_id is not None:
+            check_name("model id", model_id, "model_id")
         return Manifest(
             ring_id=_req(d, "ring_id", str, "manifest"), revision=_req(d, "revision", int, "manifest"),
             created_at=_req(d, "created_at", str, "manifest"), updated_at=_req(d, "updated_at", str, "manifest"),
             config=config, status=status,  # type: ignore[arg-type]
-            turns_done=_req(d, "turns_done", int, "manifest"), model_id=_opt(d, "model_id", str, "manifest"),
+            turns_done=_req(d, "turns_done", int, "manifest"), model_id=model_id,
             holder=holder, weights=_file_ref(d.get("weights"), "weights"),
             optimizer=_file_ref(d.get("optimizer"), "optimizer"), best=best,
             patience_counter=_req(d, "patience_counter", int, "manifest"), per_site=per_site,
             convergence=convergence,
             history=tuple(_history_item(x, f"history[{i}]")
                           for i, x in enumerate(_req(d, "history", list, "manifest"))))
+    except RecursionError:
+        raise RingStateError(f"{where} is not a valid ring manifest (nested too deeply).") from None
     except (ValueError, TypeError, AttributeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RingStateError(f"{where} is not a valid ring manifest ({exc}).") from None
+        raise RingStateError(f"{where} is not a valid ring manifest ({printable(exc)}).") from None
+
+
+# What a site accepts to read as the manifest (re-read every poll, inside the GUI
+# process): it grows by about 1 kB a turn.
+MAX_MANIFEST_BYTES = 32 << 20
 
 
 def read_manifest(t: Transport) -> Manifest:
-    """The ring's manifest as it stands on the server, parsed and validated."""
+    """The ring's manifest as it stands on the server, parsed and validated (at
+    most :data:`MAX_MANIFEST_BYTES` read)."""
     where = t.describe(MANIFEST)
     for attempt in range(3):
         try:
-            data = t.read_bytes(MANIFEST)
+            data = t.read_bytes(MANIFEST, MAX_MANIFEST_BYTES)
         except FileNotFoundError:
             raise RingStateError(f"No ring at {t.describe()}: {MANIFEST} not found (create one with "
                                  f"'hemarelay ring init').") from None

@@ -6,16 +6,24 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from typing import TYPE_CHECKING
 
 from .codec import verify_sha256
 from .errors import LeaseLostError, ManifestConflictError, RingStateError, ServerError
 from .lease import read_lease, Lease
-from .manifest import (BROKEN_LEASES_DIR, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR, FileRef, Manifest,
-                       RingConfig, new_manifest, read_manifest)
+from .names import BROKEN_LEASE_RE, VERSIONED_FILE_RE
+from .manifest import (BROKEN_LEASES_DIR, LEASE, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR, FileRef, Manifest,
+                       RingConfig, new_manifest, parse_manifest, read_manifest)
 from .transport import TEMP_MARK, Transport
+
+if TYPE_CHECKING:
+    from .signing import TrustStore
 
 log = logging.getLogger(__name__)
 KEEP_BROKEN_LEASES = 20
+# What a site accepts to read as weights (the manifest: MAX_MANIFEST_BYTES in
+# manifest.py); also capped by their recorded size and the site's own maximum.
+MAX_WEIGHTS_BYTES = 2 << 30
 
 
 def init_ring(t: Transport, config: RingConfig) -> Manifest:
@@ -38,6 +46,7 @@ def commit_manifest(t: Transport, expected: Manifest, new: Manifest, lease: Leas
     already in place counts as done."""
     assert new.revision == expected.revision + 1
     data = new.to_bytes()
+    parse_manifest(data, "the manifest to publish")  # the upload passes the same checks as any read
     current = read_manifest(t)
     if current.revision == new.revision and t.read_bytes(MANIFEST) == data:
         return new  # an earlier attempt landed; its answer was lost with the connection
@@ -67,10 +76,15 @@ def versioned_name(folder: str, version: int, site: str) -> str:
     return f"{folder}/v{version:06d}-{site}-{uuid.uuid4().hex[:8]}.safetensors"
 
 
-def download_verified(t: Transport, ref: FileRef, what: str) -> bytes:
+def size_cap(ref: FileRef, max_bytes: int = MAX_WEIGHTS_BYTES) -> int:
+    """At most the recorded size (when the manifest records one) and the site's maximum."""
+    return min(ref.size, max_bytes) if ref.size > 0 else max_bytes
+
+
+def download_verified(t: Transport, ref: FileRef, what: str, max_bytes: int = MAX_WEIGHTS_BYTES) -> bytes:
     """A file named by the manifest, checked against its sha256."""
     try:
-        data = t.read_bytes(ref.file)
+        data = t.read_bytes(ref.file, size_cap(ref, max_bytes))
     except FileNotFoundError:
         raise RingStateError(f"The {what} file {t.describe(ref.file)} named by the manifest is "
                              f"missing on the server.") from None
@@ -79,34 +93,45 @@ def download_verified(t: Transport, ref: FileRef, what: str) -> bytes:
 
 
 _VERSION_RE = re.compile(r"^v(\d+)-")
+_TEMP_RE = re.compile(rf".+{re.escape(TEMP_MARK)}[A-Za-z0-9_-]{{1,64}}$")
+_ROOT_TEMP_RE = re.compile(rf"^(?:{re.escape(MANIFEST)}|{re.escape(LEASE)}){re.escape(TEMP_MARK)}"
+                           r"[A-Za-z0-9_-]{1,80}$")
 
 
 def prune(t: Transport, m: Manifest) -> list[str]:
     """Delete what the manifest no longer needs: weights older than the last
     ``keep_versions`` turns (the best and current stay), old optimizer states,
     leftover temp files, old broken leases. Call only while holding the lease."""
+    # Only names of the ring's own patterns are ever deleted, and the transport refuses
+    # linked folders: a member planting ``leases -> elsewhere`` cannot make us delete there.
     keep = {ref.file for ref in kept_refs(m)} | ({m.optimizer.file} if m.optimizer else set())
     deleted = []
     for folder in (WEIGHTS_DIR, OPTIMIZER_DIR):
         for f in t.list_dir(folder):
             rel = f"{folder}/{f.name}"
-            if rel not in keep:
+            temp = _TEMP_RE.match(f.name) and VERSIONED_FILE_RE.match(rel.split(TEMP_MARK)[0])
+            if rel not in keep and (VERSIONED_FILE_RE.match(rel) or temp):
                 t.delete(rel)
                 deleted.append(rel)
     for f in t.list_dir(""):
-        if f.name.startswith(MANIFEST + TEMP_MARK) or f.name.startswith("lease.json" + TEMP_MARK):
+        if _ROOT_TEMP_RE.match(f.name):
             t.delete(f.name)
             deleted.append(f.name)
-    broken = sorted(f.name for f in t.list_dir(BROKEN_LEASES_DIR))
+    broken = sorted(f.name for f in t.list_dir(BROKEN_LEASES_DIR) if BROKEN_LEASE_RE.match(f.name))
     for name in broken[:-KEEP_BROKEN_LEASES]:
         t.delete(f"{BROKEN_LEASES_DIR}/{name}")
         deleted.append(f"{BROKEN_LEASES_DIR}/{name}")
     return deleted
 
 
-def fetch_weights(t: Transport, which: str = "best") -> tuple[bytes, FileRef, Manifest]:
-    """Verified bytes of the ``best`` or ``latest`` weights, or of version N if still kept."""
+def fetch_weights(t: Transport, which: str = "best", store: "TrustStore | None" = None,
+                  require_signed: bool = False) -> tuple[bytes, FileRef, Manifest]:
+    """Verified bytes of the ``best`` or ``latest`` weights, or of version N if still kept:
+    signed by the site whose turn produced them (see signing.py), checked against ``store``'s
+    pins and head when given."""
+    from .signing import verify_chain
     m = read_manifest(t)
+    verify_chain(m, store, require_signed).raise_problem()
     ref: FileRef | None
     if which == "best":
         ref = m.best.weights if m.best else None

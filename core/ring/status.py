@@ -29,6 +29,10 @@ def describe_ring(m: Manifest, lease: LeaseView | None, where: str, history: int
     if m.best:
         lines.append(f"Best weights: version {m.best.weights.version} from site {m.best.weights.site}, "
                      f"val loss {_loss(m.best.val_loss)}.")
+    if cfg.signers:
+        from .signing import key_fingerprint
+        lines.append("Turn-signing keys: " + ", ".join(f"{s} {key_fingerprint(k)}" for s, k in cfg.signers.items())
+                     + ".")
     rule = "global (one counter over every turn, as in the paper)" if cfg.convergence == "global" \
         else "per-site (every site against its own best)"
     lines.append(f"Convergence rule: {rule}; patience {cfg.patience}, min improvement {cfg.min_delta:g}"

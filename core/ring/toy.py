@@ -18,7 +18,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..progress import CancelToken, EtaClock, Progress
-from .trainer import TurnInput, TurnResult
+from .trainer import TurnInput, TurnResult, load_site_optimizer_state
 
 N_FEATURES = 8
 
@@ -97,7 +97,7 @@ class ToyTrainer:
                 raise InputError(f"The ring's weights do not fit the toy model: {exc}") from None
         opt = torch.optim.Adam(model.parameters(), lr=self.lr)
         if inp.optimizer_state is not None:
-            opt.load_state_dict(inp.optimizer_state)
+            load_site_optimizer_state(opt, model, inp.optimizer_state)
         loss_fn = nn.MSELoss()
         gen = torch.Generator().manual_seed(inp.seed * 100_003 + inp.turn)
         n = len(self.x_train)

@@ -73,3 +73,26 @@ def check_result(result: Any, model_id: str) -> TurnResult:
     if isinstance(result.n_examples, bool) or not isinstance(result.n_examples, int) or result.n_examples < 0:
         raise TypeError(f"trainer {model_id}: n_examples must be a count")
     return result
+
+
+def load_site_optimizer_state(opt: torch.optim.Optimizer, net: torch.nn.Module, state: OptimizerState) -> None:
+    """Load optimizer state that came through the ring, keeping this site's own
+    hyper-parameters: the site decides its rate, betas, eps, weight decay and
+    ``maximize`` (a crafted state could otherwise turn training into gradient
+    ascent or an inversion probe); only moments and step counts travel."""
+    from ..errors import InputError
+
+    local = {k: v for k, v in opt.defaults.items() if k != "params"}
+    try:
+        opt.load_state_dict(state)
+    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise InputError(f"The ring's optimizer state does not fit this site's network: "
+                         f"{str(exc).splitlines()[0][:200]}") from None
+    for group in opt.param_groups:
+        group.update(local)
+    for p in net.parameters():
+        for name, value in opt.state.get(p, {}).items():
+            if name != "step" and isinstance(value, torch.Tensor) and value.shape != p.shape:
+                raise InputError(f"The ring's optimizer state does not fit this site's network "
+                                 f"({name} of shape {tuple(value.shape)} for a weight of shape "
+                                 f"{tuple(p.shape)}).")

@@ -26,6 +26,8 @@ from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigError
 from ..progress import drive
+from .errors import ServerFileTooLargeError, UnsafeServerPathError
+from .names import safe_rel
 
 TEMP_MARK = ".tmp-"  # temp files are "<target>.tmp-<nonce>": never referenced by the manifest
 
@@ -94,6 +96,15 @@ class FileInfo:
     mtime: float  # the server's clock: only compare with other server mtimes
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One name in a ring folder as it is (lstat): for audits, which must see everything."""
+
+    name: str
+    kind: Literal["file", "dir", "link", "other"]
+    size: int
+
+
 def temp_name(rel: str) -> str:
     return f"{rel}{TEMP_MARK}{uuid.uuid4().hex[:12]}"
 
@@ -124,8 +135,37 @@ class Transport(ABC):
         self.close()
 
     @abstractmethod
-    def iter_read(self, rel: str) -> Generator[int, None, bytes]:
-        """Yield bytes read so far; return the content. FileNotFoundError if absent."""
+    def iter_read(self, rel: str, max_bytes: int | None = None) -> Generator[int, None, bytes]:
+        """Yield bytes read so far; return the content. FileNotFoundError if absent;
+        :class:`ServerFileTooLargeError` past ``max_bytes`` (checked before reading)."""
+
+    @abstractmethod
+    def _is_link(self, rel: str) -> bool:
+        """Whether ``rel`` (relative to the ring folder) is a symbolic link (lstat)."""
+
+    def guard(self, rel: str, last: bool = True) -> str:
+        """``rel`` if it is a plain ring path whose folders (and, with ``last``, the
+        file itself) are not links: nothing the server plants can lead a site's
+        read, write, list or delete outside the ring folder."""
+        try:
+            safe_rel(rel)
+        except ValueError as exc:
+            raise UnsafeServerPathError(f"{self.describe()}: {exc}.") from None
+        parts = rel.split("/") if rel else []
+        upto = parts if last else parts[:-1]
+        for n in range(1, len(upto) + 1):
+            sub = "/".join(upto[:n])
+            if self._is_link(sub):
+                raise UnsafeServerPathError(
+                    f"{self.describe(sub)} is a symbolic link; a ring folder holds only plain files and "
+                    "folders, so this site refuses to follow it (someone with write access to the ring "
+                    "may be trying to make sites read or delete files elsewhere).")
+        return rel
+
+    def too_large(self, rel: str, size: int, max_bytes: int) -> ServerFileTooLargeError:
+        return ServerFileTooLargeError(
+            f"{self.describe(rel)} is {size / 1e6:.1f} MB, more than the {max_bytes / 1e6:.1f} MB this "
+            "site accepts for it; refused without reading it.")
 
     @abstractmethod
     def iter_write_atomic(self, rel: str, data: bytes) -> Iterator[int]:
@@ -145,6 +185,10 @@ class Transport(ABC):
         """Plain files of a folder ([] when the folder does not exist)."""
 
     @abstractmethod
+    def list_entries(self, rel: str) -> list[Entry]:
+        """Every name in a folder, links and folders included, never followed."""
+
+    @abstractmethod
     def stat(self, rel: str) -> FileInfo | None:
         """Size and mtime, None when absent."""
 
@@ -156,8 +200,8 @@ class Transport(ABC):
     def makedirs(self, rel: str) -> None:
         """Create a folder and its parents ("" is the ring folder itself)."""
 
-    def read_bytes(self, rel: str) -> bytes:
-        return drive(self.iter_read(rel))
+    def read_bytes(self, rel: str, max_bytes: int | None = None) -> bytes:
+        return drive(self.iter_read(rel, max_bytes))
 
     def write_atomic(self, rel: str, data: bytes) -> None:
         drive(self.iter_write_atomic(rel, data))

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Generator, Iterator
 
 from .errors import ServerError, ServerPermissionError
-from .transport import FileInfo, ServerLocation, Transport, temp_name
+from .transport import Entry, FileInfo, ServerLocation, Transport, temp_name
 
 
 class DirectoryTransport(Transport):
@@ -26,17 +26,28 @@ class DirectoryTransport(Transport):
                 f"write access to the ring folder).")
         return ServerError(f"Cannot {verb} {where}: {exc.strerror or exc}.")
 
-    def iter_read(self, rel: str) -> Generator[int, None, bytes]:
+    def _is_link(self, rel: str) -> bool:
+        return self._p(rel).is_symlink()
+
+    def iter_read(self, rel: str, max_bytes: int | None = None) -> Generator[int, None, bytes]:
+        self.guard(rel)
         chunks: list[bytes] = []
         done = 0
         try:
-            with open(self._p(rel), "rb") as fh:
+            # O_NOFOLLOW: a link planted between the check and the open is refused too.
+            fd = os.open(self._p(rel), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            with open(fd, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if max_bytes is not None and size > max_bytes:
+                    raise self.too_large(rel, size, max_bytes)
                 while True:
                     block = fh.read(self.chunk_bytes)
                     if not block:
                         break
                     chunks.append(block)
                     done += len(block)
+                    if max_bytes is not None and done > max_bytes:  # grew while being read
+                        raise self.too_large(rel, done, max_bytes)
                     yield done
         except FileNotFoundError:
             raise
@@ -45,10 +56,12 @@ class DirectoryTransport(Transport):
         return b"".join(chunks)
 
     def iter_write_atomic(self, rel: str, data: bytes) -> Iterator[int]:
+        self.guard(rel, last=False)  # the rename replaces a link at ``rel`` itself, never follows it
         target = self._p(rel)
         tmp = target.with_name(Path(temp_name(rel)).name)
         try:
-            with open(tmp, "wb") as fh:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            with open(fd, "wb") as fh:
                 view = memoryview(data)
                 for start in range(0, len(data), self.chunk_bytes):
                     fh.write(view[start:start + self.chunk_bytes])
@@ -68,6 +81,7 @@ class DirectoryTransport(Transport):
             yield 0
 
     def create_exclusive(self, rel: str, data: bytes) -> bool:
+        self.guard(rel, last=False)  # O_EXCL never follows a link at ``rel``
         try:
             fd = os.open(self._p(rel), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
@@ -82,6 +96,8 @@ class DirectoryTransport(Transport):
         return True
 
     def rename(self, src: str, dst: str) -> None:
+        self.guard(src, last=False)
+        self.guard(dst, last=False)
         try:
             os.replace(self._p(src), self._p(dst))
         except FileNotFoundError:
@@ -90,6 +106,7 @@ class DirectoryTransport(Transport):
             raise self._fail(exc, "rename", src) from exc
 
     def list_dir(self, rel: str) -> list[FileInfo]:
+        self.guard(rel)  # a linked folder would list (and let prune delete) files elsewhere
         out = []
         try:
             with os.scandir(self._p(rel)) as it:
@@ -103,9 +120,26 @@ class DirectoryTransport(Transport):
             raise self._fail(exc, "list", rel) from exc
         return sorted(out, key=lambda f: f.name)
 
-    def stat(self, rel: str) -> FileInfo | None:
+    def list_entries(self, rel: str) -> list[Entry]:
+        self.guard(rel)
+        out = []
         try:
-            st = os.stat(self._p(rel))
+            with os.scandir(self._p(rel)) as it:
+                for e in it:
+                    st = e.stat(follow_symlinks=False)
+                    kind = ("link" if e.is_symlink() else "dir" if e.is_dir(follow_symlinks=False)
+                            else "file" if e.is_file(follow_symlinks=False) else "other")
+                    out.append(Entry(e.name, kind, st.st_size))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise self._fail(exc, "list", rel) from exc
+        return sorted(out, key=lambda f: f.name)
+
+    def stat(self, rel: str) -> FileInfo | None:
+        self.guard(rel, last=False)
+        try:
+            st = os.lstat(self._p(rel))
         except FileNotFoundError:
             return None
         except OSError as exc:
@@ -113,6 +147,7 @@ class DirectoryTransport(Transport):
         return FileInfo(Path(rel).name, st.st_size, st.st_mtime)
 
     def delete(self, rel: str) -> None:
+        self.guard(rel, last=False)  # unlink removes a link itself, never its target
         try:
             os.unlink(self._p(rel))
         except FileNotFoundError:
@@ -121,6 +156,7 @@ class DirectoryTransport(Transport):
             raise self._fail(exc, "delete", rel) from exc
 
     def makedirs(self, rel: str) -> None:
+        self.guard(rel)
         try:
             self._p(rel).mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -28,8 +28,8 @@ from typing import Callable, Generator, Iterator, TypeVar
 import paramiko
 
 from .errors import (ConnectionLostError, HostKeyError, ServerAuthError, ServerError,
-                     ServerPermissionError, ServerUnreachableError)
-from .transport import FileInfo, ServerLocation, Transport, temp_name
+                     ServerPermissionError, ServerUnreachableError, UnsafeServerPathError)
+from .transport import Entry, FileInfo, ServerLocation, Transport, temp_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,12 +43,23 @@ class SshOptions:
     ssh_config: Path | None = None  # None: ~/.ssh/config when it exists
     connect_timeout_s: float = 15.0
     io_timeout_s: float = 60.0  # a silent server after this long counts as a dropped connection
+    passphrase: str | None = None  # of a passphrase-protected identity (else ssh-agent)
 
 
 def fingerprint(key: paramiko.PKey) -> str:
     """OpenSSH's ``SHA256:...`` fingerprint."""
     digest = hashlib.sha256(key.asbytes()).digest()
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def check_private_key_mode(path: Path) -> None:
+    """Refuse a private key file other users can read, as ssh does."""
+    import os
+    import stat
+    mode = path.stat().st_mode
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ServerAuthError(f"The SSH key file {path} can be read by other users (mode "
+                              f"{stat.S_IMODE(mode):04o}); restrict it with: chmod 600 {path}")
 
 
 def _known_hosts_name(host: str, port: int) -> str:
@@ -63,6 +74,14 @@ def known_hosts_files(known: Path | None) -> tuple[Path, list[Path]]:
     return record_to, [p for p in system + [record_to] if p.is_file()]
 
 
+def host_key_type_switch(host: str, key: paramiko.PKey, recorded: "paramiko.hostkeys.SubDict",
+                         known_hosts: Path) -> str:
+    types = ", ".join(sorted(recorded.keys()))
+    return (f"The host key of the ring server {host} has CHANGED: {known_hosts} records a {types} key, "
+            f"the server now shows {key.get_name()} {fingerprint(key)}. Someone may be impersonating the "
+            f"server; ask its administrator before removing the old entry (ssh-keygen -R).")
+
+
 class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
     """Refuse unknown host keys, or record them when the user said to trust."""
 
@@ -71,6 +90,9 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         fp = fingerprint(key)
+        recorded = client.get_host_keys().lookup(hostname) or client._system_host_keys.lookup(hostname)
+        if recorded:  # a key of another type is on record: a switch is a change, not a first contact
+            raise HostKeyError(host_key_type_switch(hostname, key, recorded, self.record_to))
         if not self.trust:
             raise HostKeyError(
                 f"The ring server {hostname} is not in {self.record_to}: its {key.get_name()} host "
@@ -143,10 +165,12 @@ class SftpTransport(Transport):
         for ident in identities:
             if not Path(ident).is_file():
                 raise ServerAuthError(f"The SSH key file {ident} does not exist.")
+            check_private_key_mode(Path(ident))
         timeout = self.options.connect_timeout_s
         try:
             client.connect(host, port=port, username=user, key_filename=identities or None,
                            look_for_keys=not identities, allow_agent=not identities,
+                           passphrase=self.options.passphrase,
                            timeout=timeout, banner_timeout=timeout, auth_timeout=timeout)
             sftp = client.open_sftp()
         except HostKeyError:
@@ -164,7 +188,7 @@ class SftpTransport(Transport):
             client.close()
             raise ServerAuthError(
                 f"The SSH key {', '.join(identities) or '(default)'} is protected by a passphrase: "
-                f"load it into ssh-agent or use a key without one for the ring.") from None
+                f"give it (HEMARELAY_KEY_PASSPHRASE or the prompt) or load the key into ssh-agent.") from None
         except paramiko.AuthenticationException:
             client.close()
             keys = ", ".join(identities) if identities else "the default keys and ssh-agent"
@@ -250,13 +274,26 @@ class SftpTransport(Transport):
 
     # -- primitives ---------------------------------------------------------
 
-    def iter_read(self, rel: str) -> Generator[int, None, bytes]:
+    def _is_link(self, rel: str) -> bool:
+        try:
+            a = self._call("read", rel, lambda s: s.lstat(self._path(rel)))
+        except FileNotFoundError:
+            return False
+        return a.st_mode is not None and stat_mod.S_ISLNK(a.st_mode)
+
+    def iter_read(self, rel: str, max_bytes: int | None = None) -> Generator[int, None, bytes]:
         self.connect()
+        self.guard(rel)  # SFTP has no O_NOFOLLOW: lstat first, then fstat the opened file
         fh = self._call("read", rel, lambda s: s.open(self._path(rel), "rb"))
         chunks: list[bytes] = []
         done = 0
         try:
-            size = self._call("read", rel, lambda s: fh.stat().st_size)
+            st = self._call("read", rel, lambda s: fh.stat())
+            size = st.st_size or 0
+            if st.st_mode is not None and not stat_mod.S_ISREG(st.st_mode):
+                raise UnsafeServerPathError(f"{self.describe(rel)} is not a plain file; refused.")
+            if max_bytes is not None and size > max_bytes:
+                raise self.too_large(rel, size, max_bytes)
             if size:
                 fh.prefetch(size)
             while True:
@@ -265,6 +302,8 @@ class SftpTransport(Transport):
                     break
                 chunks.append(block)
                 done += len(block)
+                if max_bytes is not None and done > max_bytes:  # grew while being read
+                    raise self.too_large(rel, done, max_bytes)
                 yield done
         finally:
             try:
@@ -274,6 +313,7 @@ class SftpTransport(Transport):
         return b"".join(chunks)
 
     def iter_write_atomic(self, rel: str, data: bytes) -> Iterator[int]:
+        self.guard(rel, last=False)
         tmp = temp_name(rel)
         fh = self._call("write", tmp, lambda s: s.open(self._path(tmp), "wb"))
         try:
@@ -298,6 +338,8 @@ class SftpTransport(Transport):
             yield 0
 
     def create_exclusive(self, rel: str, data: bytes) -> bool:
+        self.guard(rel, last=False)
+
         def op(s: paramiko.SFTPClient) -> bool:
             try:
                 fh = s.open(self._path(rel), "wbx")  # SSH_FXF_EXCL: O_EXCL on the server
@@ -315,9 +357,12 @@ class SftpTransport(Transport):
         return self._call("create", rel, op)
 
     def rename(self, src: str, dst: str) -> None:
+        self.guard(src, last=False)
+        self.guard(dst, last=False)
         self._call("rename", src, lambda s: s.posix_rename(self._path(src), self._path(dst)))
 
     def list_dir(self, rel: str) -> list[FileInfo]:
+        self.guard(rel)  # a linked folder would list (and let prune delete) the account's own files
         try:
             attrs = self._call("list", rel, lambda s: s.listdir_attr(self._path(rel)))
         except FileNotFoundError:
@@ -326,14 +371,30 @@ class SftpTransport(Transport):
                        if a.st_mode is not None and stat_mod.S_ISREG(a.st_mode)),
                       key=lambda f: f.name)
 
-    def stat(self, rel: str) -> FileInfo | None:
+    def list_entries(self, rel: str) -> list[Entry]:
+        self.guard(rel)
         try:
-            a = self._call("read", rel, lambda s: s.stat(self._path(rel)))
+            attrs = self._call("list", rel, lambda s: s.listdir_attr(self._path(rel)))
+        except FileNotFoundError:
+            return []
+        out = []
+        for a in attrs:  # readdir attributes are lstat's: links are seen as links
+            mode = a.st_mode or 0
+            kind = ("link" if stat_mod.S_ISLNK(mode) else "dir" if stat_mod.S_ISDIR(mode)
+                    else "file" if stat_mod.S_ISREG(mode) else "other")
+            out.append(Entry(a.filename, kind, a.st_size or 0))
+        return sorted(out, key=lambda f: f.name)
+
+    def stat(self, rel: str) -> FileInfo | None:
+        self.guard(rel, last=False)
+        try:
+            a = self._call("read", rel, lambda s: s.lstat(self._path(rel)))
         except FileNotFoundError:
             return None
         return FileInfo(posixpath.basename(rel), a.st_size or 0, float(a.st_mtime or 0))
 
     def delete(self, rel: str) -> None:
+        self.guard(rel, last=False)
         try:
             self._call("delete", rel, lambda s: s.remove(self._path(rel)))
         except FileNotFoundError:
@@ -341,6 +402,8 @@ class SftpTransport(Transport):
 
     def makedirs(self, rel: str) -> None:
         self.connect()
+        if rel:
+            self.guard(rel)
         target = self._path(rel)
         parts = [p for p in target.split("/") if p]
         current = "/" if target.startswith("/") else ""

@@ -34,7 +34,8 @@ from .lease import (Lease, LeaseView, LeaseWatch, break_lease, judge_lease, new_
                     release, renew, try_acquire)
 from .manifest import (OPTIMIZER_DIR, WEIGHTS_DIR, BestWeights, FileRef, Holder, Manifest, RingEvent,
                        TurnRecord, read_manifest, utc_now)
-from .server import commit_manifest, prune, versioned_name
+from .server import MAX_WEIGHTS_BYTES, commit_manifest, prune, size_cap, versioned_name
+from .signing import TrustStore, TurnSigner, Verified, check_own_key, record_hash, sign_record, verify_chain
 from .trainer import TurnInput, TurnResult, TurnTrainer, check_result
 from .transport import Transport
 
@@ -61,6 +62,15 @@ class SiteOptions:
     backoff_max_s: float = 30.0
     obsolete_grace_s: float = 10.0  # wait before clearing a lease left by a published turn
     audit_path: Path | None = None  # None: no audit log
+    # Signed turns (signing.py): this site's key, where it pins the ring's keys and its
+    # verified head, and whether it joins unsigned rings at all.
+    signer: TurnSigner | None = None
+    trust_dir: Path | None = None  # None: keys checked against the manifest only (no pinning)
+    require_signed: bool = False
+    # The site decides: the ring's epochs per turn is a suggestion within this cap.
+    max_epochs_per_turn: int = 20
+    upload_optimizer: bool = True  # False: Adam's moments never leave the site
+    max_weights_bytes: int = MAX_WEIGHTS_BYTES
 
 
 @dataclass(frozen=True)
@@ -183,6 +193,8 @@ def take_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions,
         if m.status != "running":
             return TurnOutcome(False, m)
         _check_member(m, site, trainer, t)
+        _verified_chain(m, opts)
+        check_own_key(m, opts.signer, site)
         rightful = m.next_site
         view = yield from retry.call(lambda: read_lease(t))
         t_lease = time.monotonic()
@@ -222,6 +234,22 @@ def take_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions,
         if outcome is not None:
             return outcome
         # The manifest moved on while we took the lease (a late publisher): wait again.
+
+
+def _verified_chain(m: Manifest, opts: SiteOptions) -> Verified:
+    """The ring's history checked (signatures, pins, head); refused as a whole otherwise."""
+    store = TrustStore(opts.trust_dir) if opts.trust_dir else None
+    v = verify_chain(m, store, opts.require_signed)
+    v.raise_problem()
+    return v
+
+
+def epochs_for_turn(ring_epochs: int, opts: SiteOptions) -> int:
+    """The site's own setting when it has one; else the ring's suggestion, never above
+    the site's cap (a server cannot make a site train for days on crafted weights)."""
+    if opts.epochs_per_turn:
+        return opts.epochs_per_turn
+    return max(1, min(ring_epochs, opts.max_epochs_per_turn))
 
 
 def _check_member(m: Manifest, site: str, trainer: TurnTrainer, t: Transport) -> None:
@@ -290,16 +318,17 @@ class _HeldTurn:
         size = 0
         if m.weights is not None:
             ref = m.weights
-            data = yield from self.retry.transfer(lambda: _verified(t, ref, "weights"), STAGE_DOWNLOAD,
-                                                  ref.size)
+            data = yield from self.retry.transfer(
+                lambda: _verified(t, ref, "weights", self.opts.max_weights_bytes), STAGE_DOWNLOAD, ref.size)
             weights = decode_weights(data, t.describe(ref.file))
             size += len(data)
             self.audit.record("download", file=ref.file, version=ref.version, sha256=ref.sha256,
                               bytes=len(data))
         if not m.config.reset_optimizer and m.optimizer is not None:
             oref = m.optimizer
-            data = yield from self.retry.transfer(lambda: _verified(t, oref, "optimizer state"),
-                                                  STAGE_DOWNLOAD, oref.size)
+            data = yield from self.retry.transfer(
+                lambda: _verified(t, oref, "optimizer state", self.opts.max_weights_bytes), STAGE_DOWNLOAD,
+                oref.size)
             opt_state = decode_optimizer_state(data, t.describe(oref.file))
             size += len(data)
             self.audit.record("download", file=oref.file, version=oref.version, sha256=oref.sha256,
@@ -329,7 +358,7 @@ class _HeldTurn:
         self.audit.record("upload", file=wref.file, version=version, sha256=wref.sha256, bytes=len(wdata))
         oref = None
         size = len(wdata)
-        if not m.config.reset_optimizer and result.optimizer_state is not None:
+        if not m.config.reset_optimizer and self.opts.upload_optimizer and result.optimizer_state is not None:
             odata = encode_optimizer_state(result.optimizer_state, meta)
             oref = FileRef(version, versioned_name(OPTIMIZER_DIR, version, site), sha256_hex(odata),
                            len(odata), site, m.turns_done)
@@ -342,11 +371,15 @@ class _HeldTurn:
 
     def publish(self, m: Manifest, record: TurnRecord, up: _Uploaded
                 ) -> Generator[Progress, None, tuple[Manifest, TurnRecord]]:
-        """Step 5b: judge convergence and swap the manifest (compare-and-swap under the lease)."""
+        """Step 5b: judge convergence, sign the record (on a signed ring) and swap the
+        manifest (compare-and-swap under the lease); our own record then becomes
+        this site's verified head."""
         yield Progress(STAGE_PUBLISH, message=f"Publishing weights version {record.version}.")
         val = float(record.metrics["val_loss"])
         verdict = judge_turn(m, self.site, val, record.finished_at)
         record = replace(record, improved=verdict.improved, patience_counter=verdict.patience_counter)
+        if self.opts.signer is not None and m.config.signers:
+            record = sign_record(self.opts.signer, m.ring_id, record)
         history = m.history + (record,)
         status = m.status
         if verdict.convergence is not None:
@@ -360,6 +393,11 @@ class _HeldTurn:
         new = yield from self.retry.call(lambda: commit_manifest(self.t, m, new, self.keeper.lease))
         self.audit.record("publish", file=up.weights.file, version=record.version,
                           sha256=up.weights.sha256, detail=f"turn {record.turn + 1}, val_loss {val:.6g}")
+        if new.config.signers:  # our own record becomes this site's verified head
+            try:
+                _verified_chain(new, self.opts)
+            except RingStateError as exc:  # published already: say so, never undo it
+                log.warning("could not record this site's own turn as its verified head: %s", exc)
         return new, record
 
     def finish(self, m: Manifest, record: TurnRecord) -> Generator[Progress, None, None]:
@@ -389,12 +427,13 @@ def _hold_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: Can
         if held is None:
             return None
         m, in_place_of = held
+        _verified_chain(m, opts)  # what we train from must be what its site signed
         started = m.holder.since if m.holder else utc_now()
         lease_s = time.monotonic() - t_lease
         t0 = time.monotonic()
         got = yield from turn.download(m)
         download_s, t0 = time.monotonic() - t0, time.monotonic()
-        epochs = opts.epochs_per_turn or m.config.epochs_per_turn
+        epochs = epochs_for_turn(m.config.epochs_per_turn, opts)
         result = yield from turn.train(m, got, epochs)
         train_s, t0 = time.monotonic() - t0, time.monotonic()
         up = yield from turn.upload(m, result)
@@ -407,7 +446,8 @@ def _hold_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: Can
             improved=False, patience_counter=0,  # set by publish, from the convergence verdict
             optimizer_carried=got.optimizer_state is not None, started_at=started, finished_at=utc_now(),
             train_s=round(train_s, 3), overhead_s=round(lease_s + download_s + upload_s, 3),
-            in_place_of=in_place_of)
+            in_place_of=in_place_of, optimizer_sha256=up.optimizer.sha256 if up.optimizer else "",
+            parent_hash=record_hash(m.ring_id, m.turn_records[-1]) if m.turn_records else "")
         m, record = yield from turn.publish(m, record, up)
     except Exception:
         _release_quietly(t, turn.keeper.lease)
@@ -420,10 +460,10 @@ def _hold_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: Can
     return TurnOutcome(True, m, record, timings)
 
 
-def _verified(t: Transport, ref: FileRef, what: str) -> Generator[int, None, bytes]:
+def _verified(t: Transport, ref: FileRef, what: str, max_bytes: int) -> Generator[int, None, bytes]:
     """Chunked download of a file named by the manifest, checked against its sha256."""
     try:
-        data = yield from t.iter_read(ref.file)
+        data = yield from t.iter_read(ref.file, size_cap(ref, max_bytes))
     except FileNotFoundError:
         raise RingStateError(f"The {what} file {t.describe(ref.file)} named by the manifest is "
                              f"missing on the server.") from None

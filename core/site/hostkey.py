@@ -77,6 +77,8 @@ def probe_host_key(setup: SiteSetup, timeout_s: float = 10.0) -> HostKeyProbe | 
     recorded = hk.lookup(name)
     if recorded is not None and key.get_name() in recorded:  # paramiko's rule: by key type
         status = "known" if recorded[key.get_name()] == key else "changed"
+    elif recorded:  # another key type on record: a server switching types is a change, not news
+        status = "changed"
     return HostKeyProbe(name, key.get_name(), fingerprint(key), status, known_path, key.get_base64())
 
 

@@ -7,7 +7,9 @@ and use the model without any server.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -19,6 +21,9 @@ from ..ring.server import init_ring
 from ..ring.transport import ServerLocation, Transport, parse_server_url
 from ..ring.transport_sftp import SshOptions
 from ..user_dirs import state_dir
+
+if TYPE_CHECKING:
+    from ..ring.signing import TurnSigner
 
 LOCAL_RING = "local-ring"
 
@@ -34,7 +39,15 @@ class SiteSetup:
     overrides: tuple[str, ...] = ()  # extra "key=value" training settings
     keep_taking_turns: bool = False  # train automatically whenever it is this site's turn
     poll_s: float = 30.0  # how often the background sync reads the server
-    epochs_per_turn: int | None = None  # None: the ring's own setting
+    epochs_per_turn: int | None = None  # None: the ring's own setting (within the cap below)
+    # The site decides (the server's settings are suggestions within these caps):
+    max_epochs_per_turn: int = 20
+    max_auto_turns_per_hour: int = 2  # "Keep taking my turns" trains at most this often
+    upload_optimizer: bool = True  # False: Adam's moments never leave the site
+    # Signed turns: this site's Ed25519 key ("" = created in the state folder on first use);
+    # rings without signing keys are refused unless allowed here.
+    signing_key: str = ""
+    allow_unsigned: bool = False
 
     @property
     def configured(self) -> bool:
@@ -56,6 +69,10 @@ class SiteSetup:
             parse_server_url(self.server.strip())  # raises ConfigError with the reason
         if self.epochs_per_turn is not None and self.epochs_per_turn < 1:
             raise ConfigError("Epochs per turn must be at least 1.")
+        if not (1 <= self.max_epochs_per_turn <= 1000):
+            raise ConfigError("The cap on epochs per turn must be from 1 to 1000.")
+        if not (0 <= self.max_auto_turns_per_hour <= 60):
+            raise ConfigError("The cap on automatic turns per hour must be from 0 to 60.")
         from ..training.config import load_config
         load_config(self.preset, None, list(self.overrides))  # unknown preset/key: ConfigError
         return self
@@ -67,11 +84,31 @@ class SiteSetup:
 
     def ssh_options(self, trust_host_key: bool = False) -> SshOptions:
         return SshOptions(identity=Path(self.key_file).expanduser() if self.key_file else None,
+                          passphrase=os.environ.get("HEMARELAY_SSH_PASSPHRASE") or None,
                           known_hosts=Path(self.known_hosts).expanduser() if self.known_hosts else None,
                           trust_host_key=trust_host_key, connect_timeout_s=10.0, io_timeout_s=30.0)
 
     def with_(self, **kw) -> "SiteSetup":
         return replace(self, **kw)
+
+
+def signing_key_path(setup: SiteSetup) -> Path:
+    from ..ring.signing import default_key_path
+    return Path(setup.signing_key).expanduser() if setup.signing_key else default_key_path(setup.site)
+
+
+def site_signer(setup: SiteSetup) -> "TurnSigner":
+    """This site's turn-signing key, created on first use."""
+    import os
+
+    from ..ring.signing import TurnSigner
+    return TurnSigner.load_or_create(setup.site, signing_key_path(setup),
+                                     os.environ.get("HEMARELAY_KEY_PASSPHRASE") or None)
+
+
+def trust_dir(setup: SiteSetup) -> Path:
+    """Where this site pins each ring's keys and its last verified head."""
+    return state_dir() / "ring-trust" / (setup.site or "local")
 
 
 def open_site_transport(setup: SiteSetup) -> Transport:
@@ -90,7 +127,8 @@ def ensure_local_ring(setup: SiteSetup, t: Transport) -> Manifest:
         if not setup.is_local:
             raise
     t.connect()
-    try:
-        return init_ring(t, RingConfig(sites=(setup.site,)).validate())
+    try:  # the ring of one is signed with this site's own key
+        signers = {setup.site: site_signer(setup).public}
+        return init_ring(t, RingConfig(sites=(setup.site,), signers=signers).validate())
     except RingStateError:  # created meanwhile by another window
         return read_manifest(t)

@@ -20,9 +20,10 @@ from ..ring.lease import LeaseView, read_lease
 from ..ring.manifest import Manifest, TurnRecord
 from ..ring.manifest import read_manifest
 from ..ring.server import download_verified, kept_refs
+from ..ring.signing import RingTrustError, TrustStore, Verified, verify_chain
 from ..ring.transport import Transport
 from ..training.ring_turn import is_hematoma_model
-from .setup import SiteSetup, ensure_local_ring, open_site_transport
+from .setup import SiteSetup, ensure_local_ring, open_site_transport, trust_dir
 from .versions import ModelStore, ModelVersion
 
 STAGE_SYNC = "Checking the ring server"
@@ -104,10 +105,25 @@ class SiteView:
 
 
 @dataclass(frozen=True)
+class RefusedVersion:
+    """Weights this site will not keep or train from, and why (signing.py)."""
+
+    version: int | None  # None: the whole ring (a changed key, an unsigned ring, a rollback)
+    site: str | None
+    kind: str  # "signature", "substitution", "rollback", "fork", "key-change", "unsigned"
+    reason: str  # one sentence for people
+
+    def describe(self) -> str:
+        what = f"v{self.version} from site {self.site}" if self.version is not None else "The ring"
+        return f"{what} refused ({self.kind}): {self.reason}"
+
+
+@dataclass(frozen=True)
 class SyncResult:
     view: SiteView
     new_versions: tuple[ModelVersion, ...] = ()
     problems: tuple[str, ...] = ()  # versions that could not be brought home (tried again next time)
+    refused: tuple[RefusedVersion, ...] = ()  # versions (or the ring) failing the signature checks
 
 
 def read_view(setup: SiteSetup, t: Transport) -> SiteView:
@@ -125,12 +141,13 @@ def sync_once(setup: SiteSetup, token: CancelToken = NEVER_CANCELLED, download: 
         m = view.manifest
         new: list[ModelVersion] = []
         problems: list[str] = []
-        if download and is_hematoma_model(m.model_id):  # a toy ring has nothing to predict with
+        verified, refused = check_ring(setup, m)
+        if download and verified is not None and is_hematoma_model(m.model_id):  # a toy ring: nothing to predict with
             store = ModelStore.for_ring(m.ring_id, store_root)
             for ref in kept_refs(m):
                 token.raise_if_cancelled()
-                if store.has(ref.sha256):
-                    continue
+                if store.has(ref.sha256) or not verified.weights_ok(ref.sha256):
+                    continue  # only weights of verified, signed turns come home
                 yield Progress(STAGE_FETCH, 0, ref.size, f"version {ref.version} from site {ref.site}")
                 try:
                     data = download_verified(t, ref, "weights")
@@ -141,4 +158,23 @@ def sync_once(setup: SiteSetup, token: CancelToken = NEVER_CANCELLED, download: 
                     raise
                 except HemaRelayError as exc:  # one bad file must not stop the sync
                     problems.append(f"Weights v{ref.version} from site {ref.site} were not kept: {exc}")
-    return SyncResult(view, tuple(new), tuple(problems))
+    return SyncResult(view, tuple(new), tuple(problems), refused)
+
+
+def check_ring(setup: SiteSetup, m: Manifest) -> tuple[Verified | None, tuple[RefusedVersion, ...]]:
+    """The ring's history checked against this site's pins and verified head: the
+    verified part (None when the whole ring is refused) and what was refused."""
+    try:
+        v = verify_chain(m, TrustStore(trust_dir(setup)), not (setup.allow_unsigned or setup.is_local))
+    except RingTrustError as exc:
+        return None, (RefusedVersion(exc.version, exc.site, exc.kind, str(exc)),)
+    if v.problem is None:
+        return v, ()
+    p = v.problem
+    refused = [RefusedVersion(p.version, p.site, p.kind, str(p))]
+    # Every later version hangs on the refused one: name them too, so none looks merely missing.
+    for r in m.turn_records[len(v.records) + 1:]:
+        refused.append(RefusedVersion(r.version, r.site, p.kind, f"it follows refused version {p.version}."))
+    if p.kind in ("rollback", "fork"):
+        return None, tuple(refused)
+    return v, tuple(refused)

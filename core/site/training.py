@@ -17,7 +17,7 @@ from ..progress import CancelToken, Progress
 from ..ring.audit import default_audit_path
 from ..ring.turn import SiteOptions, TurnOutcome, take_turn
 from ..worklist import CaseStatus, scan_folder
-from .setup import SiteSetup, ensure_local_ring, open_site_transport
+from .setup import SiteSetup, ensure_local_ring, open_site_transport, site_signer, trust_dir
 
 STAGE_PREPARE = "Preparing this site's turn"
 
@@ -30,6 +30,16 @@ def approved_cases(data_folder: str | Path) -> list[Case]:
     return [c.case for c in wl.cases
             if c.status is not None and c.status.status is CaseStatus.APPROVED and c.has_mask
             and c.unsaved is None]
+
+
+def site_options(setup: SiteSetup, poll_s: float = 2.0) -> SiteOptions:
+    """The ring options this site's settings decide: its key, pins, caps."""
+    return SiteOptions(site=setup.site, epochs_per_turn=setup.epochs_per_turn, poll_s=poll_s,
+                       retry_for_s=300.0, audit_path=default_audit_path(setup.site),
+                       signer=site_signer(setup), trust_dir=trust_dir(setup),
+                       require_signed=not (setup.allow_unsigned or setup.is_local),
+                       max_epochs_per_turn=setup.max_epochs_per_turn,
+                       upload_optimizer=setup.upload_optimizer)
 
 
 def train_my_turn(setup: SiteSetup, token: CancelToken, poll_s: float = 2.0
@@ -45,8 +55,7 @@ def train_my_turn(setup: SiteSetup, token: CancelToken, poll_s: float = 2.0
     yield Progress(STAGE_PREPARE, 0, 0, f"{len(cases)} approved case(s)")
     config = load_config(setup.preset, None, list(setup.overrides))
     trainer = HematomaTurnTrainer(setup.data_folder, config, cases=cases)
-    opts = SiteOptions(site=setup.site, epochs_per_turn=setup.epochs_per_turn, poll_s=poll_s,
-                       retry_for_s=300.0, audit_path=default_audit_path(setup.site))
+    opts = site_options(setup, poll_s)
     with open_site_transport(setup) as t:
         t.connect()
         if setup.is_local:

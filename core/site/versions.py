@@ -10,6 +10,7 @@ and which version this site uses. Any kept version can be chosen again
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import threading
@@ -20,11 +21,13 @@ from ..errors import InputError
 from ..io import atomic_write_text
 from ..ring.codec import decode_weights, verify_sha256
 from ..ring.manifest import FileRef, Manifest
+from ..ring.names import check_name, inside
 from ..scoring import CaseScore
 from .setup import state_dir
 
 INDEX = "index.json"
 FORMAT = 1
+MAX_VERSIONS = 30  # versions kept on this computer per ring (a hostile ring cannot fill the disk)
 _LOCK = threading.Lock()  # the sync worker and the GUI both update the index
 
 
@@ -87,7 +90,14 @@ class ModelStore:
 
     @classmethod
     def for_ring(cls, ring_id: str, root: Path | None = None) -> "ModelStore":
-        return cls((root or state_dir() / "models") / ring_id[:16], ring_id)
+        """The store of one ring; the ring id comes from the server, so it is checked
+        (a valid id is 32 hex digits) and the folder must stay inside ``root``."""
+        try:
+            check_name("ring id", ring_id, "ring id")
+        except ValueError as exc:
+            raise InputError(f"The ring server gave an invalid ring id ({exc}); nothing was kept.") from None
+        base = root or state_dir() / "models"
+        return cls(inside(base, ring_id[:16]), ring_id)
 
     # ----------------------------------------------------------- index
     def _read(self) -> StoreIndex:
@@ -124,7 +134,7 @@ class ModelStore:
         return any(v.sha256 == sha256 for v in self._read().versions)
 
     def path(self, v: ModelVersion) -> Path:
-        return self.folder / v.file
+        return inside(self.folder, v.file)
 
     def chosen(self) -> ModelVersion | None:
         idx = self._read()
@@ -136,12 +146,17 @@ class ModelStore:
         from ..training.ring_turn import save_ring_weights_as_model
 
         verify_sha256(data, ref.sha256, f"Weights version {ref.version} from site {ref.site}")
+        try:  # parsed manifests hold only valid names; checked again where a path is built
+            check_name("site", ref.site, "weights site")
+            check_name("sha256", ref.sha256, "weights sha256")
+        except ValueError as exc:
+            raise InputError(f"Weights version {ref.version} were not kept: {exc}.") from None
         tensors = decode_weights(data, f"weights version {ref.version}")
         record = next((r for r in m.turn_records if r.version == ref.version), None)
         val = float(record.metrics["val_loss"]) if record and "val_loss" in record.metrics else None
         name = f"v{ref.version:06d}-{ref.site}-{ref.sha256[:12]}.safetensors"
         rnd = ref.turn // max(len(m.config.sites), 1)
-        save_ring_weights_as_model(tensors, m.model_id or "", self.folder / name,
+        save_ring_weights_as_model(tensors, m.model_id or "", inside(self.folder, name),
                                    version=f"v{ref.version} from site {ref.site}, round {rnd + 1}, "
                                            f"ring {m.ring_id[:8]}",
                                    metrics={"val_loss": val} if val is not None else {})
@@ -153,8 +168,23 @@ class ModelStore:
             if any(x.sha256 == v.sha256 for x in idx.versions):
                 return next(x for x in idx.versions if x.sha256 == v.sha256)
             idx.versions.append(v)
+            dropped = self._bound(idx)
             self._write(idx)
+        for old in dropped:
+            with contextlib.suppress(OSError):
+                self.path(old).unlink()
         return v
+
+    def _bound(self, idx: StoreIndex) -> list[ModelVersion]:
+        """Keep at most ``MAX_VERSIONS``: the oldest go first, never the one in use."""
+        dropped = []
+        for old in sorted(idx.versions, key=lambda x: x.version):
+            if len(idx.versions) <= MAX_VERSIONS:
+                break
+            if old.version != idx.chosen:
+                idx.versions.remove(old)
+                dropped.append(old)
+        return dropped
 
     def set_score(self, version: int, score: LocalScore) -> ModelVersion:
         with _LOCK:

@@ -28,6 +28,7 @@ from torch import nn
 
 from ..model.numerics import flush_denormals
 from ..progress import NEVER_CANCELLED, CancelToken, Progress, relay
+from ..ring.trainer import load_site_optimizer_state
 from .patches import PatchSet
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -146,9 +147,7 @@ class EpochTrainer:
     def _optimizer(self, net: nn.Module, state: dict | None) -> torch.optim.Adam:
         opt = torch.optim.Adam(net.parameters(), lr=self.learning_rate)
         if state is not None:
-            opt.load_state_dict(copy.deepcopy(state))
-            for group in opt.param_groups:  # the configured rate wins over a stored one
-                group["lr"] = self.learning_rate
+            load_site_optimizer_state(opt, net, copy.deepcopy(state))
         return opt
 
     # ---------------------------------------------------------------- batches

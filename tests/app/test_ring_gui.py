@@ -57,12 +57,19 @@ def _start_other_site(server: str, data: Path, tmp_path: Path, ssh: SshdServer |
                             text=True)
 
 
-def _init_ring(server: str, ssh: SshdServer | None, **config) -> None:
-    """A ring of sites a and b on ``server`` (over SFTP with ``ssh``'s client key)."""
+def _init_ring(server: str, ssh: SshdServer | None, tmp_path: Path, **config) -> None:
+    """A signed ring of sites a and b on ``server`` (over SFTP with ``ssh``'s client key):
+    a is this GUI (its key in the window's state folder), b the ``ring turn`` process
+    (its key where the command line creates it, under ``state-b``)."""
+    from core.ring.signing import TurnSigner, default_key_path
+    from core.site.setup import site_signer
+    key_b = tmp_path / "state-b" / default_key_path("b").relative_to(default_key_path("b").parents[2])
+    signers = {"a": site_signer(SiteSetup(site="a")).public,
+               "b": TurnSigner.load_or_create("b", key_b).public}
     opts = SshOptions(identity=ssh.client_key, known_hosts=ssh.known_hosts) if ssh else None
     with open_transport(parse_server_url(server), opts) as t:
         t.connect()
-        init_ring(t, RingConfig(sites=("a", "b"), **config).validate())
+        init_ring(t, RingConfig(sites=("a", "b"), signers=signers, **config).validate())
 
 
 def _approve(folder: Path, case: str) -> None:
@@ -87,7 +94,7 @@ def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
     ssh = sshd_factory() if server_kind == "sftp" else None
     ring_dir = tmp_path / "ring-server"
     server = ssh.url(ring_dir) if ssh else str(ring_dir)
-    _init_ring(server, ssh, max_turns=4 if ssh is None else 2, seed=3, lease_ttl_s=120)
+    _init_ring(server, ssh, tmp_path, max_turns=4 if ssh is None else 2, seed=3, lease_ttl_s=120)
     _approve(site, "067")  # approved for training (and reviewed: used for evaluation too)
     other = _start_other_site(server, _other_site(site_b, tmp_path / "site-b"), tmp_path, ssh)
     try:
@@ -212,7 +219,7 @@ def test_server_going_away_shows_offline_and_recovers(qtbot, window, tmp_path, s
     w = window
     ssh = sshd_factory()
     ring_dir = tmp_path / "ring"
-    _init_ring(ssh.url(ring_dir), ssh)
+    _init_ring(ssh.url(ring_dir), ssh, tmp_path)
     w.apply_site(SiteSetup(site="a", server=ssh.url(ring_dir), key_file=str(ssh.client_key),
                            known_hosts=str(ssh.known_hosts), poll_s=2.0))
     _wait(qtbot, lambda: w.ring_dock.ring.status.state == "connected", 30, "connected")
@@ -232,7 +239,7 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
 
     ssh = sshd_factory()
     ring_dir = tmp_path / "ring"
-    _init_ring(ssh.url(ring_dir), ssh)
+    _init_ring(ssh.url(ring_dir), ssh, tmp_path)
     known = tmp_path / "my_known_hosts"  # empty: the first connection
     questions = []
     answers = ["Cancel"]
@@ -303,3 +310,46 @@ def test_quitting_during_a_turn_waits_for_the_lease_to_be_released(qtbot, window
                   f"label {w.ring_dock.panel.progress_label.text()}")
     ring_dir = tmp_path / "state" / "hemarelay" / "local-ring" / "solo"
     assert not (ring_dir / "lease.json").exists() and _manifest(ring_dir)["turns_done"] == 0
+
+
+def test_a_refused_version_is_shown_with_the_reason(qtbot, window, tmp_path):
+    """The server swaps site b's weights and rewrites the hash in its record: the
+    models panel names the refused version and why, in plain text, and the site
+    never keeps it."""
+    from core.progress import NEVER_CANCELLED, run_to_end
+    from core.ring import turn as T
+    from core.ring.codec import encode_weights, sha256_hex
+    from core.ring.signing import TurnSigner
+    from core.ring.toy import ToyTrainer, write_toy_site
+    from core.site.setup import site_signer
+    import torch
+
+    w = window
+    ring_dir = tmp_path / "ring"
+    _init_ring(str(ring_dir), None, tmp_path)
+    key_b = TurnSigner.load_or_create("b", next((tmp_path / "state-b").rglob("ring-b.ed25519")))
+    toy = tmp_path / "toy"
+    write_toy_site(toy, site_seed=1)
+    with open_transport(parse_server_url(str(ring_dir))) as t:
+        for site, key in (("a", site_signer(SiteSetup(site="a"))), ("b", key_b)):
+            opts = T.SiteOptions(site, signer=key, trust_dir=tmp_path / "trust" / site, poll_s=0.02)
+            run_to_end(T.take_turn(t, ToyTrainer(toy), opts, NEVER_CANCELLED))
+    doc = _manifest(ring_dir)
+    evil = encode_weights({"w": torch.zeros(2)}, {})
+    (ring_dir / doc["weights"]["file"]).write_bytes(evil)
+    for ref in (doc["weights"], doc["best"]["weights"]):
+        if ref["version"] == 2:
+            ref.update(sha256=sha256_hex(evil), size=len(evil))
+    rec = [h for h in doc["history"] if h.get("event") == "turn"][-1]
+    rec["weights_sha256"] = sha256_hex(evil)
+    (ring_dir / "manifest.json").write_text(json.dumps(doc))
+    w.apply_site(SiteSetup(site="a", server=str(ring_dir), poll_s=2.0))
+    label = w.ring_dock.models.refused
+    _wait(qtbot, lambda: label.isVisible() and bool(label.text()), 30, "the refusal shown")
+    text = label.text()
+    assert "v2 from site b refused (signature)" in text and "does not match site b's key" in text
+    assert label.textFormat().name == "PlainText"
+    assert not w.ring_dock.panel.train_button.isEnabled()  # never trains on a refused history
+    w.ring_dock.raise_()
+    qtbot.wait(200)
+    w.grab().save(str(tmp_path / "refused.png"))

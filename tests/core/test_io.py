@@ -255,3 +255,34 @@ def test_failed_write_leaves_nothing(tmp_path):
 def test_volume_rejects_non_3d():
     with pytest.raises(ValueError):
         Volume(np.zeros((3, 3)), np.eye(4))
+
+
+# --- size limits (issue 15): checked from the header before pixels are read ----
+
+def test_a_nifti_header_asking_for_too_much_memory_is_refused_before_reading(tmp_path):
+    import nibabel as nib
+    hdr = nib.Nifti1Header()
+    hdr.set_data_dtype(np.int16)
+    hdr.set_data_shape((1024, 1024, 1024))  # 2 GB of int16 declared; the file holds 1 MB of zeros
+    bomb = tmp_path / "bomb.nii.gz"
+    bomb.write_bytes(gzip.compress(hdr.binaryblock + b"\0" * 4 + b"\0" * (1 << 20)))
+    with pytest.raises(InputError, match=r"bomb.nii.gz: the NIfTI header declares 1024 x 1024 x 1024 voxels"):
+        load_ct(bomb)
+    hdr.set_data_shape((64, 64, 64))
+    hdr["vox_offset"] = 4e9  # pixels 4 GB into a gzip stream
+    far = tmp_path / "far.nii.gz"
+    far.write_bytes(gzip.compress(hdr.binaryblock + b"\0" * 4))
+    with pytest.raises(InputError, match="MB into the file"):
+        load_ct(far)
+
+
+def test_a_dicom_header_asking_for_too_much_memory_is_refused_before_reading(data_root, tmp_path):
+    import pydicom
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    for f in sorted((data_root / "headct" / "dicom-ge-tilt").glob("*.dcm"))[:3]:
+        ds = pydicom.dcmread(str(f))
+        ds.Rows, ds.Columns = 60000, 60000  # 7 GB per slice declared
+        ds.save_as(str(folder / f.name))
+    with pytest.raises(InputError, match="declares 60000 x 60000"):
+        load_ct(folder)

@@ -296,7 +296,8 @@ def test_corrupt_weights_are_refused_with_a_clear_message(tmp_path, trainers, da
     assert not (t.root / LEASE).exists()  # released for whoever repairs the ring
     assert read_manifest(t).turns_done == 1
     rc = cli_main(["ring", "turn", "--server", str(t.root), "--site", "b", "--data", str(data["b"]),
-                   "--trainer", "toy", "--audit-log", str(tmp_path / "cli-audit.jsonl")])
+                   "--trainer", "toy", "--audit-log", str(tmp_path / "cli-audit.jsonl"), "--allow-unsigned",
+                   "--signing-key", str(tmp_path / "b.key"), "--trust-dir", str(tmp_path / "trust-b")])
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err[-1].startswith("hemarelay: error: The weights file") and "corrupt" in err[-1]
 
@@ -360,20 +361,28 @@ def test_trainer_factory(monkeypatch, data):
 
 def test_cli_init_turn_status(tmp_path, data, capsys):
     ring = str(tmp_path / "ring")
+    keys = {s: ["--signing-key", str(tmp_path / f"{s}.key"), "--trust-dir", str(tmp_path / f"trust-{s}")]
+            for s in ("a", "b")}
+    signers = tmp_path / "signers"
+    for s in ("a", "b"):  # each site prints its public key for the coordinator
+        assert cli_main(["ring", "key", "--site", s, *keys[s][:2]]) == 0
+        signers.write_text(signers.read_text() + capsys.readouterr().out if signers.exists()
+                           else capsys.readouterr().out)
     assert cli_main(["ring", "init", "--server", ring, "--sites", "a,b", "--patience", "3",
-                     "--order", "shuffle", "--seed", "4"]) == 0
+                     "--order", "shuffle", "--seed", "4", "--signers", str(signers)]) == 0
     assert "Ring created" in capsys.readouterr().out
     assert cli_main(["ring", "init", "--server", ring, "--sites", "a"]) == 2
     assert "already exists" in capsys.readouterr().err
     m = read_manifest(DirectoryTransport(Path(ring)))
     first = m.next_site
     assert cli_main(["ring", "turn", "--server", ring, "--site", first, "--data", str(data[first]),
-                     "--trainer", "toy", "--audit-log", str(tmp_path / "a.jsonl")]) == 0
+                     "--trainer", "toy", "--audit-log", str(tmp_path / "a.jsonl"), *keys[first]]) == 0
     out = capsys.readouterr().out
     assert f"site {first} published weights version 1" in out
     assert cli_main(["ring", "status", "--server", ring]) == 0
     text = capsys.readouterr().out
     assert "1 turns done" in text and "shuffle order" in text and "global" in text
+    assert "all 1 turn(s) signed by the site whose turn it was" in text
     assert cli_main(["ring", "status", "--server", ring, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["manifest"]["turns_done"] == 1 and doc["lease"] is None and doc["next_site"] in ("a", "b")

@@ -40,8 +40,14 @@ def test_two_site_ring_on_real_data_leaks_nothing(site_a, site_b, tmp_path):
     ring = tmp_path / "server"
     a = _small_site(site_a, tmp_path / "site-a", 2)
     b = _small_site(site_b, tmp_path / "site-b", 2)
+    signers = tmp_path / "signers.txt"  # each site's public signing key, as a coordinator collects them
+    for s in "ab":
+        key = _cli("ring", "key", "--site", s, home=tmp_path / f"home-{s}")
+        out = key.communicate(timeout=120)[0]  # the key line, and a "# fingerprint" comment (ignored)
+        assert key.returncode == 0, out
+        signers.write_text((signers.read_text() if signers.exists() else "") + out)
     init = subprocess.run([sys.executable, "-m", "core", "ring", "init", "--server", str(ring),
-                           "--sites", "a,b", "--max-turns", "4", "--seed", "3"],
+                           "--sites", "a,b", "--max-turns", "4", "--seed", "3", "--signers", str(signers)],
                           env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT,
                           capture_output=True, text=True)
     assert init.returncode == 0, init.stderr
@@ -61,6 +67,9 @@ def test_two_site_ring_on_real_data_leaks_nothing(site_a, site_b, tmp_path):
     shapes = {k: tuple(v.shape) for k, v in build_network("unet25d", 4).state_dict().items()}
     terms = forbidden_terms(site_a) | forbidden_terms(site_b) | forbidden_terms(a) | forbidden_terms(b)
     assert scan_server_dir(ring, terms, shapes) == []
+    audit = subprocess.run([sys.executable, "-m", "core", "ring", "audit", "--server", str(ring)],
+                           env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT, capture_output=True, text=True)
+    assert audit.returncode == 0 and "0 item(s) flagged" in audit.stdout, audit.stdout[-3000:] + audit.stderr
     # the audit logs stayed on each site's machine, not on the server
     assert all((tmp_path / f"home-{s}").rglob("ring-audit-*.jsonl") for s in "ab")
 

@@ -25,6 +25,7 @@ from core.ring.manifest import LEASE, RingConfig, RingEvent, parse_utc
 from core.ring.privacy import forbidden_terms, scan_server_dir
 from core.ring.manifest import read_manifest
 from core.ring.server import init_ring
+from core.ring.signing import TurnSigner
 from core.ring.toy import ToyTrainer, write_toy_site
 from core.ring.transport import parse_server_url
 from core.ring.transport_sftp import SftpTransport, SshOptions
@@ -52,10 +53,18 @@ def data(tmp_path_factory) -> dict[str, Path]:
 
 
 def site_cmd(server: SshdServer, ring: Path, site: str, data: Path, audit: Path, *extra: str) -> list[str]:
+    """A site's ``ring turn`` process, signing with its key from :func:`signers` (beside ``audit``)."""
+    keys = audit.parent / "keys"
     return [sys.executable, "-m", "core", "ring", "turn", "--server", server.url(ring), "--site", site,
             "--data", str(data), "--trainer", "toy", "--identity", str(server.client_key),
             "--known-hosts", str(server.known_hosts), "--poll", "0.1", "--retry-for", "30",
-            "--audit-log", str(audit), *extra]
+            "--audit-log", str(audit), "--signing-key", str(keys / f"{site}.key"),
+            "--trust-dir", str(keys / f"trust-{site}"), *extra]
+
+
+def signers(folder: Path, sites) -> dict[str, str]:
+    """Each site's signing key, created in ``folder/keys`` as ``site_cmd`` uses them."""
+    return {s: TurnSigner.load_or_create(s, folder / "keys" / f"{s}.key").public for s in sites}
 
 
 def spawn(cmd: list[str]) -> subprocess.Popen:
@@ -243,7 +252,8 @@ def test_site_processes_run_a_ring_to_convergence_one_turn_at_a_time(sshd, tmp_p
     process stops when the ring converges."""
     ring = tmp_path / "ring"
     with sftp(sshd, ring) as t:
-        init_ring(t, RingConfig(sites=("a", "b"), patience=3, max_turns=8))
+        init_ring(t, RingConfig(sites=("a", "b"), patience=3, max_turns=8,
+                                signers=signers(tmp_path, ("a", "b"))))  # signing on
     names = ["a", "a2", "b"]
     procs = {n: spawn(site_cmd(sshd, ring, n[0], data[n[0]], tmp_path / f"audit-{n}.jsonl", "--wait"))
              for n in names}
@@ -257,6 +267,9 @@ def test_site_processes_run_a_ring_to_convergence_one_turn_at_a_time(sshd, tmp_p
     sites = [r.site for r in m.turn_records]
     assert sites == ["a", "b"] * (len(sites) // 2) + ["a"] * (len(sites) % 2)
     assert [r.parent_version for r in m.turn_records] == list(range(len(sites)))
+    from core.ring.signing import verify_chain
+    verified = verify_chain(m, None)
+    assert verified.problem is None and len(verified.records) == len(sites)  # every turn signed, one chain
     spans = [(parse_utc(r.started_at), parse_utc(r.finished_at)) for r in m.turn_records]
     assert all(end <= nxt_start for (_, end), (nxt_start, _) in zip(spans, spans[1:]))  # never two at once
     published = {n: results[n][1].count("published weights version") for n in names}
@@ -273,7 +286,8 @@ def test_site_killed_while_holding_the_lease(sshd, tmp_path, data):
     ring = tmp_path / "ring"
     with sftp(sshd, ring) as t:
         init_ring(t, RingConfig(sites=("a", "b"), lease_ttl_s=600))
-    victim = spawn(site_cmd(sshd, ring, "a", data["a"], tmp_path / "audit-a.jsonl", "--epochs-per-turn", "100000"))
+    victim = spawn(site_cmd(sshd, ring, "a", data["a"], tmp_path / "audit-a.jsonl", "--epochs-per-turn", "100000",
+                            "--max-epochs-per-turn", "100000", "--allow-unsigned"))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if (ring / LEASE).exists() and json.loads((ring / "manifest.json").read_text())["holder"]:

@@ -25,7 +25,7 @@ from core.ring.trainer import TurnResult
 from core.ring.turn import SiteOptions, take_turn
 from core.site.connection import check_connection
 from core.site.hostkey import probe_host_key, trust_host_key
-from core.site.setup import SiteSetup
+from core.site.setup import SiteSetup, site_signer
 from core.user_dirs import state_dir
 from core.site.sync import sync_once
 from core.site.training import approved_cases, train_my_turn
@@ -53,15 +53,18 @@ class StandIn:
 
 
 def _ring(folder: Path, sites=("a", "b"), **kw):
+    """A signed ring: each site's key is the one its SiteSetup creates in the state folder."""
+    signers = {s: site_signer(SiteSetup(site=s)).public for s in sites}
     with open_transport(parse_server_url(str(folder))) as t:
-        init_ring(t, RingConfig(sites=sites, **kw).validate())
+        init_ring(t, RingConfig(sites=sites, signers=signers, **kw).validate())
 
 
 def _turns(folder: Path, n: int) -> None:
     with open_transport(parse_server_url(str(folder))) as t:
         for _ in range(n):
             site = read_manifest(t).next_site
-            run_to_end(take_turn(t, StandIn(), SiteOptions(site=site, poll_s=0.01), CancelToken()))
+            opts = SiteOptions(site=site, poll_s=0.01, signer=site_signer(SiteSetup(site=site)))
+            run_to_end(take_turn(t, StandIn(), opts, CancelToken()))
 
 
 def test_site_view_says_whose_turn_it_is_and_when_each_site_trained(tmp_path):
