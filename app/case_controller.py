@@ -68,7 +68,11 @@ class CaseController(QObject):
 
     # ----------------------------------------------------------- opening
     def open_case(self, ct_path: str | Path, label: str | None = None) -> None:
-        """Open a CT (file or DICOM folder); asks about unsaved edits of the open case first."""
+        """Open a CT (file or DICOM folder); asks about unsaved edits of the open case first.
+
+        The open case stays open until the new one has been read: a file that cannot be
+        opened leaves the user in the case they were in, as it was (edits the user chose to
+        discard are dropped only once the new case is open)."""
         def go(ok: bool) -> None:
             if not ok:
                 return
@@ -79,11 +83,31 @@ class CaseController(QObject):
             job.finished.connect(lambda s, j=job: self._opened(s, label, j))
             self._open_job = job
             self.jobStarted.emit(job)
-        self.close_case(go)
+        self._settle_unsaved(go)
+
+    def _settle_unsaved(self, then: Then) -> None:
+        """Before another case replaces this one: save, or agree to discard, its unsaved edits."""
+        s = self.session
+        if s is not None and s.model.in_stroke:
+            s.model.end_stroke()
+        if s is None or not s.model.dirty:
+            then(True)
+            return
+        choice = self.ask("Unsaved edits", f"Case {s.case_id} has unsaved edits. Save them?",
+                          ["Save", "Discard", "Cancel"])
+        if choice == "Save":
+            self.save(then)
+        else:
+            then(choice == "Discard")
 
     def _opened(self, session: EditSession, label: str | None, job: Job) -> None:
         if job is not self._open_job:
             return  # a later open replaced this one
+        if self.session is not None:
+            old = self.session
+            self._drop(discard=True)  # saved, or its edits discarded by the user's choice
+            if old.model.dirty:
+                self.message.emit(f"Discarded the unsaved edits of case {old.case_id}.")
         self.session, self.label = session, label
         self._autosaved_revision = session.model.revision
         self._autosave_warned = False

@@ -25,11 +25,12 @@ from core.errors import CancelledError, HemaRelayError
 from core.ring.errors import ServerUnreachableError
 from core.case_files import Case
 from core.site.autoturn import AutoTurnBudget
-from core.site.evaluate import reviewed_cases, score_model_in_child
+from core.site.evaluate import held_out_cases, not_enough_cases, reviewed_cases, score_model_in_child
+from core.site.gates import MIN_CASES_TO_JUDGE, describe, enough, judge
 from core.site.scheduler import SiteScheduler, TurnEnded
 from core.site.setup import SiteSetup
 from core.site.sync import SiteView, SyncResult, sync_once
-from core.site.training import train_my_turn_in_child
+from core.site.training import plan_turn, train_my_turn_in_child
 from core.site.versions import LocalScore, ModelStore, ModelVersion
 from core.worklist import scan_folder
 
@@ -43,9 +44,12 @@ class SyncStatus:
     message: str = ""
     last_checked: float | None = None  # time.time() of the last successful read
     last_attempt: float | None = None
+    local: bool = False  # the embedded ring on this computer: there is no server to connect to
 
     def text(self) -> str:
         when = time.strftime("%H:%M:%S", time.localtime(self.last_checked)) if self.last_checked else "never"
+        if self.state == "connected" and self.local:
+            return f"Ring: local (no server), checked {when}"
         if self.state == "connected":
             return f"Ring: connected, checked {when}"
         if self.state == "not set up":
@@ -124,7 +128,8 @@ class RingController(QObject):
         if not self.setup.configured or (self.sync_job is not None and self.sync_job.running):
             return
         setup = self.setup
-        self._set_status(SyncStatus("checking", "", self.status.last_checked, time.time()))
+        self._set_status(SyncStatus("checking", "", self.status.last_checked, time.time(),
+                                    local=setup.is_local))
         self.sync_job = start_job("Checking the ring", lambda token: sync_once(setup, token),
                                   on_finished=lambda r, s=setup: self._synced(r, s),
                                   on_error=lambda exc, s=setup: self._sync_failed(exc, s), parent=self)
@@ -138,7 +143,7 @@ class RingController(QObject):
             return  # another server or site was chosen while this poll ran
         now = time.time()
         self.view = result.view
-        self._set_status(SyncStatus("connected", result.view.describe(), now, now))
+        self._set_status(SyncStatus("connected", result.view.describe(), now, now, setup.is_local))
         store = ModelStore.for_ring(result.view.manifest.ring_id)
         ring_changed = self.store is None or self.store.ring_id != store.ring_id
         self.store = store
@@ -171,7 +176,7 @@ class RingController(QObject):
         state = "offline" if isinstance(exc, ServerUnreachableError) else "error"
         retry = f" Trying again every {self.setup.poll_s:g} s."
         self._set_status(SyncStatus(state, user_message(exc, "Checking the ring") + retry,
-                                    self.status.last_checked, time.time()))
+                                    self.status.last_checked, time.time(), setup.is_local))
 
     def _set_status(self, s: SyncStatus) -> None:
         self.status = s
@@ -235,18 +240,23 @@ class RingController(QObject):
         store = self.store
         try:
             v = store.get(version)
-            cases = self._eval_cases()
-            if not cases:
+            reviewed = self._eval_cases()
+            if not reviewed:
                 raise HemaRelayError("no case at this site is marked 'reviewed' with a saved mask yet.")
+            # never judged on the cases this site trained it on (core.site.gates)
+            cases, n_excluded = held_out_cases(reviewed, store.trained_cases().used_by(version))
         except HemaRelayError as exc:
             if self.rules.tells(version):
                 self.message.emit(f"Model v{version} was not evaluated: {exc}")
             self._next_evaluation()
             return
         self.rules.evaluation_started(version)
+        if len(cases) < MIN_CASES_TO_JUDGE:  # too few cases it did not learn: no number to rely on
+            self._scored(store, version, not_enough_cases(n_excluded, len(cases)))
+            return
         path, label = store.path(v), f"v{version}"
         self.eval_job = start_job(f"Evaluating model {label}",
-                                  lambda token: score_model_in_child(path, cases, label, token),
+                                  lambda token: score_model_in_child(path, cases, label, token, n_excluded),
                                   on_progress=self.evaluationProgress.emit,
                                   on_finished=lambda score, vv=version, st=store: self._scored(st, vv, score),
                                   on_error=lambda exc, vv=version: self._score_failed(vv, exc), parent=self)
@@ -260,8 +270,14 @@ class RingController(QObject):
         current = self.chosen()
         versus = ""
         if current is not None and current.version != version and current.score is not None:
-            versus = f"; the model in use (v{current.version}): {current.score.describe()}"
-        self.message.emit(f"Model v{version}: {score.describe()}{versus}.")
+            versus = f"; the model in use (v{current.version}): {describe(current.score)}"
+        try:
+            verdict = judge(store.get(version), current)
+        except HemaRelayError:
+            verdict = None
+        marked = (f" Marked: {verdict.text()}." if verdict is not None and not verdict.ok and enough(score)
+                  else "")
+        self.message.emit(f"Model v{version}: {describe(score)}{versus}.{marked}")
         self._emit_versions()
         self._next_evaluation()
 
@@ -301,6 +317,12 @@ class RingController(QObject):
             return
         self.rules.turn_started(automatic)
         setup = self.setup
+        try:  # checked here, before any process starts: the folder, the preset's minimum
+            plan = plan_turn(setup)
+        except HemaRelayError as exc:
+            self._turn_ended(self.rules.turn_failed(user_message(exc, "Training this site's turn"), time.time()))
+            return
+        self.message.emit(plan.describe())
         self.train_job = start_job("Training this site's turn",
                                    lambda token: train_my_turn_in_child(setup, token),
                                    on_progress=self.trainingProgress.emit,

@@ -6,6 +6,9 @@ The window only places it and listens: ``message`` (status bar), ``alert``
 (a dialog), ``setupChanged`` (save the settings: the dock's controller holds
 the one copy of the site set-up, "keep taking my turns" included),
 ``modelChosen`` (recompute the open case's prediction) and ``trainingEnded``.
+Using a version the gates mark (:mod:`core.site.gates`) asks first, through
+the ``ask`` it is given (the window passes its case controller's, which tests
+replace).
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QLabel, QWidget
 
 from core.errors import HemaRelayError
+from core.site.gates import confirmation, judge
 from core.site.scheduler import TurnEnd, TurnEnded
 from core.site.setup import SiteSetup
 from core.site.versions import ModelVersion
@@ -37,10 +41,12 @@ class RingDock(QDockWidget):
     modelChosen = Signal(object, object)  # ModelVersion | None, its weights file | None
     trainingEnded = Signal(object)  # TurnEnded
 
-    def __init__(self, setup: SiteSetup, ask: Ask, parent: QWidget | None = None) -> None:
+    def __init__(self, setup: SiteSetup, ask: Ask, parent: QWidget | None = None,
+                 open_folder: Callable[[], str] = lambda: "") -> None:
         super().__init__("Training ring", parent)
         self.setObjectName("ringDock")
         self._ask = ask
+        self._open_folder = open_folder  # the worklist folder open now: the site dialog's default
         self.panel = RingPanel()
         self.models = ModelsPanel()
         self.ring = RingController(setup, self)
@@ -87,7 +93,7 @@ class RingDock(QDockWidget):
         rp.checkRequested.connect(r.poll_now)
         rp.setupRequested.connect(self._site_setup)
         rp.keepTakingChanged.connect(self._keep_taking)
-        mp.useRequested.connect(r.use_version)
+        mp.useRequested.connect(self.use_version)
         mp.evaluateRequested.connect(r.evaluate)
 
     # ----------------------------------------------------------- the ring's state
@@ -111,6 +117,27 @@ class RingDock(QDockWidget):
         self.models.show_versions(self.ring.versions(), version)
         path: Path | None = self.ring.model_path(version) if version is not None else None
         self.modelChosen.emit(version, path)
+
+    # ----------------------------------------------------------- model gates
+    def use_version(self, version: int) -> None:
+        """Use a model version; one marked by the gates (:mod:`core.site.gates`) is used only
+        after a confirmation naming its score and the current model's."""
+        try:
+            candidate = self.ring.store.get(version) if self.ring.store is not None else None
+        except HemaRelayError as exc:
+            self.alert.emit("Model versions", str(exc))
+            return
+        if candidate is None:
+            return
+        current = self.ring.chosen()
+        verdict = judge(candidate, current)
+        if not verdict.ok:
+            yes = f"Use v{version} anyway"
+            if self._ask("Use this model version?", confirmation(candidate, current, verdict),
+                         [yes, "Cancel"]) != yes:
+                self.message.emit(f"Model v{version} was not put in use.")
+                return
+        self.ring.use_version(version)
 
     # ----------------------------------------------------------- training
     def _training_started(self) -> None:
@@ -139,7 +166,7 @@ class RingDock(QDockWidget):
 
     # ----------------------------------------------------------- set-up
     def _site_setup(self) -> None:
-        dlg = SiteDialog(self.ring.setup, self._ask, self)
+        dlg = SiteDialog(self.ring.setup, self._ask, self, open_folder=self._open_folder())
         accepted = dlg.exec() == SiteDialog.DialogCode.Accepted
         dlg.deleteLater()
         if not accepted:

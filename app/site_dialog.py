@@ -4,7 +4,9 @@
 key; a key seen for the first time is shown (type and SHA256 fingerprint) and
 recorded in known_hosts only when the user confirms it; a changed key is
 refused. Then it connects, reads the ring and checks this site can write
-there, and says so in one paragraph. Saved to the user's settings file
+there, and says so in one paragraph. The data folder defaults to the site
+folder open in the worklist and is checked here (it exists and holds cases),
+not only when a training turn starts. Saved to the user's settings file
 (never the repository) by the main window.
 """
 from __future__ import annotations
@@ -21,7 +23,7 @@ from core.errors import HemaRelayError
 from core.resources import resource_path
 from core.site.connection import ConnectionReport, check_connection
 from core.site.hostkey import HostKeyProbe, probe_host_key, trust_host_key
-from core.site.setup import SiteSetup
+from core.site.setup import SiteSetup, check_data_folder
 
 from .errors import user_message
 from .workers import Job, job_from_function, start_job
@@ -46,7 +48,8 @@ def _with_browse(edit: QLineEdit, pick: Callable[[], str]) -> QWidget:
 
 
 class SiteDialog(QDialog):
-    def __init__(self, setup: SiteSetup, ask: Ask, parent: QWidget | None = None) -> None:
+    def __init__(self, setup: SiteSetup, ask: Ask, parent: QWidget | None = None,
+                 open_folder: str = "") -> None:
         super().__init__(parent)
         self.setObjectName("siteDialog")
         self.setWindowTitle("Site and ring server")
@@ -55,7 +58,11 @@ class SiteDialog(QDialog):
         self.job: Job | None = None
         self.site = QLineEdit(setup.site)
         self.site.setPlaceholderText("this hospital's name in the ring, e.g. site-a")
-        self.data = QLineEdit(setup.data_folder)
+        self.data = QLineEdit(setup.data_folder or open_folder)  # default: the open site folder
+        self.data_check = QLabel("")
+        self.data_check.setObjectName("dataFolderCheck")
+        self.data_check.setWordWrap(True)
+        self.data.editingFinished.connect(self._check_data)
         self.server = QLineEdit(setup.server)
         self.server.setPlaceholderText("empty: this computer only (no server)")
         self.server.setToolTip("sftp://user@host:port/path/to/ring, or a shared folder")
@@ -103,6 +110,7 @@ class SiteDialog(QDialog):
         form.addRow("Site name", self.site)
         form.addRow("Site data folder", _with_browse(self.data, lambda: QFileDialog.getExistingDirectory(
             self, "Site data folder", self.data.text())))
+        form.addRow("", self.data_check)
         form.addRow("Ring server", self.server)
         form.addRow("SSH key file", _with_browse(self.key, lambda: QFileDialog.getOpenFileName(
             self, "SSH private key", self.key.text())[0]))
@@ -135,9 +143,21 @@ class SiteDialog(QDialog):
         lay.addWidget(buttons)
         self.test_button.clicked.connect(self.test_connection)
         self.last_report: ConnectionReport | None = None
+        if self.data.text():
+            self._check_data()
+
+    def _check_data(self) -> bool:
+        try:
+            text, ok = check_data_folder(self.data.text().strip()), True
+        except HemaRelayError as exc:
+            text, ok = str(exc), False
+        self.data_check.setText(text)
+        self.data_check.setStyleSheet("color: #1a7f37;" if ok else "color: #c03020;")
+        return ok
 
     def setup(self) -> SiteSetup:
         """The edited set-up, validated (ConfigError says what is wrong)."""
+        check_data_folder(self.data.text().strip())  # InputError/ConfigError: said in the dialog
         overrides = tuple(x.strip() for x in self.overrides.text().split(",") if x.strip())
         return replace(self._base, site=self.site.text().strip(), data_folder=self.data.text().strip(),
                        server=self.server.text().strip(), key_file=self.key.text().strip(),
@@ -160,6 +180,7 @@ class SiteDialog(QDialog):
         try:
             self.setup()
         except HemaRelayError as exc:
+            self._check_data()
             self._show(False, str(exc))
             return
         self.accept()

@@ -12,14 +12,23 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from PySide6.QtCore import QThreadPool, QTimer, Qt
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
                                QProgressBar, QPushButton)
 
 from core.annotation import EditorSettings, HURange, Tool
+from core.case_state import CaseState, case_state
 from core.errors import ConfigError, HemaRelayError, InputError
 from core.progress import Progress
+from core.io import load_mask
+from core.provenance import prediction_model
 from core.reports import ReportJob
+from core.reports.agreement import MaskAgreement, compare_volumes
+from core.reports.seg import why_no_seg, write_seg
+from core.volume import Volume
+from core.site.gates import implausible
 from core.worklist import (CaseStatus, CaseVolume, Worklist, measure_volumes, report_jobs,
                            scan_folder)
 
@@ -38,7 +47,8 @@ from .settings import Settings, load_settings, save_settings
 from .settings_dialog import SettingsDialog
 from .shortcuts_dialog import ShortcutsDialog
 from .viewer import OverlayStyle, ViewerArea, WindowLevel
-from .workers import Job, start_job
+from .viewer_warning import ViewWarning
+from .workers import Job, job_from_function, start_job
 
 TITLE = "Hematoma Relay"
 
@@ -56,6 +66,7 @@ class MainWindow(QMainWindow):
                 settings, problem = Settings(), str(exc)
         self.settings = settings
         self.worklist: Worklist | None = None
+        self.last_agreement: MaskAgreement | None = None
         self._closing = False
         self._job: Job | None = None  # the open/save job shown in the status bar
         self._close_after_training = False
@@ -77,7 +88,11 @@ class MainWindow(QMainWindow):
         self.measure_panel = MeasurePanel(self.viewer_actions, self.edit.fill_limit_ml)
         self.report_panel = ReportPanel(self._case_report_job, self._worklist_report_jobs,
                                         self._choose_report_folder)
-        self.ring_dock = RingDock(settings.site, self._ask, self)
+        self.worklist_panel.model.state_of = self._state_of
+        self.view_warning = ViewWarning(self.view)
+        # the Use gate's confirmation goes through the controller's ask (tests replace it)
+        self.ring_dock = RingDock(settings.site, lambda *q: self.controller.ask(*q), self,
+                                  open_folder=lambda: str(self.worklist.folder) if self.worklist is not None else "")
         self.predictions = PredictionController(self)
         for name, style in styles.items():
             self.viewer.set_style(name, style)
@@ -157,7 +172,7 @@ class MainWindow(QMainWindow):
         a.quit.triggered.connect(self.close)
         a.undo.triggered.connect(lambda: self._undo_redo(undo=True))
         a.redo.triggered.connect(lambda: self._undo_redo(undo=False))
-        a.accept_all.triggered.connect(self.edit.accept_whole_prediction)
+        a.accept_all.triggered.connect(self.accept_whole_prediction)
         a.difference.toggled.connect(v.set_difference_mode)
         a.tool_group.triggered.connect(lambda act: self.edit.set_tool(act.data()))
         for act, preset in zip(a.presets, self.settings.presets):
@@ -175,6 +190,8 @@ class MainWindow(QMainWindow):
         self.worklist_panel.openRequested.connect(self.open_label)
         self.worklist_panel.statusRequested.connect(self.set_status)
         self.report_panel.failed.connect(lambda text: self.error_text(text, "Volume report"))
+        self.report_panel.segRequested.connect(lambda: self.export_seg())
+        self.report_panel.compareRequested.connect(lambda: self.compare_masks())
         c.opened.connect(self._opened)
         c.closed.connect(self._closed)
         c.maskChanged.connect(self._mask_changed)
@@ -192,7 +209,7 @@ class MainWindow(QMainWindow):
         d.setupChanged.connect(self._site_changed)
         d.modelChosen.connect(pc.use_model)
         d.trainingEnded.connect(self._training_ended)
-        pc.labelChanged.connect(self.display_panel.prediction_source.setText)
+        pc.labelChanged.connect(self._prediction_label)
         pc.updated.connect(self._prediction_updated)
         pc.failed.connect(self.status)
         pc.started.connect(self._track_job)
@@ -315,6 +332,7 @@ class MainWindow(QMainWindow):
             self.error_text(str(exc), "Case status")
             return
         self.worklist_panel.model.case_changed(label)
+        self._refresh_case_views()
         self.status(f"Case {label}: {status.value} (by {self.settings.user}).")
 
     # ----------------------------------------------------------- the open case
@@ -325,7 +343,7 @@ class MainWindow(QMainWindow):
         self._case_actions_enabled(True)
         self._attach_editor(session)
         self._mask_changed(None)
-        self._update_title()
+        self._refresh_case_views()
         if session.prediction is None:
             self.status(f"Case {session.case_id} opened; no model prediction "
                         f"({session.paths.prediction.name}) beside it.")
@@ -342,7 +360,8 @@ class MainWindow(QMainWindow):
         self.worklist_panel.model.set_open(None, False)
         self._case_actions_enabled(False)
         self.report_panel.show_live(None, None, "")
-        self._update_title()
+        self.view_warning.show_warning("")
+        self._refresh_case_views()
 
     def _mask_changed(self, change) -> None:
         if change is not None:
@@ -361,7 +380,8 @@ class MainWindow(QMainWindow):
 
     def _dirty_changed(self, dirty: bool) -> None:
         self.worklist_panel.model.set_open(self.controller.label, dirty)
-        self._update_title()
+        self._refresh_case_views()
+        self._live_timer.start()  # the measured mask's label changes with it
 
     def _saved(self, path: Path) -> None:
         label, s = self.controller.label, self.controller.session
@@ -375,6 +395,8 @@ class MainWindow(QMainWindow):
             self.worklist_panel.model.set_volume(CaseVolume("saved", label=label, volume_ml=s.volume_ml(),
                                                             source="manual"))
         self.worklist_panel.model.case_changed(label)
+        self._refresh_case_views()
+        self._live_timer.start()
         if message:
             self.status(message)
 
@@ -392,21 +414,74 @@ class MainWindow(QMainWindow):
         if s is None:
             self.report_panel.show_live(None, None, "")
         else:
-            self.report_panel.show_live(s.volume_ml(), s.prediction_volume_ml(), s.mask_label())
+            state = self.case_state()
+            self.report_panel.show_live(s.volume_ml(), s.prediction_volume_ml(),
+                                        state.mask if state else s.mask_label(),
+                                        state.summary() if state else "")
+        self._show_plausibility()
 
     def _case_actions_enabled(self, on: bool) -> None:
         a = self.actions
         for act in (a.save, a.close_case, a.undo, a.redo, a.accept_all, *a.tools.values()):
             act.setEnabled(on)
-        self.report_panel.case_button.setEnabled(on)
+        for b in (self.report_panel.case_button, self.report_panel.seg_button,
+                  self.report_panel.compare_button):
+            b.setEnabled(on)
 
     def _update_title(self) -> None:
-        s = self.controller.session
-        if s is None:
+        state = self.case_state()
+        if state is None:
             self.setWindowTitle(TITLE)
         else:
-            star = " *" if s.model.dirty else ""
-            self.setWindowTitle(f"{TITLE} — case {self.controller.label or s.case_id}{star}")
+            star = " *" if state.unsaved else ""
+            self.setWindowTitle(f"{TITLE} — case {state.label} [{state.status_text}]{star}")
+
+    # ----------------------------------------------------------- one state per case
+    def _state_of(self, case) -> CaseState:
+        """A worklist row's state; the open case's includes its session."""
+        s = self.controller.session if case.label == self.controller.label else None
+        return case_state(case.label, case, s)
+
+    def case_state(self) -> CaseState | None:
+        """The open case's state, as the worklist, status control, report panel and title show it."""
+        s = self.controller.session
+        if s is None:
+            return None
+        label = self.controller.label or s.case_id
+        case = None
+        if self.worklist is not None and self.controller.label is not None:
+            case = next((c for c in self.worklist.cases if c.label == label), None)
+        return case_state(label, case, s)
+
+    def _refresh_case_views(self) -> None:
+        self._update_title()
+        if self.controller.label is not None:
+            self.worklist_panel.model.case_changed(self.controller.label)
+        self.worklist_panel.follow_selection()
+
+    # ----------------------------------------------------------- plausibility
+    def _prediction_label(self, text: str) -> None:
+        self.display_panel.prediction_source.setText(text)
+        self._show_plausibility()
+
+    def _show_plausibility(self) -> None:
+        """An implausibly large prediction is flagged over the view and beside its label."""
+        s = self.controller.session
+        warn = implausible(s.prediction_volume_ml()) if s is not None else ""
+        self.view_warning.show_warning(f"Prediction {warn}" if warn else "")
+        self.display_panel.prediction_source.setStyleSheet("color: #c03020;" if warn else "")
+        self.display_panel.prediction_source.setToolTip(warn)
+
+    def accept_whole_prediction(self) -> None:
+        s = self.controller.session
+        warn = implausible(s.prediction_volume_ml()) if s is not None else ""
+        if warn:
+            yes = "Accept it anyway"
+            if self.controller.ask("Accept the whole prediction?",
+                                   f"The model's prediction is {warn}", [yes, "Cancel"]) != yes:
+                self.status("The prediction was not accepted.")
+                return
+        self.edit.accept_whole_prediction()
 
     def _mask_hu(self) -> None:
         s = self.controller.session
@@ -421,7 +496,14 @@ class MainWindow(QMainWindow):
         s = self.controller.session
         if s is None:
             raise InputError("No case is open.")
-        return replace(s.report_job(use_prediction), case=self.controller.label or s.case_id)
+        state = self.case_state()
+        job = replace(s.report_job(use_prediction), case=self.controller.label or s.case_id,
+                      reviewer=state.status_by or "nobody yet", case_status=state.status_text)
+        if use_prediction:
+            return replace(job, model_version=prediction_model(s.paths.prediction))
+        chosen = self.ring_dock.ring.chosen()  # the model the site uses, for the record
+        return replace(job, model_version=f"{chosen.label()}, {chosen.hash_text()} (in use; the mask "
+                                          "is manual)" if chosen is not None else "")
 
     def _worklist_report_jobs(self, use_prediction: bool) -> tuple[list[ReportJob], list[str]]:
         """Saved masks of every case, except the open one: measured as on screen."""
@@ -439,6 +521,87 @@ class MainWindow(QMainWindow):
             order = [c.label for c in self.worklist.cases]
             jobs.sort(key=lambda j: order.index(j.case))
         return jobs, left_out
+
+    def _mask_on_screen(self) -> tuple[Volume, str]:
+        """The open case's manual mask as on screen (unsaved edits included), on the CT's grid."""
+        job = self.controller.session.report_job(False)
+        return job.mask, job.mask_source
+
+    def export_seg(self, out: Path | None = None) -> Job | None:
+        """The manual mask as a DICOM SEG over the case's source series (core.reports.seg)."""
+        s = self.controller.session
+        if s is None:
+            return None
+        reason = why_no_seg(s.ct)
+        if reason:
+            self.error_text(reason, "DICOM SEG")
+            return None
+        ct_dir = Path(s.ct.source)
+        if out is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save the mask as DICOM SEG",
+                                                  str(ct_dir.parent / f"seg_{s.case_id}.dcm"),
+                                                  "DICOM files (*.dcm)")
+            if not path:
+                return None
+            out = Path(path)
+        mask, what = self._mask_on_screen()
+        job = start_job("Exporting DICOM SEG",
+                        job_from_function("DICOM SEG", lambda: write_seg(ct_dir, mask, out)),
+                        on_finished=lambda r: self.status(
+                            f"DICOM SEG written: {r.path} ({what}; {r.n_frames_with_mask} of "
+                            f"{r.n_frames} source images hold hematoma). {r.note()}".strip()),
+                        on_error=lambda exc: self.error_text(user_message(exc, "Exporting DICOM SEG"),
+                                                             "DICOM SEG"), parent=self)
+        self._track_job(job)
+        return job
+
+    def compare_masks(self, other: Path | None = None) -> Job | None:
+        """Agreement of the manual mask on screen with the model's prediction (``other`` None and
+        a prediction shown) or with another mask file of this case (another rater's)."""
+        s = self.controller.session
+        if s is None:
+            return None
+        if other is None:
+            choice = "A mask file…"
+            if s.prediction is not None:
+                choice = self.controller.ask("Compare masks", "Compare the manual mask with:",
+                                             ["The model's prediction", "A mask file…", "Cancel"])
+            if choice == "Cancel":
+                return None
+            if choice == "A mask file…":
+                path, _ = QFileDialog.getOpenFileName(self, "Another mask of this case",
+                                                      str(s.paths.folder), "Masks (*.nii *.nii.gz)")
+                if not path:
+                    return None
+                other = Path(path)
+        a, name_a = self._mask_on_screen()
+        ct = s.ct
+        if other is None:
+            b = ct.with_data(s.to_source(np.asarray(s.prediction, np.uint8)), source=None)
+            name_b = s.prediction_label()
+
+            def work():
+                return compare_volumes(a, b, name_a, name_b)
+        else:
+            def work():
+                return compare_volumes(a, load_mask(other, ct), name_a, other.name)
+        job = start_job("Comparing masks", job_from_function("Comparing masks", work),
+                        on_finished=self._show_agreement,
+                        on_error=lambda exc: self.error_text(user_message(exc, "Comparing masks"),
+                                                             "Compare masks"), parent=self)
+        self._track_job(job)
+        return job
+
+    def _show_agreement(self, result: MaskAgreement) -> None:
+        self.last_agreement = result
+        head, _, table = result.text().partition(f"{'slice':>5}")
+        box = QMessageBox(QMessageBox.Icon.Information, "Agreement between two masks", head.strip(),
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("agreementDialog")
+        if table:
+            box.setDetailedText(f"{'slice':>5}{table}")
+        box.open()
+        self.status(head.strip().splitlines()[-1])
 
     def _choose_report_folder(self) -> Path | None:
         start = self.settings.last_folder or str(Path.home())

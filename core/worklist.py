@@ -26,8 +26,8 @@ from typing import Generator, Iterable, Iterator
 import numpy as np
 
 from .case_files import Case, CaseFiles, case_files
-from .provenance import prediction_label
 from .annotation.case_lock import held_by_other
+from .provenance import prediction_label, prediction_model
 from .annotation.recovery import RecoveryFile, pending_recovery
 from .datasets import list_cases
 from .errors import HemaRelayError, InputError
@@ -356,10 +356,28 @@ def report_jobs(cases: Iterable[WorklistCase], use_prediction: bool
     for case in cases:
         if use_prediction and case.has_prediction:
             jobs.append(ReportJob(case.label, case.paths.ct, case.paths.prediction,
-                                  prediction_label(case.paths.prediction)))
+                                  prediction_label(case.paths.prediction),
+                                  model_version=prediction_model(case.paths.prediction), **filing(case)))
         elif not use_prediction and case.has_mask:
             jobs.append(ReportJob(case.label, case.paths.ct, case.paths.mask,
-                                  f"manual ({case.paths.mask.name})"))
+                                  f"manual ({case.paths.mask.name})", **filing(case)))
         else:
             left_out.append(case.label)
     return jobs, left_out
+
+
+def filing(case: WorklistCase) -> dict[str, str]:
+    """A report's reviewer and case status: the case's status record (the one source)."""
+    if case.status is None:
+        return {"reviewer": "", "case_status": "status file unreadable"}
+    return {"reviewer": case.status.user or "nobody yet", "case_status": case.status.status.value}
+
+
+def filing_for_ct(ct_path: Path) -> dict[str, str]:
+    """The same for a CT given by path (``hemarelay report``): its folder's status file."""
+    paths = case_files(ct_path)
+    try:
+        record = StatusStore(paths.folder).get(paths.case_id)
+    except InputError:
+        return filing(WorklistCase("", paths, None, False, False, None))
+    return filing(WorklistCase("", paths, record, False, False, None))

@@ -3,8 +3,13 @@
 Each row is a version kept on this computer (:mod:`core.site.versions`):
 the site and round that trained it, its sha256, when it arrived, its
 validation loss at the training site, and its Dice and volume error on this
-site's reviewed cases. "Use selected" switches the model (an older row rolls
-back); a new version is offered, never applied, next to the current one's scores.
+site's reviewed cases that it was not trained on ("not enough cases" when too
+few: :mod:`core.site.gates`). A version the gates mark (too few cases, below a
+floor, worse than the model in use) says why in the "Check" column; using it
+asks first (the window does). "Use selected" switches the model (an older row
+rolls back); a new version is offered, never applied, next to the current one's
+scores. The hash shown is the weights tensors' sha256, the one a prediction's
+label names (the ring's file sha256 is in the tooltip).
 """
 from __future__ import annotations
 
@@ -13,11 +18,13 @@ import html
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QTableWidget, QVBoxLayout, QWidget
 
+from core.site.gates import describe, enough, judge
 from core.site.versions import ModelVersion
 
 from .tables import read_only_table, set_row
 
-COLUMNS = ["Version", "Site", "Round", "Received", "sha256", "Val. loss", "Dice here", "Vol. error", "In use"]
+COLUMNS = ["Version", "Site", "Round", "Received", "Weights hash", "Val. loss", "Dice here", "Vol. error",
+           "In use", "Check"]
 
 
 class ModelsPanel(QGroupBox):
@@ -74,13 +81,24 @@ class ModelsPanel(QGroupBox):
         self.table.setRowCount(len(versions))
         for n, v in enumerate(versions):
             s = v.score
+            verdict = judge(v, chosen)
+            if s is None:
+                dice_text = vol_text = "-"
+            elif not enough(s):
+                dice_text, vol_text = f"not enough cases ({s.n_cases})", "-"
+            else:
+                dice_text = f"{s.dice_on_lesions:.3f} ({s.n_cases})"
+                vol_text = f"{s.mean_abs_volume_error_ml:.1f} mL"
             cells = (f"v{v.version}", v.site, str(v.round + 1), v.received_at.replace("T", " ")[:16],
-                     v.sha256[:12], "-" if v.val_loss is None else f"{v.val_loss:.4f}",
-                     "-" if s is None else f"{s.mean_dice:.3f} ({s.n_cases})",
-                     "-" if s is None else f"{s.mean_abs_volume_error_ml:.1f} mL",
-                     "✔ in use" if chosen is not None and chosen.version == v.version else "")
+                     v.hash_text(), "-" if v.val_loss is None else f"{v.val_loss:.4f}", dice_text, vol_text,
+                     "✔ in use" if chosen is not None and chosen.version == v.version else "",
+                     "ok" if verdict.ok else "⚠ marked")
             set_row(self.table, n, cells)
-            self.table.item(n, COLUMNS.index("sha256")).setToolTip(v.sha256)
+            self.table.item(n, COLUMNS.index("Weights hash")).setToolTip(
+                f"weights tensors sha256 {v.tensors_sha256 or 'not recorded'}\n"
+                f"file sha256 (as published by the ring) {v.sha256}")
+            self.table.item(n, COLUMNS.index("Dice here")).setToolTip(describe(s))
+            self.table.item(n, COLUMNS.index("Check")).setToolTip(verdict.text() or "nothing against it")
         if keep is not None:
             self.select(keep)
         self._update_offer(chosen)
@@ -101,11 +119,13 @@ class ModelsPanel(QGroupBox):
             self.offer.setText("")
             self.offer_button.setVisible(False)
             return
-        mine = v.score.describe() if v.score else "not evaluated yet"
-        now = ("no model in use" if chosen is None else
-               f"v{chosen.version} in use: {chosen.score.describe() if chosen.score else 'not evaluated'}")
+        mine = describe(v.score)
+        now = "no model in use" if chosen is None else f"v{chosen.version} in use: {describe(chosen.score)}"
+        verdict = judge(v, chosen)
+        marked = ("" if verdict.ok else
+                  f"<br><span style='color:#c03020'>⚠ {html.escape(verdict.text())}</span>")
         self.offer.setText(f"<b>New weights {html.escape(v.label())}</b>: {html.escape(mine)}. "
-                           f"Now: {html.escape(now)}.")
+                           f"Now: {html.escape(now)}.{marked}")
         self.offer_button.setText(f"Use v{v.version}")
         self.offer_button.setVisible(True)
 

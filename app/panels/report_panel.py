@@ -4,6 +4,10 @@ The numbers and files come from :func:`core.reports.export_reports`, run on
 a worker; this panel picks which mask to measure (the manual mask as it is on
 screen, unsaved edits included, or the model's prediction), shows progress
 with a Cancel button, and summarises the result, naming the mask measured.
+Above the numbers it shows the open case's state (status, reviewer, unsaved
+edits, the mask measured) from :func:`core.case_state.case_state`, as the
+worklist and the title do. "Export DICOM SEG…" and "Compare masks…" are asked
+of the window (``segRequested``, ``compareRequested``).
 """
 from __future__ import annotations
 
@@ -33,6 +37,8 @@ def csv_name(case: str | None) -> str:
 class ReportPanel(QGroupBox):
     failed = Signal(str)
     written = Signal(object)  # ExportResult
+    segRequested = Signal()
+    compareRequested = Signal()
 
     def __init__(self, case_job: CaseJob, worklist_jobs: WorklistJobs,
                  choose_folder: Callable[[], Path | None], parent: QWidget | None = None) -> None:
@@ -40,6 +46,9 @@ class ReportPanel(QGroupBox):
         self.setObjectName("reportPanel")
         self._case_job, self._worklist_jobs, self._choose_folder = case_job, worklist_jobs, choose_folder
         self.job: Job | None = None
+        self.state = QLabel("")
+        self.state.setObjectName("caseState")
+        self.state.setWordWrap(True)
         self.live = QLabel("No case open")
         self.live.setObjectName("liveVolume")
         self.live.setWordWrap(True)
@@ -62,6 +71,18 @@ class ReportPanel(QGroupBox):
         buttons = QHBoxLayout()
         buttons.addWidget(self.case_button)
         buttons.addWidget(self.all_button)
+        self.seg_button = QPushButton("Export DICOM SEG…")
+        self.seg_button.setObjectName("exportSeg")
+        self.seg_button.setToolTip("The manual mask as a DICOM Segmentation over the case's DICOM series")
+        self.compare_button = QPushButton("Compare masks…")
+        self.compare_button.setObjectName("compareMasks")
+        self.compare_button.setToolTip("Agreement of the manual mask with the model's prediction or "
+                                       "another rater's mask: Dice, volumes, HD95, per slice")
+        self.seg_button.clicked.connect(self.segRequested.emit)
+        self.compare_button.clicked.connect(self.compareRequested.emit)
+        more = QHBoxLayout()
+        more.addWidget(self.seg_button)
+        more.addWidget(self.compare_button)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
         self.cancel = QPushButton("Cancel")
@@ -74,14 +95,18 @@ class ReportPanel(QGroupBox):
         self.summary.setObjectName("reportSummary")
         self.summary.setWordWrap(True)
         lay = QVBoxLayout(self)
+        lay.addWidget(self.state)
         lay.addWidget(self.live)
         lay.addLayout(which)
         lay.addLayout(buttons)
+        lay.addLayout(more)
         lay.addLayout(prow)
         lay.addWidget(self.summary)
 
     # ----------------------------------------------------------- live numbers
-    def show_live(self, manual_ml: float | None, predicted_ml: float | None, mask_label: str) -> None:
+    def show_live(self, manual_ml: float | None, predicted_ml: float | None, mask_label: str,
+                  state: str = "") -> None:
+        self.state.setText(state)
         if manual_ml is None:
             self.live.setText("No case open")
             return
@@ -139,7 +164,8 @@ class ReportPanel(QGroupBox):
         lines = []
         for r in result.reports[:8]:
             flag = f" <b style='color:#c00000'>≥ {r.large_threshold_ml:g} mL</b>" if r.large else ""
-            lines.append(f"<b>{r.case}</b>: {r.volume_ml:.2f} mL (ABC/2 {r.abc2_ml:.1f} mL), "
+            abc2 = f"ABC/2 {r.abc2_ml:.1f} mL" if r.abc2_agrees else "ABC/2 off by more than 2×, not used"
+            lines.append(f"<b>{r.case}</b>: {r.volume_ml:.2f} mL ({abc2}), "
                          f"{r.n_slices} slices, largest {r.largest_area_cm2:.2f} cm² — "
                          f"{r.mask_source}{flag}")
         if len(result.reports) > 8:

@@ -1,11 +1,22 @@
-"""The worklist: the site folder's cases with status, volume and unsaved edits."""
+"""The worklist: the site folder's cases with status, volume and unsaved edits.
+
+Status and unsaved edits come from :func:`core.case_state.case_state` (through
+``state_of``, which the window points at the open session), the same source the
+status control, the report panel and the title read. The status control follows
+the selected row, so "Set status" never applies a value left from another case.
+A model volume above the plausibility bound (:mod:`core.site.gates`) is flagged.
+"""
 from __future__ import annotations
+
+from typing import Callable
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
                                QPushButton, QTableView, QToolButton, QVBoxLayout, QWidget)
 
+from core.case_state import CaseState, case_state
+from core.site.gates import implausible
 from core.worklist import CaseStatus, CaseVolume, Worklist, WorklistCase
 
 from ..actions import Actions
@@ -22,6 +33,8 @@ class WorklistModel(QAbstractTableModel):
         self.volumes: dict[str, CaseVolume] = {}
         self.open_label: str | None = None
         self.open_dirty = False
+        # the one source of a row's status and unsaved edits (the window passes the open session)
+        self.state_of: Callable[[WorklistCase], CaseState] = lambda c: case_state(c.label, c, None)
 
     def set_worklist(self, wl: Worklist | None) -> None:
         self.beginResetModel()
@@ -83,7 +96,8 @@ class WorklistModel(QAbstractTableModel):
                 return self.worklist.problems.get(case.paths.folder, "")
             if col == 2 and case.label in self.volumes:
                 v = self.volumes[case.label]
-                return v.error or f"measured on the {v.source or 'no'} mask"
+                warn = implausible(v.volume_ml) if v.source == "model" else ""
+                return v.error or warn or f"measured on the {v.source or 'no'} mask"
             return str(case.paths.ct)
         if role == Qt.ItemDataRole.FontRole and is_open:
             f = QFont()
@@ -91,15 +105,21 @@ class WorklistModel(QAbstractTableModel):
             return f
         if role == Qt.ItemDataRole.ForegroundRole and col == 1 and case.status is not None:
             return STATUS_COLOURS[case.status.status]
+        if role == Qt.ItemDataRole.ForegroundRole and col == 2 and self._implausible(case):
+            return QColor(200, 30, 30)
         if role == Qt.ItemDataRole.TextAlignmentRole and col == 2:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
+
+    def _implausible(self, case: WorklistCase) -> bool:
+        v = self.volumes.get(case.label)
+        return v is not None and v.source == "model" and bool(implausible(v.volume_ml))
 
     def _text(self, case: WorklistCase, col: int, is_open: bool) -> str:
         if col == 0:
             return case.label
         if col == 1:
-            return case.status.status.value if case.status is not None else "unreadable"
+            return self.state_of(case).status_text
         if col == 2:
             v = self.volumes.get(case.label)
             if v is None:
@@ -108,13 +128,13 @@ class WorklistModel(QAbstractTableModel):
                 return "error"
             if v.volume_ml is None:
                 return "–"
-            return f"{v.volume_ml:.1f}" + ("" if v.source == "manual" else " (model)")
+            text = f"{v.volume_ml:.1f}" + ("" if v.source == "manual" else " (model)")
+            return text + (" ⚠ implausible" if self._implausible(case) else "")
         if col == 3:
             return "yes" if case.has_mask else "–"
         if col == 4:
             return "yes" if case.has_prediction else "–"
-        unsaved = (is_open and self.open_dirty) or (not is_open and case.unsaved is not None)
-        return "yes" if unsaved else ""
+        return "yes" if self.state_of(case).unsaved else ""
 
 
 class WorklistPanel(QWidget):
@@ -134,6 +154,8 @@ class WorklistPanel(QWidget):
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.doubleClicked.connect(lambda ix: self.openRequested.emit(self.model.cases[ix.row()].label))
+        self.table.selectionModel().selectionChanged.connect(lambda *_: self.follow_selection())
+        self.model.dataChanged.connect(lambda *_: self.follow_selection())
         self.folder_label = QLabel("No site folder open")
         self.folder_label.setObjectName("folderLabel")
         self.folder_label.setWordWrap(True)
@@ -148,6 +170,7 @@ class WorklistPanel(QWidget):
         self.status_combo.setObjectName("statusCombo")
         for s in CaseStatus:
             self.status_combo.addItem(s.value, s)
+        self._followed: tuple[str | None, CaseStatus | None] = (None, None)
         self.status_button = QPushButton("Set status")
         self.status_button.setObjectName("setStatus")
         self.status_button.clicked.connect(self._set_status)
@@ -162,8 +185,24 @@ class WorklistPanel(QWidget):
         lay.addWidget(self.table, 1)
         lay.addLayout(row)
 
+    def follow_selection(self) -> None:
+        """The status control shows the status of the case "Set status" applies to: set when
+        another case is selected or that case's status changes, and left alone otherwise (a
+        volume measured in the background must not undo a choice being made)."""
+        label = self.selected_label() or self.model.open_label
+        case = next((c for c in self.model.cases if c.label == label), None)
+        status = self.model.state_of(case).status if case is not None else None
+        self.status_combo.setEnabled(case is not None)
+        self.status_button.setEnabled(case is not None)
+        if (label, status) == self._followed:
+            return
+        self._followed = (label, status)
+        if status is not None:
+            self.status_combo.setCurrentIndex(self.status_combo.findData(status))
+
     def set_worklist(self, wl: Worklist | None) -> None:
         self.model.set_worklist(wl)
+        self.follow_selection()
         if wl is None:
             self.folder_label.setText("No site folder open")
             return

@@ -6,8 +6,13 @@ because the clinician's report must measure what is on the screen.
 
 Slices are counted on the canonical RAS grid (:mod:`core.orientation`):
 index k = 0 is the most inferior axial slice. Every slice number in a report
-is that 0-based index, given with its height z in world millimetres, which
-does not depend on any convention.
+is k + 1, the number the viewer shows ("Slice 12 / 35"), given with its
+height z in world millimetres, which does not depend on any convention.
+
+A report a hospital files also says whose case it is (patient name, ID,
+accession number, study date and series from the DICOM header, or "not
+available" for a NIfTI file), who reviewed it and its status, which mask was
+measured, and the software and model versions.
 """
 from __future__ import annotations
 
@@ -17,12 +22,23 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from .. import __version__
 from ..errors import GeometryError
+from ..io.dicom_source import StudyInfo
 from ..metrics import abc2, volume_ml
 from ..orientation import to_canonical
 from ..volume import Volume, same_grid
 
 LARGE_ML_DEFAULT = 30.0  # ICH score: one point at 30 mL or more
+# ABC/2 is an estimate for one ellipsoid bleed; beyond this factor from the
+# planimetric volume (either way) it is left out of the main figures.
+ABC2_AGREEMENT_FACTOR = 2.0
+NOT_RECORDED = "not recorded"
+
+
+def slice_number(k: int) -> int:
+    """The 1-based slice number the viewer shows for canonical axial index ``k``."""
+    return int(k) + 1
 
 
 @dataclass(frozen=True)
@@ -37,7 +53,7 @@ class CaseReport:
     n_total_slices: int
     slice_thickness_mm: float
     largest_area_cm2: float
-    largest_area_slice: int  # 0-based canonical axial index; -1 when the mask is empty
+    largest_area_slice: int  # 1-based slice number as in the viewer; 0 when the mask is empty
     largest_area_z_mm: float  # world S coordinate of that slice; nan when empty
     mean_hu: float  # mean CT value inside the mask; nan when empty
     n_components: int  # 3-D connected parts (26-connectivity), none removed
@@ -45,10 +61,29 @@ class CaseReport:
     large_threshold_ml: float
     mask_source: str  # "manual", "model v12", ...
     date: str  # ISO date of the report
+    study: StudyInfo = StudyInfo()  # patient and study (DICOM), "not available" for NIfTI
+    reviewer: str = NOT_RECORDED  # who set the case's status
+    case_status: str = NOT_RECORDED  # "reviewed", "approved for training", ...
+    model_version: str = ""  # the model that made the mask, or the site's model in use
+    software_version: str = __version__
+    measurements: tuple[str, ...] = ()  # the reader's measurements kept with the mask
 
     @property
     def empty(self) -> bool:
         return self.n_slices == 0
+
+    @property
+    def largest_area_index(self) -> int:
+        """Canonical axial index (0-based) of the largest-area slice; -1 when empty."""
+        return self.largest_area_slice - 1
+
+    @property
+    def abc2_agrees(self) -> bool:
+        """ABC/2 within a factor 2 of the planimetric volume (an empty mask: both 0)."""
+        if self.volume_ml <= 0:
+            return self.abc2_ml <= 0
+        ratio = self.abc2_ml / self.volume_ml
+        return 1 / ABC2_AGREEMENT_FACTOR <= ratio <= ABC2_AGREEMENT_FACTOR
 
 
 @dataclass(frozen=True)
@@ -85,15 +120,16 @@ def _pixel_area_mm2(affine: np.ndarray) -> float:
 
 def measure_case(ct: Volume, mask: Volume, case: str, mask_source: str = "manual",
                  large_threshold_ml: float = LARGE_ML_DEFAULT,
-                 date: str | None = None) -> CaseReport:
+                 date: str | None = None, extra: dict | None = None) -> CaseReport:
     """Report numbers for one case from its CT and mask (same grid, any orientation)."""
     return measure_canonical(CanonicalCase.from_volumes(ct, mask), case, mask_source,
-                             large_threshold_ml, date)
+                             large_threshold_ml, date, extra)
 
 
 def measure_canonical(cc: CanonicalCase, case: str, mask_source: str = "manual",
                       large_threshold_ml: float = LARGE_ML_DEFAULT,
-                      date: str | None = None) -> CaseReport:
+                      date: str | None = None, extra: dict | None = None) -> CaseReport:
+    """``extra``: the filing fields (study, reviewer, case_status, model_version)."""
     m = cc.mask
     vol = volume_ml(m, cc.ct.voxel_volume_ml)
     est = abc2(m, cc.ct.affine)
@@ -106,19 +142,20 @@ def measure_canonical(cc: CanonicalCase, case: str, mask_source: str = "manual",
         n_comp = int(ndimage.label(m, structure=np.ones((3, 3, 3), bool))[1])
     else:
         k, area, z, mean_hu, n_comp = -1, 0.0, float("nan"), float("nan"), 0
+    extra = dict(extra or {})
     return CaseReport(
         case=case, volume_ml=vol, abc2_ml=est.volume_ml, a_mm=est.a_mm, b_mm=est.b_mm,
         c_mm=est.c_mm, n_slices=n_slices, n_total_slices=int(m.shape[2]),
         slice_thickness_mm=float(cc.ct.spacing[2]), largest_area_cm2=area,
-        largest_area_slice=k, largest_area_z_mm=z, mean_hu=mean_hu, n_components=n_comp,
+        largest_area_slice=slice_number(k), largest_area_z_mm=z, mean_hu=mean_hu, n_components=n_comp,
         large=vol >= large_threshold_ml, large_threshold_ml=float(large_threshold_ml),
-        mask_source=mask_source, date=date or _dt.date.today().isoformat())
+        mask_source=mask_source, date=date or _dt.date.today().isoformat(), **extra)
 
 
 def key_slices(cc: CanonicalCase, largest: int, n_more: int = 3) -> list[int]:
-    """The largest-area slice plus up to ``n_more`` others spread over the
-    hematoma (at the 1/6, 1/2 and 5/6 points of the remaining slices, so the
-    tiny tips are not chosen), sorted inferior to superior."""
+    """Canonical indices (0-based) of the largest-area slice (index ``largest``) plus up
+    to ``n_more`` others spread over the hematoma (at the 1/6, 1/2 and 5/6 points of the
+    remaining slices, so the tiny tips are not chosen), sorted inferior to superior."""
     ks = np.flatnonzero(cc.mask.any(axis=(0, 1)))
     if largest < 0 or ks.size == 0:
         return []

@@ -18,7 +18,8 @@ from ..io import atomic_path, load_ct, load_mask
 from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
 from ..measurements import case_measurement_lines
 from ..volume import Volume, same_grid
-from .case import LARGE_ML_DEFAULT, CanonicalCase, CaseReport, measure_canonical
+from ..io.dicom_source import study_info
+from .case import LARGE_ML_DEFAULT, NOT_RECORDED, CanonicalCase, CaseReport, measure_canonical
 from .csv_export import csv_text
 from .pdf import render_pdf, slices_png
 
@@ -35,6 +36,14 @@ class ReportJob:
     mask: Path | Volume
     mask_source: str = "manual"
     measurements: tuple[str, ...] | None = None  # report lines; None: read those beside a mask file
+    reviewer: str = NOT_RECORDED  # who set the case's status
+    case_status: str = NOT_RECORDED
+    model_version: str = ""  # the model that made the mask, or the site's model in use
+
+    def filing(self, ct: Volume) -> dict:
+        """The report's filing fields for this job (patient details read from ``ct``'s DICOM)."""
+        return {"study": study_info(ct), "reviewer": self.reviewer or NOT_RECORDED,
+                "case_status": self.case_status or NOT_RECORDED, "model_version": self.model_version}
 
 
 @dataclass(frozen=True)
@@ -49,7 +58,7 @@ def pdf_name(case: str) -> str:
     return f"hematoma_report_{re.sub(r'[^A-Za-z0-9._-]', '_', case)}.pdf"
 
 
-def _load(job: ReportJob) -> CanonicalCase:
+def _load(job: ReportJob) -> tuple[CanonicalCase, Volume]:
     ct = job.ct if isinstance(job.ct, Volume) else load_ct(job.ct)
     if isinstance(job.mask, Volume):
         mask = job.mask
@@ -58,7 +67,7 @@ def _load(job: ReportJob) -> CanonicalCase:
                              f"{mask.geometry_text()}; CT: {ct.geometry_text()}.")
     else:
         mask = load_mask(job.mask, ct)
-    return CanonicalCase.from_volumes(ct, mask)
+    return CanonicalCase.from_volumes(ct, mask), ct
 
 
 def _measurement_lines(job: ReportJob) -> tuple[str, ...]:
@@ -100,18 +109,18 @@ def export_reports(jobs: Sequence[ReportJob], csv_path: str | Path | None = None
                 token.raise_if_cancelled()
                 yield Progress(STAGE, n, total, f"case {job.case} ({n + 1} of {total})",
                                clock.eta(n, total))
-                cc = _load(job)
-                report = measure_canonical(cc, job.case, job.mask_source,
-                                           large_threshold_ml, date)
+                cc, ct = _load(job)
+                report = measure_canonical(cc, job.case, job.mask_source, large_threshold_ml, date,
+                                           {**job.filing(ct), "measurements": _measurement_lines(job)})
                 reports.append(report)
                 if pdf_folder is not None:
                     target = pdf_folder / pdf_name(job.case)
                     png = slices_png(cc, report)
                     token.raise_if_cancelled()
                     render_pdf(report, png, staged.enter_context(atomic_path(target)),
-                               _measurement_lines(job))
+                               report.measurements)
                     pdf_paths.append(target)
-                del cc
+                del cc, ct
             token.raise_if_cancelled()
             if csv_path is not None:
                 tmp = staged.enter_context(atomic_path(csv_path))

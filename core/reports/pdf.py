@@ -1,9 +1,14 @@
 """A one-page PDF volume report for one case (reportlab + matplotlib Agg).
 
-The page holds the case name (no other patient identifier: no file paths,
-no DICOM tags), a table of the numbers, up to four key axial slices in the
-brain window (W80/L40) with the mask's outline and a semi-transparent fill,
-and the disclaimer line. Slices are shown the radiological way: the
+The page is meant to be filed: it identifies the patient and study (name,
+ID, accession number, study date, series: from the DICOM header, or "not
+available" for a NIfTI case), the reviewer and case status, which mask was
+measured and the software and model versions; then a table of the numbers
+(ABC/2 beside the planimetric volume only when the two agree within 2x, else
+below the table as an estimate that was not used), up to four key axial slices
+in the brain window (W80/L40) with the mask's outline and a semi-transparent
+fill, and the disclaimer line. The PDF stays at the site: it is written where
+the user chooses, never into the ring's folders. Slices are shown the radiological way: the
 patient's right on the left of the image, anterior at the top.
 """
 from __future__ import annotations
@@ -28,7 +33,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 from .. import __version__
 from ..io import atomic_path
 from ..volume import Volume
-from .case import CanonicalCase, CaseReport, key_slices
+from .case import CanonicalCase, CaseReport, key_slices, slice_number
 
 DISCLAIMER = "Not for diagnostic use without clinician review."
 BRAIN_WINDOW = (80.0, 40.0)  # width, level in HU
@@ -54,7 +59,7 @@ def _crop_box(cc: CanonicalCase, ks: list[int]) -> tuple[slice, slice]:
 
 def slices_png(cc: CanonicalCase, report: CaseReport, dpi: int = 150) -> bytes:
     """PNG of the key axial slices with the mask overlaid (2 x 2 grid)."""
-    ks = key_slices(cc, report.largest_area_slice)
+    ks = key_slices(cc, report.largest_area_index)
     if not ks:  # nothing to outline: show the middle slice so the page is not blank
         ks = [cc.mask.shape[2] // 2]
     si, sj, _ = cc.ct.spacing
@@ -86,9 +91,9 @@ def slices_png(cc: CanonicalCase, report: CaseReport, dpi: int = 150) -> bytes:
         if report.empty:
             what = "no hematoma in the mask"
         else:
-            tag = "  (largest area)" if k == report.largest_area_slice else ""
+            tag = "  (largest area)" if k == report.largest_area_index else ""
             what = f"{areas[k]:.2f} cm\u00b2{tag}"
-        ax.set_title(f"slice {k}, z = {cc.slice_z_mm(k):.1f} mm, {what}", color="white",
+        ax.set_title(f"slice {slice_number(k)}, z = {cc.slice_z_mm(k):.1f} mm, {what}", color="white",
                      fontsize=8)
         ax.text(0.02, 0.97, "R", transform=ax.transAxes, color="yellow", fontsize=8,
                 va="top", ha="left")
@@ -107,6 +112,21 @@ def _fmt(value: float, unit: str, decimals: int = 1) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{decimals}f} {unit}"
 
 
+def _abc2_text(r: CaseReport) -> str:
+    return (f"{r.abc2_ml:.2f} mL  (A {r.a_mm:.1f} \u00d7 B {r.b_mm:.1f} "
+            f"\u00d7 C {r.c_mm:.1f} mm / 2)")
+
+
+def _filing_rows(r: CaseReport) -> list[list[str]]:
+    """Who and what the report is about: the lines a hospital files it by."""
+    return [*[[k, v] for k, v in r.study.rows()],
+            ["Case", r.case],
+            ["Case status", f"{r.case_status} (by {r.reviewer})"],
+            ["Mask measured", r.mask_source],
+            ["Model", r.model_version or "none"],
+            ["Report date; software", f"{r.date}; Hematoma Relay {r.software_version}"]]
+
+
 def _table_rows(r: CaseReport) -> list[list[str]]:
     if r.empty:
         largest = "no hematoma in the mask"
@@ -115,29 +135,32 @@ def _table_rows(r: CaseReport) -> list[list[str]]:
                    f"(z = {r.largest_area_z_mm:.1f} mm)")
     flag = (f"YES: {r.volume_ml:.1f} mL \u2265 {r.large_threshold_ml:g} mL" if r.large
             else f"no (< {r.large_threshold_ml:g} mL)")
-    return [
-        ["Planimetric volume", f"{r.volume_ml:.2f} mL"],
-        ["ABC/2 estimate", f"{r.abc2_ml:.2f} mL  (A {r.a_mm:.1f} \u00d7 B {r.b_mm:.1f} "
-                           f"\u00d7 C {r.c_mm:.1f} mm / 2)"],
+    rows = [["Planimetric volume", f"{r.volume_ml:.2f} mL"]]
+    if r.abc2_agrees:  # an estimate beside the measured volume, never in its place
+        rows.append(["ABC/2 estimate", _abc2_text(r)])
+    rows += [
         [f"Large hematoma (\u2265 {r.large_threshold_ml:g} mL)", flag],
         ["Slices with hematoma", f"{r.n_slices} of {r.n_total_slices} "
                                  f"({r.slice_thickness_mm:.1f} mm thick)"],
         ["Largest axial area", largest],
         ["Mean density in mask", _fmt(r.mean_hu, "HU")],
         ["Separate parts (3-D)", str(r.n_components)],
-        ["Mask measured", r.mask_source],
     ]
+    return rows
 
 
 def _notes(r: CaseReport) -> list[str]:
     notes = ["Planimetric volume = voxels in the mask \u00d7 voxel volume; every drawn "
-             "voxel counts (small parts are not removed). Slice numbers start at 0 at the "
-             "inferior end; z is the slice height in scanner coordinates."]
-    if r.n_components > 1 or (r.volume_ml > 0 and r.abc2_ml > 2 * r.volume_ml):
-        notes.append(f"ABC/2 (Kothari 1996) assumes one ellipsoid bleed; this mask has "
-                     f"{r.n_components} separate part(s) and ABC/2 is "
-                     f"{r.abc2_ml / r.volume_ml:.1f}\u00d7 the planimetric volume: "
-                     "rely on the planimetric volume.")
+             "voxel counts (small parts are not removed). Slices are numbered from 1 at the "
+             "inferior end, as in the viewer; z is the slice height in scanner coordinates."]
+    if not r.abc2_agrees:
+        notes.append(f"ABC/2 estimate (Kothari 1996), not used: {_abc2_text(r)}, "
+                     f"{r.abc2_ml / r.volume_ml:.1f}\u00d7 the planimetric volume. ABC/2 assumes one "
+                     f"ellipsoid bleed; this mask has {r.n_components} separate part(s). "
+                     "Rely on the planimetric volume.")
+    elif r.n_components > 1:
+        notes.append(f"The mask has {r.n_components} separate parts; ABC/2 assumes one ellipsoid "
+                     "bleed and is an estimate only.")
     return notes
 
 
@@ -156,7 +179,9 @@ def render_pdf(report: CaseReport, png: bytes, path: Path, measurements: Sequenc
     c.setFont("Helvetica-Bold", 16)
     c.drawString(margin, y - 14, "Hematoma volume report")
     c.setFont("Helvetica", 10)
-    c.drawRightString(width - margin, y - 14, f"Case {report.case}   \u2022   {report.date}")
+    who = f"{report.study.patient_name}, case {report.case}" if report.study.from_dicom \
+        else f"Case {report.case}"
+    c.drawRightString(width - margin, y - 14, f"{who}   \u2022   {report.date}")
     y -= 24
     c.setFillColor(colors.HexColor("#b00000"))
     c.setFont("Helvetica-Bold", 11)
@@ -164,7 +189,19 @@ def render_pdf(report: CaseReport, png: bytes, path: Path, measurements: Sequenc
     c.setFillColor(colors.black)
     y -= 20
 
+    filing = Table(_filing_rows(report), colWidths=[58 * mm, width - 2 * margin - 58 * mm])
+    filing.setStyle(TableStyle([
+        ("FONT", (0, 0), (0, -1), "Helvetica-Bold", 8.5),
+        ("FONT", (1, 0), (1, -1), "Helvetica", 8.5),
+        ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.lightgrey),
+        ("TOPPADDING", (0, 0), (-1, -1), 1), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+    ]))
+    _, fh = filing.wrapOn(c, width - 2 * margin, height)
+    filing.drawOn(c, margin, y - fh)
+    y -= fh + 4 * mm
+
     table = Table(_table_rows(report), colWidths=[58 * mm, width - 2 * margin - 58 * mm])
+    large_row = next(n for n, row in enumerate(_table_rows(report)) if row[0].startswith("Large"))
     style = [
         ("FONT", (0, 0), (0, -1), "Helvetica-Bold", 9),
         ("FONT", (1, 0), (1, -1), "Helvetica", 9),
@@ -173,8 +210,8 @@ def render_pdf(report: CaseReport, png: bytes, path: Path, measurements: Sequenc
         ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
     ]
     if report.large:
-        style.append(("BACKGROUND", (1, 2), (1, 2), colors.HexColor("#ffd0d0")))
-        style.append(("FONT", (1, 2), (1, 2), "Helvetica-Bold", 9))
+        style.append(("BACKGROUND", (1, large_row), (1, large_row), colors.HexColor("#ffd0d0")))
+        style.append(("FONT", (1, large_row), (1, large_row), "Helvetica-Bold", 9))
     table.setStyle(TableStyle(style))
     _, th = table.wrapOn(c, width - 2 * margin, height)
     table.drawOn(c, margin, y - th)

@@ -1,5 +1,6 @@
 """A model version measured on this site's reviewed cases before anyone uses it:
-Dice and absolute volume error against the site's own masks."""
+Dice and absolute volume error against the site's own masks, on the reviewed
+cases the version was not trained on (:func:`held_out_cases`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,6 +13,7 @@ from ..errors import InputError
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from ..scoring import score_cases
 from ..worklist import CaseStatus, Worklist, WorklistCase
+from .trained_cases import case_key
 from .versions import LocalScore, _now
 
 STAGE_EVALUATE = "Evaluating model"
@@ -23,12 +25,26 @@ def reviewed_cases(wl: Worklist) -> list[Case]:
     return [c.case for c in wl.cases if _reviewed(c)]
 
 
+def held_out_cases(cases: Sequence[Case], trained: set[str]) -> tuple[list[Case], int]:
+    """The cases not in ``trained`` (case keys, :func:`core.site.trained_cases.case_key`),
+    and how many were left out."""
+    kept = [c for c in cases if case_key(c.ct_path) not in trained]
+    return kept, len(cases) - len(kept)
+
+
+def not_enough_cases(n_excluded: int, n_held_out: int = 0) -> LocalScore:
+    """The score of a version with too few reviewed cases left to judge it on
+    (:data:`core.site.gates.MIN_CASES_TO_JUDGE`): no number, nothing predicted."""
+    return LocalScore(n_held_out, float("nan"), float("nan"), (), _now(), n_excluded)
+
+
 def _reviewed(c: WorklistCase) -> bool:
     return c.has_mask and c.status is not None and c.status.status in REVIEWED and c.unsaved is None
 
 
 def score_model(model_path: Path, cases: Sequence[Case], label: str = "",
-                token: CancelToken = NEVER_CANCELLED) -> Generator[Progress, None, LocalScore]:
+                token: CancelToken = NEVER_CANCELLED, n_excluded: int = 0
+                ) -> Generator[Progress, None, LocalScore]:
     from ..inference import Segmenter
 
     if not cases:
@@ -38,12 +54,17 @@ def score_model(model_path: Path, cases: Sequence[Case], label: str = "",
                                     token)
     mine = tuple(scores[label])
     return LocalScore(len(mine), float(np.mean([s.dice for s in mine])),
-                      float(np.mean([s.abs_volume_error_ml for s in mine])), mine, _now())
+                      float(np.mean([s.abs_volume_error_ml for s in mine])), mine, _now(), n_excluded)
 
 
-def score_model_in_child(model_path: Path, cases: Sequence[Case], label: str, token: CancelToken
-                         ) -> Generator[Progress, None, LocalScore]:
+def score_model_in_child(model_path: Path, cases: Sequence[Case], label: str, token: CancelToken,
+                         n_excluded: int = 0) -> Generator[Progress, None, LocalScore]:
     """:func:`score_model` in a child process (the desktop application's way)."""
     from ..child_process import run_in_child
-    return (yield from run_in_child(score_model, model_path, list(cases), label, token=token,
-                                    what="The evaluation process"))
+    return (yield from run_in_child(_score_counting_excluded, model_path, list(cases), label, n_excluded,
+                                    token=token, what="The evaluation process"))
+
+
+def _score_counting_excluded(model_path: Path, cases: list[Case], label: str, n_excluded: int,
+                             token: CancelToken) -> Generator[Progress, None, LocalScore]:
+    return (yield from score_model(model_path, cases, label, token, n_excluded))

@@ -8,6 +8,7 @@ nothing.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Generator
 
@@ -42,16 +43,47 @@ def site_options(setup: SiteSetup, poll_s: float = 2.0) -> SiteOptions:
                        upload_optimizer=setup.upload_optimizer)
 
 
-def train_my_turn(setup: SiteSetup, token: CancelToken, poll_s: float = 2.0
-                  ) -> Generator[Progress, None, TurnOutcome]:
+@dataclass(frozen=True)
+class TurnPlan:
+    """What a turn would train on, checked before any process starts."""
+
+    cases: tuple[Case, ...]
+    min_cases: int
+    preset: str
+
+    def describe(self) -> str:
+        return (f"Training this site's turn on {len(self.cases)} case(s) approved for training "
+                f"(preset {self.preset} needs at least {self.min_cases}).")
+
+
+def plan_turn(setup: SiteSetup) -> TurnPlan:
+    """The approved cases a turn would use; refuses, with the counts, when there are fewer
+    than the preset's minimum (a model trained on one case is not a model)."""
     from ..training.config import load_config
-    from ..training.ring_turn import HematomaTurnTrainer
 
     setup = setup.validated()
+    config = load_config(setup.preset, None, list(setup.overrides))
     cases = approved_cases(setup.data_folder)
     if not cases:
         raise InputError(f"No case in {setup.data_folder} is approved for training: review the masks "
                          "and mark cases 'approved for training' first.")
+    if len(cases) < config.min_approved:
+        raise InputError(f"Only {len(cases)} case(s) in {setup.data_folder} are approved for training; "
+                         f"the training preset '{config.preset}' needs at least {config.min_approved}. "
+                         "Review and approve more cases first; nothing was started.")
+    return TurnPlan(tuple(cases), config.min_approved, config.preset)
+
+
+def train_my_turn(setup: SiteSetup, token: CancelToken, poll_s: float = 2.0
+                  ) -> Generator[Progress, None, TurnOutcome]:
+    from ..training.config import load_config
+    from ..training.ring_turn import HematomaTurnTrainer
+    from .trained_cases import TrainedCases
+    from .versions import ModelStore
+
+    setup = setup.validated()
+    plan = plan_turn(setup)
+    cases = list(plan.cases)
     yield Progress(STAGE_PREPARE, 0, 0, f"{len(cases)} approved case(s)")
     config = load_config(setup.preset, None, list(setup.overrides))
     trainer = HematomaTurnTrainer(setup.data_folder, config, cases=cases)
@@ -60,7 +92,12 @@ def train_my_turn(setup: SiteSetup, token: CancelToken, poll_s: float = 2.0
         t.connect()
         if setup.is_local:
             ensure_local_ring(setup, t)
-        return (yield from take_turn(t, trainer, opts, token))
+        outcome = yield from take_turn(t, trainer, opts, token)
+    if outcome.trained and outcome.record is not None:
+        # which cases this version learnt: it is never judged on them (core.site.gates)
+        TrainedCases(ModelStore.for_ring(outcome.manifest.ring_id).folder).record(
+            outcome.record.version, [c.ct_path for c in cases])
+    return outcome
 
 
 def train_my_turn_in_child(setup: SiteSetup, token: CancelToken) -> Generator[Progress, None, TurnOutcome]:

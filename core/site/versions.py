@@ -33,17 +33,37 @@ _LOCK = threading.Lock()  # the sync worker and the GUI both update the index
 
 @dataclass(frozen=True)
 class LocalScore:
-    """A model version measured on this site's reviewed cases."""
+    """A model version measured on this site's reviewed cases that it was not trained on
+    (how it is judged: :mod:`core.site.gates`)."""
 
     n_cases: int
-    mean_dice: float
+    mean_dice: float  # nan when no case could be scored
     mean_abs_volume_error_ml: float
     cases: tuple[CaseScore, ...] = ()
     evaluated_at: str = ""
+    n_excluded: int = 0  # reviewed cases left out: this site trained this version on them
 
-    def describe(self) -> str:
-        return (f"Dice {self.mean_dice:.3f}, volume error {self.mean_abs_volume_error_ml:.1f} mL "
-                f"on {self.n_cases} reviewed case(s)")
+    @property
+    def n_lesion_cases(self) -> int:
+        return sum(c.manual_ml > 0 for c in self.cases)
+
+    @property
+    def n_normal_cases(self) -> int:
+        return sum(c.manual_ml == 0 for c in self.cases)
+
+    @property
+    def dice_on_lesions(self) -> float:
+        """Mean Dice on the cases whose reviewed mask has hematoma (nan without any)."""
+        d = [c.dice for c in self.cases if c.manual_ml > 0]
+        return sum(d) / len(d) if d else float("nan")
+
+    @property
+    def false_positive_ml(self) -> float:
+        """Mean predicted volume on reviewed normal cases (nan without any)."""
+        v = [c.auto_ml for c in self.cases if c.manual_ml == 0]
+        return sum(v) / len(v) if v else float("nan")
+
+    # how it reads to the user, and whether it is enough to judge by: core.site.gates.describe
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,15 @@ class ModelVersion:
     val_loss: float | None = None  # on the training site's validation patches
     best_when_received: bool = False  # the ring's best weights at that moment
     score: LocalScore | None = None
+    # sha256 of the weights tensors: what a prediction's provenance records (the ring's
+    # ``sha256`` above is of the published file's bytes, a different hash of the same weights)
+    tensors_sha256: str = ""
+
+    def hash_text(self) -> str:
+        """The hash the application shows for this version, saying which hash it is."""
+        if self.tensors_sha256:
+            return f"tensors sha256 {self.tensors_sha256[:12]}"
+        return f"file sha256 {self.sha256[:12]}"
 
     def label(self) -> str:
         return f"v{self.version} (site {self.site}, round {self.round + 1})"
@@ -136,6 +165,11 @@ class ModelStore:
     def path(self, v: ModelVersion) -> Path:
         return inside(self.folder, v.file)
 
+    def trained_cases(self):
+        """This site's record of the cases each of its own turns trained on."""
+        from .trained_cases import TrainedCases
+        return TrainedCases(self.folder)
+
     def chosen(self) -> ModelVersion | None:
         idx = self._read()
         return next((v for v in idx.versions if v.version == idx.chosen), None)
@@ -160,9 +194,11 @@ class ModelStore:
                                    version=f"v{ref.version} from site {ref.site}, round {rnd + 1}, "
                                            f"ring {m.ring_id[:8]}",
                                    metrics={"val_loss": val} if val is not None else {})
+        from ..model.weights import read_meta
         v = ModelVersion(ref.version, ref.site, rnd, ref.turn, ref.sha256, _now(), name,
                          m.model_id or "", m.ring_id, val,
-                         bool(m.best and m.best.weights.sha256 == ref.sha256))
+                         bool(m.best and m.best.weights.sha256 == ref.sha256),
+                         tensors_sha256=read_meta(self.folder / name).sha256)
         with _LOCK:
             idx = self._read()
             if any(x.sha256 == v.sha256 for x in idx.versions):

@@ -51,6 +51,9 @@ class TrainingConfig:
     augment: bool = False  # random left-right/front-back flips and a small HU shift per batch
     lr_schedule: str = "constant"  # "constant" or "cosine" (decays to 5% over max_epochs)
     bce_weight: float = 1.0  # weight of the cross-entropy term of loss "dice_bce"
+    # a site's turn refuses to train on fewer approved cases (no "case" in the key: see
+    # core.model.weights.check_no_identifiers, which the saved settings pass through)
+    min_approved: int = 5
     preset: str = ""
 
     def __post_init__(self) -> None:
@@ -74,7 +77,8 @@ class TrainingConfig:
             raise bad("loss", f"choose one of {', '.join(LOSSES)}")
         if self.val_split not in ("patch", "case"):
             raise bad("val_split", 'choose "patch" or "case"')
-        for key in ("ds", "patch_size", "patches_per_volume", "batch_size", "max_epochs", "patience"):
+        for key in ("ds", "patch_size", "patches_per_volume", "batch_size", "max_epochs", "patience",
+                    "min_approved"):
             if getattr(self, key) < 1:
                 raise bad(key, "must be at least 1")
         if self.patch_size < 8:

@@ -47,7 +47,7 @@ def test_measure_case_by_hand():
     px_ml = 0.5 * 0.5 * 4.0 / 1000
     assert r.volume_ml == pytest.approx((16 + 30 + 1) * px_ml)
     assert r.n_slices == 3 and r.n_total_slices == 6 and r.slice_thickness_mm == 4.0
-    assert r.largest_area_slice == 2
+    assert r.largest_area_slice == 3  # canonical index 2, numbered from 1 as in the viewer
     assert r.largest_area_cm2 == pytest.approx(30 * 0.25 / 100)
     assert r.largest_area_z_mm == pytest.approx(8.0)
     assert r.mean_hu == pytest.approx((16 * 50 + 30 * 60 + 50) / 47)
@@ -70,9 +70,9 @@ def test_slice_index_counts_from_inferior_in_any_source_orientation():
     a = measure_case(ct, mask, "x", date="d")
     b = measure_case(ct_f, mask_f, "x", date="d")
     # the largest slice is source slice 5 - 2 = 3 of the flipped copy, at the same
-    # height z = 20 - 3 * 4 = 8 mm: reports count from the inferior end, so both say 2
+    # height z = 20 - 3 * 4 = 8 mm: reports count from 1 at the inferior end, so both say 3
     assert mask_f.data[:, :, 3].sum() == 30
-    assert (a.largest_area_slice, b.largest_area_slice) == (2, 2)
+    assert (a.largest_area_slice, b.largest_area_slice) == (3, 3)
     assert a.largest_area_z_mm == pytest.approx(8.0) and b.largest_area_z_mm == pytest.approx(8.0)
     assert b.volume_ml == pytest.approx(a.volume_ml) and b.abc2_ml == pytest.approx(a.abc2_ml)
 
@@ -80,10 +80,10 @@ def test_slice_index_counts_from_inferior_in_any_source_orientation():
 def test_empty_mask_report():
     ct, mask = _synthetic(LAS)
     r = measure_case(ct, mask.with_data(np.zeros_like(mask.data)), "n", date="d")
-    assert r.empty and r.volume_ml == 0.0 and r.abc2_ml == 0.0 and r.largest_area_slice == -1
+    assert r.empty and r.volume_ml == 0.0 and r.abc2_ml == 0.0 and r.largest_area_slice == 0
     assert math.isnan(r.mean_hu) and math.isnan(r.largest_area_z_mm) and not r.large
     row = next(csv.DictReader(io.StringIO(csv_text([r]))))
-    assert row["mean_hu"] == "" and row["largest_area_slice"] == "-1" and row["large"] == "no"
+    assert row["mean_hu"] == "" and row["largest_area_slice"] == "0" and row["large"] == "no"
 
 
 def test_key_slices_spread_over_the_hematoma():
@@ -150,7 +150,7 @@ def test_export_real_cases_csv_matches_metrics_and_pdfs(real_jobs, tmp_path):
         assert float(row["volume_ml"]) == pytest.approx(ml, abs=5e-4)
         assert float(row["abc2_ml"]) == pytest.approx(est.volume_ml, abs=5e-4)
         assert float(row["abc2_c_mm"]) == pytest.approx(est.c_mm, abs=0.05)
-        assert int(row["largest_area_slice"]) == est.slice_index
+        assert int(row["largest_area_slice"]) == est.slice_index + 1  # as the viewer numbers it
         area = mask.data[:, :, est.slice_index].sum() * mask.spacing[0] * mask.spacing[1] / 100
         assert float(row["largest_area_cm2"]) == pytest.approx(area, abs=5e-4)
         assert int(row["slices_with_hematoma"]) == np.count_nonzero(mask.data.any(axis=(0, 1)))
@@ -230,3 +230,67 @@ def test_cli_report(site_b, tmp_path, capsys):
     assert rc == 2 and "pass the masks with --mask" in capsys.readouterr().err
     rc = main(["report", str(ct), "--mask", "a", "b", "--csv", str(tmp_path / "x.csv")])
     assert rc == 2 and "1 CT scan(s) but 2 mask(s)" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------- reports a hospital files
+def _pdf_text(path: Path) -> str:
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_dicom_case_report_names_patient_study_reviewer_and_versions(data_root, tmp_path):
+    """The tilted GE series with a two-part mask: patient details from the DICOM header,
+    reviewer and status, 1-based slices, and ABC/2 (far off for two parts) moved out of
+    the main table."""
+    import pydicom
+
+    from core.io.dicom_source import series_files
+
+    folder = data_root / "headct" / "dicom-ge-tilt"
+    ct = load_ct(folder)
+    m = np.zeros(ct.shape, np.uint8)
+    m[200:240, 300:340, 15] = 1  # one large slice, and a thin second part over many slices:
+    m[330:333, 380:383, 3:30] = 1  # ABC/2 takes C from all of them and is far off
+    mask = ct.with_data(m, source=None)
+    job = ReportJob("ge-tilt", ct, mask, "manual (mask_dicom-ge-tilt.nii.gz)", reviewer="dr_a",
+                    case_status="reviewed", model_version="v3 from site b (tensors sha256 0123456789ab)",
+                    measurements=("midline shift 4.2 mm (axial slice 16)",))
+    _, result = run_collecting(export_reports([job], tmp_path / "r.csv", tmp_path / "pdf", date="2026-11-30"))
+    r = result.reports[0]
+    ds = pydicom.dcmread(series_files(folder)[0], stop_before_pixels=True)
+    assert r.study.from_dicom and r.study.patient_id == str(ds.PatientID)
+    assert r.largest_area_slice == 16 and not r.abc2_agrees and r.abc2_ml > 2 * r.volume_ml
+    row = next(csv.DictReader((tmp_path / "r.csv").open()))
+    assert row["patient_id"] == str(ds.PatientID) and row["patient_name"] == str(ds.PatientName)
+    assert row["accession_number"] == "not available" and row["study_date"] == "not available"
+    assert (row["reviewer"], row["case_status"]) == ("dr_a", "reviewed")
+    assert row["model_version"].startswith("v3 from site b") and row["software_version"]
+    assert row["abc2_agrees"] == "no" and row["largest_area_slice"] == "16"
+    assert row["measurements"] == "midline shift 4.2 mm (axial slice 16)"  # the viewer's, as in the PDF
+    text = _pdf_text(result.pdf_paths[0])
+    main_table = text.split("Planimetric volume = ")[0]
+    assert f"Patient ID {ds.PatientID}".split()[-1] in text and "Accession number" in text
+    assert "reviewed (by dr_a)" in text and "v3 from site b" in text
+    assert "ABC/2" not in main_table  # not in the main figures...
+    assert "ABC/2 estimate (Kothari 1996), not used" in text  # ...but stated below as an estimate
+    assert "slice 16 " in text and "slice 0," not in text
+    assert "Measured: midline shift 4.2 mm" in text
+
+
+def test_nifti_case_report_says_patient_details_are_not_available(site_a, tmp_path):
+    folder = tmp_path / "site"
+    folder.mkdir()
+    for kind in ("ct", "mask"):
+        shutil.copy(site_a / "test" / f"{kind}_067.nii.gz", folder / f"{kind}_067.nii.gz")
+    from core.worklist import CaseStatus, StatusStore
+    StatusStore(folder).set("067", CaseStatus.APPROVED, "dr_b")
+    rc = main(["report", str(folder / "ct_067.nii.gz"), "--csv", str(tmp_path / "r.csv"),
+               "--pdf-dir", str(tmp_path / "pdf")])
+    assert rc == 0
+    row = next(csv.DictReader((tmp_path / "r.csv").open()))
+    assert row["patient_name"] == row["patient_id"] == row["accession_number"] == "not available"
+    assert (row["reviewer"], row["case_status"]) == ("dr_b", "approved for training")
+    text = _pdf_text(tmp_path / "pdf" / "hematoma_report_067.pdf")
+    assert "not available" in text and "approved for training (by dr_b)" in text
