@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 scripts/setup.sh
 export QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen}
-# Lint first (rules in pyproject.toml [tool.ruff]); a finding stops the run.
+# Lint and format first (rules in pyproject.toml [tool.ruff]); a finding stops the run.
 .venv/bin/ruff check
+.venv/bin/ruff format --check
 # The core tests run first in a process that never imports Qt.
 .venv/bin/python -m pytest -p no:pytestqt tests/core "$@"
 if [ -d tests/app ] && ls tests/app/test_*.py >/dev/null 2>&1; then

@@ -3,6 +3,7 @@
 Menus, tool buttons and shortcuts share these actions, so a keystroke and a
 button always do the same thing and are enabled together.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,8 +47,14 @@ class Actions:
     presets: list[QAction]
 
 
-def _action(parent: QWidget, text: str, shortcut: QKeySequence | str | None = None,
-            tip: str = "", checkable: bool = False, name: str = "") -> QAction:
+def _action(
+    parent: QWidget,
+    text: str,
+    shortcut: QKeySequence | str | None = None,
+    tip: str = "",
+    checkable: bool = False,
+    name: str = "",
+) -> QAction:
     a = QAction(text, parent)
     if shortcut:
         a.setShortcut(QKeySequence(shortcut))
@@ -66,37 +73,55 @@ def build_actions(parent: QWidget, presets: tuple[WindowPreset, ...]) -> Actions
     tools, group = {}, QActionGroup(parent)
     group.setExclusive(True)
     for tool, (key, tip) in TOOL_KEYS.items():
-        a = _action(parent, tool.value.capitalize(), key, f"{tip} ({key})", checkable=True,
-                    name=f"tool:{tool.name}")
+        a = _action(parent, tool.value.capitalize(), key, f"{tip} ({key})", checkable=True, name=f"tool:{tool.name}")
         a.setData(tool)
         group.addAction(a)
         tools[tool] = a
     tools[Tool.NAVIGATE].setChecked(True)
     return Actions(
-        open_folder=_action(parent, "Open site folder…", QKeySequence.StandardKey.Open,
-                            "Open a folder of cases as the worklist", name="open_folder"),
+        open_folder=_action(
+            parent,
+            "Open site folder…",
+            QKeySequence.StandardKey.Open,
+            "Open a folder of cases as the worklist",
+            name="open_folder",
+        ),
         open_file=_action(parent, "Open CT file…", None, "Open one CT (.nii/.nii.gz)", name="open_file"),
-        open_dicom=_action(parent, "Open DICOM folder…", None, "Open one CT series from a DICOM folder",
-                           name="open_dicom"),
-        save=_action(parent, "Save mask", QKeySequence.StandardKey.Save,
-                     "Save the mask beside the CT (Ctrl+S)", name="save"),
+        open_dicom=_action(
+            parent, "Open DICOM folder…", None, "Open one CT series from a DICOM folder", name="open_dicom"
+        ),
+        save=_action(
+            parent, "Save mask", QKeySequence.StandardKey.Save, "Save the mask beside the CT (Ctrl+S)", name="save"
+        ),
         close_case=_action(parent, "Close case", None, "Close the open case", name="close_case"),
-        preferences=_action(parent, "Preferences…", None, "Window presets, blood range, brush, name",
-                            name="preferences"),
+        preferences=_action(
+            parent, "Preferences…", None, "Window presets, blood range, brush, name", name="preferences"
+        ),
         quit=_action(parent, "Quit", QKeySequence.StandardKey.Quit, name="quit"),
         undo=_action(parent, "Undo", QKeySequence("Ctrl+Z"), "Undo the last stroke (Ctrl+Z)", name="undo"),
         redo=redo,
-        accept_all=_action(parent, "Accept whole prediction", None,
-                           "Copy every voxel of the model's prediction into the mask", name="accept_all"),
-        difference=_action(parent, "Difference view", "D",
-                           "Green: added to the prediction; magenta: removed from it (D)",
-                           checkable=True, name="difference"),
-        show_manual=_action(parent, "Show mask", "M", "Show the manual mask (M)", checkable=True,
-                            name="show_manual"),
-        show_prediction=_action(parent, "Show prediction", "P", "Show the model's prediction (P)",
-                                checkable=True, name="show_prediction"),
+        accept_all=_action(
+            parent,
+            "Accept whole prediction",
+            None,
+            "Copy every voxel of the model's prediction into the mask",
+            name="accept_all",
+        ),
+        difference=_action(
+            parent,
+            "Difference view",
+            "D",
+            "Green: added to the prediction; magenta: removed from it (D)",
+            checkable=True,
+            name="difference",
+        ),
+        show_manual=_action(parent, "Show mask", "M", "Show the manual mask (M)", checkable=True, name="show_manual"),
+        show_prediction=_action(
+            parent, "Show prediction", "P", "Show the model's prediction (P)", checkable=True, name="show_prediction"
+        ),
         tools=tools,
         tool_group=group,
-        presets=[_action(parent, p.label(), p.key, f"Window {p.label()} ({p.key})",
-                         name=f"preset:{p.name}") for p in presets],
+        presets=[
+            _action(parent, p.label(), p.key, f"Window {p.label()} ({p.key})", name=f"preset:{p.name}") for p in presets
+        ],
     )

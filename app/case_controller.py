@@ -10,6 +10,7 @@ when it fires, a copy of the mask is written to the case's recovery file on a
 worker. Saving the mask removes the recovery file; closing without saving
 asks first. After a crash the recovery file is found on the next opening.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -73,16 +74,22 @@ class CaseController(QObject):
         The open case stays open until the new one has been read: a file that cannot be
         opened leaves the user in the case they were in, as it was (edits the user chose to
         discard are dropped only once the new case is open)."""
+
         def go(ok: bool) -> None:
             if not ok:
                 return
             if self._open_job is not None and self._open_job.running:
                 self._open_job.cancel()
-            job = start_job("Opening case", lambda token: open_case(ct_path, token),
-                            on_error=lambda exc: self._report(exc, "Opening the case"), parent=self)
+            job = start_job(
+                "Opening case",
+                lambda token: open_case(ct_path, token),
+                on_error=lambda exc: self._report(exc, "Opening the case"),
+                parent=self,
+            )
             job.finished.connect(lambda s, j=job: self._opened(s, label, j))
             self._open_job = job
             self.jobStarted.emit(job)
+
         self._settle_unsaved(go)
 
     def _settle_unsaved(self, then: Then) -> None:
@@ -93,8 +100,9 @@ class CaseController(QObject):
         if s is None or not s.model.dirty:
             then(True)
             return
-        choice = self.ask("Unsaved edits", f"Case {s.case_id} has unsaved edits. Save them?",
-                          ["Save", "Discard", "Cancel"])
+        choice = self.ask(
+            "Unsaved edits", f"Case {s.case_id} has unsaved edits. Save them?", ["Save", "Discard", "Cancel"]
+        )
         if choice == "Save":
             self.save(then)
         else:
@@ -119,7 +127,9 @@ class CaseController(QObject):
                 "Unsaved edits found",
                 f"Case {session.case_id} has edits autosaved on {session.recovery.describe()} "
                 "that were never saved (the program was closed without saving or stopped). "
-                "Restore them?", ["Restore", "Discard"])
+                "Restore them?",
+                ["Restore", "Discard"],
+            )
             try:
                 if choice == "Restore":
                     n = session.restore_recovery()
@@ -148,8 +158,9 @@ class CaseController(QObject):
             self._drop(discard=True)
             then(True)
             return
-        choice = self.ask("Unsaved edits", f"Case {s.case_id} has unsaved edits. Save them?",
-                          ["Save", "Discard", "Cancel"])
+        choice = self.ask(
+            "Unsaved edits", f"Case {s.case_id} has unsaved edits. Save them?", ["Save", "Discard", "Cancel"]
+        )
         if choice == "Save":
             self.save(lambda ok: (self._drop(discard=False), then(True)) if ok else then(False))
         elif choice == "Discard":
@@ -217,8 +228,9 @@ class CaseController(QObject):
             if then:
                 then(False)
 
-        self._save_job = start_job("Saving mask", lambda token: s.save(snap, token),
-                                   on_finished=done, on_error=failed, parent=self)
+        self._save_job = start_job(
+            "Saving mask", lambda token: s.save(snap, token), on_finished=done, on_error=failed, parent=self
+        )
         self.jobStarted.emit(self._save_job)
 
     # ----------------------------------------------------------- autosave
@@ -239,9 +251,12 @@ class CaseController(QObject):
             return
         snap = s.snapshot()
         self._autosave_job = start_job(
-            "Autosave", job_from_function("Autosave", lambda: s.write_recovery(snap)),
+            "Autosave",
+            job_from_function("Autosave", lambda: s.write_recovery(snap)),
             on_finished=lambda path: self._autosave_done(s, snap, path),
-            on_error=self._autosave_failed, parent=self)
+            on_error=self._autosave_failed,
+            parent=self,
+        )
 
     def _autosave_done(self, s: EditSession, snap: MaskSnapshot, path: Path) -> None:
         self._autosaved_revision = snap.revision

@@ -7,6 +7,7 @@ threshold box, and holds the one change waiting in preview (a fill or an
 interpolation): Enter adds it as one undo step, Esc drops it. Measuring tools
 are handed to :class:`~app.measure_controller.MeasureController`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +49,9 @@ class EditController(QObject):
     toolChanged = Signal(object)  # Tool, MeasureKind or PAN
     previewChanged = Signal(bool)  # a change waits in preview
 
-    def __init__(self, viewer: ViewerArea, settings: EditorSettings, ask: Ask,
-                 parent: QObject | None = None, user: str = "") -> None:
+    def __init__(
+        self, viewer: ViewerArea, settings: EditorSettings, ask: Ask, parent: QObject | None = None, user: str = ""
+    ) -> None:
         super().__init__(parent)
         self.viewer = viewer
         self.settings = settings
@@ -76,8 +78,14 @@ class EditController(QObject):
     def attach(self, session: EditSession) -> None:
         self.discard_preview()
         self.session = session
-        self.editor = Editor(session.model, session.hu, session.stack.pixel_mm,
-                             session.prediction, self.settings, slice_mm=session.stack.spacing[0])
+        self.editor = Editor(
+            session.model,
+            session.hu,
+            session.stack.pixel_mm,
+            session.prediction,
+            self.settings,
+            slice_mm=session.stack.spacing[0],
+        )
         self.measure.attach(session)
 
     def detach(self) -> None:
@@ -138,14 +146,20 @@ class EditController(QObject):
         plane = plane or self.viewer.active_plane
         result = interpolate_between_slices(s.model.data, plane.depth_axis, s.stack.spacing)
         if result.region is None:
-            self.message.emit(f"Interpolation: no empty {plane.value} slices lie between two drawn "
-                              f"ones. Draw the bleed on two {plane.value} slices with a gap between.")
+            self.message.emit(
+                f"Interpolation: no empty {plane.value} slices lie between two drawn "
+                f"ones. Draw the bleed on two {plane.value} slices with a gap between."
+            )
             return
         ml = result.region.n_voxels * s.ct.voxel_volume_ml
-        self._show_pending(Pending(
-            "interpolate", result.region,
-            f"Interpolation between drawn {plane.value} slices: fills {len(result.filled_slices)} "
-            f"slice(s), {ml:.2f} mL. Enter adds it as one undo step; Esc discards it."))
+        self._show_pending(
+            Pending(
+                "interpolate",
+                result.region,
+                f"Interpolation between drawn {plane.value} slices: fills {len(result.filled_slices)} "
+                f"slice(s), {ml:.2f} mL. Enter adds it as one undo step; Esc discards it.",
+            )
+        )
 
     # ----------------------------------------------------------- preview
     def _show_pending(self, pending: Pending | None) -> None:
@@ -189,8 +203,9 @@ class EditController(QObject):
         n = model.set_box(region.box, region.mask, 1)
         model.end_stroke()
         self._show_pending(None)
-        self.message.emit(f"{label.capitalize()}: {n} voxels added "
-                          f"({n * self.session.ct.voxel_volume_ml:.2f} mL; one undo step).")
+        self.message.emit(
+            f"{label.capitalize()}: {n} voxels added ({n * self.session.ct.voxel_volume_ml:.2f} mL; one undo step)."
+        )
 
     def discard_preview(self) -> None:
         """Esc: drop the previewed change (and a measurement being placed)."""
@@ -265,10 +280,12 @@ class EditController(QObject):
         hu = s.hu
         self.message.emit("Fill: finding the connected 3-D region…")
         self._fill_job = start_job(
-            "3-D fill", lambda token: fill_job(hu, seed, hu_range, spacing, limit, three_d=True,
-                                               plane=plane, token=token),
+            "3-D fill",
+            lambda token: fill_job(hu, seed, hu_range, spacing, limit, three_d=True, plane=plane, token=token),
             on_finished=lambda result, s=s: self._fill_done(result, s),
-            on_error=self._fill_failed, parent=self)
+            on_error=self._fill_failed,
+            parent=self,
+        )
 
     def _fill_failed(self, exc: BaseException) -> None:
         self._fill_job = None
@@ -285,17 +302,28 @@ class EditController(QObject):
         where = "3-D" if self.fill_3d else "in the slice"
         slices = len(np.flatnonzero(result.region.mask.any(axis=(1, 2))))
         if not result.limited:
-            self._show_pending(Pending(
-                "flood fill", result.region,
-                f"Fill ({where}, {self.settings.hu_range}): {result.ml:.2f} mL on {slices} axial "
-                "slice(s). Enter adds it; Esc discards it."))
+            self._show_pending(
+                Pending(
+                    "flood fill",
+                    result.region,
+                    f"Fill ({where}, {self.settings.hu_range}): {result.ml:.2f} mL on {slices} axial "
+                    "slice(s). Enter adds it; Esc discards it.",
+                )
+            )
             return
-        self._show_pending(Pending(
-            "flood fill", result.region,
-            f"Fill ({where}) reached its {self.fill_limit_ml:g} mL limit: the connected region "
-            f"inside {self.settings.hu_range} is {result.whole_ml:.1f} mL, so it probably leaks "
-            f"into neighbouring tissue. Shown: the {result.ml:.2f} mL nearest the click. "
-            "Enter adds what is shown; Esc discards it.",
-            extra=(f"Add all {result.whole_ml:.1f} mL…", result.whole,
-                   f"Add the whole connected region of {result.whole_ml:.1f} mL, more than the "
-                   f"{self.fill_limit_ml:g} mL limit? Check the preview in all three views first.")))
+        self._show_pending(
+            Pending(
+                "flood fill",
+                result.region,
+                f"Fill ({where}) reached its {self.fill_limit_ml:g} mL limit: the connected region "
+                f"inside {self.settings.hu_range} is {result.whole_ml:.1f} mL, so it probably leaks "
+                f"into neighbouring tissue. Shown: the {result.ml:.2f} mL nearest the click. "
+                "Enter adds what is shown; Esc discards it.",
+                extra=(
+                    f"Add all {result.whole_ml:.1f} mL…",
+                    result.whole,
+                    f"Add the whole connected region of {result.whole_ml:.1f} mL, more than the "
+                    f"{self.fill_limit_ml:g} mL limit? Check the preview in all three views first.",
+                ),
+            )
+        )

@@ -4,6 +4,7 @@ Core code raises :class:`~core.errors.HemaRelayError` with a message written
 for a clinician; it is shown as is. Anything else is a bug: it is logged with
 its traceback (stderr) and the window shows a short line saying so.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,12 +22,15 @@ def user_message(exc: BaseException, doing: str = "") -> str:
         return str(exc)
     if isinstance(exc, MemoryError):
         return f"{doing or 'This operation'} needs more memory than is free; close other programs and try again."
-    log.error("unexpected error%s", f" while {doing.lower()}" if doing else "",
-              exc_info=(type(exc), exc, exc.__traceback__))
+    log.error(
+        "unexpected error%s", f" while {doing.lower()}" if doing else "", exc_info=(type(exc), exc, exc.__traceback__)
+    )
     detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
     what = f"{doing} failed" if doing else "Something went wrong"
-    return (f"{what} because of an internal error ({type(exc).__name__}{': ' + detail if detail else ''}). "
-            "Your work is unchanged; details were written to the log.")
+    return (
+        f"{what} because of an internal error ({type(exc).__name__}{': ' + detail if detail else ''}). "
+        "Your work is unchanged; details were written to the log."
+    )
 
 
 def is_cancel(exc: BaseException) -> bool:
@@ -36,8 +40,7 @@ def is_cancel(exc: BaseException) -> bool:
 def show_error(parent: QWidget | None, exc: BaseException, doing: str = "") -> str:
     """A modal message box with :func:`user_message`; returns the text shown."""
     text = user_message(exc, doing)
-    box = QMessageBox(QMessageBox.Icon.Warning, doing or "Hematoma Relay", text,
-                      QMessageBox.StandardButton.Ok, parent)
+    box = QMessageBox(QMessageBox.Icon.Warning, doing or "Hematoma Relay", text, QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("errorDialog")
     box.open()  # window-modal, does not block the event loop
     return text

@@ -1,4 +1,5 @@
 """Start the desktop application: ``hemarelay gui [FOLDER] [--case CT]``."""
+
 from __future__ import annotations
 
 import argparse
@@ -30,11 +31,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _install_excepthook(window) -> None:
     """A bug in a slot must not end the session silently: log it, tell the user."""
+
     def hook(exc_type, exc, tb):
         if issubclass(exc_type, KeyboardInterrupt):
             sys.__excepthook__(exc_type, exc, tb)
             return
         window.status(user_message(exc.with_traceback(tb)))
+
     sys.excepthook = hook
 
 
@@ -43,6 +46,7 @@ def _quit_when_shown(app: QApplication, window, wait_for_case: bool, timeout_s: 
         window.repaint()  # the first paint of the opened case happens here, synchronously
         print(f"hemarelay smoke test: {why}", file=sys.stderr)
         app.exit(code)
+
     if wait_for_case:
         window.controller.opened.connect(lambda s: done(0, f"case {s.case_id} opened and painted"))
         window.controller.failed.connect(lambda text: done(1, f"opening failed: {text}"))

@@ -1,18 +1,28 @@
 """Measure > Mask HU statistics per slice: a table, and a button to keep it."""
+
 from __future__ import annotations
 
 from typing import Callable
 
 import numpy as np
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QLabel, QPushButton, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.measurements import mask_hu_per_slice
 
 
 class MaskHUDialog(QDialog):
-    def __init__(self, hu: np.ndarray, mask: np.ndarray, keep: Callable[[], object],
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, hu: np.ndarray, mask: np.ndarray, keep: Callable[[], object], parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("maskHuDialog")
         self.setWindowTitle("Mask HU statistics per axial slice")
@@ -24,8 +34,9 @@ class MaskHUDialog(QDialog):
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         for r, row in enumerate(rows):
             st = row.stats
-            for c, text in enumerate((str(row.slice + 1), str(st.n), f"{st.mean:.1f}", f"{st.sd:.1f}",
-                                      f"{st.min:.0f}", f"{st.max:.0f}")):
+            for c, text in enumerate(
+                (str(row.slice + 1), str(st.n), f"{st.mean:.1f}", f"{st.sd:.1f}", f"{st.min:.0f}", f"{st.max:.0f}")
+            ):
                 self.table.setItem(r, c, QTableWidgetItem(text))
         summary = QLabel(f"Whole mask: {overall.text()}" if rows else "The mask is empty.")
         summary.setWordWrap(True)

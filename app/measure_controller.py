@@ -5,6 +5,7 @@ drag, or by two clicks; the midline shift then takes one more click on the
 septum pellucidum; an HU circle is a drag from its centre. The numbers come
 from :mod:`core.measurements`, which also stores the list beside the mask.
 """
+
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
@@ -12,8 +13,15 @@ from PySide6.QtCore import QObject, Signal
 from core.annotation import EditSession
 from core.annotation.planes import Plane
 from core.errors import HemaRelayError
-from core.measurements import (Measurement, MeasureKind, load_measurements, make_measurement,
-                               measurements_path, midline_shift, save_measurements)
+from core.measurements import (
+    Measurement,
+    MeasureKind,
+    load_measurements,
+    make_measurement,
+    measurements_path,
+    midline_shift,
+    save_measurements,
+)
 
 from .viewer import Drawing, ViewerArea
 
@@ -23,7 +31,7 @@ HINTS = {
     MeasureKind.RULER: "Ruler: drag a line (or click both ends).",
     MeasureKind.THICKNESS: "Thickness: drag a line across the hematoma, perpendicular to the skull.",
     MeasureKind.MIDLINE_SHIFT: "Midline shift: drag a line along the falx (anterior to posterior "
-                               "attachment), then click the septum pellucidum.",
+    "attachment), then click the septum pellucidum.",
     MeasureKind.HU_CIRCLE: "HU circle: drag from the centre to the rim.",
 }
 
@@ -115,10 +123,19 @@ class MeasureController(QObject):
         pts = self._points[: kind.points]
         voxels = [geo.to_voxel(self._k, r, c) for r, c in pts]
         try:
-            m = make_measurement(kind, plane.value, voxels, spacing=s.stack.spacing,
-                                 world=s.stack.world_mm, hu=s.hu, mask=s.model.data,
-                                 image=geo.image(s.hu, self._k), image_point=pts[0],
-                                 pixel_mm=geo.pixel_mm, user=self.user)
+            m = make_measurement(
+                kind,
+                plane.value,
+                voxels,
+                spacing=s.stack.spacing,
+                world=s.stack.world_mm,
+                hu=s.hu,
+                mask=s.model.data,
+                image=geo.image(s.hu, self._k),
+                image_point=pts[0],
+                pixel_mm=geo.pixel_mm,
+                user=self.user,
+            )
         except HemaRelayError as exc:
             self.message.emit(str(exc))
             self.cancel()
@@ -141,8 +158,16 @@ class MeasureController(QObject):
         s = self.session
         if s is None:
             return None
-        m = make_measurement(MeasureKind.MASK_HU, "axial", (), spacing=s.stack.spacing,
-                             world=s.stack.world_mm, hu=s.hu, mask=s.model.data, user=self.user)
+        m = make_measurement(
+            MeasureKind.MASK_HU,
+            "axial",
+            (),
+            spacing=s.stack.spacing,
+            world=s.stack.world_mm,
+            hu=s.hu,
+            mask=s.model.data,
+            user=self.user,
+        )
         self.add(m)
         return m
 
@@ -157,8 +182,9 @@ class MeasureController(QObject):
         self.changed.emit(list(self.items))
 
     # ----------------------------------------------------------- drawing
-    def _drawing(self, kind: MeasureKind, pts: list[tuple[float, float]], caption: str,
-                 pixel_mm: tuple[float, float]) -> Drawing:
+    def _drawing(
+        self, kind: MeasureKind, pts: list[tuple[float, float]], caption: str, pixel_mm: tuple[float, float]
+    ) -> Drawing:
         if kind is MeasureKind.HU_CIRCLE and len(pts) >= 2:
             (r0, c0), (r1, c1) = pts[0], pts[1]
             rad = (((r1 - r0) * pixel_mm[0]) ** 2 + ((c1 - c0) * pixel_mm[1]) ** 2) ** 0.5
@@ -182,8 +208,7 @@ class MeasureController(QObject):
             if m.kind is MeasureKind.MIDLINE_SHIFT and self.session is not None:
                 # the falx line, and the perpendicular from the septum to it
                 foot = geo.from_voxel(midline_shift(*m.points[:3], self.session.stack.spacing).foot)
-                d = Drawing((tuple(pts[:2]), (pts[2], (foot[1], foot[2]))), None,
-                            m.text.split(": ", 1)[-1])
+                d = Drawing((tuple(pts[:2]), (pts[2], (foot[1], foot[2]))), None, m.text.split(": ", 1)[-1])
             else:
                 d = self._drawing(m.kind, pts, f"{m.value:.1f} {m.unit}", geo.pixel_mm)
             out[plane].setdefault(depth, []).append(d)
@@ -193,6 +218,5 @@ class MeasureController(QObject):
             if self._press_at is not None and self._live is not None:
                 pts = pts[:-1] + [self._press_at, self._live] if len(pts) else pts
             if geo is not None:
-                out[self._plane].setdefault(self._k, []).append(
-                    self._drawing(self.kind, pts, "", geo.pixel_mm))
+                out[self._plane].setdefault(self._k, []).append(self._drawing(self.kind, pts, "", geo.pixel_mm))
         self.viewer.set_drawings(out)

@@ -8,6 +8,7 @@ keys, so every control can be found there. Tools (pan, measuring) join the
 window's exclusive tool group. Help > Keyboard shortcuts lists what is
 actually bound (see :mod:`app.shortcuts_dialog`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -64,8 +65,15 @@ class ViewerActions:
     shortcuts: QAction
 
 
-def _act(owner: QWidget, text: str, keys: str | list[str] | QKeySequence.StandardKey | None = None,
-         tip: str = "", name: str = "", viewer: bool = False, checkable: bool = False) -> QAction:
+def _act(
+    owner: QWidget,
+    text: str,
+    keys: str | list[str] | QKeySequence.StandardKey | None = None,
+    tip: str = "",
+    name: str = "",
+    viewer: bool = False,
+    checkable: bool = False,
+) -> QAction:
     a = QAction(text, owner)
     if isinstance(keys, list):
         a.setShortcuts([QKeySequence(k) for k in keys])
@@ -90,31 +98,54 @@ def build_viewer_actions(window: QMainWindow, viewer: ViewerArea, actions: Actio
     # a modal dialog still blocks them, and a text field keeps its own Ctrl+Z.
     for act in (actions.undo, actions.redo):
         act.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
-    layouts = {lay: _act(window, lay.value, LAYOUT_KEYS[lay], f"Layout: {lay.value}",
-                         name=f"layout:{lay.name}", checkable=True) for lay in Layout}
+    layouts = {
+        lay: _act(
+            window, lay.value, LAYOUT_KEYS[lay], f"Layout: {lay.value}", name=f"layout:{lay.name}", checkable=True
+        )
+        for lay in Layout
+    }
     group = QActionGroup(window)
     for a in layouts.values():
         group.addAction(a)
     layouts[Layout.ONE_LARGE].setChecked(True)
-    planes = {p: _act(window, f"Main view: {p.value}", PLANE_KEYS[p],
-                      f"Show the {p.value} view large (or maximised)", name=f"main:{p.name}")
-              for p in Plane}
-    pan = _act(window, "Pan mode", "H", "Left-drag pans the views (middle-drag pans in any mode)",
-               name="tool:PAN", checkable=True)
+    planes = {
+        p: _act(
+            window,
+            f"Main view: {p.value}",
+            PLANE_KEYS[p],
+            f"Show the {p.value} view large (or maximised)",
+            name=f"main:{p.name}",
+        )
+        for p in Plane
+    }
+    pan = _act(
+        window,
+        "Pan mode",
+        "H",
+        "Left-drag pans the views (middle-drag pans in any mode)",
+        name="tool:PAN",
+        checkable=True,
+    )
     pan.setData(PAN)
     actions.tool_group.addAction(pan)
     measure = {}
     for kind, (key, tip) in MEASURE_KEYS.items():
-        m = _act(window, kind.value[0].upper() + kind.value[1:], key, tip, name=f"measure:{kind.name}",
-                 checkable=True)
+        m = _act(window, kind.value[0].upper() + kind.value[1:], key, tip, name=f"measure:{kind.name}", checkable=True)
         m.setData(kind)
         actions.tool_group.addAction(m)
         measure[kind] = m
     return ViewerActions(
-        next_slice=_act(v, "Next slice", ["Up", "Right"], "Next slice of the active view",
-                        name="next_slice", viewer=True),
-        previous_slice=_act(v, "Previous slice", ["Down", "Left"], "Previous slice of the active view",
-                            name="previous_slice", viewer=True),
+        next_slice=_act(
+            v, "Next slice", ["Up", "Right"], "Next slice of the active view", name="next_slice", viewer=True
+        ),
+        previous_slice=_act(
+            v,
+            "Previous slice",
+            ["Down", "Left"],
+            "Previous slice of the active view",
+            name="previous_slice",
+            viewer=True,
+        ),
         page_up=_act(v, f"{PAGE} slices forward", "PgUp", name="page_up", viewer=True),
         page_down=_act(v, f"{PAGE} slices back", "PgDown", name="page_down", viewer=True),
         first_slice=_act(v, "First slice", "Home", name="first_slice", viewer=True),
@@ -124,30 +155,56 @@ def build_viewer_actions(window: QMainWindow, viewer: ViewerArea, actions: Actio
         zoom_reset=_act(window, "Reset zoom", "Ctrl+0", "Fit the image to each view", name="zoom_reset"),
         pan=pan,
         layouts=layouts,
-        next_layout=_act(window, "Next layout", "L", "Cycle: one large + two small, 2 x 2, one view",
-                         name="next_layout"),
+        next_layout=_act(
+            window, "Next layout", "L", "Cycle: one large + two small, 2 x 2, one view", name="next_layout"
+        ),
         main_plane=planes,
-        interpolate=_act(window, "Interpolate between slices", "I",
-                         "Fill the empty slices between drawn slices of the active view (preview)",
-                         name="interpolate"),
-        accept_preview=_act(v, "Accept preview", ["Return", "Enter"],
-                            "Add the previewed fill or interpolation (one undo step)",
-                            name="accept_preview", viewer=True),
-        discard_preview=_act(v, "Discard preview", "Esc", "Drop the previewed change",
-                             name="discard_preview", viewer=True),
-        fill_3d=_act(window, "3-D fill", "Shift+F", "The fill follows the HU range across slices",
-                     name="fill_3d", checkable=True),
-        fill_limit=_act(window, "Fill size limit…", None,
-                        "A fill larger than this is cut and asks before adding more", name="fill_limit"),
+        interpolate=_act(
+            window,
+            "Interpolate between slices",
+            "I",
+            "Fill the empty slices between drawn slices of the active view (preview)",
+            name="interpolate",
+        ),
+        accept_preview=_act(
+            v,
+            "Accept preview",
+            ["Return", "Enter"],
+            "Add the previewed fill or interpolation (one undo step)",
+            name="accept_preview",
+            viewer=True,
+        ),
+        discard_preview=_act(
+            v, "Discard preview", "Esc", "Drop the previewed change", name="discard_preview", viewer=True
+        ),
+        fill_3d=_act(
+            window, "3-D fill", "Shift+F", "The fill follows the HU range across slices", name="fill_3d", checkable=True
+        ),
+        fill_limit=_act(
+            window,
+            "Fill size limit…",
+            None,
+            "A fill larger than this is cut and asks before adding more",
+            name="fill_limit",
+        ),
         brush_smaller=_act(window, "Smaller brush", "[", "Brush diameter / 1.25", name="brush_smaller"),
         brush_larger=_act(window, "Larger brush", "]", "Brush diameter x 1.25", name="brush_larger"),
         measure=measure,
-        mask_hu=_act(window, "Mask HU statistics per slice", "Shift+S",
-                     "Mean/SD/min/max HU of the mask on each slice, kept with the measurements",
-                     name="mask_hu"),
+        mask_hu=_act(
+            window,
+            "Mask HU statistics per slice",
+            "Shift+S",
+            "Mean/SD/min/max HU of the mask on each slice, kept with the measurements",
+            name="mask_hu",
+        ),
         delete_measurement=_act(window, "Delete last measurement", "Shift+Del", name="delete_measurement"),
-        shortcuts=_act(window, "Keyboard shortcuts", QKeySequence.StandardKey.HelpContents,
-                       "Every key and mouse binding", name="shortcuts"),
+        shortcuts=_act(
+            window,
+            "Keyboard shortcuts",
+            QKeySequence.StandardKey.HelpContents,
+            "Every key and mouse binding",
+            name="shortcuts",
+        ),
     )
 
 
@@ -157,8 +214,17 @@ def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training_menu=
     edit = next((m.menu() for m in bar.actions() if m.menu() and m.text() == "&Edit"), None)
     if edit is not None:
         edit.addSeparator()
-        for act in (va.brush_smaller, va.brush_larger, None, va.interpolate, va.fill_3d, va.fill_limit,
-                    None, va.accept_preview, va.discard_preview):
+        for act in (
+            va.brush_smaller,
+            va.brush_larger,
+            None,
+            va.interpolate,
+            va.fill_3d,
+            va.fill_limit,
+            None,
+            va.accept_preview,
+            va.discard_preview,
+        ):
             edit.addSeparator() if act is None else edit.addAction(act)
     view = bar.addMenu("&View")
     for act in (va.zoom_in, va.zoom_out, va.zoom_reset, va.pan, None):
@@ -179,8 +245,9 @@ def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training_menu=
     help_menu.addAction(va.shortcuts)
 
 
-def connect_viewer_actions(va: ViewerActions, viewer: ViewerArea, edit, tools_panel,
-                           show_shortcuts, show_mask_hu, parent: QWidget) -> None:
+def connect_viewer_actions(
+    va: ViewerActions, viewer: ViewerArea, edit, tools_panel, show_shortcuts, show_mask_hu, parent: QWidget
+) -> None:
     va.next_slice.triggered.connect(lambda: viewer.step_slice(1))
     va.previous_slice.triggered.connect(lambda: viewer.step_slice(-1))
     va.page_up.triggered.connect(lambda: viewer.step_slice(PAGE))
@@ -202,11 +269,18 @@ def connect_viewer_actions(va: ViewerActions, viewer: ViewerArea, edit, tools_pa
     va.fill_3d.toggled.connect(edit.set_fill_3d)
 
     def ask_limit() -> None:
-        ml, ok = QInputDialog.getDouble(parent, "Fill size limit",
-                                        "A fill larger than this many mL is cut and asks first:",
-                                        edit.fill_limit_ml, 0.1, 500.0, 1)
+        ml, ok = QInputDialog.getDouble(
+            parent,
+            "Fill size limit",
+            "A fill larger than this many mL is cut and asks first:",
+            edit.fill_limit_ml,
+            0.1,
+            500.0,
+            1,
+        )
         if ok:
             edit.set_fill_limit_ml(ml)
+
     va.fill_limit.triggered.connect(ask_limit)
     va.brush_smaller.triggered.connect(lambda: tools_panel.step_brush(1 / 1.25))
     va.brush_larger.triggered.connect(lambda: tools_panel.step_brush(1.25))

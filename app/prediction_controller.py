@@ -11,6 +11,7 @@ default model shipped with the program predicts the cases that have no
 prediction yet, labelled as the default model; a prediction already on disk is
 left as it is until the user chooses a version.
 """
+
 from __future__ import annotations
 
 import json
@@ -113,14 +114,19 @@ class PredictionController(QObject):
         if self.job is not None and self.job.running:
             self.job.cancel()
         path = wanted.path
-        job = start_job(f"Predicting with the {wanted.label}" if wanted.is_default
-                        else f"Predicting with model {wanted.label}",
-                        lambda token: s.predict(path, token), parent=self)
+        job = start_job(
+            f"Predicting with the {wanted.label}" if wanted.is_default else f"Predicting with model {wanted.label}",
+            lambda token: s.predict(path, token),
+            parent=self,
+        )
         job.finished.connect(lambda upd, j=job, ss=s: self._done(j, ss, upd))
         job.errored.connect(lambda exc, j=job: self._failed(j, exc))
         self.job = job
-        self.labelChanged.emit(f"Prediction: computing with the {wanted.label}…" if wanted.is_default
-                               else f"Prediction: recomputing with model {wanted.label}…")
+        self.labelChanged.emit(
+            f"Prediction: computing with the {wanted.label}…"
+            if wanted.is_default
+            else f"Prediction: recomputing with model {wanted.label}…"
+        )
         self.started.emit(job)
 
     def _done(self, job: Job, s: EditSession, upd: PredictionUpdate) -> None:

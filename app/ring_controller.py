@@ -13,6 +13,7 @@ server shows as "offline" with the reason and the next poll tries again, so
 it recovers by itself. New weights are downloaded, verified and evaluated on
 the site's reviewed cases, never used until the user chooses them.
 """
+
 from __future__ import annotations
 
 import time
@@ -128,11 +129,14 @@ class RingController(QObject):
         if not self.setup.configured or (self.sync_job is not None and self.sync_job.running):
             return
         setup = self.setup
-        self._set_status(SyncStatus("checking", "", self.status.last_checked, time.time(),
-                                    local=setup.is_local))
-        self.sync_job = start_job("Checking the ring", lambda token: sync_once(setup, token),
-                                  on_finished=lambda r, s=setup: self._synced(r, s),
-                                  on_error=lambda exc, s=setup: self._sync_failed(exc, s), parent=self)
+        self._set_status(SyncStatus("checking", "", self.status.last_checked, time.time(), local=setup.is_local))
+        self.sync_job = start_job(
+            "Checking the ring",
+            lambda token: sync_once(setup, token),
+            on_finished=lambda r, s=setup: self._synced(r, s),
+            on_error=lambda exc, s=setup: self._sync_failed(exc, s),
+            parent=self,
+        )
 
     @staticmethod
     def _same_ring(a: SiteSetup, b: SiteSetup) -> bool:
@@ -162,8 +166,10 @@ class RingController(QObject):
             self.chosenChanged.emit(self.chosen())
         for v in sorted(result.new_versions, key=lambda v: v.version):
             self.newVersion.emit(v)
-            self.message.emit(f"New model weights v{v.version} from site {v.site} were downloaded and "
-                              "verified; evaluating them on this site's reviewed cases.")
+            self.message.emit(
+                f"New model weights v{v.version} from site {v.site} were downloaded and "
+                "verified; evaluating them on this site's reviewed cases."
+            )
             self.evaluate(v.version)
         if ring_changed:  # versions kept earlier but never scored (e.g. no reviewed cases then)
             self.rules.ask_unscored([v.version for v in self.versions() if v.score is None])
@@ -175,8 +181,15 @@ class RingController(QObject):
             return
         state = "offline" if isinstance(exc, ServerUnreachableError) else "error"
         retry = f" Trying again every {self.setup.poll_s:g} s."
-        self._set_status(SyncStatus(state, user_message(exc, "Checking the ring") + retry,
-                                    self.status.last_checked, time.time(), setup.is_local))
+        self._set_status(
+            SyncStatus(
+                state,
+                user_message(exc, "Checking the ring") + retry,
+                self.status.last_checked,
+                time.time(),
+                setup.is_local,
+            )
+        )
 
     def _set_status(self, s: SyncStatus) -> None:
         self.status = s
@@ -222,8 +235,10 @@ class RingController(QObject):
     # ----------------------------------------------------------- evaluation
     def _eval_cases(self) -> list[Case]:
         if not self.setup.data_folder:
-            raise HemaRelayError("No site data folder is set; choose it under Training > Site and server "
-                                 "to evaluate new weights on this site's reviewed cases.")
+            raise HemaRelayError(
+                "No site data folder is set; choose it under Training > Site and server "
+                "to evaluate new weights on this site's reviewed cases."
+            )
         return reviewed_cases(scan_folder(self.setup.data_folder))
 
     def evaluate(self, version: int, quiet: bool = False) -> None:
@@ -255,11 +270,14 @@ class RingController(QObject):
             self._scored(store, version, not_enough_cases(n_excluded, len(cases)))
             return
         path, label = store.path(v), f"v{version}"
-        self.eval_job = start_job(f"Evaluating model {label}",
-                                  lambda token: score_model_in_child(path, cases, label, token, n_excluded),
-                                  on_progress=self.evaluationProgress.emit,
-                                  on_finished=lambda score, vv=version, st=store: self._scored(st, vv, score),
-                                  on_error=lambda exc, vv=version: self._score_failed(vv, exc), parent=self)
+        self.eval_job = start_job(
+            f"Evaluating model {label}",
+            lambda token: score_model_in_child(path, cases, label, token, n_excluded),
+            on_progress=self.evaluationProgress.emit,
+            on_finished=lambda score, vv=version, st=store: self._scored(st, vv, score),
+            on_error=lambda exc, vv=version: self._score_failed(vv, exc),
+            parent=self,
+        )
 
     def _scored(self, store: ModelStore, version: int, score: LocalScore) -> None:
         self.rules.evaluation_ended()
@@ -275,8 +293,7 @@ class RingController(QObject):
             verdict = judge(store.get(version), current)
         except HemaRelayError:
             verdict = None
-        marked = (f" Marked: {verdict.text()}." if verdict is not None and not verdict.ok and enough(score)
-                  else "")
+        marked = f" Marked: {verdict.text()}." if verdict is not None and not verdict.ok and enough(score) else ""
         self.message.emit(f"Model v{version}: {describe(score)}{versus}.{marked}")
         self._emit_versions()
         self._next_evaluation()
@@ -309,8 +326,13 @@ class RingController(QObject):
         self.train(automatic=True)
 
     def can_train(self) -> bool:
-        return (not self.training and self.view is not None and self.view.my_turn
-                and self.status.state == "connected" and not self._refused)
+        return (
+            not self.training
+            and self.view is not None
+            and self.view.my_turn
+            and self.status.state == "connected"
+            and not self._refused
+        )
 
     def train(self, automatic: bool = False) -> None:
         if self.training:
@@ -323,11 +345,14 @@ class RingController(QObject):
             self._turn_ended(self.rules.turn_failed(user_message(exc, "Training this site's turn"), time.time()))
             return
         self.message.emit(plan.describe())
-        self.train_job = start_job("Training this site's turn",
-                                   lambda token: train_my_turn_in_child(setup, token),
-                                   on_progress=self.trainingProgress.emit,
-                                   on_finished=lambda outcome: self._turn_ended(self.rules.turn_finished(outcome)),
-                                   on_error=self._train_failed, parent=self)
+        self.train_job = start_job(
+            "Training this site's turn",
+            lambda token: train_my_turn_in_child(setup, token),
+            on_progress=self.trainingProgress.emit,
+            on_finished=lambda outcome: self._turn_ended(self.rules.turn_finished(outcome)),
+            on_error=self._train_failed,
+            parent=self,
+        )
         self.trainingStarted.emit()
 
     def cancel_training(self) -> None:

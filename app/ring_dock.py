@@ -10,6 +10,7 @@ Using a version the gates mark (:mod:`core.site.gates`) asks first, through
 the ``ask`` it is given (the window passes its case controller's, which tests
 replace).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,8 +42,9 @@ class RingDock(QDockWidget):
     modelChosen = Signal(object, object)  # ModelVersion | None, its weights file | None
     trainingEnded = Signal(object)  # TurnEnded
 
-    def __init__(self, setup: SiteSetup, ask: Ask, parent: QWidget | None = None,
-                 open_folder: Callable[[], str] = lambda: "") -> None:
+    def __init__(
+        self, setup: SiteSetup, ask: Ask, parent: QWidget | None = None, open_folder: Callable[[], str] = lambda: ""
+    ) -> None:
         super().__init__("Training ring", parent)
         self.setObjectName("ringDock")
         self._ask = ask
@@ -65,8 +67,7 @@ class RingDock(QDockWidget):
         self._connect()
 
     def menu_actions(self) -> list[QAction]:
-        return [self.site_action, self.train_action, self.cancel_train_action, self.check_action,
-                self.show_action]
+        return [self.site_action, self.train_action, self.cancel_train_action, self.check_action, self.show_action]
 
     def _connect(self) -> None:
         r, rp, mp = self.ring, self.panel, self.models
@@ -84,8 +85,11 @@ class RingDock(QDockWidget):
         r.trainingStarted.connect(self._training_started)
         r.trainingProgress.connect(rp.training_event)
         r.trainingEnded.connect(self._training_ended)
-        r.evaluationProgress.connect(lambda ev: mp.show_evaluation(
-            f"{ev.stage} {ev.message}" + (f" ({100 * ev.fraction:.0f}%)" if ev.fraction is not None else "")))
+        r.evaluationProgress.connect(
+            lambda ev: mp.show_evaluation(
+                f"{ev.stage} {ev.message}" + (f" ({100 * ev.fraction:.0f}%)" if ev.fraction is not None else "")
+            )
+        )
         r.message.connect(self.message)
         r.message.connect(mp.show_evaluation)
         rp.trainRequested.connect(lambda: r.train())
@@ -133,8 +137,7 @@ class RingDock(QDockWidget):
         verdict = judge(candidate, current)
         if not verdict.ok:
             yes = f"Use v{version} anyway"
-            if self._ask("Use this model version?", confirmation(candidate, current, verdict),
-                         [yes, "Cancel"]) != yes:
+            if self._ask("Use this model version?", confirmation(candidate, current, verdict), [yes, "Cancel"]) != yes:
                 self.message.emit(f"Model v{version} was not put in use.")
                 return
         self.ring.use_version(version)
@@ -188,4 +191,3 @@ class RingDock(QDockWidget):
         """Before the window closes: stop polling and jobs, no more redraws."""
         self.ring.stop()
         self.panel.shutdown()
-

@@ -5,6 +5,7 @@ Never in the repository or beside the cases: the config folder of
 tests use, else ``~/.config/hemarelay`` on Linux). A damaged file is reported and the
 defaults are used; it is only overwritten when the user saves preferences.
 """
+
 from __future__ import annotations
 
 import sys
@@ -71,8 +72,10 @@ class Settings:
             if not (p.width > 0):
                 raise ConfigError(f"window preset {p.name}: width must be positive, got {p.width:g}.")
         if self.blood_low_hu > self.blood_high_hu:
-            raise ConfigError(f"blood range {self.blood_low_hu:g} to {self.blood_high_hu:g} HU: "
-                              "the lower bound exceeds the upper one.")
+            raise ConfigError(
+                f"blood range {self.blood_low_hu:g} to {self.blood_high_hu:g} HU: "
+                "the lower bound exceeds the upper one."
+            )
         if not (0.1 <= self.brush_mm <= 200):
             raise ConfigError(f"brush size {self.brush_mm:g} mm is outside 0.1 to 200 mm.")
         if not (0.2 <= self.autosave_delay_s <= 60):
@@ -132,15 +135,17 @@ def _from_toml(d: dict) -> Settings:
             if name in d:
                 kw[name] = float(d[name])
         if "presets" in d:
-            kw["presets"] = tuple(WindowPreset(str(p["name"]), float(p["width"]), float(p["level"]),
-                                               str(p["key"])) for p in d["presets"])
+            kw["presets"] = tuple(
+                WindowPreset(str(p["name"]), float(p["width"]), float(p["level"]), str(p["key"])) for p in d["presets"]
+            )
         if "site" in d:
             kw["site"] = _site_from_toml(d["site"])
         for name in ("manual", "prediction"):
             if name in d:
                 o = d[name]
-                kw[name] = OverlayPrefs(bool(o.get("visible", True)), float(o.get("opacity", 0.5)),
-                                        bool(o.get("outline", False)))
+                kw[name] = OverlayPrefs(
+                    bool(o.get("visible", True)), float(o.get("opacity", 0.5)), bool(o.get("outline", False))
+                )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{settings_path()}: a setting has the wrong form ({exc}).") from None
     return replace(base, **kw).validated()
@@ -158,8 +163,7 @@ def load_settings(path: Path | None = None) -> Settings:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: the settings file is not valid TOML ({exc}); "
-                          "using the defaults.") from None
+        raise ConfigError(f"{path}: the settings file is not valid TOML ({exc}); using the defaults.") from None
     return _from_toml(data)
 
 

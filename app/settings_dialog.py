@@ -1,10 +1,21 @@
 """Preferences: window presets, blood HU range, brush size, user name, autosave."""
+
 from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGridLayout,
-                               QGroupBox, QLabel, QLineEdit, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QVBoxLayout,
+    QWidget,
+)
 
 from .settings import Settings, WindowPreset
 
@@ -54,6 +65,12 @@ class SettingsDialog(QDialog):
     def result_settings(self) -> Settings:
         """The edited settings (validated: raises ConfigError with the reason)."""
         presets = tuple(replace(p, width=w.value(), level=lv.value()) for p, w, lv in self.rows)
-        return replace(self._base, user=self.user.text().strip() or self._base.user, presets=presets,
-                       blood_low_hu=self.low.value(), blood_high_hu=self.high.value(),
-                       brush_mm=self.brush.value(), autosave_delay_s=self.autosave.value()).validated()
+        return replace(
+            self._base,
+            user=self.user.text().strip() or self._base.user,
+            presets=presets,
+            blood_low_hu=self.low.value(),
+            blood_high_hu=self.high.value(),
+            brush_mm=self.brush.value(),
+            autosave_delay_s=self.autosave.value(),
+        ).validated()

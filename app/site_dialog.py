@@ -9,15 +9,29 @@ folder open in the worklist and is checked here (it exists and holds cases),
 not only when a training turn starts. Saved to the user's settings file
 (never the repository) by the main window.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
 from typing import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox,
-                               QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
-                               QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.errors import HemaRelayError
 from core.resources import resource_path
@@ -48,8 +62,7 @@ def _with_browse(edit: QLineEdit, pick: Callable[[], str]) -> QWidget:
 
 
 class SiteDialog(QDialog):
-    def __init__(self, setup: SiteSetup, ask: Ask, parent: QWidget | None = None,
-                 open_folder: str = "") -> None:
+    def __init__(self, setup: SiteSetup, ask: Ask, parent: QWidget | None = None, open_folder: str = "") -> None:
         super().__init__(parent)
         self.setObjectName("siteDialog")
         self.setWindowTitle("Site and ring server")
@@ -108,12 +121,18 @@ class SiteDialog(QDialog):
         key_lay.addWidget(show_key)
         form = QFormLayout()
         form.addRow("Site name", self.site)
-        form.addRow("Site data folder", _with_browse(self.data, lambda: QFileDialog.getExistingDirectory(
-            self, "Site data folder", self.data.text())))
+        form.addRow(
+            "Site data folder",
+            _with_browse(
+                self.data, lambda: QFileDialog.getExistingDirectory(self, "Site data folder", self.data.text())
+            ),
+        )
         form.addRow("", self.data_check)
         form.addRow("Ring server", self.server)
-        form.addRow("SSH key file", _with_browse(self.key, lambda: QFileDialog.getOpenFileName(
-            self, "SSH private key", self.key.text())[0]))
+        form.addRow(
+            "SSH key file",
+            _with_browse(self.key, lambda: QFileDialog.getOpenFileName(self, "SSH private key", self.key.text())[0]),
+        )
         form.addRow("Known hosts file", self.known)
         form.addRow("Training preset", self.preset)
         form.addRow("Training overrides", self.overrides)
@@ -159,17 +178,26 @@ class SiteDialog(QDialog):
         """The edited set-up, validated (ConfigError says what is wrong)."""
         check_data_folder(self.data.text().strip())  # InputError/ConfigError: said in the dialog
         overrides = tuple(x.strip() for x in self.overrides.text().split(",") if x.strip())
-        return replace(self._base, site=self.site.text().strip(), data_folder=self.data.text().strip(),
-                       server=self.server.text().strip(), key_file=self.key.text().strip(),
-                       known_hosts=self.known.text().strip(), preset=self.preset.currentText(),
-                       overrides=overrides, poll_s=self.poll.value(),
-                       keep_taking_turns=self.keep.isChecked(), max_epochs_per_turn=self.max_epochs.value(),
-                       max_auto_turns_per_hour=self.max_auto.value(),
-                       upload_optimizer=self.upload_optimizer.isChecked()).validated()
+        return replace(
+            self._base,
+            site=self.site.text().strip(),
+            data_folder=self.data.text().strip(),
+            server=self.server.text().strip(),
+            key_file=self.key.text().strip(),
+            known_hosts=self.known.text().strip(),
+            preset=self.preset.currentText(),
+            overrides=overrides,
+            poll_s=self.poll.value(),
+            keep_taking_turns=self.keep.isChecked(),
+            max_epochs_per_turn=self.max_epochs.value(),
+            max_auto_turns_per_hour=self.max_auto.value(),
+            upload_optimizer=self.upload_optimizer.isChecked(),
+        ).validated()
 
     def _show_signing_key(self) -> None:
         """This site's public signing key (created on first use) as a signers-file line."""
         from core.site.setup import site_signer
+
         try:
             setup = self.setup()
             self.signing.setText(f"{setup.site} {site_signer(setup).public}")
@@ -198,10 +226,13 @@ class SiteDialog(QDialog):
             return
         self.test_button.setEnabled(False)
         self._show(True, "Connecting…")
-        self.job = start_job("Reading the server's host key",
-                             job_from_function("Host key", lambda: probe_host_key(setup)),
-                             on_finished=lambda probe: self._probed(setup, probe),
-                             on_error=self._failed, parent=self)
+        self.job = start_job(
+            "Reading the server's host key",
+            job_from_function("Host key", lambda: probe_host_key(setup)),
+            on_finished=lambda probe: self._probed(setup, probe),
+            on_error=self._failed,
+            parent=self,
+        )
 
     def _probed(self, setup: SiteSetup, probe: HostKeyProbe | None) -> None:
         if not self.isVisible():
@@ -210,9 +241,11 @@ class SiteDialog(QDialog):
             self._failed(HemaRelayError(probe.describe()))
             return
         if probe is not None and probe.status == "unknown":
-            answer = self.ask("Confirm the server's identity",
-                              probe.describe() + "\n\nTrust this server and remember its key?",
-                              ["Trust this server", "Cancel"])
+            answer = self.ask(
+                "Confirm the server's identity",
+                probe.describe() + "\n\nTrust this server and remember its key?",
+                ["Trust this server", "Cancel"],
+            )
             if answer != "Trust this server":
                 self._done_testing(False, "Not connected: the server's host key was not confirmed.")
                 return
@@ -221,9 +254,13 @@ class SiteDialog(QDialog):
             except HemaRelayError as exc:
                 self._failed(exc)
                 return
-        self.job = start_job("Testing the connection",
-                             job_from_function("Connection", lambda: check_connection(setup)),
-                             on_finished=self._tested, on_error=self._failed, parent=self)
+        self.job = start_job(
+            "Testing the connection",
+            job_from_function("Connection", lambda: check_connection(setup)),
+            on_finished=self._tested,
+            on_error=self._failed,
+            parent=self,
+        )
 
     def _tested(self, report: ConnectionReport) -> None:
         if not self.isVisible():

@@ -1,5 +1,6 @@
 """A warning shown over the slice view (e.g. an implausible prediction), in red,
 in the view's upper middle, so it is seen where the overlay is looked at."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject
@@ -10,8 +11,7 @@ class ViewWarning(QLabel):
     def __init__(self, over: QWidget) -> None:
         super().__init__(over)
         self.setObjectName("viewWarning")
-        self.setStyleSheet("color: #ffffff; background: rgba(180, 20, 20, 210); padding: 4px;"
-                           "font-weight: bold;")
+        self.setStyleSheet("color: #ffffff; background: rgba(180, 20, 20, 210); padding: 4px;font-weight: bold;")
         self.setWordWrap(True)
         self.hide()
         over.installEventFilter(self)

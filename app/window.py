@@ -7,6 +7,7 @@ life in :mod:`app.case_controller`, mouse editing in :mod:`app.edit_controller`,
 the view in :mod:`app.viewer`, the panels in :mod:`app.panels`, the ring in
 :mod:`app.ring_dock`, and all the real work in ``core``.
 """
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -15,8 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from PySide6.QtCore import QThreadPool, QTimer, Qt
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox,
-                               QProgressBar, QPushButton)
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton
 
 from core.annotation import EditorSettings, HURange, Tool
 from core.case_state import CaseState, case_state
@@ -29,8 +29,7 @@ from core.reports.agreement import MaskAgreement, compare_volumes
 from core.reports.seg import why_no_seg, write_seg
 from core.volume import Volume
 from core.site.gates import implausible
-from core.worklist import (CaseStatus, CaseVolume, Worklist, measure_volumes, report_jobs,
-                           scan_folder)
+from core.worklist import CaseStatus, CaseVolume, Worklist, measure_volumes, report_jobs, scan_folder
 
 from .actions import build_actions
 from .case_controller import CaseController
@@ -77,22 +76,31 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.viewer)
         self.viewer_actions = build_viewer_actions(self, self.viewer, a)
         self.controller = CaseController(self._ask, settings.autosave_delay_s, self)
-        self.edit = EditController(self.viewer, EditorSettings(
-            settings.brush_mm, HURange(settings.blood_low_hu, settings.blood_high_hu)),
-            lambda *q: self.controller.ask(*q), self, user=settings.user)
-        styles = {"manual": OverlayStyle(**vars(settings.manual)),
-                  "prediction": OverlayStyle(**vars(settings.prediction))}
+        self.edit = EditController(
+            self.viewer,
+            EditorSettings(settings.brush_mm, HURange(settings.blood_low_hu, settings.blood_high_hu)),
+            lambda *q: self.controller.ask(*q),
+            self,
+            user=settings.user,
+        )
+        styles = {
+            "manual": OverlayStyle(**vars(settings.manual)),
+            "prediction": OverlayStyle(**vars(settings.prediction)),
+        }
         self.worklist_panel = WorklistPanel(a)
         self.tools_panel = ToolsPanel(a, settings.brush_mm, settings.blood_low_hu, settings.blood_high_hu)
         self.display_panel = DisplayPanel(a, styles)
         self.measure_panel = MeasurePanel(self.viewer_actions, self.edit.fill_limit_ml)
-        self.report_panel = ReportPanel(self._case_report_job, self._worklist_report_jobs,
-                                        self._choose_report_folder)
+        self.report_panel = ReportPanel(self._case_report_job, self._worklist_report_jobs, self._choose_report_folder)
         self.worklist_panel.model.state_of = self._state_of
         self.view_warning = ViewWarning(self.view)
         # the Use gate's confirmation goes through the controller's ask (tests replace it)
-        self.ring_dock = RingDock(settings.site, lambda *q: self.controller.ask(*q), self,
-                                  open_folder=lambda: str(self.worklist.folder) if self.worklist is not None else "")
+        self.ring_dock = RingDock(
+            settings.site,
+            lambda *q: self.controller.ask(*q),
+            self,
+            open_folder=lambda: str(self.worklist.folder) if self.worklist is not None else "",
+        )
         self.predictions = PredictionController(self)
         for name, style in styles.items():
             self.viewer.set_style(name, style)
@@ -107,8 +115,9 @@ class MainWindow(QMainWindow):
         self._live_timer.setInterval(250)
         self._live_timer.timeout.connect(self._update_live)
         self._connect()
-        self.viewer.set_window(WindowLevel(settings.presets[0].width, settings.presets[0].level),
-                               settings.presets[0].name)
+        self.viewer.set_window(
+            WindowLevel(settings.presets[0].width, settings.presets[0].level), settings.presets[0].name
+        )
         self._case_actions_enabled(False)
         self._update_title()
         if problem:
@@ -122,8 +131,7 @@ class MainWindow(QMainWindow):
         left.setWidget(self.worklist_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
         scroll = panel_column(self.tools_panel, self.measure_panel, self.display_panel, self.report_panel)
-        scroll.setMinimumWidth(scroll.widget().sizeHint().width()
-                               + scroll.verticalScrollBar().sizeHint().width() + 4)
+        scroll.setMinimumWidth(scroll.widget().sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
         right = QDockWidget("Tools", self)
         right.setObjectName("toolsDock")
         right.setWidget(scroll)
@@ -136,8 +144,18 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         a, bar = self.actions, self.menuBar()
         file_menu = bar.addMenu("&File")
-        for act in (a.open_folder, a.open_file, a.open_dicom, None, a.save, a.close_case, None,
-                    a.preferences, None, a.quit):
+        for act in (
+            a.open_folder,
+            a.open_file,
+            a.open_dicom,
+            None,
+            a.save,
+            a.close_case,
+            None,
+            a.preferences,
+            None,
+            a.quit,
+        ):
             file_menu.addSeparator() if act is None else file_menu.addAction(act)
         edit_menu = bar.addMenu("&Edit")
         for act in (a.undo, a.redo, None, a.accept_all, None, *a.tools.values()):
@@ -177,8 +195,15 @@ class MainWindow(QMainWindow):
         a.tool_group.triggered.connect(lambda act: self.edit.set_tool(act.data()))
         for act, preset in zip(a.presets, self.settings.presets):
             act.triggered.connect(lambda _c=False, p=preset: v.set_window(WindowLevel(p.width, p.level), p.name))
-        connect_viewer_actions(self.viewer_actions, v, self.edit, self.tools_panel,
-                               lambda: ShortcutsDialog(self).exec(), self._mask_hu, self)
+        connect_viewer_actions(
+            self.viewer_actions,
+            v,
+            self.edit,
+            self.tools_panel,
+            lambda: ShortcutsDialog(self).exec(),
+            self._mask_hu,
+            self,
+        )
         self.tools_panel.brushChanged.connect(self.edit.set_brush_mm)
         self.tools_panel.rangeChanged.connect(self.edit.set_hu_range)
         self.display_panel.styleChanged.connect(v.set_style)
@@ -228,9 +253,17 @@ class MainWindow(QMainWindow):
 
     def _ask(self, title: str, text: str, buttons: list[str]) -> str:
         box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self)
-        made = {box.addButton(b, QMessageBox.ButtonRole.AcceptRole if n == 0 else
-                              QMessageBox.ButtonRole.RejectRole if b == "Cancel" else
-                              QMessageBox.ButtonRole.DestructiveRole): b for n, b in enumerate(buttons)}
+        made = {
+            box.addButton(
+                b,
+                QMessageBox.ButtonRole.AcceptRole
+                if n == 0
+                else QMessageBox.ButtonRole.RejectRole
+                if b == "Cancel"
+                else QMessageBox.ButtonRole.DestructiveRole,
+            ): b
+            for n, b in enumerate(buttons)
+        }
         box.exec()
         return made.get(box.clickedButton(), buttons[-1])
 
@@ -251,6 +284,7 @@ class MainWindow(QMainWindow):
             if self._job is job:
                 for w in (self.job_label, self.job_bar, self.job_cancel):
                     w.setVisible(False)
+
         job.progress.connect(progress)
         job.finished.connect(hide)
         job.errored.connect(hide)
@@ -308,8 +342,14 @@ class MainWindow(QMainWindow):
         def on_event(ev: Progress) -> None:
             if isinstance(ev, CaseVolume) and self.worklist is wl:
                 self.worklist_panel.model.set_volume(ev)
-        start_job("Measuring volumes", lambda token: measure_volumes(list(wl.cases), token),
-                  on_progress=on_event, on_error=lambda exc: self.status(user_message(exc)), parent=self)
+
+        start_job(
+            "Measuring volumes",
+            lambda token: measure_volumes(list(wl.cases), token),
+            on_progress=on_event,
+            on_error=lambda exc: self.status(user_message(exc)),
+            parent=self,
+        )
 
     def open_label(self, label: str) -> None:
         if self.worklist is None:
@@ -321,10 +361,14 @@ class MainWindow(QMainWindow):
     def set_status(self, label: str, status: CaseStatus) -> None:
         if self.worklist is None:
             return
-        if label == self.controller.label and self.controller.dirty and status in (
-                CaseStatus.REVIEWED, CaseStatus.APPROVED):
-            self.error_text(f"Case {label} has unsaved edits; save them before marking it "
-                            f"'{status.value}'.", "Case status")
+        if (
+            label == self.controller.label
+            and self.controller.dirty
+            and status in (CaseStatus.REVIEWED, CaseStatus.APPROVED)
+        ):
+            self.error_text(
+                f"Case {label} has unsaved edits; save them before marking it '{status.value}'.", "Case status"
+            )
             return
         try:
             self.worklist.set_status(label, status, self.settings.user)
@@ -337,16 +381,18 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------- the open case
     def _opened(self, session) -> None:
-        self.viewer.set_volume(session.hu, session.stack, session.model.data, session.prediction,
-                               session.first_slice_with_mask())
+        self.viewer.set_volume(
+            session.hu, session.stack, session.model.data, session.prediction, session.first_slice_with_mask()
+        )
         self.worklist_panel.model.set_open(self.controller.label, session.model.dirty)
         self._case_actions_enabled(True)
         self._attach_editor(session)
         self._mask_changed(None)
         self._refresh_case_views()
         if session.prediction is None:
-            self.status(f"Case {session.case_id} opened; no model prediction "
-                        f"({session.paths.prediction.name}) beside it.")
+            self.status(
+                f"Case {session.case_id} opened; no model prediction ({session.paths.prediction.name}) beside it."
+            )
 
     def _attach_editor(self, session) -> None:
         """Edit ``session``; the accept-prediction tools work only when it has a prediction."""
@@ -392,8 +438,9 @@ class MainWindow(QMainWindow):
         except HemaRelayError as exc:
             message = str(exc)
         if s is not None:
-            self.worklist_panel.model.set_volume(CaseVolume("saved", label=label, volume_ml=s.volume_ml(),
-                                                            source="manual"))
+            self.worklist_panel.model.set_volume(
+                CaseVolume("saved", label=label, volume_ml=s.volume_ml(), source="manual")
+            )
         self.worklist_panel.model.case_changed(label)
         self._refresh_case_views()
         self._live_timer.start()
@@ -415,17 +462,19 @@ class MainWindow(QMainWindow):
             self.report_panel.show_live(None, None, "")
         else:
             state = self.case_state()
-            self.report_panel.show_live(s.volume_ml(), s.prediction_volume_ml(),
-                                        state.mask if state else s.mask_label(),
-                                        state.summary() if state else "")
+            self.report_panel.show_live(
+                s.volume_ml(),
+                s.prediction_volume_ml(),
+                state.mask if state else s.mask_label(),
+                state.summary() if state else "",
+            )
         self._show_plausibility()
 
     def _case_actions_enabled(self, on: bool) -> None:
         a = self.actions
         for act in (a.save, a.close_case, a.undo, a.redo, a.accept_all, *a.tools.values()):
             act.setEnabled(on)
-        for b in (self.report_panel.case_button, self.report_panel.seg_button,
-                  self.report_panel.compare_button):
+        for b in (self.report_panel.case_button, self.report_panel.seg_button, self.report_panel.compare_button):
             b.setEnabled(on)
 
     def _update_title(self) -> None:
@@ -477,8 +526,12 @@ class MainWindow(QMainWindow):
         warn = implausible(s.prediction_volume_ml()) if s is not None else ""
         if warn:
             yes = "Accept it anyway"
-            if self.controller.ask("Accept the whole prediction?",
-                                   f"The model's prediction is {warn}", [yes, "Cancel"]) != yes:
+            if (
+                self.controller.ask(
+                    "Accept the whole prediction?", f"The model's prediction is {warn}", [yes, "Cancel"]
+                )
+                != yes
+            ):
                 self.status("The prediction was not accepted.")
                 return
         self.edit.accept_whole_prediction()
@@ -497,13 +550,21 @@ class MainWindow(QMainWindow):
         if s is None:
             raise InputError("No case is open.")
         state = self.case_state()
-        job = replace(s.report_job(use_prediction), case=self.controller.label or s.case_id,
-                      reviewer=state.status_by or "nobody yet", case_status=state.status_text)
+        job = replace(
+            s.report_job(use_prediction),
+            case=self.controller.label or s.case_id,
+            reviewer=state.status_by or "nobody yet",
+            case_status=state.status_text,
+        )
         if use_prediction:
             return replace(job, model_version=prediction_model(s.paths.prediction))
         chosen = self.ring_dock.ring.chosen()  # the model the site uses, for the record
-        return replace(job, model_version=f"{chosen.label()}, {chosen.hash_text()} (in use; the mask "
-                                          "is manual)" if chosen is not None else "")
+        return replace(
+            job,
+            model_version=f"{chosen.label()}, {chosen.hash_text()} (in use; the mask is manual)"
+            if chosen is not None
+            else "",
+        )
 
     def _worklist_report_jobs(self, use_prediction: bool) -> tuple[list[ReportJob], list[str]]:
         """Saved masks of every case, except the open one: measured as on screen."""
@@ -538,20 +599,23 @@ class MainWindow(QMainWindow):
             return None
         ct_dir = Path(s.ct.source)
         if out is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save the mask as DICOM SEG",
-                                                  str(ct_dir.parent / f"seg_{s.case_id}.dcm"),
-                                                  "DICOM files (*.dcm)")
+            path, _ = QFileDialog.getSaveFileName(
+                self, "Save the mask as DICOM SEG", str(ct_dir.parent / f"seg_{s.case_id}.dcm"), "DICOM files (*.dcm)"
+            )
             if not path:
                 return None
             out = Path(path)
         mask, what = self._mask_on_screen()
-        job = start_job("Exporting DICOM SEG",
-                        job_from_function("DICOM SEG", lambda: write_seg(ct_dir, mask, out)),
-                        on_finished=lambda r: self.status(
-                            f"DICOM SEG written: {r.path} ({what}; {r.n_frames_with_mask} of "
-                            f"{r.n_frames} source images hold hematoma). {r.note()}".strip()),
-                        on_error=lambda exc: self.error_text(user_message(exc, "Exporting DICOM SEG"),
-                                                             "DICOM SEG"), parent=self)
+        job = start_job(
+            "Exporting DICOM SEG",
+            job_from_function("DICOM SEG", lambda: write_seg(ct_dir, mask, out)),
+            on_finished=lambda r: self.status(
+                f"DICOM SEG written: {r.path} ({what}; {r.n_frames_with_mask} of "
+                f"{r.n_frames} source images hold hematoma). {r.note()}".strip()
+            ),
+            on_error=lambda exc: self.error_text(user_message(exc, "Exporting DICOM SEG"), "DICOM SEG"),
+            parent=self,
+        )
         self._track_job(job)
         return job
 
@@ -564,13 +628,17 @@ class MainWindow(QMainWindow):
         if other is None:
             choice = "A mask file…"
             if s.prediction is not None:
-                choice = self.controller.ask("Compare masks", "Compare the manual mask with:",
-                                             ["The model's prediction", "A mask file…", "Cancel"])
+                choice = self.controller.ask(
+                    "Compare masks",
+                    "Compare the manual mask with:",
+                    ["The model's prediction", "A mask file…", "Cancel"],
+                )
             if choice == "Cancel":
                 return None
             if choice == "A mask file…":
-                path, _ = QFileDialog.getOpenFileName(self, "Another mask of this case",
-                                                      str(s.paths.folder), "Masks (*.nii *.nii.gz)")
+                path, _ = QFileDialog.getOpenFileName(
+                    self, "Another mask of this case", str(s.paths.folder), "Masks (*.nii *.nii.gz)"
+                )
                 if not path:
                     return None
                 other = Path(path)
@@ -583,20 +651,30 @@ class MainWindow(QMainWindow):
             def work():
                 return compare_volumes(a, b, name_a, name_b)
         else:
+
             def work():
                 return compare_volumes(a, load_mask(other, ct), name_a, other.name)
-        job = start_job("Comparing masks", job_from_function("Comparing masks", work),
-                        on_finished=self._show_agreement,
-                        on_error=lambda exc: self.error_text(user_message(exc, "Comparing masks"),
-                                                             "Compare masks"), parent=self)
+
+        job = start_job(
+            "Comparing masks",
+            job_from_function("Comparing masks", work),
+            on_finished=self._show_agreement,
+            on_error=lambda exc: self.error_text(user_message(exc, "Comparing masks"), "Compare masks"),
+            parent=self,
+        )
         self._track_job(job)
         return job
 
     def _show_agreement(self, result: MaskAgreement) -> None:
         self.last_agreement = result
         head, _, table = result.text().partition(f"{'slice':>5}")
-        box = QMessageBox(QMessageBox.Icon.Information, "Agreement between two masks", head.strip(),
-                          QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "Agreement between two masks",
+            head.strip(),
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
         box.setObjectName("agreementDialog")
         if table:
             box.setDetailedText(f"{'slice':>5}{table}")
@@ -615,8 +693,9 @@ class MainWindow(QMainWindow):
             self.open_folder(folder)
 
     def _ask_file(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open CT", self.settings.last_folder,
-                                              "CT scans (*.nii *.nii.gz);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open CT", self.settings.last_folder, "CT scans (*.nii *.nii.gz);;All files (*)"
+        )
         if path:
             self.controller.open_case(path)
 
@@ -658,10 +737,12 @@ class MainWindow(QMainWindow):
             event.ignore()
             if self._close_after_training:
                 return  # already stopping; closes when the turn has ended
-            answer = self.controller.ask("Training in progress",
-                                         "This site's training turn is still running. Cancel it "
-                                         "(nothing is published; the ring stays as it was) and quit?",
-                                         ["Cancel training and quit", "Keep training"])
+            answer = self.controller.ask(
+                "Training in progress",
+                "This site's training turn is still running. Cancel it "
+                "(nothing is published; the ring stays as it was) and quit?",
+                ["Cancel training and quit", "Keep training"],
+            )
             if answer != "Keep training":
                 # wait for the child to release the lease before quitting: closes on trainingEnded
                 self._close_after_training = True
@@ -685,4 +766,5 @@ class MainWindow(QMainWindow):
                 # not self.close() here: inside closeEvent Qt ignores a nested close
                 # (close_case answers at once when nothing is unsaved)
                 QTimer.singleShot(0, self.close)
+
         self.controller.close_case(then)

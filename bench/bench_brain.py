@@ -4,6 +4,7 @@ mean >= 0.99, no case below 0.95; brain volume in a plausible adult range).
 
     .venv/bin/python bench/bench_brain.py [--data DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,8 +51,10 @@ def main() -> int:
     cov = np.array([r[5] for r in rows if not np.isnan(r[5])])
     times = np.array([r[2] for r in rows])
     adult = np.array([r[3] for r in rows if r[0].startswith("site-")])
-    print(f"\nhematoma inside brain mask: mean {cov.mean():.4f}, min {cov.min():.4f} over {len(cov)} cases"
-          f" (targets: mean >= 0.99, min >= 0.95)")
+    print(
+        f"\nhematoma inside brain mask: mean {cov.mean():.4f}, min {cov.min():.4f} over {len(cov)} cases"
+        f" (targets: mean >= 0.99, min >= 0.95)"
+    )
     print(f"brain volume (CT-ICH): median {np.median(adult):.0f} mL, range {adult.min():.0f}-{adult.max():.0f} mL")
     print(f"brain extraction time: median {np.median(times):.2f} s, max {times.max():.2f} s per case")
     return 0

@@ -12,6 +12,7 @@ throughput (160-pixel patches, batch 8, forward + backward + Adam) as a share
 of the GEMM rate. Each figure is the best of ``--repeats`` rounds, measured
 round-robin so a burst of load from other processes favours no figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,7 +66,7 @@ def main() -> int:
     work = conv.to_working(conv.prepare(canon.data, brain), canon.spacing)
     ii = np.flatnonzero(work.max(axis=(1, 2)) > conv.background_hu)
     jj = np.flatnonzero(work.max(axis=(0, 2)) > conv.background_hu)
-    crop = work[ii[0]:ii[-1] + 1, jj[0]:jj[-1] + 1]
+    crop = work[ii[0] : ii[-1] + 1, jj[0] : jj[-1] + 1]
     ks = np.arange(min(WORKING_BATCH, crop.shape[2])) + crop.shape[2] // 2 - WORKING_BATCH // 2
     x = conv.stack(crop, ks)
     net = weights.network()
@@ -74,8 +75,9 @@ def main() -> int:
 
     train_net = weights.network().train().to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(train_net.parameters(), 1e-3)
-    px = torch.from_numpy(np.random.default_rng(0).normal(40, 20, (8, conv.channels, 160, 160))
-                          .astype(np.float32)).contiguous(memory_format=torch.channels_last)
+    px = torch.from_numpy(
+        np.random.default_rng(0).normal(40, 20, (8, conv.channels, 160, 160)).astype(np.float32)
+    ).contiguous(memory_format=torch.channels_last)
     py = (torch.rand(8, 1, 160, 160) > 0.95).float()
 
     def train_step():
@@ -114,32 +116,47 @@ def main() -> int:
             t4 = time.perf_counter()
             stages = {"load_s": t2 - t1, "brain_s": t3 - t2, "network_and_resampling_s": t4 - t3}
 
-    gemm = 2 * 2048 ** 3 / timings["gemm"] / 1e9
+    gemm = 2 * 2048**3 / timings["gemm"] / 1e9
     engine_gflops = batch_flops / timings["engine"] / 1e9
     train_gflops = step_flops / timings["train_step"] / 1e9
     fig = {
-        "threads": args.threads, "engine": seg.engine.name, "model": weights.meta.version,
+        "threads": args.threads,
+        "engine": seg.engine.name,
+        "model": weights.meta.version,
         "gemm_gflops": gemm,
-        "batch_shape": list(x.shape), "batch_gflop": batch_flops / 1e9,
+        "batch_shape": list(x.shape),
+        "batch_gflop": batch_flops / 1e9,
         "engine_ms_per_slice": 1000 * timings["engine"] / x.shape[0],
-        "engine_gflops": engine_gflops, "engine_percent_of_gemm": 100 * engine_gflops / gemm,
-        "volume_case": case.name, "volume_shape": list(ct.shape), "volume_s": timings["volume"],
+        "engine_gflops": engine_gflops,
+        "engine_percent_of_gemm": 100 * engine_gflops / gemm,
+        "volume_case": case.name,
+        "volume_shape": list(ct.shape),
+        "volume_s": timings["volume"],
         **stages,
-        "train_patches_per_s": 8 / timings["train_step"], "train_gflop_per_step": step_flops / 1e9,
+        "train_patches_per_s": 8 / timings["train_step"],
+        "train_gflop_per_step": step_flops / 1e9,
         "train_percent_of_gemm": 100 * train_gflops / gemm,
     }
     print(f"threads                          {args.threads}")
     print(f"fp32 GEMM (torch.mm 2048^2)      {gemm:8.1f} GFLOP/s")
-    print(f"model                            {weights.meta.version} ({weights.meta.architecture} "
-          f"ds={weights.meta.ds}, {conv.in_plane_mm:g} mm grid, {conv.channels} slices in)")
+    print(
+        f"model                            {weights.meta.version} ({weights.meta.architecture} "
+        f"ds={weights.meta.ds}, {conv.in_plane_mm:g} mm grid, {conv.channels} slices in)"
+    )
     print(f"network, batch {tuple(x.shape)}  {fig['batch_gflop']:8.2f} GFLOP")
-    print(f"engine ({seg.engine.name})              {fig['engine_ms_per_slice']:8.1f} ms/slice = "
-          f"{engine_gflops:.1f} GFLOP/s = {fig['engine_percent_of_gemm']:.0f}% of GEMM")
-    print(f"whole volume {case.name} {tuple(ct.shape)}: {timings['volume']:.2f} s "
-          f"(load {stages['load_s']:.2f} s, brain {stages['brain_s']:.2f} s, network + resampling "
-          f"{stages['network_and_resampling_s']:.2f} s)")
-    print(f"training 160x160 batch 8         {fig['train_patches_per_s']:8.1f} patches/s = "
-          f"{train_gflops:.1f} GFLOP/s = {fig['train_percent_of_gemm']:.0f}% of GEMM")
+    print(
+        f"engine ({seg.engine.name})              {fig['engine_ms_per_slice']:8.1f} ms/slice = "
+        f"{engine_gflops:.1f} GFLOP/s = {fig['engine_percent_of_gemm']:.0f}% of GEMM"
+    )
+    print(
+        f"whole volume {case.name} {tuple(ct.shape)}: {timings['volume']:.2f} s "
+        f"(load {stages['load_s']:.2f} s, brain {stages['brain_s']:.2f} s, network + resampling "
+        f"{stages['network_and_resampling_s']:.2f} s)"
+    )
+    print(
+        f"training 160x160 batch 8         {fig['train_patches_per_s']:8.1f} patches/s = "
+        f"{train_gflops:.1f} GFLOP/s = {fig['train_percent_of_gemm']:.0f}% of GEMM"
+    )
     if args.json:
         args.json.write_text(json.dumps(fig, indent=2))
     return 0

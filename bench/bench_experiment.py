@@ -12,6 +12,7 @@ tests and the false-positive volumes on the normal scans. The experiment-cpu
 preset is meant to finish in under 30 minutes on 2 CPU cores; the paper
 preset is for a GPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,16 +58,22 @@ def summarize(out: Path, wall_s: float | None = None) -> None:
     for s in sites:
         for name, t in stats["wilcoxon"][s].items():
             p = "n/a" if t["p"] is None else f"{t['p']:.4f}"
-            print(f"  site {s} {name}: n={t['n']}, mean difference {_f(t['mean_difference'])}, p={p} "
-                  f"{t['note']}")
+            print(f"  site {s} {name}: n={t['n']}, mean difference {_f(t['mean_difference'])}, p={p} {t['note']}")
     print("\nFalse-positive volume on normal scans (mean / max mL)")
     for m, by_site in stats["models"].items():
-        print(f"  {m:<6} " + "   ".join(f"site {s}: {by_site[s]['normal']['mean_fp_ml']:.2f} / "
-                                        f"{by_site[s]['normal']['max_fp_ml']:.2f}" for s in sites))
+        print(
+            f"  {m:<6} "
+            + "   ".join(
+                f"site {s}: {by_site[s]['normal']['mean_fp_ml']:.2f} / {by_site[s]['normal']['max_fp_ml']:.2f}"
+                for s in sites
+            )
+        )
     ring = stats["ring"]
     conv = ring.get("convergence") or {}
-    print(f"\nMSL ring: {ring['turns']} turns, best version {ring['best_version']} (site {ring['best_site']}), "
-          f"{conv.get('rule')}: {conv.get('explanation')}")
+    print(
+        f"\nMSL ring: {ring['turns']} turns, best version {ring['best_version']} (site {ring['best_site']}), "
+        f"{conv.get('rule')}: {conv.get('explanation')}"
+    )
 
 
 def main() -> int:
@@ -82,10 +89,20 @@ def main() -> int:
         summarize(args.summarize)
         return 0
     from core.cli import main as cli
+
     root = shared_data_root() / "ctich"
     out = args.out or Path(tempfile.mkdtemp(prefix="hemarelay-experiment-"))
-    argv = ["experiment", "--site", f"a={root / 'site-a'}", "--site", f"b={root / 'site-b'}", "--out", str(out),
-            "--preset", args.preset]
+    argv = [
+        "experiment",
+        "--site",
+        f"a={root / 'site-a'}",
+        "--site",
+        f"b={root / 'site-b'}",
+        "--out",
+        str(out),
+        "--preset",
+        args.preset,
+    ]
     for o in args.overrides:
         argv += ["--set", o]
     if args.server:

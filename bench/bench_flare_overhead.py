@@ -18,6 +18,7 @@ out. Prints both, and the machine's fp32 GEMM rate for reference. Run as root
 with openssh-server and the flare extra installed:
     nice .venv/bin/python bench/bench_flare_overhead.py [--rounds 3]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,7 +60,7 @@ def gemm_gflops(n: int = 2048, reps: int = 5) -> float:
     t0 = time.perf_counter()
     for _ in range(reps):
         torch.mm(a, b)
-    return 2 * n ** 3 * reps / (time.perf_counter() - t0) / 1e9
+    return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
 def make_sites(work: Path) -> dict[str, Path]:
@@ -100,13 +101,16 @@ def ssh_ring(work: Path, sites: dict[str, Path], rounds: int) -> list[tuple[int,
 
 
 def nvflare(work: Path, sites: dict[str, Path], rounds: int) -> list[tuple[int, str, float, float]]:
-    job = write_job(JobSettings(sites=SITES, preset="cpu-small", overrides=tuple(SETTINGS), rounds=rounds,
-                                patience=100), work / "jobs")
+    job = write_job(
+        JobSettings(sites=SITES, preset="cpu-small", overrides=tuple(SETTINGS), rounds=rounds, patience=100),
+        work / "jobs",
+    )
     res = run_simulator(job, work / "ws", sites)
     train = {}
     for s in SITES:
-        for m in re.finditer(r"site \w+ turn (\d+): val loss \S+, training ([0-9.]+) s",
-                             (work / "ws" / s / "log.txt").read_text()):
+        for m in re.finditer(
+            r"site \w+ turn (\d+): val loss \S+, training ([0-9.]+) s", (work / "ws" / s / "log.txt").read_text()
+        ):
             train[int(m.group(1))] = float(m.group(2))
     return [(t.turn, t.site, train[t.turn], t.seconds - train[t.turn]) for t in res.record.turns]
 
@@ -115,9 +119,11 @@ def summary(name: str, rows, n_sites: int) -> float:
     steady = [o for k, _, _, o in rows if k >= n_sites]
     tr = [t for k, _, t, _ in rows if k >= n_sites]
     med = statistics.median(steady)
-    print(f"{name:<28} per turn: overhead median {med:.3f} s (min {min(steady):.3f}, max {max(steady):.3f}), "
-          f"training median {statistics.median(tr):.3f} s; per round of {n_sites} turns: "
-          f"overhead {med * n_sites:.2f} s")
+    print(
+        f"{name:<28} per turn: overhead median {med:.3f} s (min {min(steady):.3f}, max {max(steady):.3f}), "
+        f"training median {statistics.median(tr):.3f} s; per round of {n_sites} turns: "
+        f"overhead {med * n_sites:.2f} s"
+    )
     return med
 
 

@@ -13,6 +13,7 @@ recomputed with the new version. Target: no stall over 50 ms.
 Prints the machine's fp32 matrix-multiply rate (torch.mm 2048^2) measured in
 the same run as a reference.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,10 @@ def summary(gaps: list[float]) -> str:
     stalls = sorted(max(g - 0.005, 0.0) for g in gaps)
     p99 = stalls[int(0.99 * (len(stalls) - 1))]
     over = sum(s > 0.050 for s in stalls)
-    return (f"{len(gaps)} ticks, worst stall {1000 * stalls[-1]:.1f} ms, 99th percentile "
-            f"{1000 * p99:.1f} ms, median {1000 * stalls[len(stalls) // 2]:.1f} ms, {over} over 50 ms")
+    return (
+        f"{len(gaps)} ticks, worst stall {1000 * stalls[-1]:.1f} ms, 99th percentile "
+        f"{1000 * p99:.1f} ms, median {1000 * stalls[len(stalls) // 2]:.1f} ms, {over} over 50 ms"
+    )
 
 
 def main() -> int:
@@ -63,7 +66,7 @@ def main() -> int:
     src = shared_data_root() / "ctich" / "site-a" / "train"
     site = tmp / "site"
     site.mkdir()
-    for ct in sorted(src.glob("ct_*.nii.gz"))[:args.cases]:
+    for ct in sorted(src.glob("ct_*.nii.gz"))[: args.cases]:
         cid = ct.name[3:-7]
         for k in ("ct", "mask"):
             (site / f"{k}_{cid}.nii.gz").symlink_to(src / f"{k}_{cid}.nii.gz")
@@ -72,8 +75,16 @@ def main() -> int:
     app = QApplication.instance() or QApplication([])
     w = MainWindow(Settings(user="bench"))
     w.show()
-    w.apply_site(SiteSetup(site="bench", data_folder=str(site), preset=args.preset,
-                           overrides=tuple(args.set), epochs_per_turn=args.epochs, poll_s=2.0))
+    w.apply_site(
+        SiteSetup(
+            site="bench",
+            data_folder=str(site),
+            preset=args.preset,
+            overrides=tuple(args.set),
+            epochs_per_turn=args.epochs,
+            poll_s=2.0,
+        )
+    )
     phase = {"name": "waiting for the ring"}
     gaps: dict[str, list[float]] = {}
     clock = QElapsedTimer()
@@ -82,6 +93,7 @@ def main() -> int:
 
     def tick() -> None:
         gaps.setdefault(phase["name"], []).append(clock.restart() / 1000.0)
+
     ticker.timeout.connect(tick)
     ended: list[tuple[bool, str]] = []
     w.ring_dock.ring.trainingEnded.connect(lambda end: ended.append((end.published, end.message)))
@@ -124,14 +136,20 @@ def main() -> int:
     predict_s = time.monotonic() - t2
     ticker.stop()
     print(f"fp32 GEMM (torch.mm 2048^2, this run)  {gemm:.1f} GFLOP/s")
-    print(f"turn: {ended[0][1]} ({args.cases} approved cases, preset {args.preset}, {args.epochs} epoch(s), "
-          f"{turn_s:.1f} s from click to published)")
+    print(
+        f"turn: {ended[0][1]} ({args.cases} approved cases, preset {args.preset}, {args.epochs} epoch(s), "
+        f"{turn_s:.1f} s from click to published)"
+    )
     for name, g in gaps.items():
         print(f"event loop during {name:<18} {summary(g)}")
-    print(f"sync + evaluation of the new version took {eval_s:.1f} s: "
-          + "; ".join(f"v{v.version} {v.score.describe()}" for v in w.ring_dock.ring.versions() if v.score))
-    print(f"prediction of case {first} with v1 shown {predict_s:.1f} s after choosing the version: "
-          f"{w.display_panel.prediction_source.text()}")
+    print(
+        f"sync + evaluation of the new version took {eval_s:.1f} s: "
+        + "; ".join(f"v{v.version} {v.score.describe()}" for v in w.ring_dock.ring.versions() if v.score)
+    )
+    print(
+        f"prediction of case {first} with v1 shown {predict_s:.1f} s after choosing the version: "
+        f"{w.display_panel.prediction_source.text()}"
+    )
     w.ring_dock.ring.stop()
     w.controller.ask = lambda *a: "Discard"
     w.close()

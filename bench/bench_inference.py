@@ -11,6 +11,7 @@ throughput (64x64 patches, batch 8) against the same rate. Each figure is the
 best of ``--repeats`` rounds, measured round-robin so a burst of load from
 other processes does not favour one figure.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,8 +52,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--model", type=Path, help="weights file (default: seeded random weights)")
-    ap.add_argument("--case", type=Path, help="CT to time (default: the 512x512 site-a test case "
-                    "closest to 36 slices)")
+    ap.add_argument("--case", type=Path, help="CT to time (default: the 512x512 site-a test case closest to 36 slices)")
     ap.add_argument("--skip-eager", action="store_true", help="skip the slow plain eager pass")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
@@ -87,7 +87,8 @@ def main() -> int:
     opt = torch.optim.Adam(tnet.parameters(), lr=1e-4)
     loss_fn = get_loss("soft_dice")
     px = torch.from_numpy(rng.normal(30, 15, (8, 1, 64, 64)).astype(np.float32)).contiguous(
-        memory_format=torch.channels_last)
+        memory_format=torch.channels_last
+    )
     py = torch.from_numpy((rng.random((8, 1, 64, 64)) > 0.8).astype(np.float32))
 
     def train_step():
@@ -133,46 +134,71 @@ def main() -> int:
                 image = seg.convention.prepare(canon.data, brain)
                 _, plans = run_to_end(seg.probabilities_canonical(image, brain))
                 t3 = time.perf_counter()
-                stages = {"brain_s": t2 - t1, "network_s": t3 - t2,
-                          "slice_equivalents": sum(p.pixels for p in plans) / 512 ** 2,
-                          "slices": len(plans), "shape": list(ct.shape)}
+                stages = {
+                    "brain_s": t2 - t1,
+                    "network_s": t3 - t2,
+                    "slice_equivalents": sum(p.pixels for p in plans) / 512**2,
+                    "slices": len(plans),
+                    "shape": list(ct.shape),
+                }
 
-    gemm = 2 * 2048 ** 3 / timings["gemm"] / 1e9
+    gemm = 2 * 2048**3 / timings["gemm"] / 1e9
     fig = {
-        "threads": args.threads, "engine": fast.name,
+        "threads": args.threads,
+        "engine": fast.name,
         "gemm_gflops": gemm,
         "network_gflop_per_slice": flop_slice / 1e9,
         "eager_ms_per_slice": timings.get("eager", float("nan")) * 1000,
         "fast_ms_per_slice": timings["fast"] * 1000,
-        "fast_max_abs_diff": max_diff, "torch_engine_max_abs_diff": max_diff_torch,
+        "fast_max_abs_diff": max_diff,
+        "torch_engine_max_abs_diff": max_diff_torch,
         "torch_engine_ms_per_slice": timings["torch_fast"] * 1000,
         "fast_gflops": flop_slice / timings["fast"] / 1e9,
         "fast_percent_of_gemm": 100 * flop_slice / timings["fast"] / 1e9 / gemm,
         "eager_percent_of_gemm": 100 * flop_slice / timings.get("eager", float("nan")) / 1e9 / gemm,
         "train_patches_per_s": 8 / timings["train_step"],
         # forward + backward (input and weight gradients) = 3 x the forward FLOPs
-        "train_percent_of_gemm": 100 * 3 * inception_flops_per_pixel(ds) * 64 * 64 * 8
-        / timings["train_step"] / 1e9 / gemm,
+        "train_percent_of_gemm": 100
+        * 3
+        * inception_flops_per_pixel(ds)
+        * 64
+        * 64
+        * 8
+        / timings["train_step"]
+        / 1e9
+        / gemm,
     }
     if case is not None:
         fig |= {"volume_case": case.name, "volume_s": timings["volume"], **stages}
     print(f"threads                          {args.threads}")
     print(f"fp32 GEMM (torch.mm 2048^2)      {gemm:8.1f} GFLOP/s")
-    print(f"network, 512x512 slice           {fig['network_gflop_per_slice']:8.2f} GFLOP "
-          f"({inception_flops_per_pixel(ds)} FLOP/pixel, ds={ds})")
-    print(f"eager PyTorch (NCHW)             {fig['eager_ms_per_slice']:8.0f} ms/slice "
-          f"({fig['eager_percent_of_gemm']:.0f}% of GEMM)")
-    print(f"torch engine (channels-last)     {fig['torch_engine_ms_per_slice']:8.0f} ms/slice "
-          f"(max |p - eager p| {max_diff_torch:.1e})")
-    print(f"fast engine ({fast.name:11s})      {fig['fast_ms_per_slice']:8.0f} ms/slice "
-          f"= {fig['fast_gflops']:.1f} GFLOP/s = {fig['fast_percent_of_gemm']:.0f}% of GEMM "
-          f"(max |p - eager p| {max_diff:.1e})")
+    print(
+        f"network, 512x512 slice           {fig['network_gflop_per_slice']:8.2f} GFLOP "
+        f"({inception_flops_per_pixel(ds)} FLOP/pixel, ds={ds})"
+    )
+    print(
+        f"eager PyTorch (NCHW)             {fig['eager_ms_per_slice']:8.0f} ms/slice "
+        f"({fig['eager_percent_of_gemm']:.0f}% of GEMM)"
+    )
+    print(
+        f"torch engine (channels-last)     {fig['torch_engine_ms_per_slice']:8.0f} ms/slice "
+        f"(max |p - eager p| {max_diff_torch:.1e})"
+    )
+    print(
+        f"fast engine ({fast.name:11s})      {fig['fast_ms_per_slice']:8.0f} ms/slice "
+        f"= {fig['fast_gflops']:.1f} GFLOP/s = {fig['fast_percent_of_gemm']:.0f}% of GEMM "
+        f"(max |p - eager p| {max_diff:.1e})"
+    )
     if case is not None:
-        print(f"whole volume {case.name} {tuple(stages['shape'])}: {timings['volume']:.2f} s "
-              f"(brain {stages['brain_s']:.2f} s, network {stages['network_s']:.2f} s on "
-              f"{stages['slices']} slices = {stages['slice_equivalents']:.1f} full-slice equivalents)")
-    print(f"training 64x64 batch 8           {fig['train_patches_per_s']:8.1f} patches/s "
-          f"({fig['train_percent_of_gemm']:.0f}% of GEMM)")
+        print(
+            f"whole volume {case.name} {tuple(stages['shape'])}: {timings['volume']:.2f} s "
+            f"(brain {stages['brain_s']:.2f} s, network {stages['network_s']:.2f} s on "
+            f"{stages['slices']} slices = {stages['slice_equivalents']:.1f} full-slice equivalents)"
+        )
+    print(
+        f"training 64x64 batch 8           {fig['train_patches_per_s']:8.1f} patches/s "
+        f"({fig['train_percent_of_gemm']:.0f}% of GEMM)"
+    )
     if args.json:
         args.json.write_text(json.dumps(fig, indent=2))
     return 0

@@ -6,6 +6,7 @@ the same run as the reference. Targets (issue 13): --version under 0.3 s,
 
     .venv/bin/python bench/bench_startup.py [--runs 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,11 +43,18 @@ def time_runs(args: list[str], runs: int) -> tuple[list[float], float]:
 
 
 def torch_loaded(args: list[str]) -> bool:
-    code = ("import sys; from core import cli\n"
-            f"try:\n    cli.main({args!r})\nexcept SystemExit:\n    pass\n"
-            "print('torch' in sys.modules)")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    code = (
+        "import sys; from core import cli\n"
+        f"try:\n    cli.main({args!r})\nexcept SystemExit:\n    pass\n"
+        "print('torch' in sys.modules)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     return r.stdout.strip().splitlines()[-1] == "True"
 
 
@@ -54,8 +62,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
-    print(f"command: {' '.join(command())}; cpu cores: {os.cpu_count()}; "
-          f"load average: {os.getloadavg()[0]:.2f}")
+    print(f"command: {' '.join(command())}; cpu cores: {os.cpu_count()}; load average: {os.getloadavg()[0]:.2f}")
     ok = True
     for flag, target in TARGETS.items():
         times, rss = time_runs([flag], args.runs)
@@ -63,9 +70,11 @@ def main() -> int:
         torch = torch_loaded([flag])
         good = median < target and not torch
         ok &= good
-        print(f"hemarelay {flag:10s} median {median:.3f} s (runs {', '.join(f'{t:.3f}' for t in times)}), "
-              f"target < {target} s; peak RSS so far {rss:.0f} MB; torch loaded: {torch} "
-              f"[{'ok' if good else 'MISSED'}]")
+        print(
+            f"hemarelay {flag:10s} median {median:.3f} s (runs {', '.join(f'{t:.3f}' for t in times)}), "
+            f"target < {target} s; peak RSS so far {rss:.0f} MB; torch loaded: {torch} "
+            f"[{'ok' if good else 'MISSED'}]"
+        )
     print(f"fp32 GEMM (torch.mm 2048^2, this run): {gemm_gflops():.1f} GFLOP/s")
     return 0 if ok else 1
 

@@ -9,6 +9,7 @@ best validation loss, then per-case Dice and volumes, mean Dice and the
 Pearson r of volumes on the test cases. Several minutes on 2 cores with the
 cpu-small preset; meant for a GPU machine with the paper preset.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,18 +53,22 @@ def main() -> int:
             result = stop.value
             break
         if isinstance(ev, TrainingProgress) and ev.phase == "epoch_end":
-            print(f"  epoch {ev.epoch:3d}  train {ev.loss:.4f}  val {ev.val_loss:.4f}  "
-                  f"best {ev.best_val_loss:.4f}", flush=True)
+            print(
+                f"  epoch {ev.epoch:3d}  train {ev.loss:.4f}  val {ev.val_loss:.4f}  best {ev.best_val_loss:.4f}",
+                flush=True,
+            )
     train_s = time.perf_counter() - t0
     meta = result.meta
     history = meta.training["history"]
     data = meta.training["data"]
     epoch_s = [h["seconds"] for h in history]
-    print(f"{result.stopped} after {len(history)} epochs in {train_s:.0f} s "
-          f"(patch preparation included); {sum(epoch_s) / len(epoch_s):.1f} s per epoch, "
-          f"{data['n_train_patches'] * len(history) / sum(epoch_s):.1f} training patches/s "
-          f"(validation pass included; {data['n_train_patches']} train + "
-          f"{data['n_val_patches']} validation patches)")
+    print(
+        f"{result.stopped} after {len(history)} epochs in {train_s:.0f} s "
+        f"(patch preparation included); {sum(epoch_s) / len(epoch_s):.1f} s per epoch, "
+        f"{data['n_train_patches'] * len(history) / sum(epoch_s):.1f} training patches/s "
+        f"(validation pass included; {data['n_train_patches']} train + "
+        f"{data['n_val_patches']} validation patches)"
+    )
     print(f"best validation loss {meta.metrics['val_loss']:.4f} at epoch {meta.training['best_epoch']}")
 
     t1 = time.perf_counter()
@@ -71,11 +76,21 @@ def main() -> int:
     print(format_table(ev))
     print(f"evaluation {time.perf_counter() - t1:.0f} s; weights {result.weights_path}")
     if args.json:
-        args.json.write_text(json.dumps({
-            "preset": config.preset, "config": config.to_dict(), "epochs": len(history),
-            "stopped": result.stopped, "train_seconds": train_s,
-            "seconds_per_epoch": sum(epoch_s) / len(epoch_s),
-            "best_val_loss": meta.metrics["val_loss"], "evaluation": ev.to_json_dict()}, indent=2))
+        args.json.write_text(
+            json.dumps(
+                {
+                    "preset": config.preset,
+                    "config": config.to_dict(),
+                    "epochs": len(history),
+                    "stopped": result.stopped,
+                    "train_seconds": train_s,
+                    "seconds_per_epoch": sum(epoch_s) / len(epoch_s),
+                    "best_val_loss": meta.metrics["val_loss"],
+                    "evaluation": ev.to_json_dict(),
+                },
+                indent=2,
+            )
+        )
     return 0
 
 

@@ -14,6 +14,7 @@ per slice change.
 Prints a machine reference (a fixed numpy workload) so figures from
 different machines can be compared.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -69,8 +70,10 @@ def prepare(case: str, folder: Path) -> None:
 def summary(label: str, ms: list[float]) -> str:
     ms = sorted(ms)
     p95 = ms[int(0.95 * (len(ms) - 1))]
-    return (f"{label:<34} median {statistics.median(ms):6.2f} ms   p95 {p95:6.2f} ms   "
-            f"max {ms[-1]:6.2f} ms   ({len(ms)} changes)")
+    return (
+        f"{label:<34} median {statistics.median(ms):6.2f} ms   p95 {p95:6.2f} ms   "
+        f"max {ms[-1]:6.2f} ms   ({len(ms)} changes)"
+    )
 
 
 def main() -> int:
@@ -108,9 +111,11 @@ def main() -> int:
         view = w.view
         viewport = view.view.viewport()
         n = view.n_slices
-        print(f"case {args.case}: {s.hu.shape[2]} x {s.hu.shape[1]} pixels, {n} slices; "
-              f"view {viewport.width()} x {viewport.height()} px; Qt platform "
-              f"{app.platformName()}")
+        print(
+            f"case {args.case}: {s.hu.shape[2]} x {s.hu.shape[1]} pixels, {n} slices; "
+            f"view {viewport.width()} x {viewport.height()} px; Qt platform "
+            f"{app.platformName()}"
+        )
         print(f"machine reference (fixed numpy workload): {machine_reference_ms():.1f} ms")
 
         def step_all(label: str) -> None:
@@ -138,6 +143,7 @@ def main() -> int:
             view.set_style(name, OverlayStyle(True, 0.5, False))
 
         from core.annotation import Tool
+
         w.edit.set_tool(Tool.BRUSH)
         view.set_slice(n // 2)
         ms = []

@@ -20,6 +20,7 @@ in the same run, so figures from different machines can be compared.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python bench/bench_workstation.py [--case 051]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -80,10 +81,13 @@ def main() -> int:
         for name in ("manual", "prediction"):
             area.set_style(name, OverlayStyle(True, 0.5, False))
         ports = [v.view.viewport() for v in area.views.values()]
-        sizes = ", ".join(f"{p.value} {v.view.viewport().width()}x{v.view.viewport().height()}"
-                          for p, v in area.views.items())
-        print(f"case {args.case}: {s.hu.shape} stack (k, row, col), spacing {s.stack.spacing} mm; "
-              f"views {sizes} px; Qt platform {app.platformName()}")
+        sizes = ", ".join(
+            f"{p.value} {v.view.viewport().width()}x{v.view.viewport().height()}" for p, v in area.views.items()
+        )
+        print(
+            f"case {args.case}: {s.hu.shape} stack (k, row, col), spacing {s.stack.spacing} mm; "
+            f"views {sizes} px; Qt platform {app.platformName()}"
+        )
         print(f"fp32 GEMM (torch.mm 2048^2, this run)  {gemm_gflops():.1f} GFLOP/s")
 
         def repaint() -> None:

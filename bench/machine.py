@@ -1,4 +1,5 @@
 """The machine's own reference figure, printed beside every benchmark's numbers."""
+
 from __future__ import annotations
 
 import time
@@ -7,6 +8,7 @@ import time
 def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
     """fp32 GEMM rate (torch.mm n x n, best of ``repeats``) in GFLOP/s."""
     import torch
+
     a, b = torch.randn(n, n), torch.randn(n, n)
     torch.mm(a, b)
     best = float("inf")
@@ -14,4 +16,4 @@ def gemm_gflops(n: int = 2048, repeats: int = 5) -> float:
         t = time.perf_counter()
         torch.mm(a, b)
         best = min(best, time.perf_counter() - t)
-    return 2 * n ** 3 / best / 1e9
+    return 2 * n**3 / best / 1e9

@@ -5,6 +5,7 @@ several sizes, each turn's overhead (lease, download+verify, upload, manifest)
 versus its training time. Run as root with openssh-server installed:
     .venv/bin/python bench/ring_overhead.py
 """
+
 from __future__ import annotations
 
 import os
@@ -39,15 +40,23 @@ try:
         return SftpTransport(parse_server_url(server.url(path)), opts)
 
     t = transport(work)
-    t0 = time.perf_counter(); t.connect(); print(f"connect + auth: {time.perf_counter() - t0:.3f} s")
+    t0 = time.perf_counter()
+    t.connect()
+    print(f"connect + auth: {time.perf_counter() - t0:.3f} s")
     for mb in (1, 10, 50):
         blob = os.urandom(mb << 20)
         ups, downs = [], []
         for _ in range(3):
-            t0 = time.perf_counter(); t.write_atomic("blob", blob); ups.append(time.perf_counter() - t0)
-            t0 = time.perf_counter(); assert t.read_bytes("blob") == blob; downs.append(time.perf_counter() - t0)
-        print(f"{mb:>3} MB: upload {min(ups):.3f} s ({mb / min(ups):.0f} MB/s), "
-              f"download {min(downs):.3f} s ({mb / min(downs):.0f} MB/s)  [best of 3]")
+            t0 = time.perf_counter()
+            t.write_atomic("blob", blob)
+            ups.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            assert t.read_bytes("blob") == blob
+            downs.append(time.perf_counter() - t0)
+        print(
+            f"{mb:>3} MB: upload {min(ups):.3f} s ({mb / min(ups):.0f} MB/s), "
+            f"download {min(downs):.3f} s ({mb / min(downs):.0f} MB/s)  [best of 3]"
+        )
     t.close()
 
     data = {s: work / f"site-{s}" for s in "ab"}
@@ -65,9 +74,11 @@ try:
             rows.append(out.timings)
         tm = rows[-1]
         mb = (tm.bytes_up + tm.bytes_down) / 2 / 1e6
-        print(f"toy hidden={hidden:>7} ({mb:6.2f} MB weights+optimizer per direction): train {tm.train_s:.3f} s; "
-              f"overhead {tm.overhead_s:.3f} s = lease {tm.lease_s:.3f} + download {tm.download_s:.3f} + "
-              f"upload {tm.upload_s:.3f} + publish {tm.publish_s:.3f}")
+        print(
+            f"toy hidden={hidden:>7} ({mb:6.2f} MB weights+optimizer per direction): train {tm.train_s:.3f} s; "
+            f"overhead {tm.overhead_s:.3f} s = lease {tm.lease_s:.3f} + download {tm.download_s:.3f} + "
+            f"upload {tm.upload_s:.3f} + publish {tm.publish_s:.3f}"
+        )
         tr.close()
 finally:
     factory.close()

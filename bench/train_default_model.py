@@ -11,6 +11,7 @@ scan: run it once, on the chosen recipe, to fill the table of the note.
 The output folder holds model.safetensors (``hemarelay train``'s output) and
 scores.json. Prints the fp32 GEMM rate of this machine as the reference.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,12 +36,13 @@ from core.training.site_data import split_rng
 
 def gemm_gflops() -> float:
     import torch
+
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     torch.mm(a, b)
     t = time.perf_counter()
     for _ in range(5):
         torch.mm(a, b)
-    return 5 * 2 * 2048 ** 3 / (time.perf_counter() - t) / 1e9
+    return 5 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9
 
 
 def score(seg: Segmenter, cases, with_masks: bool) -> list[dict]:
@@ -55,12 +57,20 @@ def score(seg: Segmenter, cases, with_masks: bool) -> list[dict]:
                 pred = stop.value
                 break
         manual = load_mask(c.mask_path, ct).data if (with_masks and c.mask_path) else np.zeros(ct.shape, np.uint8)
-        rows.append({"case": f"{c.ct_path.parent.parent.name}/{c.ct_path.parent.name}/{c.case_id}",
-                     "dice": dice(manual, pred.mask) if with_masks else None,
-                     "manual_ml": volume_ml(manual, ct.voxel_volume_ml), "auto_ml": pred.volume_ml,
-                     "seconds": pred.seconds})
-        print(f"  {rows[-1]['case']}: Dice {rows[-1]['dice'] if with_masks else '-'}, "
-              f"manual {rows[-1]['manual_ml']:.1f} mL, auto {pred.volume_ml:.1f} mL", flush=True)
+        rows.append(
+            {
+                "case": f"{c.ct_path.parent.parent.name}/{c.ct_path.parent.name}/{c.case_id}",
+                "dice": dice(manual, pred.mask) if with_masks else None,
+                "manual_ml": volume_ml(manual, ct.voxel_volume_ml),
+                "auto_ml": pred.volume_ml,
+                "seconds": pred.seconds,
+            }
+        )
+        print(
+            f"  {rows[-1]['case']}: Dice {rows[-1]['dice'] if with_masks else '-'}, "
+            f"manual {rows[-1]['manual_ml']:.1f} mL, auto {pred.volume_ml:.1f} mL",
+            flush=True,
+        )
     return rows
 
 
@@ -82,8 +92,11 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--final", action="store_true", help="also score test/ and every normal/ scan")
     ap.add_argument("--skip-training", action="store_true", help="score OUT/model.safetensors as it is")
-    ap.add_argument("--ship", action="store_true",
-                    help="with --final: write the model and its card to core/resources/models/ (the default model)")
+    ap.add_argument(
+        "--ship",
+        action="store_true",
+        help="with --final: write the model and its card to core/resources/models/ (the default model)",
+    )
     args = ap.parse_args()
     root = shared_data_root() / "ctich"
     sites = [root / "site-a", root / "site-b"]
@@ -99,8 +112,11 @@ def main() -> int:
                 result = stop.value
                 break
             if getattr(ev, "phase", "") == "epoch_end":
-                print(f"epoch {ev.epoch}: train {ev.loss:.4f} val {ev.val_loss:.4f} "
-                      f"best {ev.best_val_loss:.4f} [{(time.monotonic() - t0) / 60:.1f} min]", flush=True)
+                print(
+                    f"epoch {ev.epoch}: train {ev.loss:.4f} val {ev.val_loss:.4f} "
+                    f"best {ev.best_val_loss:.4f} [{(time.monotonic() - t0) / 60:.1f} min]",
+                    flush=True,
+                )
         print(f"trained in {(time.monotonic() - t0) / 60:.1f} min: {result.meta.version}", flush=True)
     minutes = (time.monotonic() - t0) / 60
     cases, normals = training_cases(sites, config)
@@ -116,17 +132,21 @@ def main() -> int:
     out["validation"] = score(seg, val_cases, True)
     print("normal scans not trained on:", flush=True)
     out["unseen_normals"] = score(seg, unseen_normals, False)
-    lines = [f"validation: {summary(out['validation'])}",
-             f"unseen normals: {fp_summary(out['unseen_normals'])}"]
+    lines = [f"validation: {summary(out['validation'])}", f"unseen normals: {fp_summary(out['unseen_normals'])}"]
     if args.final:
         for s in sites:
             print(f"{s.name} test:", flush=True)
             out[f"test_{s.name}"] = score(seg, site_split(s, "test", require_masks=True), True)
         out["all_normals"] = [r for r in out["unseen_normals"]] + score(
-            seg, [c for c in all_normals if c.ct_path in seen], False)
+            seg, [c for c in all_normals if c.ct_path in seen], False
+        )
         test_rows = out["test_site-a"] + out["test_site-b"]
-        lines += [f"test site-a: {summary(out['test_site-a'])}", f"test site-b: {summary(out['test_site-b'])}",
-                  f"test both: {summary(test_rows)}", f"all normals: {fp_summary(out['all_normals'])}"]
+        lines += [
+            f"test site-a: {summary(out['test_site-a'])}",
+            f"test site-b: {summary(out['test_site-b'])}",
+            f"test both: {summary(test_rows)}",
+            f"all normals: {fp_summary(out['all_normals'])}",
+        ]
     lines.append(f"training minutes {minutes:.1f}")
     (args.out / "scores.json").write_text(json.dumps(out, indent=1, default=float))
     print("\n".join(lines))
@@ -160,21 +180,28 @@ def ship(model: Path, out: dict, lines: list[str]) -> None:
 
     test_rows = out["test_site-a"] + out["test_site-b"]
     card = {
-        "file": dest.name, "file_sha256": file_sha256(dest), "tensors_sha256": meta.sha256,
-        "version": version, "architecture": meta.architecture, "ds": meta.ds,
-        "input": meta.input.to_dict(), "recipe": out["config"], "training_data": TRAINING_DATA,
+        "file": dest.name,
+        "file_sha256": file_sha256(dest),
+        "tensors_sha256": meta.sha256,
+        "version": version,
+        "architecture": meta.architecture,
+        "ds": meta.ds,
+        "input": meta.input.to_dict(),
+        "recipe": out["config"],
+        "training_data": TRAINING_DATA,
         "training_counts": loaded.meta.training.get("data", {}),
         "training_minutes": round(out["train_minutes"], 1),
         "scores": {
             "test_dice": agg(test_rows, "dice"),
-            "test_volume_pearson_r": float(pearson([r["manual_ml"] for r in test_rows],
-                                                   [r["auto_ml"] for r in test_rows]).r),
+            "test_volume_pearson_r": float(
+                pearson([r["manual_ml"] for r in test_rows], [r["auto_ml"] for r in test_rows]).r
+            ),
             "normal_false_positive_ml": agg(out["all_normals"], "auto_ml"),
             "validation_dice": agg(out["validation"], "dice"),
         },
         "summary": lines,
         "intended_use": "A starting point that clinicians correct, and the start of a ring "
-                        "(ring init --start-from default); not a diagnostic device.",
+        "(ring init --start-from default); not a diagnostic device.",
     }
     default_card_path().write_text(json.dumps(card, indent=1) + "\n")
     print(f"shipped {dest} (sha256 {card['file_sha256'][:12]}) and {default_card_path()}")

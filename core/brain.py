@@ -24,6 +24,7 @@ exactly 100, which is why tissue stops strictly below 100. Computed on a grid
 of about ``work_mm`` in-plane (block subsampling) for speed, then mapped back
 to the full grid and refined there.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -78,8 +79,7 @@ def brain_mask_canonical(ct: Volume, p: BrainParams = BrainParams()) -> np.ndarr
         _fill_slices(up)
     brain_ml = float(up.sum()) * abs(float(np.linalg.det(ct.affine[:3, :3]))) / 1000.0
     if brain_ml < p.min_brain_ml:
-        raise InputError(f"{where}: found only {brain_ml:.0f} mL of brain tissue enclosed by "
-                         "skull; is this a head CT?")
+        raise InputError(f"{where}: found only {brain_ml:.0f} mL of brain tissue enclosed by skull; is this a head CT?")
     return up
 
 
@@ -94,8 +94,7 @@ def _extract(hu: np.ndarray, spacing: tuple[float, float, float], p: BrainParams
         return out
 
     bone = hu >= p.bone_hu
-    closed = ndimage.binary_closing(bone, structure=_disk(p.close_bone_mm, sx, sy)) \
-        if p.close_bone_mm > 0 else bone
+    closed = ndimage.binary_closing(bone, structure=_disk(p.close_bone_mm, sx, sy)) if p.close_bone_mm > 0 else bone
     enclosed = _enclosure_votes(closed) >= p.directions_needed
     tissue = (hu >= p.tissue_low_hu) & (hu < p.bone_hu) & enclosed
 
@@ -134,8 +133,8 @@ def _fill_slices(mask: np.ndarray) -> None:
 
 def _disk(radius_mm: float, sx: float, sy: float) -> np.ndarray:
     ri, rj = int(np.ceil(radius_mm / sx)), int(np.ceil(radius_mm / sy))
-    i, j = np.mgrid[-ri:ri + 1, -rj:rj + 1]
-    return ((i * sx) ** 2 + (j * sy) ** 2 <= radius_mm ** 2)[:, :, None]
+    i, j = np.mgrid[-ri : ri + 1, -rj : rj + 1]
+    return ((i * sx) ** 2 + (j * sy) ** 2 <= radius_mm**2)[:, :, None]
 
 
 def _enclosure_votes(bone: np.ndarray) -> np.ndarray:

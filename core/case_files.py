@@ -17,6 +17,7 @@ The NIfTI extension is recognised in any letter case (``CT_051.NII.GZ``); a
 DICOM folder's case id is the folder's name. Predictions go beside the CT or
 into another folder (``hemarelay predict -o DIR``).
 """
+
 from __future__ import annotations
 
 import re
@@ -80,8 +81,7 @@ class CaseFiles:
 
 def existing_mask(folder: Path, cid: str) -> Path | None:
     """The manual mask ``mask_<id>.nii.gz`` (or ``.nii``) in ``folder``, if there is one."""
-    return next((folder / f"mask_{cid}{ext}" for ext in MASK_EXTS if (folder / f"mask_{cid}{ext}").exists()),
-                None)
+    return next((folder / f"mask_{cid}{ext}" for ext in MASK_EXTS if (folder / f"mask_{cid}{ext}").exists()), None)
 
 
 def case_files(ct_path: str | Path, out_dir: str | Path | None = None) -> CaseFiles:
@@ -90,9 +90,14 @@ def case_files(ct_path: str | Path, out_dir: str | Path | None = None) -> CaseFi
     cid = case_id(ct)
     folder = ct.parent
     out = Path(out_dir) if out_dir is not None else folder
-    return CaseFiles(case_id=cid, ct=ct, mask=existing_mask(folder, cid) or folder / f"mask_{cid}.nii.gz",
-                     prediction=out / f"pred_{cid}.nii.gz", probabilities=out / f"prob_{cid}.nii.gz",
-                     recovery=folder / f".mask_{cid}.recovery.npz")
+    return CaseFiles(
+        case_id=cid,
+        ct=ct,
+        mask=existing_mask(folder, cid) or folder / f"mask_{cid}.nii.gz",
+        prediction=out / f"pred_{cid}.nii.gz",
+        probabilities=out / f"prob_{cid}.nii.gz",
+        recovery=folder / f".mask_{cid}.recovery.npz",
+    )
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ case's status record (the worklist's file), unsaved edits from the open
 session when the case is open (else from an autosaved recovery file), and the
 measured mask from the session's own label (what a report of it would say).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,8 +32,10 @@ class CaseState:
 
     def summary(self) -> str:
         by = f" (by {self.status_by})" if self.status_by else ""
-        return (f"Case {self.label}: {self.status_text}{by}; unsaved edits: "
-                f"{'yes' if self.unsaved else 'no'}; mask: {self.mask}")
+        return (
+            f"Case {self.label}: {self.status_text}{by}; unsaved edits: "
+            f"{'yes' if self.unsaved else 'no'}; mask: {self.mask}"
+        )
 
 
 def case_state(label: str, case: WorklistCase | None, session: EditSession | None) -> CaseState:
@@ -51,8 +54,7 @@ def case_state(label: str, case: WorklistCase | None, session: EditSession | Non
         unsaved, mask = session.model.dirty, session.mask_label()
     else:
         unsaved = case is not None and case.unsaved is not None
-        mask = (f"manual ({case.paths.mask.name})" if case is not None and case.has_mask
-                else "no saved mask")
+        mask = f"manual ({case.paths.mask.name})" if case is not None and case.has_mask else "no saved mask"
         if unsaved:
             mask = "manual (unsaved edits, autosaved)"
     return CaseState(label, record.status if record else None, record.user if record else "", unsaved, mask)

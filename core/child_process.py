@@ -12,6 +12,7 @@ generator would in-process (a ring turn releases its lease, publishes
 nothing); a child that ignores it is terminated after ``stop_timeout_s``.
 ``fn``, its arguments, events and result must pickle.
 """
+
 from __future__ import annotations
 
 import multiprocessing as mp
@@ -40,6 +41,7 @@ def _child_main(fn: Callable[..., Generator], args: tuple, q, cancel) -> None:
         while not cancel.value:
             time.sleep(0.1)
         token.cancel()
+
     threading.Thread(target=watch, daemon=True).start()
     try:
         value = drive(fn(*args, token), lambda ev: q.put(("event", ev)))
@@ -57,9 +59,13 @@ def _child_main(fn: Callable[..., Generator], args: tuple, q, cancel) -> None:
         q.join_thread()
 
 
-def run_in_child(fn: Callable[..., Generator[Progress, None, Any]], *args: Any, token: CancelToken,
-                 what: str = "The background process", stop_timeout_s: float = 60.0
-                 ) -> Generator[Progress, None, Any]:
+def run_in_child(
+    fn: Callable[..., Generator[Progress, None, Any]],
+    *args: Any,
+    token: CancelToken,
+    what: str = "The background process",
+    stop_timeout_s: float = 60.0,
+) -> Generator[Progress, None, Any]:
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
     cancel = ctx.RawValue("b", 0)
@@ -79,13 +85,17 @@ def run_in_child(fn: Callable[..., Generator[Progress, None, Any]], *args: Any, 
                     try:  # it may have put its last message just before exiting
                         kind, payload = q.get(timeout=1.0)
                     except queue.Empty:
-                        raise HemaRelayError(f"{what} stopped unexpectedly (exit code {proc.exitcode}); "
-                                             "nothing it was doing was published.") from None
+                        raise HemaRelayError(
+                            f"{what} stopped unexpectedly (exit code {proc.exitcode}); "
+                            "nothing it was doing was published."
+                        ) from None
                 elif cancelled_at is not None and time.monotonic() - cancelled_at > stop_timeout_s:
                     proc.terminate()
-                    raise ChildStoppedError(f"{what} did not stop within {stop_timeout_s:g} s of being "
-                                            "cancelled and was ended; anything it held on the ring "
-                                            "server (its lease) expires by itself.") from None
+                    raise ChildStoppedError(
+                        f"{what} did not stop within {stop_timeout_s:g} s of being "
+                        "cancelled and was ended; anything it held on the ring "
+                        "server (its lease) expires by itself."
+                    ) from None
                 else:
                     continue
             if kind == "event":

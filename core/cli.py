@@ -8,6 +8,7 @@ fraction of a second (``bench/bench_startup.py``) and never load torch. Errors
 for users are :class:`HemaRelayError`: printed on one line, exit status 2,
 never a traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,8 +27,7 @@ def build_parser(commands: Iterable[str] = ()) -> argparse.ArgumentParser:
     imported) and a one-line entry for every other command."""
     parser = argparse.ArgumentParser(
         prog="hemarelay",
-        description="Hematoma Relay: hematoma segmentation trained across hospitals "
-        "by cyclic weight transfer.",
+        description="Hematoma Relay: hematoma segmentation trained across hospitals by cyclic weight transfer.",
     )
     parser.add_argument("--version", action="version", version=f"hemarelay {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
@@ -53,8 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     command = _command_in(argv)
     parser = build_parser([command] if command else [])
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -3,6 +3,7 @@
 A site folder holds ``train/``, ``test/`` and optionally ``normal/`` with
 ``ct_NNN.nii.gz`` + ``mask_NNN.nii.gz`` pairs (the CT-ICH layout).
 """
+
 from __future__ import annotations
 
 import os

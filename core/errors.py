@@ -4,6 +4,7 @@ Core code raises these; the CLI prints ``str(error)`` on one line and exits with
 status 2, the GUI shows it in a dialog or the status bar. Nothing else should
 reach a user: any other exception is a bug.
 """
+
 from __future__ import annotations
 
 import unicodedata

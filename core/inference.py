@@ -21,6 +21,7 @@ bounding box on that grid, and the probabilities are resampled back to the
 canonical grid before the brain mask, the threshold and the clean-up, which are
 the same for every network.
 """
+
 from __future__ import annotations
 
 import time
@@ -90,16 +91,29 @@ def plan_slices(brain: np.ndarray, margin: int | None = RECEPTIVE_RADIUS) -> lis
             plans.append(SlicePlan(int(k), 0, ni, 0, nj))
             continue
         ii, jj = np.flatnonzero(rows[:, k]), np.flatnonzero(cols[:, k])
-        plans.append(SlicePlan(int(k), max(int(ii[0]) - margin, 0), min(int(ii[-1]) + 1 + margin, ni),
-                               max(int(jj[0]) - margin, 0), min(int(jj[-1]) + 1 + margin, nj)))
+        plans.append(
+            SlicePlan(
+                int(k),
+                max(int(ii[0]) - margin, 0),
+                min(int(ii[-1]) + 1 + margin, ni),
+                max(int(jj[0]) - margin, 0),
+                min(int(jj[-1]) + 1 + margin, nj),
+            )
+        )
     return plans
 
 
 class Segmenter:
     """A loaded network ready to segment volumes (build once, reuse)."""
 
-    def __init__(self, weights: LoadedWeights, backend: str = "auto", threads: int | None = None,
-                 threshold: float = THRESHOLD, min_component_voxels: int = MIN_COMPONENT_VOXELS) -> None:
+    def __init__(
+        self,
+        weights: LoadedWeights,
+        backend: str = "auto",
+        threads: int | None = None,
+        threshold: float = THRESHOLD,
+        min_component_voxels: int = MIN_COMPONENT_VOXELS,
+    ) -> None:
         self.weights = weights
         self.convention = weights.meta.input
         flush_denormals()
@@ -115,10 +129,13 @@ class Segmenter:
     def from_file(cls, path: str | Path, **kw) -> "Segmenter":
         return cls(load_weights(path), **kw)
 
-    def probabilities_canonical(self, image: np.ndarray, brain: np.ndarray,
-                                token: CancelToken = NEVER_CANCELLED,
-                                spacing: tuple[float, ...] | None = None
-                                ) -> Generator[Progress, None, tuple[np.ndarray, list[SlicePlan]]]:
+    def probabilities_canonical(
+        self,
+        image: np.ndarray,
+        brain: np.ndarray,
+        token: CancelToken = NEVER_CANCELLED,
+        spacing: tuple[float, ...] | None = None,
+    ) -> Generator[Progress, None, tuple[np.ndarray, list[SlicePlan]]]:
         """Network probabilities on a canonical volume (``image`` already prepared).
 
         ``spacing`` (mm) is needed when the network works on a resampled grid.
@@ -134,17 +151,16 @@ class Segmenter:
         done = 0
         for n, p in enumerate(plans):
             token.raise_if_cancelled()
-            yield Progress(STAGE_SEGMENT, done, total, f"slice {n + 1} of {len(plans)}",
-                           clock.eta(done, total))
-            crop = image[p.i0:p.i1, p.j0:p.j1, p.k]
-            prob[p.i0:p.i1, p.j0:p.j1, p.k] = self.engine(crop[None, None])[0, 0]
+            yield Progress(STAGE_SEGMENT, done, total, f"slice {n + 1} of {len(plans)}", clock.eta(done, total))
+            crop = image[p.i0 : p.i1, p.j0 : p.j1, p.k]
+            prob[p.i0 : p.i1, p.j0 : p.j1, p.k] = self.engine(crop[None, None])[0, 0]
             done += p.pixels
         prob *= brain
         return prob, plans
 
-    def _probabilities_working_grid(self, image: np.ndarray, brain: np.ndarray,
-                                    spacing: tuple[float, ...] | None, token: CancelToken
-                                    ) -> Generator[Progress, None, tuple[np.ndarray, list[SlicePlan]]]:
+    def _probabilities_working_grid(
+        self, image: np.ndarray, brain: np.ndarray, spacing: tuple[float, ...] | None, token: CancelToken
+    ) -> Generator[Progress, None, tuple[np.ndarray, list[SlicePlan]]]:
         """The 2.5-D network on the working grid, then back to the canonical grid.
 
         All slices share one crop: the brain's bounding box on the working grid
@@ -172,18 +188,17 @@ class Segmenter:
             clock, total = EtaClock(), len(ks)
             for start in range(0, ks.size, WORKING_BATCH):
                 token.raise_if_cancelled()
-                yield Progress(STAGE_SEGMENT, start, total, f"slice {start + 1} of {total}",
-                               clock.eta(start, total))
-                batch = ks[start:start + WORKING_BATCH]
+                yield Progress(STAGE_SEGMENT, start, total, f"slice {start + 1} of {total}", clock.eta(start, total))
+                batch = ks[start : start + WORKING_BATCH]
                 out = self.engine(conv.stack(crop, batch))
                 prob_w[i0:i1, j0:j1, batch] = np.moveaxis(out[:, 0], 0, -1)
-        prob = np.clip(conv.from_working(prob_w, image.shape), 0.0, 1.0) if conv.in_plane_mm > 0 \
-            else prob_w
+        prob = np.clip(conv.from_working(prob_w, image.shape), 0.0, 1.0) if conv.in_plane_mm > 0 else prob_w
         prob *= brain
         return prob, plans
 
-    def predict(self, ct: Volume, token: CancelToken = NEVER_CANCELLED, keep_probabilities: bool = False
-                ) -> Generator[Progress, None, Prediction]:
+    def predict(
+        self, ct: Volume, token: CancelToken = NEVER_CANCELLED, keep_probabilities: bool = False
+    ) -> Generator[Progress, None, Prediction]:
         t0 = time.monotonic()
         yield Progress(STAGE_BRAIN, 0, 0, ct.name)
         canon, reo = to_canonical(ct)
@@ -195,8 +210,14 @@ class Segmenter:
         mask = remove_small_components(prob > self.threshold, self.min_component_voxels)
         mask_src = reo.to_source(mask.astype(np.uint8))
         prob_src = reo.to_source(prob) if keep_probabilities else None
-        return Prediction(mask_src, prob_src, volume_ml(mask_src, ct.voxel_volume_ml), len(plans),
-                          sum(p.pixels for p in plans), time.monotonic() - t0)
+        return Prediction(
+            mask_src,
+            prob_src,
+            volume_ml(mask_src, ct.voxel_volume_ml),
+            len(plans),
+            sum(p.pixels for p in plans),
+            time.monotonic() - t0,
+        )
 
 
 # ------------------------------------------------------------------ file level
@@ -208,9 +229,13 @@ class PredictedFile:
     prediction: Prediction
 
 
-def predict_files(ct_paths: Sequence[str | Path], segmenter: Segmenter, out_dir: str | Path | None = None,
-                  probabilities: bool = False, token: CancelToken = NEVER_CANCELLED
-                  ) -> Generator[Progress, None, list[PredictedFile]]:
+def predict_files(
+    ct_paths: Sequence[str | Path],
+    segmenter: Segmenter,
+    out_dir: str | Path | None = None,
+    probabilities: bool = False,
+    token: CancelToken = NEVER_CANCELLED,
+) -> Generator[Progress, None, list[PredictedFile]]:
     """Predict each CT and write its mask (and probability map); returns what was written."""
     out = Path(out_dir) if out_dir is not None else None
     paths = [Path(p) for p in ct_paths]
@@ -260,8 +285,9 @@ class Evaluation:
 
     def to_json_dict(self) -> dict:
         return {
-            "cases": [{"case": c.case, "dice": c.dice, "manual_ml": c.manual_ml, "auto_ml": c.auto_ml}
-                      for c in self.cases],
+            "cases": [
+                {"case": c.case, "dice": c.dice, "manual_ml": c.manual_ml, "auto_ml": c.auto_ml} for c in self.cases
+            ],
             "mean_dice": self.mean_dice,
             "pearson_r": self.pearson_r,
             "normal": [{"case": c.case, "auto_ml": c.auto_ml} for c in self.normal],
@@ -269,8 +295,9 @@ class Evaluation:
         }
 
 
-def evaluate_site(site_dir: str | Path, segmenter: Segmenter, token: CancelToken = NEVER_CANCELLED
-                  ) -> Generator[Progress, None, Evaluation]:
+def evaluate_site(
+    site_dir: str | Path, segmenter: Segmenter, token: CancelToken = NEVER_CANCELLED
+) -> Generator[Progress, None, Evaluation]:
     """Dice and volumes on ``site_dir/test`` (and ``site_dir/normal`` when present)."""
     site_dir = Path(site_dir)
     test = site_split(site_dir, "test", require_masks=True)
@@ -278,4 +305,4 @@ def evaluate_site(site_dir: str | Path, segmenter: Segmenter, token: CancelToken
     if not test and not normal:
         raise InputError(f"{site_dir}: no test/ or normal/ folder with ct_NNN.nii.gz files.")
     scores = (yield from score_cases(test + normal, {"model": segmenter}, "Evaluating", token=token))["model"]
-    return Evaluation.of(scores[:len(test)], scores[len(test):], segmenter.weights.meta.sha256)
+    return Evaluation.of(scores[: len(test)], scores[len(test) :], segmenter.weights.meta.sha256)

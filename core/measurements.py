@@ -16,6 +16,7 @@ How neuroradiologists measure:
   anterior to its posterior attachment) and the perpendicular distance from
   it to the septum pellucidum, in mm (over 5 mm is a surgical indication).
 """
+
 from __future__ import annotations
 
 import enum
@@ -59,8 +60,7 @@ class HUStats:
     def text(self) -> str:
         if self.n == 0:
             return "no voxels"
-        return (f"mean {self.mean:.1f} HU, SD {self.sd:.1f}, min {self.min:.0f}, "
-                f"max {self.max:.0f} ({self.n} voxels)")
+        return f"mean {self.mean:.1f} HU, SD {self.sd:.1f}, min {self.min:.0f}, max {self.max:.0f} ({self.n} voxels)"
 
 
 @dataclass(frozen=True)
@@ -93,8 +93,7 @@ def distance_mm(p0: Point, p1: Point, spacing: Sequence[float]) -> float:
     return float(np.linalg.norm(_mm(p1, spacing) - _mm(p0, spacing)))
 
 
-def thickness_mm(mask: np.ndarray, p0: Point, p1: Point, spacing: Sequence[float],
-                 step_mm: float = 0.05) -> float:
+def thickness_mm(mask: np.ndarray, p0: Point, p1: Point, spacing: Sequence[float], step_mm: float = 0.05) -> float:
     """Longest stretch of the segment p0-p1 that lies inside ``mask`` (mm).
 
     The segment is sampled every ``step_mm`` and each sample looks up the voxel
@@ -150,20 +149,21 @@ def hu_stats(values: np.ndarray) -> HUStats:
     v = np.asarray(values, dtype=np.float64).ravel()
     if v.size == 0:
         return HUStats(0, float("nan"), float("nan"), float("nan"), float("nan"))
-    return HUStats(int(v.size), float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0,
-                   float(v.min()), float(v.max()))
+    return HUStats(
+        int(v.size), float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0, float(v.min()), float(v.max())
+    )
 
 
-def disc(shape: tuple[int, int], centre: tuple[float, float], radius_mm: float,
-         pixel_mm: tuple[float, float]) -> np.ndarray:
+def disc(
+    shape: tuple[int, int], centre: tuple[float, float], radius_mm: float, pixel_mm: tuple[float, float]
+) -> np.ndarray:
     """Bool image of the pixels whose centres lie within ``radius_mm`` of ``centre``."""
     rows = (np.arange(shape[0])[:, None] - centre[0]) * pixel_mm[0]
     cols = (np.arange(shape[1])[None, :] - centre[1]) * pixel_mm[1]
     return rows * rows + cols * cols <= radius_mm * radius_mm
 
 
-def mask_hu_per_slice(hu: np.ndarray, mask: np.ndarray, axis: int = 0
-                      ) -> tuple[tuple[SliceHU, ...], HUStats]:
+def mask_hu_per_slice(hu: np.ndarray, mask: np.ndarray, axis: int = 0) -> tuple[tuple[SliceHU, ...], HUStats]:
     """HU statistics of the mask on each slice along ``axis`` that has mask, and overall."""
     m = np.asarray(mask) != 0
     rows = []
@@ -179,12 +179,20 @@ def _round(p: Sequence[float]) -> tuple[float, ...]:
     return tuple(round(float(x), 3) for x in p)
 
 
-def make_measurement(kind: MeasureKind, plane: str, points: Sequence[Point], *,
-                     spacing: Sequence[float], world: Callable[..., tuple[float, float, float]],
-                     hu: np.ndarray | None = None,
-                     mask: np.ndarray | None = None, image: np.ndarray | None = None,
-                     image_point: tuple[float, float] | None = None,
-                     pixel_mm: tuple[float, float] | None = None, user: str = "") -> Measurement:
+def make_measurement(
+    kind: MeasureKind,
+    plane: str,
+    points: Sequence[Point],
+    *,
+    spacing: Sequence[float],
+    world: Callable[..., tuple[float, float, float]],
+    hu: np.ndarray | None = None,
+    mask: np.ndarray | None = None,
+    image: np.ndarray | None = None,
+    image_point: tuple[float, float] | None = None,
+    pixel_mm: tuple[float, float] | None = None,
+    user: str = "",
+) -> Measurement:
     """Measure ``kind`` from the points the user placed.
 
     For the HU circle, ``points`` are the centre and a point on the rim, and
@@ -203,14 +211,18 @@ def make_measurement(kind: MeasureKind, plane: str, points: Sequence[Point], *,
         if mask is None:
             raise InputError("Thickness needs a mask: draw the hematoma first.")
         d = thickness_mm(mask, pts[0], pts[1], spacing)
-        text = (f"Max. hematoma thickness along the line: {d:.1f} mm" if d > 0 else
-                "Thickness: the line does not cross the mask (0 mm)")
+        text = (
+            f"Max. hematoma thickness along the line: {d:.1f} mm"
+            if d > 0
+            else "Thickness: the line does not cross the mask (0 mm)"
+        )
         return Measurement(kind, plane, pts, mm, d, "mm", text, user=user)
     if kind is MeasureKind.MIDLINE_SHIFT:
         ms = midline_shift(pts[0], pts[1], pts[2], spacing)
         side = f" to the patient's {ms.side}" if ms.side else ""
-        return Measurement(kind, plane, pts, mm, ms.distance_mm, "mm",
-                           f"Midline shift: {ms.distance_mm:.1f} mm{side}", user=user)
+        return Measurement(
+            kind, plane, pts, mm, ms.distance_mm, "mm", f"Midline shift: {ms.distance_mm:.1f} mm{side}", user=user
+        )
     if kind is MeasureKind.HU_CIRCLE:
         if image is None or image_point is None or pixel_mm is None:
             raise InputError("The HU circle needs the slice it was drawn on.")
@@ -218,14 +230,33 @@ def make_measurement(kind: MeasureKind, plane: str, points: Sequence[Point], *,
         inside = disc(image.shape, image_point, r, pixel_mm)
         st = hu_stats(image[inside])
         area = st.n * pixel_mm[0] * pixel_mm[1] / 100.0
-        return Measurement(kind, plane, pts, mm, st.mean, "HU",
-                           f"Circle r {r:.1f} mm ({area:.2f} cm²): {st.text()}", stats=st, user=user)
+        return Measurement(
+            kind,
+            plane,
+            pts,
+            mm,
+            st.mean,
+            "HU",
+            f"Circle r {r:.1f} mm ({area:.2f} cm²): {st.text()}",
+            stats=st,
+            user=user,
+        )
     if kind is MeasureKind.MASK_HU:
         if hu is None or mask is None:
             raise InputError("Mask HU statistics need the CT and the mask.")
         per_slice, overall = mask_hu_per_slice(hu, mask)
-        return Measurement(kind, plane, (), (), overall.mean, "HU",
-                           f"Mask HU: {overall.text()}", stats=overall, per_slice=per_slice, user=user)
+        return Measurement(
+            kind,
+            plane,
+            (),
+            (),
+            overall.mean,
+            "HU",
+            f"Mask HU: {overall.text()}",
+            stats=overall,
+            per_slice=per_slice,
+            user=user,
+        )
     raise ValueError(kind)
 
 
@@ -238,7 +269,7 @@ def measurements_path(mask_path: str | Path) -> Path:
         if name.endswith(ext):
             name = name[: -len(ext)]
             break
-    stem = name[len("mask_"):] if name.startswith("mask_") else name
+    stem = name[len("mask_") :] if name.startswith("mask_") else name
     return mask_path.parent / f"measurements_{stem}.json"
 
 
@@ -254,12 +285,18 @@ def _stats(d: dict | None) -> HUStats | None:
 
 def _from_json(d: dict) -> Measurement:
     return Measurement(
-        kind=MeasureKind(d["kind"]), plane=str(d["plane"]),
+        kind=MeasureKind(d["kind"]),
+        plane=str(d["plane"]),
         points=tuple(tuple(float(x) for x in p) for p in d["points"]),  # type: ignore[misc]
         points_mm=tuple(tuple(float(x) for x in p) for p in d["points_mm"]),  # type: ignore[misc]
-        value=float(d["value"]), unit=str(d["unit"]), text=str(d["text"]), stats=_stats(d.get("stats")),
+        value=float(d["value"]),
+        unit=str(d["unit"]),
+        text=str(d["text"]),
+        stats=_stats(d.get("stats")),
         per_slice=tuple(SliceHU(int(s["slice"]), _stats(s["stats"])) for s in d.get("per_slice", ())),  # type: ignore[arg-type]
-        user=str(d.get("user", "")), created=str(d.get("created", "")))
+        user=str(d.get("user", "")),
+        created=str(d.get("created", "")),
+    )
 
 
 def load_measurements(path: str | Path) -> list[Measurement]:
@@ -273,8 +310,7 @@ def load_measurements(path: str | Path) -> list[Measurement]:
             raise ValueError(f"format {doc.get('format')!r}")
         return [_from_json(d) for d in doc["measurements"]]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise InputError(f"The measurements file {path.name} cannot be read ({exc}); "
-                         "it was left as it is.") from exc
+        raise InputError(f"The measurements file {path.name} cannot be read ({exc}); it was left as it is.") from exc
 
 
 def save_measurements(path: str | Path, items: Sequence[Measurement], case: str = "") -> Path:

@@ -7,6 +7,7 @@ small 3-D connected components (the paper's evaluation drops components under
 
 Masks are any array whose non-zero voxels are hematoma; they are never modified.
 """
+
 from __future__ import annotations
 
 import math
@@ -116,8 +117,7 @@ def wilcoxon_paired(a, b) -> WilcoxonResult:
     if n == 0:
         return WilcoxonResult(nan, nan, 0, "no pairs")
     if nonzero == 0:
-        return WilcoxonResult(0.0, 1.0, n, "all paired differences are zero; "
-                              "the two series are identical")
+        return WilcoxonResult(0.0, 1.0, n, "all paired differences are zero; the two series are identical")
     with warnings.catch_warnings():
         # one non-zero difference makes scipy's normal approximation divide by 0
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -125,8 +125,10 @@ def wilcoxon_paired(a, b) -> WilcoxonResult:
     notes = []
     if nonzero < WILCOXON_MIN_N:
         min_p = min(1.0, 2.0 / 2**nonzero)
-        notes.append(f"only {nonzero} non-zero difference(s): the smallest possible "
-                     f"two-sided p is {min_p:.3g}, so p < 0.05 cannot be reached")
+        notes.append(
+            f"only {nonzero} non-zero difference(s): the smallest possible "
+            f"two-sided p is {min_p:.3g}, so p < 0.05 cannot be reached"
+        )
     if nonzero < n:
         notes.append(f"{n - nonzero} zero difference(s) dropped")
     p = float(res.pvalue)
@@ -134,8 +136,7 @@ def wilcoxon_paired(a, b) -> WilcoxonResult:
 
 
 # ---------------------------------------------------------------- components
-def remove_small_components(mask: np.ndarray, min_voxels: int = 27,
-                            connectivity: int = 3) -> np.ndarray:
+def remove_small_components(mask: np.ndarray, min_voxels: int = 27, connectivity: int = 3) -> np.ndarray:
     """Copy of ``mask`` (bool) without 3-D connected components smaller than
     ``min_voxels`` voxels; components of exactly ``min_voxels`` are kept.
 

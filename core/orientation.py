@@ -6,6 +6,7 @@ reoriented to one orientation (RAI, with AFNI) in the same spirit. Only axis
 flips and permutations are used, never interpolation, so a result computed on
 the canonical grid maps back to the source grid voxel for voxel.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,6 +50,6 @@ def to_canonical(vol: Volume) -> tuple[Volume, Reorientation]:
     data = np.ascontiguousarray(ornt.apply_orientation(vol.data, forward))
     affine = vol.affine @ ornt.inv_ornt_aff(forward, vol.shape)
     re = Reorientation(vol.shape, vol.affine.copy(), forward)
-    return vol.with_data(data, affine=affine) if data.shape == vol.shape else \
-        Volume(data=data, affine=affine, source=vol.source, description=vol.description,
-               notes=vol.notes), re
+    return vol.with_data(data, affine=affine) if data.shape == vol.shape else Volume(
+        data=data, affine=affine, source=vol.source, description=vol.description, notes=vol.notes
+    ), re

@@ -6,6 +6,7 @@ fields) and calls ``token.raise_if_cancelled()`` between steps. The owner of
 the job cancels; the job only reads the token (as in ilastik's lazyflow
 ``cancel_token``). ``app/workers`` runs such generators on a thread.
 """
+
 from __future__ import annotations
 
 import math
@@ -71,7 +72,7 @@ class EtaClock:
 
 
 def format_eta(seconds: float | None) -> str:
-    """"about 3 min 05 s left", "about 2 h 10 min left"; "" when unknown. The one
+    """ "about 3 min 05 s left", "about 2 h 10 min left"; "" when unknown. The one
     wording of a time estimate, for the command line and the application."""
     if seconds is None or not math.isfinite(seconds):
         return ""
@@ -105,8 +106,12 @@ class relay(Generic[E, R, T]):  # noqa: N801 (used like a function: ``yield from
     ends with the inner generator's ``StopIteration`` value, and closing the
     outer generator closes the inner one."""
 
-    def __init__(self, gen: Generator[E, None, T], on_event: Callable[[E], object] | None = None,
-                 convert: Callable[[E], R] | None = None) -> None:
+    def __init__(
+        self,
+        gen: Generator[E, None, T],
+        on_event: Callable[[E], object] | None = None,
+        convert: Callable[[E], R] | None = None,
+    ) -> None:
         self.gen, self.on_event, self.convert = gen, on_event, convert
 
     def __iter__(self) -> "relay[E, R, T]":

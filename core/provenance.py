@@ -2,6 +2,7 @@
 
 Light on purpose (no torch): the worklist and reports read it.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -14,10 +15,15 @@ from .io.atomic import atomic_write_text
 
 def write_provenance(mask_path: Path, meta) -> Path:
     """Record beside a predicted mask the weights (``WeightsMeta``) that made it."""
-    doc = {"model_version": meta.version, "model_sha256": meta.sha256,
-           "architecture": meta.architecture, "ds": meta.ds, "preset": meta.preset,
-           "shipped_default": meta.training.get("shipped_default") is True,
-           "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    doc = {
+        "model_version": meta.version,
+        "model_sha256": meta.sha256,
+        "architecture": meta.architecture,
+        "ds": meta.ds,
+        "preset": meta.preset,
+        "shipped_default": meta.training.get("shipped_default") is True,
+        "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
     return atomic_write_text(provenance_path(mask_path), json.dumps(doc, indent=1))
 
 
@@ -27,10 +33,14 @@ def prediction_label(mask_path: Path) -> str:
     try:
         doc = json.loads(provenance_path(mask_path).read_text())
         if doc.get("shipped_default") is True:
-            return (f"the default model {doc.get('model_version')}, shipped with the program "
-                    f"(sha256 {str(doc['model_sha256'])[:12]}, {Path(mask_path).name})")
-        return (f"model {doc.get('model_version') or doc['architecture']} "
-                f"(tensors sha256 {str(doc['model_sha256'])[:12]}, {Path(mask_path).name})")
+            return (
+                f"the default model {doc.get('model_version')}, shipped with the program "
+                f"(sha256 {str(doc['model_sha256'])[:12]}, {Path(mask_path).name})"
+            )
+        return (
+            f"model {doc.get('model_version') or doc['architecture']} "
+            f"(tensors sha256 {str(doc['model_sha256'])[:12]}, {Path(mask_path).name})"
+        )
     except (OSError, ValueError, KeyError, TypeError):
         return f"model prediction ({Path(mask_path).name}, model version unknown)"
 

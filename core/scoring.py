@@ -7,6 +7,7 @@ of a new model version on its reviewed cases
 :func:`score_cases`: each CT and its reference mask are read once and every
 model predicts it; a case without a mask is a normal scan (reference empty).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -36,9 +37,12 @@ class CaseScore:
     def from_json(d: Mapping) -> "CaseScore":
         """Also reads the field names of the site's model records before this type was
         shared (label, volume_ml, predicted_ml)."""
-        return CaseScore(str(d.get("case", d.get("label", ""))), float(d["dice"]),
-                         float(d.get("manual_ml", d.get("volume_ml", 0.0))),
-                         float(d.get("auto_ml", d.get("predicted_ml", 0.0))))
+        return CaseScore(
+            str(d.get("case", d.get("label", ""))),
+            float(d["dice"]),
+            float(d.get("manual_ml", d.get("volume_ml", 0.0))),
+            float(d.get("auto_ml", d.get("predicted_ml", 0.0))),
+        )
 
 
 class Predictor(Protocol):  # core.inference.Segmenter
@@ -48,9 +52,14 @@ class Predictor(Protocol):  # core.inference.Segmenter
 OnPrediction = Callable[[Case, Volume, np.ndarray, str, np.ndarray], None]
 
 
-def score_cases(cases: Sequence[Case], models: Mapping[str, Predictor], stage: str, label: str = "",
-                token: CancelToken = NEVER_CANCELLED, on_prediction: OnPrediction | None = None
-                ) -> Generator[Progress, None, dict[str, list[CaseScore]]]:
+def score_cases(
+    cases: Sequence[Case],
+    models: Mapping[str, Predictor],
+    stage: str,
+    label: str = "",
+    token: CancelToken = NEVER_CANCELLED,
+    on_prediction: OnPrediction | None = None,
+) -> Generator[Progress, None, dict[str, list[CaseScore]]]:
     """Every model on every case: ``{model: [CaseScore per case, in order]}``.
     ``on_prediction(case, ct, reference, model, predicted_mask)`` sees each mask
     (the experiment keeps a slice of some for its figure)."""
@@ -59,18 +68,21 @@ def score_cases(cases: Sequence[Case], models: Mapping[str, Predictor], stage: s
     for n, case in enumerate(cases):
         token.raise_if_cancelled()
         ct = load_ct(case.ct_path)
-        reference = load_mask(case.mask_path, ct).data if case.mask_path is not None else \
-            np.zeros(ct.shape, np.uint8)
+        reference = load_mask(case.mask_path, ct).data if case.mask_path is not None else np.zeros(ct.shape, np.uint8)
         manual_ml = volume_ml(reference, ct.voxel_volume_ml)
         for model, predictor in models.items():
             token.raise_if_cancelled()
             who = f"{model} on " if len(models) > 1 else ""
-            yield Progress(stage, done, total, f"{label} {who}case {case.case_id} ({n + 1} of {len(cases)})"
-                           .strip(), clock.eta(done, total))
+            yield Progress(
+                stage,
+                done,
+                total,
+                f"{label} {who}case {case.case_id} ({n + 1} of {len(cases)})".strip(),
+                clock.eta(done, total),
+            )
             pred = yield from predictor.predict(ct, token)
             mask = pred.mask  # type: ignore[attr-defined]
-            scores[model].append(CaseScore(case.case_id, dice(reference, mask), manual_ml,
-                                           pred.volume_ml))  # type: ignore[attr-defined]
+            scores[model].append(CaseScore(case.case_id, dice(reference, mask), manual_ml, pred.volume_ml))  # type: ignore[attr-defined]
             if on_prediction is not None:
                 on_prediction(case, ct, reference, model, mask)
             done += 1

@@ -8,6 +8,7 @@ clipped when its extreme value is far inside the physical range (air is about
 -1000 HU, bone over 1000 HU) and holds a pile of voxels, which a real CT's
 extremes never do.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,9 +49,11 @@ class StoredRange:
             lost += min(self.low, high) - low
         if lost / width <= 0.5:
             return ""
-        return (f"This CT is stored clipped to {self.text()}: the {name} window "
-                f"({low:g} to {high:g} HU) cannot show what it is for; every voxel beyond "
-                f"the stored range has the same grey.")
+        return (
+            f"This CT is stored clipped to {self.text()}: the {name} window "
+            f"({low:g} to {high:g} HU) cannot show what it is for; every voxel beyond "
+            f"the stored range has the same grey."
+        )
 
 
 def stored_range(hu: np.ndarray) -> StoredRange:
@@ -60,5 +63,9 @@ def stored_range(hu: np.ndarray) -> StoredRange:
     lo, hi = float(flat.min()), float(flat.max())
     pile_lo = np.count_nonzero(sample == lo) / sample.size
     pile_hi = np.count_nonzero(sample == hi) / sample.size
-    return StoredRange(lo, hi, clipped_low=bool(lo > AIR_HU + 200 and pile_lo > _PILE),
-                       clipped_high=bool(hi < BONE_HU and pile_hi > _PILE))
+    return StoredRange(
+        lo,
+        hi,
+        clipped_low=bool(lo > AIR_HU + 200 and pile_lo > _PILE),
+        clipped_high=bool(hi < BONE_HU and pile_hi > _PILE),
+    )

@@ -11,6 +11,7 @@ protocol; this module, above both the ring and :mod:`core.training`, picks one:
 - ``package.module:function``: any other factory, called with the
   :class:`TrainerChoice` itself.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -39,10 +40,12 @@ def make_turn_trainer(choice: TrainerChoice) -> TurnTrainer:
     spec = choice.spec or "hematoma"
     if spec == "toy":
         from .ring.toy import ToyTrainer
+
         return ToyTrainer(Path(choice.data), synthetic_seed=zlib.crc32(choice.site.encode()) % 1000)
     if spec == "hematoma":
         from .training.config import load_config
         from .training.ring_turn import HematomaTurnTrainer
+
         config = load_config(choice.preset, choice.config, list(choice.overrides))
         trainer: object = HematomaTurnTrainer(Path(choice.data), config)
     else:
@@ -55,6 +58,7 @@ def make_turn_trainer(choice: TrainerChoice) -> TurnTrainer:
             raise TrainerUnavailableError(f"Trainer '{spec}' cannot be loaded: {exc}.") from None
         trainer = make(choice)
     if not isinstance(trainer, TurnTrainer):
-        raise TrainerUnavailableError(f"Trainer '{spec}' did not return a ring trainer "
-                                      f"(model_id and train_turn are required).")
+        raise TrainerUnavailableError(
+            f"Trainer '{spec}' did not return a ring trainer (model_id and train_turn are required)."
+        )
     return trainer

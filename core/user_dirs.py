@@ -6,6 +6,7 @@
 - state (model versions, the embedded ring, audit logs): ``~/.local/state/hemarelay``
   on Linux (``$XDG_STATE_HOME`` respected).
 """
+
 from __future__ import annotations
 
 import os

@@ -5,6 +5,7 @@ Convention (the same as nibabel's): ``data`` is indexed ``[i, j, k]`` and
 Axial slices are ``data[:, :, k]`` once a volume is in the canonical
 orientation (see :mod:`core.orientation`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace

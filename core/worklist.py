@@ -10,6 +10,7 @@ who set it and when, is kept in a small JSON file beside the cases
 training survives restarts and can be audited. Every write re-reads the file
 first and replaces it atomically.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -52,8 +53,7 @@ class CaseStatus(enum.Enum):
         for s in cls:
             if s.value == text or s.name.lower() == str(text).lower():
                 return s
-        raise InputError(f"unknown case status {text!r}; one of: "
-                         + ", ".join(s.value for s in cls) + ".")
+        raise InputError(f"unknown case status {text!r}; one of: " + ", ".join(s.value for s in cls) + ".")
 
 
 @dataclass(frozen=True)
@@ -97,8 +97,7 @@ class StatusStore:
         except FileNotFoundError:
             return {"format": FORMAT, "cases": {}}
         except OSError as exc:
-            raise InputError(f"{self.path}: cannot read the case status file "
-                             f"({exc.strerror or exc}).") from None
+            raise InputError(f"{self.path}: cannot read the case status file ({exc.strerror or exc}).") from None
         try:
             raw = json.loads(text)
             if not isinstance(raw, dict) or not isinstance(raw.get("cases"), dict):
@@ -106,8 +105,10 @@ class StatusStore:
             for d in raw["cases"].values():
                 StatusRecord.from_json(d)
         except (ValueError, KeyError, TypeError, AttributeError, InputError) as exc:
-            raise InputError(f"{self.path}: the case status file is damaged ({exc}); statuses "
-                             "cannot be shown or changed until it is repaired or removed.") from None
+            raise InputError(
+                f"{self.path}: the case status file is damaged ({exc}); statuses "
+                "cannot be shown or changed until it is repaired or removed."
+            ) from None
         return raw
 
     def read(self) -> dict[str, StatusRecord]:
@@ -122,8 +123,14 @@ class StatusStore:
             return []
         return [StatusRecord.from_json(h) for h in entry.get("history", [])]
 
-    def set(self, case_id: str, status: CaseStatus, user: str | None = None,
-            when: str | None = None, expected: CaseStatus | None = None) -> StatusRecord:
+    def set(
+        self,
+        case_id: str,
+        status: CaseStatus,
+        user: str | None = None,
+        when: str | None = None,
+        expected: CaseStatus | None = None,
+    ) -> StatusRecord:
         """Record ``status``; with ``expected``, only if the case still has that status
         (compare-and-swap: a window acting on what it showed a while ago cannot
         overwrite a newer change). The read-modify-write runs under the folder's
@@ -137,7 +144,8 @@ class StatusStore:
                 raise StatusConflictError(
                     f"Case {case_id} is now '{current.status.value}' (changed{who} at "
                     f"{current.changed_at[:16].replace('T', ' ') or 'an unknown time'}), not "
-                    f"'{expected.value}' as shown here; its status was not changed. Look again and retry.")
+                    f"'{expected.value}' as shown here; its status was not changed. Look again and retry."
+                )
             record = StatusRecord(status, user if user is not None else default_user(), when or _now())
             history = list(entry.get("history", []))
             history.append(record.to_json())
@@ -170,12 +178,12 @@ def _status_lock(path: Path, wait_s: float = 10.0, stale_s: float = 30.0) -> Ite
             except FileNotFoundError:
                 continue
             if time.monotonic() > deadline:
-                raise InputError(f"{path.parent}: the case status file is being changed by another "
-                                 "window; try again.") from None
+                raise InputError(
+                    f"{path.parent}: the case status file is being changed by another window; try again."
+                ) from None
             time.sleep(0.02)
         except OSError as exc:
-            raise InputError(f"{path.parent}: cannot lock the case status file "
-                             f"({exc.strerror or exc}).") from None
+            raise InputError(f"{path.parent}: cannot lock the case status file ({exc.strerror or exc}).") from None
     try:
         os.write(fd, str(os.getpid()).encode())
         os.close(fd)
@@ -206,8 +214,14 @@ class WorklistCase:
 
 def _case(label: str, paths: CaseFiles, statuses: dict[str, StatusRecord] | None) -> WorklistCase:
     status = None if statuses is None else statuses.get(paths.case_id, NEW_RECORD)
-    return WorklistCase(label, paths, status, paths.mask.exists(), paths.prediction.exists(),
-                        pending_recovery(paths.recovery, paths.mask))
+    return WorklistCase(
+        label,
+        paths,
+        status,
+        paths.mask.exists(),
+        paths.prediction.exists(),
+        pending_recovery(paths.recovery, paths.mask),
+    )
 
 
 @dataclass
@@ -247,19 +261,23 @@ class Worklist:
         folder = case.paths.folder
         holder = held_by_other(case.paths.lock)
         if holder is not None:
-            raise InputError(f"Case {label} is open for editing by {holder.describe()}; its status can "
-                             "be changed there (or once it is closed).")
+            raise InputError(
+                f"Case {label} is open for editing by {holder.describe()}; its status can "
+                "be changed there (or once it is closed)."
+            )
         if folder in self.problems:
             raise InputError(self.problems[folder])
         if status is CaseStatus.APPROVED:
             if not case.has_mask:
-                raise InputError(f"Case {label} has no saved mask ({case.paths.mask.name}); "
-                                 "save the mask before approving it for training.")
+                raise InputError(
+                    f"Case {label} has no saved mask ({case.paths.mask.name}); "
+                    "save the mask before approving it for training."
+                )
             if case.unsaved is not None:
-                raise InputError(f"Case {label} has unsaved edits; save or discard them before "
-                                 "approving it for training.")
-        record = StatusStore(folder).set(case.case_id, status, user,
-                                         expected=seen.status if seen is not None else None)
+                raise InputError(
+                    f"Case {label} has unsaved edits; save or discard them before approving it for training."
+                )
+        record = StatusStore(folder).set(case.case_id, status, user, expected=seen.status if seen is not None else None)
         return self._replace(replace(case, status=record))
 
     def mask_saved(self, label: str, user: str | None = None) -> tuple[WorklistCase, str]:
@@ -273,8 +291,9 @@ class Worklist:
         case = self.set_status(label, CaseStatus.IN_PROGRESS, user)
         if before is CaseStatus.NEW:
             return case, ""
-        return case, (f"Case {label} was '{before.value}'; its mask changed, so it is "
-                      "'in progress' again until reviewed.")
+        return case, (
+            f"Case {label} was '{before.value}'; its mask changed, so it is 'in progress' again until reviewed."
+        )
 
 
 def scan_folder(folder: str | Path) -> Worklist:
@@ -294,8 +313,9 @@ def scan_folder(folder: str | Path) -> Worklist:
             except InputError:
                 continue
     if not groups:
-        raise InputError(f"{folder}: no cases here (expected ct_NNN.nii.gz files, or "
-                         "sub-folders such as test/ holding them).")
+        raise InputError(
+            f"{folder}: no cases here (expected ct_NNN.nii.gz files, or sub-folders such as test/ holding them)."
+        )
     wl = Worklist(folder, [])
     for prefix, sub in groups:
         try:
@@ -324,43 +344,66 @@ def mask_file_volume_ml(path: Path) -> float:
     return float(np.count_nonzero(data)) * abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
 
 
-def measure_volumes(cases: Iterable[WorklistCase], token: CancelToken = NEVER_CANCELLED
-                    ) -> Generator[Progress, None, dict[str, CaseVolume]]:
+def measure_volumes(
+    cases: Iterable[WorklistCase], token: CancelToken = NEVER_CANCELLED
+) -> Generator[Progress, None, dict[str, CaseVolume]]:
     """Each case's hematoma volume from its saved manual mask, or else from the
     model's prediction. Yields a :class:`CaseVolume` per case."""
     cases = list(cases)
     out: dict[str, CaseVolume] = {}
     for n, case in enumerate(cases):
         token.raise_if_cancelled()
-        path, source = ((case.paths.mask, "manual") if case.has_mask else
-                        (case.paths.prediction, "model") if case.has_prediction else (None, ""))
+        path, source = (
+            (case.paths.mask, "manual")
+            if case.has_mask
+            else (case.paths.prediction, "model")
+            if case.has_prediction
+            else (None, "")
+        )
         vol, error = None, ""
         if path is not None:
             try:
                 vol = mask_file_volume_ml(path)
             except HemaRelayError as exc:
                 error, source = str(exc), ""
-        event = CaseVolume(STAGE_VOLUMES, n + 1, len(cases), f"case {case.label}",
-                           label=case.label, volume_ml=vol, source=source, error=error)
+        event = CaseVolume(
+            STAGE_VOLUMES,
+            n + 1,
+            len(cases),
+            f"case {case.label}",
+            label=case.label,
+            volume_ml=vol,
+            source=source,
+            error=error,
+        )
         out[case.label] = event
         yield event
     return out
 
 
-def report_jobs(cases: Iterable[WorklistCase], use_prediction: bool
-                ) -> tuple[list[ReportJob], list[str]]:
+def report_jobs(cases: Iterable[WorklistCase], use_prediction: bool) -> tuple[list[ReportJob], list[str]]:
     """Volume-report jobs for the saved manual masks (or the model's predictions)
     of ``cases``, named by worklist label, and the labels left out for lack of
     that mask."""
     jobs, left_out = [], []
     for case in cases:
         if use_prediction and case.has_prediction:
-            jobs.append(ReportJob(case.label, case.paths.ct, case.paths.prediction,
-                                  prediction_label(case.paths.prediction),
-                                  model_version=prediction_model(case.paths.prediction), **filing(case)))
+            jobs.append(
+                ReportJob(
+                    case.label,
+                    case.paths.ct,
+                    case.paths.prediction,
+                    prediction_label(case.paths.prediction),
+                    model_version=prediction_model(case.paths.prediction),
+                    **filing(case),
+                )
+            )
         elif not use_prediction and case.has_mask:
-            jobs.append(ReportJob(case.label, case.paths.ct, case.paths.mask,
-                                  f"manual ({case.paths.mask.name})", **filing(case)))
+            jobs.append(
+                ReportJob(
+                    case.label, case.paths.ct, case.paths.mask, f"manual ({case.paths.mask.name})", **filing(case)
+                )
+            )
         else:
             left_out.append(case.label)
     return jobs, left_out

@@ -1,5 +1,6 @@
 """Entry point of the PyInstaller bundle: the ``hemarelay`` command, except that
 no arguments opens the desktop application (a launcher double-click)."""
+
 import multiprocessing
 import sys
 

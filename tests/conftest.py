@@ -4,6 +4,7 @@ Tests that need ``../shared/data`` (or ``$HEMARELAY_DATA``) use the
 ``data_root`` fixture. When the folder is missing they skip with the reason,
 unless ``HEMARELAY_REQUIRE_DATA=1`` (set by ``.ci/run``), where they fail.
 """
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,7 @@ def _require(var: str) -> bool:
 def data_root() -> Path:
     root = shared_data_root()
     if not (root / "ctich").is_dir():
-        msg = (f"real data not found at {root} (set HEMARELAY_DATA to the folder "
-               f"holding ctich/ and headct/)")
+        msg = f"real data not found at {root} (set HEMARELAY_DATA to the folder holding ctich/ and headct/)"
         if _require("HEMARELAY_REQUIRE_DATA"):
             pytest.fail(msg + "; HEMARELAY_REQUIRE_DATA=1 makes this a failure")
         pytest.skip(msg)

@@ -14,6 +14,7 @@ Fixtures: ``sshd`` (one server for the whole session) and ``sshd_factory``
 sshd is not installed or we are not root they skip with the reason, unless
 ``HEMARELAY_REQUIRE_SSHD=1`` (set by ``.ci/run``), which makes that a failure.
 """
+
 from __future__ import annotations
 
 import os
@@ -64,8 +65,11 @@ def _free_port() -> int:
 
 
 def _keygen(path: Path) -> str:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hemarelay-test",
-                    "-f", str(path)], check=True, capture_output=True)
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hemarelay-test", "-f", str(path)],
+        check=True,
+        capture_output=True,
+    )
     return path.with_suffix(".pub").read_text().strip()
 
 
@@ -73,6 +77,7 @@ def _die_with_parent() -> None:
     """In the sshd child: get SIGKILL if the test process dies without cleaning up."""
     try:
         import ctypes
+
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
@@ -144,7 +149,8 @@ class SshdServer:
             "MaxStartups 100\n"
             "MaxSessions 50\n"
             "LogLevel INFO\n"
-            f"Subsystem sftp {sftp}\n")
+            f"Subsystem sftp {sftp}\n"
+        )
 
     def url(self, path: Path | str) -> str:
         return f"sftp://{self.user}@{self.host}:{self.port}{Path(path).resolve()}"
@@ -155,7 +161,11 @@ class SshdServer:
         log = open(self.log_path, "ab")
         self._proc = subprocess.Popen(
             [_sshd_binary(), "-D", "-e", "-f", str(self.workdir / "sshd_config")],
-            stdout=log, stderr=log, stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
         log.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -250,10 +260,12 @@ if __name__ == "__main__":  # a loopback sshd for trying the ring by hand
     factory = SshdFactory()
     server = factory()
     flags = f"--identity {server.client_key} --known-hosts {server.known_hosts}"
-    print(f"sshd listening on {server.host}:{server.port}; stop with Ctrl-C. For example:\n"
-          f"  hemarelay ring init --server {server.url('/tmp/hemarelay-ring')} --sites a,b {flags}\n"
-          f"  hemarelay ring turn --server {server.url('/tmp/hemarelay-ring')} --site a --data DIR --wait {flags}",
-          flush=True)
+    print(
+        f"sshd listening on {server.host}:{server.port}; stop with Ctrl-C. For example:\n"
+        f"  hemarelay ring init --server {server.url('/tmp/hemarelay-ring')} --sites a,b {flags}\n"
+        f"  hemarelay ring turn --server {server.url('/tmp/hemarelay-ring')} --site a --data DIR --wait {flags}",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         while server.running:

@@ -1,4 +1,5 @@
 """Side panels of the main window: worklist, tools, display, reports, training ring, model versions."""
+
 from .display_panel import DisplayPanel
 from .models_panel import ModelsPanel
 from .report_panel import ReportPanel

@@ -1,4 +1,5 @@
 """A dock's content: panels stacked top-down in a vertically scrolling area."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt

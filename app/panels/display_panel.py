@@ -1,9 +1,19 @@
 """Display: window presets, overlay visibility/opacity/outline, difference view."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QCheckBox, QGridLayout, QGroupBox, QLabel, QSizePolicy, QSlider,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QGridLayout,
+    QGroupBox,
+    QLabel,
+    QSizePolicy,
+    QSlider,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..actions import Actions
 from ..viewer import OverlayStyle, WindowLevel
@@ -14,8 +24,7 @@ NAMES = {"manual": "Manual mask", "prediction": "Prediction"}
 class DisplayPanel(QGroupBox):
     styleChanged = Signal(str, object)  # "manual"/"prediction", OverlayStyle
 
-    def __init__(self, actions: Actions, styles: dict[str, OverlayStyle],
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, actions: Actions, styles: dict[str, OverlayStyle], parent: QWidget | None = None) -> None:
         super().__init__("Display", parent)
         self.setObjectName("displayPanel")
         self.actions = actions
@@ -61,10 +70,12 @@ class DisplayPanel(QGroupBox):
         diff = QToolButton()
         diff.setDefaultAction(actions.difference)
         lay.addWidget(diff)
-        legend = QLabel('<span style="color:#ff4020">■</span> manual  '
-                        '<span style="color:#28c8ff">■</span> prediction  '
-                        '<span style="color:#3ce63c">■</span> added  '
-                        '<span style="color:#eb3ceb">■</span> removed')
+        legend = QLabel(
+            '<span style="color:#ff4020">■</span> manual  '
+            '<span style="color:#28c8ff">■</span> prediction  '
+            '<span style="color:#3ce63c">■</span> added  '
+            '<span style="color:#eb3ceb">■</span> removed'
+        )
         legend.setTextFormat(Qt.TextFormat.RichText)
         lay.addWidget(legend)
         self.prediction_source = QLabel("")  # which model made the prediction overlay
@@ -74,8 +85,7 @@ class DisplayPanel(QGroupBox):
 
     def style(self, name: str) -> OverlayStyle:
         vis = self.actions.show_manual if name == "manual" else self.actions.show_prediction
-        return OverlayStyle(vis.isChecked(), self.opacity[name].value() / 100.0,
-                            self.outline[name].isChecked())
+        return OverlayStyle(vis.isChecked(), self.opacity[name].value() / 100.0, self.outline[name].isChecked())
 
     def _emit(self, name: str) -> None:
         self.styleChanged.emit(name, self.style(name))

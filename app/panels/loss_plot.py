@@ -5,6 +5,7 @@ on shared axes, redrawn only when new points arrive. A plain widget rather
 than a pyqtgraph PlotWidget: destroying a PlotWidget together with the main
 window crashed Qt (double deletion in QGraphicsScene::clear, PySide6 6.11).
 """
+
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
@@ -44,12 +45,13 @@ class LossPlot(QWidget):
             y0, y1 = y0 - 0.05, y1 + 0.05
 
         def at(x: float, y: float) -> QPointF:
-            return QPointF(area.left() + area.width() * x / x1,
-                           area.bottom() - area.height() * (y - y0) / (y1 - y0))
+            return QPointF(area.left() + area.width() * x / x1, area.bottom() - area.height() * (y - y0) / (y1 - y0))
+
         p.drawText(QRectF(0, area.top() - 6, 42, 14), Qt.AlignmentFlag.AlignRight, f"{y1:.3g}")
         p.drawText(QRectF(0, area.bottom() - 8, 42, 14), Qt.AlignmentFlag.AlignRight, f"{y0:.3g}")
-        p.drawText(QRectF(area.left(), area.bottom() + 4, area.width(), 14),
-                   Qt.AlignmentFlag.AlignRight, f"epoch {x1:.0f}")
+        p.drawText(
+            QRectF(area.left(), area.bottom() + 4, area.width(), 14), Qt.AlignmentFlag.AlignRight, f"epoch {x1:.0f}"
+        )
         for data, color, width in ((self.train, TRAIN, 1.5), (self.val, VAL, 2.5)):
             if not data:
                 continue

@@ -1,10 +1,21 @@
 """Contouring helpers and measurements: interpolation, 3-D fill and its limit,
 the measuring tools, and the case's list of measurements."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QListWidget,
-                               QPushButton, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QListWidget,
+    QPushButton,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.measurements import Measurement
 
@@ -33,8 +44,9 @@ class MeasurePanel(QGroupBox):
         self.limit.setDecimals(1)
         self.limit.setSuffix(" mL")
         self.limit.setValue(fill_limit_ml)
-        self.limit.setToolTip("A fill larger than this is cut to the part nearest the click and "
-                              "asks before adding the rest")
+        self.limit.setToolTip(
+            "A fill larger than this is cut to the part nearest the click and asks before adding the rest"
+        )
         self.limit.valueChanged.connect(self.limitChanged)
         form = QFormLayout()
         form.addRow("Fill limit", self.limit)
@@ -43,8 +55,9 @@ class MeasurePanel(QGroupBox):
         self.list.setWordWrap(True)
         self.list.setMinimumHeight(90)
         remove = QPushButton("Delete selected measurement")
-        remove.clicked.connect(lambda: self.list.currentRow() >= 0
-                               and self.removeRequested.emit(self.list.currentRow()))
+        remove.clicked.connect(
+            lambda: self.list.currentRow() >= 0 and self.removeRequested.emit(self.list.currentRow())
+        )
         lay = QVBoxLayout(self)
         lay.addLayout(grid)
         lay.addLayout(form)

@@ -11,6 +11,7 @@ rolls back); a new version is offered, never applied, next to the current one's
 scores. The hash shown is the weights tensors' sha256, the one a prediction's
 label names (the ring's file sha256 is in the tooltip).
 """
+
 from __future__ import annotations
 
 import html
@@ -23,8 +24,18 @@ from core.site.versions import ModelVersion
 
 from .tables import read_only_table, set_row
 
-COLUMNS = ["Version", "Site", "Round", "Received", "Weights hash", "Val. loss", "Dice here", "Vol. error",
-           "In use", "Check"]
+COLUMNS = [
+    "Version",
+    "Site",
+    "Round",
+    "Received",
+    "Weights hash",
+    "Val. loss",
+    "Dice here",
+    "Vol. error",
+    "In use",
+    "Check",
+]
 
 
 class ModelsPanel(QGroupBox):
@@ -89,14 +100,23 @@ class ModelsPanel(QGroupBox):
             else:
                 dice_text = f"{s.dice_on_lesions:.3f} ({s.n_cases})"
                 vol_text = f"{s.mean_abs_volume_error_ml:.1f} mL"
-            cells = (f"v{v.version}", v.site, str(v.round + 1), v.received_at.replace("T", " ")[:16],
-                     v.hash_text(), "-" if v.val_loss is None else f"{v.val_loss:.4f}", dice_text, vol_text,
-                     "✔ in use" if chosen is not None and chosen.version == v.version else "",
-                     "ok" if verdict.ok else "⚠ marked")
+            cells = (
+                f"v{v.version}",
+                v.site,
+                str(v.round + 1),
+                v.received_at.replace("T", " ")[:16],
+                v.hash_text(),
+                "-" if v.val_loss is None else f"{v.val_loss:.4f}",
+                dice_text,
+                vol_text,
+                "✔ in use" if chosen is not None and chosen.version == v.version else "",
+                "ok" if verdict.ok else "⚠ marked",
+            )
             set_row(self.table, n, cells)
             self.table.item(n, COLUMNS.index("Weights hash")).setToolTip(
                 f"weights tensors sha256 {v.tensors_sha256 or 'not recorded'}\n"
-                f"file sha256 (as published by the ring) {v.sha256}")
+                f"file sha256 (as published by the ring) {v.sha256}"
+            )
             self.table.item(n, COLUMNS.index("Dice here")).setToolTip(describe(s))
             self.table.item(n, COLUMNS.index("Check")).setToolTip(verdict.text() or "nothing against it")
         if keep is not None:
@@ -122,10 +142,10 @@ class ModelsPanel(QGroupBox):
         mine = describe(v.score)
         now = "no model in use" if chosen is None else f"v{chosen.version} in use: {describe(chosen.score)}"
         verdict = judge(v, chosen)
-        marked = ("" if verdict.ok else
-                  f"<br><span style='color:#c03020'>⚠ {html.escape(verdict.text())}</span>")
-        self.offer.setText(f"<b>New weights {html.escape(v.label())}</b>: {html.escape(mine)}. "
-                           f"Now: {html.escape(now)}.{marked}")
+        marked = "" if verdict.ok else f"<br><span style='color:#c03020'>⚠ {html.escape(verdict.text())}</span>"
+        self.offer.setText(
+            f"<b>New weights {html.escape(v.label())}</b>: {html.escape(mine)}. Now: {html.escape(now)}.{marked}"
+        )
         self.offer_button.setText(f"Use v{v.version}")
         self.offer_button.setVisible(True)
 
@@ -157,6 +177,3 @@ class ModelsPanel(QGroupBox):
 
     def show_evaluation(self, text: str) -> None:
         self.eval_label.setText(text)
-
-
-

@@ -9,6 +9,7 @@ edits, the mask measured) from :func:`core.case_state.case_state`, as the
 worklist and the title do. "Export DICOM SEG…" and "Compare masks…" are asked
 of the window (``segRequested``, ``compareRequested``).
 """
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,17 @@ from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QButtonGroup, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
-                               QPushButton, QRadioButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.reports import ExportResult, ReportJob, export_reports
 
@@ -40,8 +50,13 @@ class ReportPanel(QGroupBox):
     segRequested = Signal()
     compareRequested = Signal()
 
-    def __init__(self, case_job: CaseJob, worklist_jobs: WorklistJobs,
-                 choose_folder: Callable[[], Path | None], parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        case_job: CaseJob,
+        worklist_jobs: WorklistJobs,
+        choose_folder: Callable[[], Path | None],
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__("Volume report", parent)
         self.setObjectName("reportPanel")
         self._case_job, self._worklist_jobs, self._choose_folder = case_job, worklist_jobs, choose_folder
@@ -76,8 +91,10 @@ class ReportPanel(QGroupBox):
         self.seg_button.setToolTip("The manual mask as a DICOM Segmentation over the case's DICOM series")
         self.compare_button = QPushButton("Compare masks…")
         self.compare_button.setObjectName("compareMasks")
-        self.compare_button.setToolTip("Agreement of the manual mask with the model's prediction or "
-                                       "another rater's mask: Dice, volumes, HD95, per slice")
+        self.compare_button.setToolTip(
+            "Agreement of the manual mask with the model's prediction or "
+            "another rater's mask: Dice, volumes, HD95, per slice"
+        )
         self.seg_button.clicked.connect(self.segRequested.emit)
         self.compare_button.clicked.connect(self.compareRequested.emit)
         more = QHBoxLayout()
@@ -104,8 +121,7 @@ class ReportPanel(QGroupBox):
         lay.addWidget(self.summary)
 
     # ----------------------------------------------------------- live numbers
-    def show_live(self, manual_ml: float | None, predicted_ml: float | None, mask_label: str,
-                  state: str = "") -> None:
+    def show_live(self, manual_ml: float | None, predicted_ml: float | None, mask_label: str, state: str = "") -> None:
         self.state.setText(state)
         if manual_ml is None:
             self.live.setText("No case open")
@@ -138,8 +154,9 @@ class ReportPanel(QGroupBox):
             self.failed.emit(user_message(exc, "Preparing the report"))
             return None
         if not jobs:
-            self.failed.emit("No case has the chosen mask to report."
-                             + (f" Left out: {', '.join(left_out)}." if left_out else ""))
+            self.failed.emit(
+                "No case has the chosen mask to report." + (f" Left out: {', '.join(left_out)}." if left_out else "")
+            )
             return None
         csv_path = Path(folder) / csv_name(None if whole else jobs[0].case)
         self.progress.setRange(0, len(jobs))
@@ -148,11 +165,13 @@ class ReportPanel(QGroupBox):
         self.cancel.setVisible(True)
         self.summary.setText("")
         self.job = start_job(
-            "Volume reports", lambda token: export_reports(jobs, csv_path, folder, token=token),
-            on_progress=lambda ev: (self.progress.setValue(int(ev.done)),
-                                    self.progress.setFormat(ev.message or "%p%")),
+            "Volume reports",
+            lambda token: export_reports(jobs, csv_path, folder, token=token),
+            on_progress=lambda ev: (self.progress.setValue(int(ev.done)), self.progress.setFormat(ev.message or "%p%")),
             on_finished=lambda result: self._done(result, left_out),
-            on_error=self._failed, parent=self)
+            on_error=self._failed,
+            parent=self,
+        )
         return self.job
 
     def _finish(self) -> None:
@@ -165,13 +184,17 @@ class ReportPanel(QGroupBox):
         for r in result.reports[:8]:
             flag = f" <b style='color:#c00000'>≥ {r.large_threshold_ml:g} mL</b>" if r.large else ""
             abc2 = f"ABC/2 {r.abc2_ml:.1f} mL" if r.abc2_agrees else "ABC/2 off by more than 2×, not used"
-            lines.append(f"<b>{r.case}</b>: {r.volume_ml:.2f} mL ({abc2}), "
-                         f"{r.n_slices} slices, largest {r.largest_area_cm2:.2f} cm² — "
-                         f"{r.mask_source}{flag}")
+            lines.append(
+                f"<b>{r.case}</b>: {r.volume_ml:.2f} mL ({abc2}), "
+                f"{r.n_slices} slices, largest {r.largest_area_cm2:.2f} cm² — "
+                f"{r.mask_source}{flag}"
+            )
         if len(result.reports) > 8:
             lines.append(f"… and {len(result.reports) - 8} more")
-        lines.append(f"CSV: {result.csv_path}<br>PDF: {len(result.pdf_paths)} file(s) in "
-                     f"{result.csv_path.parent if result.csv_path else ''}")
+        lines.append(
+            f"CSV: {result.csv_path}<br>PDF: {len(result.pdf_paths)} file(s) in "
+            f"{result.csv_path.parent if result.csv_path else ''}"
+        )
         if left_out:
             lines.append("Left out (no such mask): " + ", ".join(left_out))
         self.summary.setText("<br>".join(lines))

@@ -4,13 +4,13 @@ Widgets only: :class:`app.ring_controller.RingController` says what to show.
 Loss curves: the running training loss per batch and the validation loss per
 epoch of the turn in progress (:class:`LossPlot`; redrawn at most 5 times a second).
 """
+
 from __future__ import annotations
 
 import html
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QCheckBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QCheckBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from core.progress import Progress, format_eta
 from core.site.sync import SiteView
@@ -18,9 +18,14 @@ from core.site.sync import SiteView
 from .loss_plot import LossPlot
 from .tables import read_only_table, set_row
 
-STATE_TEXT = {"my turn": "It is this site's turn", "waiting": "Waiting for another site",
-              "training": "This site is training", "converged": "The ring has converged",
-              "stopped": "The ring has stopped", "not a member": "This site is not in the ring"}
+STATE_TEXT = {
+    "my turn": "It is this site's turn",
+    "waiting": "Waiting for another site",
+    "training": "This site is training",
+    "converged": "The ring has converged",
+    "stopped": "The ring has stopped",
+    "not a member": "This site is not in the ring",
+}
 
 
 class RingPanel(QGroupBox):
@@ -171,4 +176,3 @@ class RingPanel(QGroupBox):
         self.keep_taking.blockSignals(True)
         self.keep_taking.setChecked(on)
         self.keep_taking.blockSignals(False)
-

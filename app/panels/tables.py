@@ -1,4 +1,5 @@
 """Small read-only tables of the ring and model panels."""
+
 from __future__ import annotations
 
 from typing import Sequence

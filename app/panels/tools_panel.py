@@ -1,9 +1,20 @@
 """Editing tools: tool buttons, brush size, blood HU range, undo/redo, save."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QDoubleSpinBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QSizePolicy, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ..actions import Actions
 
@@ -20,8 +31,9 @@ class ToolsPanel(QGroupBox):
     brushChanged = Signal(float)  # diameter, mm
     rangeChanged = Signal(float, float)  # HU
 
-    def __init__(self, actions: Actions, brush_mm: float, low_hu: float, high_hu: float,
-                 parent: QWidget | None = None) -> None:
+    def __init__(
+        self, actions: Actions, brush_mm: float, low_hu: float, high_hu: float, parent: QWidget | None = None
+    ) -> None:
         super().__init__("Editing", parent)
         self.setObjectName("toolsPanel")
         grid = QGridLayout()

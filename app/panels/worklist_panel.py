@@ -6,14 +6,25 @@ status control, the report panel and the title read. The status control follows
 the selected row, so "Set status" never applies a value left from another case.
 A model volume above the plausibility bound (:mod:`core.site.gates`) is flagged.
 """
+
 from __future__ import annotations
 
 from typing import Callable
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, Qt, Signal
 from PySide6.QtGui import QColor, QFont
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel,
-                               QPushButton, QTableView, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from core.case_state import CaseState, case_state
 from core.site.gates import implausible
@@ -22,8 +33,12 @@ from core.worklist import CaseStatus, CaseVolume, Worklist, WorklistCase
 from ..actions import Actions
 
 COLUMNS = ("Case", "Status", "Volume mL", "Mask", "Prediction", "Unsaved")
-STATUS_COLOURS = {CaseStatus.NEW: None, CaseStatus.IN_PROGRESS: QColor(200, 140, 0),
-                  CaseStatus.REVIEWED: QColor(40, 110, 200), CaseStatus.APPROVED: QColor(20, 140, 60)}
+STATUS_COLOURS = {
+    CaseStatus.NEW: None,
+    CaseStatus.IN_PROGRESS: QColor(200, 140, 0),
+    CaseStatus.REVIEWED: QColor(40, 110, 200),
+    CaseStatus.APPROVED: QColor(20, 140, 60),
+}
 
 
 class WorklistModel(QAbstractTableModel):

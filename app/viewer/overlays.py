@@ -6,6 +6,7 @@ pyqtgraph directly as an indexed QImage: no RGBA array is rebuilt per slice
 pixels; the difference view labels voxels the clinician added (1) and removed
 (2) relative to the model's prediction.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

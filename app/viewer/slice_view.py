@@ -13,6 +13,7 @@ The view draws a crosshair at the linked cursor (set by
 shown slice. Keyboard bindings live in :mod:`app.menus`; the mouse's in
 :mod:`app.viewer.view_box`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,14 +22,30 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainterPath, QPen, QTransform
-from PySide6.QtWidgets import (QGraphicsEllipseItem, QGraphicsPathItem, QGraphicsRectItem,
-                               QHBoxLayout, QLabel, QSlider, QWidget)
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsPathItem,
+    QGraphicsRectItem,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QWidget,
+)
 
 from core.annotation import AxialStack
 from core.annotation.planes import Plane, PlaneGeometry
 
-from .overlays import (ADDED_RGB, MANUAL_RGB, PREDICTION_RGB, PREVIEW_RGB, REMOVED_RGB,
-                       OverlayStyle, difference, labels_for, lut)
+from .overlays import (
+    ADDED_RGB,
+    MANUAL_RGB,
+    PREDICTION_RGB,
+    PREVIEW_RGB,
+    REMOVED_RGB,
+    OverlayStyle,
+    difference,
+    labels_for,
+    lut,
+)
 from .view_box import SliceViewBox
 from .windowing import WindowLevel, Windower
 
@@ -151,8 +168,7 @@ class SliceView(QWidget):
         self.vb.addItem(self.box_item)
         self._captions: list[pg.TextItem] = []
 
-        self.labels = {n: _corner(self.view, n) for n in ("left", "right", "top", "bottom", "info",
-                                                           "window", "plane")}
+        self.labels = {n: _corner(self.view, n) for n in ("left", "right", "top", "bottom", "info", "window", "plane")}
         for key, text in zip(("left", "right", "top", "bottom"), plane.corner_labels):
             self.labels[key].setText(text)
         self.labels["plane"].setText(plane.value.capitalize())
@@ -197,8 +213,14 @@ class SliceView(QWidget):
         assert self.geo is not None
         return self.geo.pixel_mm
 
-    def set_volume(self, hu: np.ndarray, stack: AxialStack, manual: np.ndarray | None,
-                   prediction: np.ndarray | None, k: int | None = None) -> None:
+    def set_volume(
+        self,
+        hu: np.ndarray,
+        stack: AxialStack,
+        manual: np.ndarray | None,
+        prediction: np.ndarray | None,
+        k: int | None = None,
+    ) -> None:
         """Show a new case (arrays in stack layout); the view keeps references, not copies."""
         self.hu, self.stack, self.manual, self.prediction = hu, stack, manual, prediction
         self.preview = None
@@ -287,10 +309,11 @@ class SliceView(QWidget):
         diff = self.difference_mode and self.prediction is not None and self.manual is not None
         self.diff_item.setVisible(diff)
         if diff:
-            self.diff_item.setImage(difference(self.image(self.manual), self.image(self.prediction)),
-                                    autoLevels=False)
-        for item, arr, name in ((self.manual_item, self.manual, "manual"),
-                                (self.pred_item, self.prediction, "prediction")):
+            self.diff_item.setImage(difference(self.image(self.manual), self.image(self.prediction)), autoLevels=False)
+        for item, arr, name in (
+            (self.manual_item, self.manual, "manual"),
+            (self.pred_item, self.prediction, "prediction"),
+        ):
             show = not diff and arr is not None and self.styles[name].visible
             item.setVisible(show)
             if show:
@@ -322,7 +345,7 @@ class SliceView(QWidget):
         if item.image is not None:
             r0, c0 = self._label_origin.get(item, (0, 0))
             h, w = item.image.shape
-            full[r0:r0 + h, c0:c0 + w] = item.image
+            full[r0 : r0 + h, c0 : c0 + w] = item.image
         return full
 
     # ----------------------------------------------------------- crosshair and drawings

@@ -7,6 +7,7 @@
 - right-drag: window width (horizontal) and level (vertical); no context menu
 Positions leave this class in view coordinates (millimetres in the slice plane).
 """
+
 from __future__ import annotations
 
 import pyqtgraph as pg

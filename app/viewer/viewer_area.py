@@ -10,14 +10,14 @@ one view maximised; the large/maximised view is the chosen main plane.
 The area only displays and routes input: editing and measuring tools get the
 press/move/release of whichever view was used, with its plane.
 """
+
 from __future__ import annotations
 
 import enum
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtWidgets import (QApplication, QGridLayout, QHBoxLayout, QLabel, QPushButton,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import QApplication, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from core.annotation import AxialStack
 from core.annotation.planes import Plane
@@ -163,8 +163,14 @@ class ViewerArea(QWidget):
             self.grid.setRowStretch(r, 1)
 
     # ----------------------------------------------------------- content
-    def set_volume(self, hu: np.ndarray, stack: AxialStack, manual: np.ndarray | None,
-                   prediction: np.ndarray | None, k: int | None = None) -> None:
+    def set_volume(
+        self,
+        hu: np.ndarray,
+        stack: AxialStack,
+        manual: np.ndarray | None,
+        prediction: np.ndarray | None,
+        k: int | None = None,
+    ) -> None:
         nk, nr, nc = hu.shape
         self.cursor = None
         self.stored = stored_range(hu)
@@ -259,7 +265,8 @@ class ViewerArea(QWidget):
         self.readout.setText(
             f"<b>Crosshair</b><br>voxel (slice {k + 1}, row {r}, column {c})<br>"
             f"RAS ({x:.1f}, {y:.1f}, {z:.1f}) mm<br>{float(v.hu[k, r, c]):.0f} HU<br><br>"
-            "Click in a view (crosshair tool) to move it; the other views follow.")
+            "Click in a view (crosshair tool) to move it; the other views follow."
+        )
 
     # ----------------------------------------------------------- which view keys act on
     def _focus_changed(self, _old, new) -> None:
@@ -305,8 +312,7 @@ class ViewerArea(QWidget):
     def _check_window(self) -> None:
         """Say so when the CT's stored range is clipped and the window asks for more."""
         wl = self.window
-        text = "" if self.stored is None else self.stored.window_notice(
-            self._window_name or "current", wl.low, wl.high)
+        text = "" if self.stored is None else self.stored.window_notice(self._window_name or "current", wl.low, wl.high)
         self.show_notice(text)
 
     def _window_drag(self, dx: float, dy: float) -> None:

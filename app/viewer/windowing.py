@@ -5,6 +5,7 @@ work of its own (pyqtgraph's "Performance" notes), so the windowing is done
 here: for integer CT (int16) with one table lookup over all 65,536 values,
 built once per window; for float CT with clip arithmetic.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -14,6 +14,7 @@ thread the emitter object happens to live in. The owner cancels with
 :meth:`Job.cancel`; the generator only reads the token (lazyflow style) and
 raises :class:`~core.errors.CancelledError`, delivered through ``errored``.
 """
+
 from __future__ import annotations
 
 from typing import Any, Callable, Generator
@@ -108,11 +109,15 @@ class Job(QObject):
         self.errored.emit(exc)
 
 
-def start_job(name: str, factory: JobFactory, *,
-              on_progress: Callable[[Progress], None] | None = None,
-              on_finished: Callable[[Any], None] | None = None,
-              on_error: Callable[[BaseException], None] | None = None,
-              parent: QObject | None = None) -> Job:
+def start_job(
+    name: str,
+    factory: JobFactory,
+    *,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_finished: Callable[[Any], None] | None = None,
+    on_error: Callable[[BaseException], None] | None = None,
+    parent: QObject | None = None,
+) -> Job:
     """Create, connect and start a :class:`Job`."""
     job = Job(name, factory, parent)
     if on_progress is not None:
@@ -126,8 +131,10 @@ def start_job(name: str, factory: JobFactory, *,
 
 def job_from_function(stage: str, fn: Callable[[], Any]) -> JobFactory:
     """A factory for plain work that has no steps of its own (one progress event)."""
+
     def factory(token: CancelToken) -> Generator[Progress, None, Any]:
         yield Progress(stage, 0, 1)
         token.raise_if_cancelled()
         return fn()
+
     return factory

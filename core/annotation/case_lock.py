@@ -8,6 +8,7 @@ with who holds it; the others open the case read-only and say who. A lock whose
 process has ended on this machine, or that was not refreshed for
 ``STALE_AFTER_S`` (a crashed machine on a shared folder), is stale and taken over.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -98,8 +99,13 @@ class CaseLock:
     def acquire(cls, path: Path, user: str, what: str) -> "CaseLock":
         """Take the lock or raise :class:`CaseLockedError` naming the holder."""
         path = Path(path)
-        me = LockHolder(user, socket.gethostname(), os.getpid(),
-                        _dt.datetime.now().astimezone().isoformat(timespec="seconds"), INSTANCE)
+        me = LockHolder(
+            user,
+            socket.gethostname(),
+            os.getpid(),
+            _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            INSTANCE,
+        )
         for _ in range(3):
             try:
                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
@@ -111,12 +117,16 @@ class CaseLock:
                     _take_aside(path)  # a dead holder's lock: move it away and try again
                     continue
                 who = holder.describe() if holder else "another program (starting up)"
-                raise CaseLockedError(f"{what} is open for editing by {who}; it is opened read-only here "
-                                      "(edits cannot be saved until that window closes it).",
-                                      holder or LockHolder("?", "?", 0, "", "")) from None
+                raise CaseLockedError(
+                    f"{what} is open for editing by {who}; it is opened read-only here "
+                    "(edits cannot be saved until that window closes it).",
+                    holder or LockHolder("?", "?", 0, "", ""),
+                ) from None
             except OSError as exc:
-                raise InputError(f"{path}: cannot create the case lock ({exc.strerror or exc}); "
-                                 "the folder must be writable to edit its cases.") from None
+                raise InputError(
+                    f"{path}: cannot create the case lock ({exc.strerror or exc}); "
+                    "the folder must be writable to edit its cases."
+                ) from None
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 json.dump(asdict(me), fh)
             return cls(path, me)
@@ -131,8 +141,7 @@ class CaseLock:
         if not self.held():
             other = read_holder(self.path)
             who = other.describe() if other else "nobody (the lock file was removed)"
-            raise InputError(f"{what}: this window no longer holds the case's lock (now {who}); "
-                             "nothing was written.")
+            raise InputError(f"{what}: this window no longer holds the case's lock (now {who}); nothing was written.")
         with contextlib.suppress(OSError):
             os.utime(self.path)  # refresh: a live holder is never stale
 

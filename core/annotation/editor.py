@@ -5,6 +5,7 @@ and :meth:`Editor.release` calls with slice positions; everything else (which
 voxels, the HU range, one undo step per stroke) is decided here, without Qt,
 so it is tested on plain arrays.
 """
+
 from __future__ import annotations
 
 import enum
@@ -48,9 +49,15 @@ class EditOutcome:
 class Editor:
     """Applies tools to ``model`` (stack layout [k, row, col]) on the CT ``hu``."""
 
-    def __init__(self, model: MaskModel, hu: np.ndarray, pixel_mm: tuple[float, float],
-                 prediction: np.ndarray | None = None,
-                 settings: EditorSettings | None = None, slice_mm: float | None = None) -> None:
+    def __init__(
+        self,
+        model: MaskModel,
+        hu: np.ndarray,
+        pixel_mm: tuple[float, float],
+        prediction: np.ndarray | None = None,
+        settings: EditorSettings | None = None,
+        slice_mm: float | None = None,
+    ) -> None:
         if hu.shape != model.shape:
             raise ValueError(f"CT {hu.shape} and mask {model.shape} differ in shape")
         if prediction is not None and prediction.shape != model.shape:
@@ -70,8 +77,7 @@ class Editor:
         self._changed = 0
 
     # ----------------------------------------------------------- strokes
-    def press(self, tool: Tool, k: int, pos: tuple[float, float],
-              plane: Plane = Plane.AXIAL) -> EditOutcome:
+    def press(self, tool: Tool, k: int, pos: tuple[float, float], plane: Plane = Plane.AXIAL) -> EditOutcome:
         """Mouse button down at ``pos`` (image row, col; pixel centres are integers) on
         slice ``k`` of ``plane`` (for the axial plane: the stack's own slice, row, col)."""
         if self._tool is not None:
@@ -80,8 +86,7 @@ class Editor:
             return EditOutcome(0)
         geo = self.planes[plane]
         if tool.drags or tool is Tool.THRESHOLD:
-            self._tool, self._geo, self._k, self._start, self._last, self._changed = (
-                tool, geo, k, pos, pos, 0)
+            self._tool, self._geo, self._k, self._start, self._last, self._changed = (tool, geo, k, pos, pos, 0)
             self.model.begin_stroke(tool.value)
             if tool.drags:
                 self._dab(pos, pos)
@@ -116,11 +121,9 @@ class Editor:
         self._tool, self._last, self._start = None, None, None
         self.model.end_stroke()
         if changed == 0 and tool is Tool.BLOOD_BRUSH:
-            return EditOutcome(0, f"Blood brush: no pixel under the brush is within "
-                                  f"{self.settings.hu_range}.")
+            return EditOutcome(0, f"Blood brush: no pixel under the brush is within {self.settings.hu_range}.")
         if changed == 0 and tool is Tool.THRESHOLD:
-            return EditOutcome(0, f"Threshold box: no new pixel inside the box is within "
-                                  f"{self.settings.hu_range}.")
+            return EditOutcome(0, f"Threshold box: no new pixel inside the box is within {self.settings.hu_range}.")
         return EditOutcome(changed)
 
     @property
@@ -168,8 +171,11 @@ class Editor:
             return EditOutcome(0, "This case has no model prediction to accept.")
         region = whole(self.prediction) if point is None else component_at(self.prediction, point)
         if region is None:
-            msg = ("The model prediction is empty." if point is None else
-                   "No predicted hematoma under the cursor: click inside the prediction overlay.")
+            msg = (
+                "The model prediction is empty."
+                if point is None
+                else "No predicted hematoma under the cursor: click inside the prediction overlay."
+            )
             return EditOutcome(0, msg)
         label = "accept prediction" if point is None else "accept prediction part"
         self.model.begin_stroke(label)

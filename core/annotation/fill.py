@@ -11,6 +11,7 @@ GUI shows the result as a preview and asks before adding the whole region.
 Connectivity is 4 in a slice and 6 in 3-D (faces only), so the fill does not
 leak through one-voxel diagonal gaps.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,8 +49,9 @@ class FillResult:
         return self.whole.n_voxels * self.voxel_ml
 
 
-def _nearest_part(component: np.ndarray, seed: tuple[int, ...], spacing: tuple[float, ...],
-                  limit: int, structure: np.ndarray) -> np.ndarray:
+def _nearest_part(
+    component: np.ndarray, seed: tuple[int, ...], spacing: tuple[float, ...], limit: int, structure: np.ndarray
+) -> np.ndarray:
     """The seed's connected piece of ``component`` within the largest ball around
     the seed (mm) holding at most ``limit`` of its voxels."""
     coords = np.nonzero(component)
@@ -64,10 +66,17 @@ def _nearest_part(component: np.ndarray, seed: tuple[int, ...], spacing: tuple[f
     return labels == labels[seed]
 
 
-def fill_region(hu: np.ndarray, seed: tuple[int, int, int], hu_range: HURange,
-                spacing: tuple[float, float, float], limit_voxels: int, *,
-                three_d: bool = False, plane: Plane = Plane.AXIAL,
-                token: CancelToken = NEVER_CANCELLED) -> FillResult | None:
+def fill_region(
+    hu: np.ndarray,
+    seed: tuple[int, int, int],
+    hu_range: HURange,
+    spacing: tuple[float, float, float],
+    limit_voxels: int,
+    *,
+    three_d: bool = False,
+    plane: Plane = Plane.AXIAL,
+    token: CancelToken = NEVER_CANCELLED,
+) -> FillResult | None:
     """The fill from ``seed`` (k, row, col of the stack) inside ``hu_range``: in
     the slice of ``plane`` through the seed, or in 3-D. None when the seed
     itself is outside the range."""
@@ -102,17 +111,22 @@ def fill_region(hu: np.ndarray, seed: tuple[int, int, int], hu_range: HURange,
     if np.count_nonzero(comp) > limit_voxels:
         part = _nearest_part(comp, (drow, dcol), geo.pixel_mm, limit_voxels, _STRUCT_2D)
     _, part_block = geo.box(depth, (0, 0), part)
-    return FillResult(VolumeRegion(whole_box, part_block), VolumeRegion(whole_box, whole_block),
-                      voxel_ml)
+    return FillResult(VolumeRegion(whole_box, part_block), VolumeRegion(whole_box, whole_block), voxel_ml)
 
 
-def fill_job(hu: np.ndarray, seed: tuple[int, int, int], hu_range: HURange,
-             spacing: tuple[float, float, float], limit_voxels: int, *, three_d: bool,
-             plane: Plane = Plane.AXIAL, token: CancelToken = NEVER_CANCELLED
-             ) -> Generator[Progress, None, FillResult | None]:
+def fill_job(
+    hu: np.ndarray,
+    seed: tuple[int, int, int],
+    hu_range: HURange,
+    spacing: tuple[float, float, float],
+    limit_voxels: int,
+    *,
+    three_d: bool,
+    plane: Plane = Plane.AXIAL,
+    token: CancelToken = NEVER_CANCELLED,
+) -> Generator[Progress, None, FillResult | None]:
     """:func:`fill_region` as a progress generator, for a worker thread."""
     yield Progress(STAGE_FILL, 0, 1, "3-D region" if three_d else "region in the slice")
-    result = fill_region(hu, seed, hu_range, spacing, limit_voxels, three_d=three_d,
-                         plane=plane, token=token)
+    result = fill_region(hu, seed, hu_range, spacing, limit_voxels, three_d=three_d, plane=plane, token=token)
     yield Progress(STAGE_FILL, 1, 1, "done")
     return result

@@ -15,6 +15,7 @@ undo step (after a preview).
 Works along any stack axis, so slices drawn in the coronal or sagittal view
 are interpolated across that view's slices.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,8 +40,7 @@ def _signed_distance(mask2d: np.ndarray, sampling: tuple[float, float]) -> np.nd
     return outside - inside
 
 
-def interpolate_between_slices(mask: np.ndarray, axis: int,
-                               spacing: tuple[float, float, float]) -> Interpolation:
+def interpolate_between_slices(mask: np.ndarray, axis: int, spacing: tuple[float, float, float]) -> Interpolation:
     """What to add to ``mask`` (3-D, stack layout) so every empty slice along
     ``axis`` lying between two drawn (non-empty) slices gets the blended shape.
 

@@ -11,6 +11,7 @@ for the same reason). Undo is kept across slice changes and for at least
 Listeners (the viewer, the autosave timer) subscribe with a plain callback
 and learn which slices changed; this module knows nothing about Qt.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -61,8 +62,9 @@ class MaskModel:
     made outside a stroke is its own step.
     """
 
-    def __init__(self, data: np.ndarray, *, max_undo: int = MAX_UNDO_DEFAULT,
-                 max_undo_bytes: int = MAX_UNDO_BYTES_DEFAULT) -> None:
+    def __init__(
+        self, data: np.ndarray, *, max_undo: int = MAX_UNDO_DEFAULT, max_undo_bytes: int = MAX_UNDO_BYTES_DEFAULT
+    ) -> None:
         data = np.asarray(data)
         if data.ndim != 3:
             raise ValueError(f"a mask must be 3-D, got shape {data.shape}")
@@ -120,8 +122,7 @@ class MaskModel:
 
     def _emit(self, slices: np.ndarray | tuple[int, ...], reason: str) -> None:
         self.revision += 1
-        change = MaskChange(tuple(int(s) for s in np.unique(np.asarray(slices, dtype=np.int64))),
-                            reason)
+        change = MaskChange(tuple(int(s) for s in np.unique(np.asarray(slices, dtype=np.int64))), reason)
         for listener in list(self._listeners):
             listener(change)
 
@@ -152,8 +153,7 @@ class MaskModel:
         changed = old != new
         if not changed.any():
             return None
-        edit = MaskEdit(self._stroke_label, idx[changed], old[changed], new[changed].copy(),
-                        next(self._serials))
+        edit = MaskEdit(self._stroke_label, idx[changed], old[changed], new[changed].copy(), next(self._serials))
         self._push(edit)
         self._emit(self._slices_of(edit.indices), "stroke")
         return edit
@@ -196,13 +196,11 @@ class MaskModel:
             self.end_stroke()
         return int(idx.size)
 
-    def set_slice_region(self, k: int, region: np.ndarray, value: int,
-                         offset: tuple[int, int] = (0, 0)) -> int:
+    def set_slice_region(self, k: int, region: np.ndarray, value: int, offset: tuple[int, int] = (0, 0)) -> int:
         """Set ``value`` inside a 2-D ``region`` of slice ``k`` placed at ``offset`` (row, col)."""
         r0, c0 = offset
         h, w = region.shape
-        return self.set_box((slice(k, k + 1), slice(r0, r0 + h), slice(c0, c0 + w)),
-                            region[None], value)
+        return self.set_box((slice(k, k + 1), slice(r0, r0 + h), slice(c0, c0 + w)), region[None], value)
 
     def replace(self, data: np.ndarray, label: str) -> int:
         """Make the mask equal to ``data`` as one undoable step."""

@@ -17,6 +17,7 @@ the head keeps its shape. Everything here is index arithmetic on numpy
 arrays (no Qt), shared by the viewer (what to draw, where a click lands) and
 the editor (which voxels a stroke in a coronal view touches).
 """
+
 from __future__ import annotations
 
 import enum
@@ -57,8 +58,7 @@ class Plane(enum.Enum):
 _DEPTH = {Plane.AXIAL: 0, Plane.CORONAL: 1, Plane.SAGITTAL: 2}
 _ROWS = {Plane.AXIAL: 1, Plane.CORONAL: 0, Plane.SAGITTAL: 0}
 _COLS = {Plane.AXIAL: 2, Plane.CORONAL: 2, Plane.SAGITTAL: 1}
-_LABELS = {Plane.AXIAL: ("R", "L", "A", "P"), Plane.CORONAL: ("R", "L", "S", "I"),
-           Plane.SAGITTAL: ("A", "P", "S", "I")}
+_LABELS = {Plane.AXIAL: ("R", "L", "A", "P"), Plane.CORONAL: ("R", "L", "S", "I"), Plane.SAGITTAL: ("A", "P", "S", "I")}
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,9 @@ class PlaneGeometry:
             dcol = self.shape[p.col_axis] - 1 - dcol
         return (voxel[p.depth_axis], voxel[p.row_axis], dcol)
 
-    def box(self, depth: int, offset: tuple[int, int], region: np.ndarray
-            ) -> tuple[tuple[slice, slice, slice], np.ndarray]:
+    def box(
+        self, depth: int, offset: tuple[int, int], region: np.ndarray
+    ) -> tuple[tuple[slice, slice, slice], np.ndarray]:
         """The stack box and bool block of a 2-D ``region`` (top-left at ``offset``
         in image pixels) on slice ``depth``, for :meth:`MaskModel.set_box`."""
         p = self.plane
@@ -134,7 +135,5 @@ class PlaneGeometry:
         return (box[0], box[1], box[2]), np.ascontiguousarray(block)
 
 
-def geometries(shape: tuple[int, int, int], spacing: tuple[float, float, float]
-               ) -> dict[Plane, PlaneGeometry]:
-    return {p: PlaneGeometry(p, tuple(int(s) for s in shape), tuple(float(s) for s in spacing))
-            for p in Plane}
+def geometries(shape: tuple[int, int, int], spacing: tuple[float, float, float]) -> dict[Plane, PlaneGeometry]:
+    return {p: PlaneGeometry(p, tuple(int(s) for s in shape), tuple(float(s) for s in spacing)) for p in Plane}

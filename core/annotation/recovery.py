@@ -11,6 +11,7 @@ Saving the mask removes the recovery file. When a case is opened and its
 recovery file is newer than the saved mask (or there is no saved mask), the
 edits were not saved and the user is offered to restore them.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -46,10 +47,14 @@ def write_recovery(path: str | Path, mask: np.ndarray, ct: Volume) -> Path:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.savez_compressed(
-                fh, format=np.int64(FORMAT), shape=np.asarray(mask.shape, dtype=np.int64),
-                bits=bits, affine=np.asarray(ct.affine, dtype=np.float64),
+                fh,
+                format=np.int64(FORMAT),
+                shape=np.asarray(mask.shape, dtype=np.int64),
+                bits=bits,
+                affine=np.asarray(ct.affine, dtype=np.float64),
                 ct_name=np.str_(ct.name),
-                saved_at=np.str_(_dt.datetime.now().astimezone().isoformat(timespec="seconds")))
+                saved_at=np.str_(_dt.datetime.now().astimezone().isoformat(timespec="seconds")),
+            )
     return path
 
 
@@ -65,13 +70,16 @@ def read_recovery(path: str | Path, ct: Volume) -> np.ndarray:
     except FileNotFoundError:
         raise InputError(f"{path}: recovery file not found.") from None
     except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(f"{path}: the recovery file is damaged and cannot be restored "
-                         f"({type(exc).__name__}).") from None
+        raise InputError(
+            f"{path}: the recovery file is damaged and cannot be restored ({type(exc).__name__})."
+        ) from None
     if fmt != FORMAT:
         raise InputError(f"{path}: recovery file of an unknown format ({fmt}).")
     if shape != ct.shape or affine.shape != (4, 4) or not np.allclose(affine, ct.affine, atol=1e-3):
-        raise InputError(f"{path}: the autosaved edits belong to a scan of another geometry "
-                         f"than {ct.name}; they cannot be restored onto it.")
+        raise InputError(
+            f"{path}: the autosaved edits belong to a scan of another geometry "
+            f"than {ct.name}; they cannot be restored onto it."
+        )
     n = int(np.prod(shape))
     if bits.size != (n + 7) // 8:
         raise InputError(f"{path}: the recovery file is damaged (wrong size).")
@@ -99,6 +107,4 @@ def discard_recovery(recovery_path: str | Path) -> None:
     except FileNotFoundError:
         pass
     except OSError as exc:
-        raise InputError(f"{recovery_path}: cannot remove the recovery file "
-                         f"({exc.strerror or exc}).") from None
-
+        raise InputError(f"{recovery_path}: cannot remove the recovery file ({exc.strerror or exc}).") from None

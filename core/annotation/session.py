@@ -11,6 +11,7 @@ Work that must see a stable mask while the user keeps painting takes a
 :class:`MaskSnapshot` on the GUI thread first; the slow part (mapping,
 compressing, writing) then runs on the worker with that copy.
 """
+
 from __future__ import annotations
 
 import threading
@@ -123,8 +124,7 @@ class EditSession:
     def snapshot(self) -> MaskSnapshot:
         return MaskSnapshot(self.model.snapshot(), self.model.state_id, self.model.revision)
 
-    def save(self, snap: MaskSnapshot, token: CancelToken = NEVER_CANCELLED
-             ) -> Generator[Progress, None, Path]:
+    def save(self, snap: MaskSnapshot, token: CancelToken = NEVER_CANCELLED) -> Generator[Progress, None, Path]:
         """Write ``snap`` as the case's mask (runs on a worker); see :meth:`saved`."""
         yield Progress(STAGE_SAVE, 0, 1, self.paths.mask.name)
         token.raise_if_cancelled()
@@ -163,8 +163,9 @@ class EditSession:
         self.recovery = None
 
     # ----------------------------------------------------------- model prediction
-    def predict(self, model_path: Path, token: CancelToken = NEVER_CANCELLED
-                ) -> Generator[Progress, None, "PredictionUpdate"]:
+    def predict(
+        self, model_path: Path, token: CancelToken = NEVER_CANCELLED
+    ) -> Generator[Progress, None, "PredictionUpdate"]:
         """Segment this case's CT with the model in ``model_path`` (on a worker) and
         write ``pred_NNN.nii.gz`` with its provenance (which model made it)."""
         from ..inference import Segmenter
@@ -196,8 +197,9 @@ class EditSession:
         """A report job measuring the mask on screen (unsaved edits included) or the prediction."""
         if use_prediction:
             if self.prediction is None:
-                raise InputError(f"Case {self.case_id} has no model prediction "
-                                     f"({self.paths.prediction.name}) to report.")
+                raise InputError(
+                    f"Case {self.case_id} has no model prediction ({self.paths.prediction.name}) to report."
+                )
             data, label = self.prediction, self.prediction_label()
         else:
             data, label = self.model.data, self.mask_label()
@@ -206,9 +208,9 @@ class EditSession:
         return ReportJob(self.case_id, self.ct, mask, label, measurements=lines)
 
 
-def open_case(ct_path: str | Path, token: CancelToken = NEVER_CANCELLED,
-              max_undo: int = MAX_UNDO_DEFAULT, user: str | None = None
-              ) -> Generator[Progress, None, EditSession]:
+def open_case(
+    ct_path: str | Path, token: CancelToken = NEVER_CANCELLED, max_undo: int = MAX_UNDO_DEFAULT, user: str | None = None
+) -> Generator[Progress, None, EditSession]:
     """Read a case's CT, its manual mask and prediction if present, and note
     unsaved autosaved edits. Raises InputError/GeometryError with a message
     naming the file when the CT or the saved mask cannot be used; a
@@ -245,8 +247,7 @@ def open_case(ct_path: str | Path, token: CancelToken = NEVER_CANCELLED,
     if reason:
         notes.insert(0, reason)
     recovery = pending_recovery(paths.recovery, paths.mask) if lock is not None else None
-    session = EditSession(paths, ct, reo, stack, hu, model, prediction, on_disk, recovery, notes,
-                          lock, reason)
+    session = EditSession(paths, ct, reo, stack, hu, model, prediction, on_disk, recovery, notes, lock, reason)
     yield Progress(STAGE_OPEN, total, total, "done")
     return session
 
@@ -254,6 +255,7 @@ def open_case(ct_path: str | Path, token: CancelToken = NEVER_CANCELLED,
 def _take_lock(paths: CaseFiles, user: str | None) -> tuple[CaseLock | None, str]:
     """The case's lock, or (None, why the case opens read-only)."""
     from ..worklist import default_user
+
     try:
         return CaseLock.acquire(paths.lock, user or default_user(), f"Case {paths.case_id}"), ""
     except CaseLockedError as exc:

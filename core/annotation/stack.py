@@ -11,6 +11,7 @@ flat indices into one contiguous array.
 
 Only flips and transposes are involved, so the way back is exact.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -44,8 +45,7 @@ class AxialStack:
 
     def to_stack(self, canonical: np.ndarray) -> np.ndarray:
         if tuple(canonical.shape) != self.canonical_shape:
-            raise ValueError(f"array of shape {canonical.shape} is not on this canonical grid "
-                             f"{self.canonical_shape}")
+            raise ValueError(f"array of shape {canonical.shape} is not on this canonical grid {self.canonical_shape}")
         return np.ascontiguousarray(canonical[::-1].transpose(2, 1, 0))
 
     def from_stack(self, stack: np.ndarray) -> np.ndarray:

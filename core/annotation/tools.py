@@ -6,6 +6,7 @@ with the slice's (row, col) pixel size, so a 5 mm brush is round on screen
 whatever the in-plane spacing. The functions return *where* to paint; the
 :class:`~core.annotation.model.MaskModel` does the painting and the undo.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,8 +28,9 @@ class HURange:
 
     def __post_init__(self) -> None:
         if not (np.isfinite(self.low) and np.isfinite(self.high)) or self.low > self.high:
-            raise InputError(f"HU range {self.low:g} to {self.high:g} is not valid: the lower "
-                             "bound must not exceed the upper one.")
+            raise InputError(
+                f"HU range {self.low:g} to {self.high:g} is not valid: the lower bound must not exceed the upper one."
+            )
 
     def contains(self, hu: np.ndarray) -> np.ndarray:
         return (hu >= self.low) & (hu <= self.high)
@@ -59,8 +61,13 @@ class SliceRegion:
         return SliceRegion(self.offset, self.mask & allowed[self.box])
 
 
-def capsule(shape: tuple[int, int], p0: tuple[float, float], p1: tuple[float, float],
-            radius_mm: float, pixel_mm: tuple[float, float]) -> SliceRegion:
+def capsule(
+    shape: tuple[int, int],
+    p0: tuple[float, float],
+    p1: tuple[float, float],
+    radius_mm: float,
+    pixel_mm: tuple[float, float],
+) -> SliceRegion:
     """Pixels within ``radius_mm`` of the segment p0-p1 (a brush dab when p0 == p1).
 
     A drag is painted segment by segment between mouse positions, so a fast
@@ -95,8 +102,7 @@ def capsule(shape: tuple[int, int], p0: tuple[float, float], p1: tuple[float, fl
     return SliceRegion((r_lo, c_lo), region)
 
 
-def rectangle(shape: tuple[int, int], p0: tuple[float, float], p1: tuple[float, float]
-              ) -> SliceRegion:
+def rectangle(shape: tuple[int, int], p0: tuple[float, float], p1: tuple[float, float]) -> SliceRegion:
     """The pixels of the box whose corners are the pixels under ``p0`` and ``p1``
     (both included), clipped to the slice."""
     h, w = shape

@@ -7,6 +7,7 @@ matplotlib, which take seconds to load). Each module's ``register(subparsers)``
 adds its parsers with :func:`add_command`, which takes the one-line help from
 here.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,17 +25,16 @@ COMMANDS: dict[str, Command] = {
     "brain": Command("core.commands.imaging", "extract the brain (skull strip) of a CT"),
     "report": Command("core.commands.report", "hematoma volume report (CSV, and a one-page PDF per case)"),
     "export-seg": Command("core.commands.seg", "write a mask as a DICOM Segmentation (SEG) of its CT series"),
-    "compare": Command("core.commands.compare",
-                       "agreement between two masks of a case (Dice, volumes, HD95, per slice)"),
+    "compare": Command(
+        "core.commands.compare", "agreement between two masks of a case (Dice, volumes, HD95, per slice)"
+    ),
     "train": Command("core.commands.model", "train the segmentation network on a site folder"),
     "predict": Command("core.commands.model", "segment hematomas in CT scans"),
     "evaluate": Command("core.commands.model", "Dice and volumes of a model on a site's test cases"),
     "ring": Command("core.commands.ring", "train across sites by cyclic weight transfer"),
-    "experiment": Command("core.commands.experiment",
-                          "reproduce the paper: SSL on each site vs MSL through the ring"),
+    "experiment": Command("core.commands.experiment", "reproduce the paper: SSL on each site vs MSL through the ring"),
     "flare": Command("core.commands.flare", "train as an NVIDIA FLARE cyclic job (optional extra)"),
-    "gui": Command("core.commands.gui",
-                   "open the desktop application (worklist, viewer, mask editing, reports)"),
+    "gui": Command("core.commands.gui", "open the desktop application (worklist, viewer, mask editing, reports)"),
 }
 
 

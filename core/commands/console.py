@@ -6,6 +6,7 @@ rewrites one status line. Elsewhere (a log, a pipe) only the lines are written,
 plus the first event of each quiet stage, so that logs stay short. Training
 epochs always end in a line with their losses.
 """
+
 from __future__ import annotations
 
 import sys
@@ -39,8 +40,10 @@ class ConsolePrinter:
         if phase == "epoch_end":
             val = getattr(ev, "val_loss", None)
             best = getattr(ev, "best_val_loss", None)
-            text = f"epoch {getattr(ev, 'epoch', 0)}: train loss {_num(getattr(ev, 'loss', None))}, " \
-                   f"validation loss {_num(val)} (best {_num(best)})"
+            text = (
+                f"epoch {getattr(ev, 'epoch', 0)}: train loss {_num(getattr(ev, 'loss', None))}, "
+                f"validation loss {_num(val)} (best {_num(best)})"
+            )
             eta = format_eta(ev.eta_s)
             self.line(f"{text}, {eta}" if eta else text)
         elif phase is not None or ev.stage in self.quiet:

@@ -8,6 +8,7 @@ Needs the optional extra: pip install -e '.[flare]'. Each NVFlare client finds
 its data folder in HEMARELAY_FLARE_DATA; it trains on the cases approved for
 training there, as "Train my turn" does.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,22 +24,46 @@ def _job_options(p: argparse.ArgumentParser, sites_required: bool) -> None:
     if sites_required:
         g.add_argument("--sites", required=True, help="NVFlare client names in ring order, e.g. a,b,c")
     g.add_argument("--preset", default=None, help="training preset the sites use (default cpu-small)")
-    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="one training setting for every site (repeatable), e.g. --set patience=5")
-    g.add_argument("--rounds", type=int, default=20, help="at most this many rounds (each site once "
-                   "per round) if the patience rule has not stopped the job (default 20)")
-    g.add_argument("--order", choices=["fixed", "random"], default="fixed",
-                   help="fixed: the listed order; random: a seeded new order each round, never the "
-                        "same site twice in a row (the SSH ring's shuffle)")
-    g.add_argument("--patience", type=int, default=10,
-                   help="turns without a validation improvement, counted over all sites, before the "
-                        "job stops (the paper's global rule; default 10)")
+    g.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="one training setting for every site (repeatable), e.g. --set patience=5",
+    )
+    g.add_argument(
+        "--rounds",
+        type=int,
+        default=20,
+        help="at most this many rounds (each site once "
+        "per round) if the patience rule has not stopped the job (default 20)",
+    )
+    g.add_argument(
+        "--order",
+        choices=["fixed", "random"],
+        default="fixed",
+        help="fixed: the listed order; random: a seeded new order each round, never the "
+        "same site twice in a row (the SSH ring's shuffle)",
+    )
+    g.add_argument(
+        "--patience",
+        type=int,
+        default=10,
+        help="turns without a validation improvement, counted over all sites, before the "
+        "job stops (the paper's global rule; default 10)",
+    )
     g.add_argument("--min-delta", type=float, default=1e-4, help="smallest val-loss drop that counts")
     g.add_argument("--epochs-per-turn", type=int, default=1, metavar="K")
     g.add_argument("--seed", type=int, default=0, help="weight initialisation and random-order seed")
     g.add_argument("--name", default="hemarelay-cyclic", help="the NVFlare job name")
-    g.add_argument("--turn-timeout", type=int, default=0, metavar="S",
-                   help="seconds a site may take for one turn (default 0: no limit)")
+    g.add_argument(
+        "--turn-timeout",
+        type=int,
+        default=0,
+        metavar="S",
+        help="seconds a site may take for one turn (default 0: no limit)",
+    )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,24 +72,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("job", help="write the job folder an NVFlare admin submits")
     _job_options(p, sites_required=True)
-    p.add_argument("--out", type=Path, required=True, metavar="JOBDIR",
-                   help="the job is written to JOBDIR/NAME")
+    p.add_argument("--out", type=Path, required=True, metavar="JOBDIR", help="the job is written to JOBDIR/NAME")
     p.set_defaults(func=_job)
 
     p = sub.add_parser("simulate", help="run the job in NVFlare's simulator on this machine")
-    p.add_argument("--site", action="append", required=True, metavar="NAME=DIR",
-                   help="a site and its data folder (cases approved for training); two or more")
-    p.add_argument("--workspace", type=Path, required=True, metavar="WS",
-                   help="new or empty folder for the simulator (the server's results: WS/server)")
-    p.add_argument("--job", type=Path, metavar="DIR", help="a job folder written by 'flare job' "
-                   "(default: write one from the options below, sites in --site order)")
+    p.add_argument(
+        "--site",
+        action="append",
+        required=True,
+        metavar="NAME=DIR",
+        help="a site and its data folder (cases approved for training); two or more",
+    )
+    p.add_argument(
+        "--workspace",
+        type=Path,
+        required=True,
+        metavar="WS",
+        help="new or empty folder for the simulator (the server's results: WS/server)",
+    )
+    p.add_argument(
+        "--job",
+        type=Path,
+        metavar="DIR",
+        help="a job folder written by 'flare job' (default: write one from the options below, sites in --site order)",
+    )
     p.add_argument("-o", "--out", type=Path, metavar="MODEL", help="also write the best model file here")
     _job_options(p, sites_required=False)
     p.set_defaults(func=_simulate)
 
     p = sub.add_parser("fetch", help="the job's model file, for predict and the desktop app")
-    p.add_argument("source", type=Path, metavar="JOBDIR-or-WORKSPACE",
-                   help="a downloaded job result, a simulator workspace or the server's run folder")
+    p.add_argument(
+        "source",
+        type=Path,
+        metavar="JOBDIR-or-WORKSPACE",
+        help="a downloaded job result, a simulator workspace or the server's run folder",
+    )
     p.add_argument("-o", "--out", type=Path, required=True, metavar="MODEL")
     p.add_argument("--which", choices=["best", "latest"], default="best")
     p.add_argument("--job", default=None, help="the job id or name, when the folder holds several")
@@ -73,31 +115,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _settings(args: argparse.Namespace, sites: tuple[str, ...]):
     from ..flare.job import JobSettings
-    return JobSettings(sites=sites, preset=args.preset, overrides=tuple(args.overrides),
-                       rounds=args.rounds, order=args.order, patience=args.patience,
-                       min_delta=args.min_delta, epochs_per_turn=args.epochs_per_turn, seed=args.seed,
-                       name=args.name, turn_timeout=args.turn_timeout)
+
+    return JobSettings(
+        sites=sites,
+        preset=args.preset,
+        overrides=tuple(args.overrides),
+        rounds=args.rounds,
+        order=args.order,
+        patience=args.patience,
+        min_delta=args.min_delta,
+        epochs_per_turn=args.epochs_per_turn,
+        seed=args.seed,
+        name=args.name,
+        turn_timeout=args.turn_timeout,
+    )
 
 
 def _job(args: argparse.Namespace) -> int:
     from ..flare.job import write_job
+
     sites = tuple(s.strip() for s in args.sites.split(",") if s.strip())
     path = write_job(_settings(args, sites), args.out)
-    print(f"Wrote NVFlare job {path.name} to {path} for sites {', '.join(sites)}. Submit it from the "
-          f"NVFlare admin console (submit_job {path}); each site's NVFlare client needs "
-          f"hematoma-relay[flare] installed and HEMARELAY_FLARE_DATA set to its data folder.")
+    print(
+        f"Wrote NVFlare job {path.name} to {path} for sites {', '.join(sites)}. Submit it from the "
+        f"NVFlare admin console (submit_job {path}); each site's NVFlare client needs "
+        f"hematoma-relay[flare] installed and HEMARELAY_FLARE_DATA set to its data folder."
+    )
     return 0
 
 
 def _print_record(record, where: Path) -> None:
     for t in record.turns:
         mark = "improved" if t.improved else f"no improvement ({t.patience_counter}/{record.patience})"
-        print(f"Turn {t.turn + 1} (round {t.round + 1}): site {t.site}, val loss {t.val_loss:.6g}, "
-              f"{mark}, {t.seconds:.1f} s")
+        print(
+            f"Turn {t.turn + 1} (round {t.round + 1}): site {t.site}, val loss {t.val_loss:.6g}, "
+            f"{mark}, {t.seconds:.1f} s"
+        )
     print(f"The job {record.status}: {record.explanation}")
     if record.best:
-        print(f"Best weights: turn {record.best.turn + 1} (round {record.best.round + 1}, site "
-              f"{record.best.site}), val loss {record.best.val_loss:.6g}, in {where}.")
+        print(
+            f"Best weights: turn {record.best.turn + 1} (round {record.best.round + 1}, site "
+            f"{record.best.site}), val loss {record.best.val_loss:.6g}, in {where}."
+        )
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -105,12 +164,16 @@ def _simulate(args: argparse.Namespace) -> int:
     from ..flare.job import write_job
     from ..flare.result import fetch_model
     from ..flare.simulate import run_simulator
+
     specs = [parse_site_arg(s) for s in args.site]
     site_data = {s.name: s.data for s in specs}
     with tempfile.TemporaryDirectory(prefix="hemarelay-flare-job-") as tmp:
         job = args.job or write_job(_settings(args, tuple(site_data)), Path(tmp))
-        print(f"Running NVFlare's simulator with sites {', '.join(site_data)} in {args.workspace} ...",
-              file=sys.stderr, flush=True)
+        print(
+            f"Running NVFlare's simulator with sites {', '.join(site_data)} in {args.workspace} ...",
+            file=sys.stderr,
+            flush=True,
+        )
         result = run_simulator(job, args.workspace, site_data)
     _print_record(result.record, result.record_path.parent)
     if args.out:
@@ -121,10 +184,13 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _fetch(args: argparse.Namespace) -> int:
     from ..flare.result import fetch_model
+
     got = fetch_model(args.source, args.out, args.which, args.job)
     w = got.weights
-    print(f"Wrote the {args.which} weights of NVFlare job {got.record.job_name} ({got.record.job_id}): "
-          f"round {w.round + 1}, turn {w.turn + 1}, site {w.site}, val loss {w.val_loss:.6g} "
-          f"(sha256 {w.sha256[:12]}) to {args.out}. The job {got.record.status}"
-          + (f": {got.record.explanation}" if got.record.explanation else "."))
+    print(
+        f"Wrote the {args.which} weights of NVFlare job {got.record.job_name} ({got.record.job_id}): "
+        f"round {w.round + 1}, turn {w.turn + 1}, site {w.site}, val loss {w.val_loss:.6g} "
+        f"(sha256 {w.sha256[:12]}) to {args.out}. The job {got.record.status}"
+        + (f": {got.record.explanation}" if got.record.explanation else ".")
+    )
     return 0

@@ -1,4 +1,5 @@
 """``hemarelay brain`` and ``hemarelay info``: imaging work on one CT."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,9 +12,10 @@ from . import add_command
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(
-        sub, "brain",
-        description="Write the brain mask of a CT (NIfTI file or DICOM folder) "
-        "as uint8 NIfTI on the CT's grid.")
+        sub,
+        "brain",
+        description="Write the brain mask of a CT (NIfTI file or DICOM folder) as uint8 NIfTI on the CT's grid.",
+    )
     p.add_argument("ct", type=Path, help="CT: .nii/.nii.gz file or DICOM folder")
     p.add_argument("-o", "--output", type=Path, required=True, help="brain mask .nii.gz to write")
     p.set_defaults(func=_brain)

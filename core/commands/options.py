@@ -1,5 +1,6 @@
 """Option groups that several commands share, as argparse parent parsers, so
 each is written (and documented in ``--help``) once."""
+
 from __future__ import annotations
 
 import argparse
@@ -19,14 +20,24 @@ def ring_server() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--server", required=True, metavar="URL", help=URL_HELP)
     g = p.add_argument_group("SSH (sftp:// servers)")
-    g.add_argument("--identity", type=Path, metavar="KEYFILE",
-                   help="private key for the SSH login (default: ~/.ssh/config, ssh-agent, ~/.ssh/id_*)")
-    g.add_argument("--known-hosts", type=Path, metavar="FILE",
-                   help="known_hosts file to check the server's host key against (default ~/.ssh/known_hosts)")
-    g.add_argument("--trust-host-key", action="store_true",
-                   help="accept an unknown server host key and record it in known_hosts")
-    g.add_argument("--ssh-config", type=Path, metavar="FILE", help="SSH config for host aliases "
-                   "(default ~/.ssh/config)")
+    g.add_argument(
+        "--identity",
+        type=Path,
+        metavar="KEYFILE",
+        help="private key for the SSH login (default: ~/.ssh/config, ssh-agent, ~/.ssh/id_*)",
+    )
+    g.add_argument(
+        "--known-hosts",
+        type=Path,
+        metavar="FILE",
+        help="known_hosts file to check the server's host key against (default ~/.ssh/known_hosts)",
+    )
+    g.add_argument(
+        "--trust-host-key", action="store_true", help="accept an unknown server host key and record it in known_hosts"
+    )
+    g.add_argument(
+        "--ssh-config", type=Path, metavar="FILE", help="SSH config for host aliases (default ~/.ssh/config)"
+    )
     return p
 
 
@@ -34,9 +45,14 @@ def open_server(args: argparse.Namespace):
     """The ring transport named by the :func:`ring_server` options (not yet connected)."""
     from ..ring.connect import open_transport
     from ..ring.transport_sftp import SshOptions
-    ssh = SshOptions(identity=args.identity, known_hosts=args.known_hosts,
-                     trust_host_key=args.trust_host_key, ssh_config=args.ssh_config,
-                     passphrase=key_passphrase("HEMARELAY_SSH_PASSPHRASE", args.identity))
+
+    ssh = SshOptions(
+        identity=args.identity,
+        known_hosts=args.known_hosts,
+        trust_host_key=args.trust_host_key,
+        ssh_config=args.ssh_config,
+        passphrase=key_passphrase("HEMARELAY_SSH_PASSPHRASE", args.identity),
+    )
     return open_transport(args.server, ssh)
 
 
@@ -52,6 +68,7 @@ def key_passphrase(env: str, key: Path | None) -> str | None:
         return None
     if b"ENCRYPTED" not in data:  # PEM keys say so; OpenSSH keys tell when loaded without one
         from cryptography.hazmat.primitives.serialization import load_ssh_private_key
+
         try:
             load_ssh_private_key(data, None)
             return None
@@ -68,11 +85,21 @@ def training_settings(config_file: bool = True) -> argparse.ArgumentParser:
     ``core.training.config.load_config``."""
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("training settings")
-    g.add_argument("--preset", default=None,
-                   help=f"named settings: {', '.join(list_presets())} (default: default, the product recipe)")
+    g.add_argument(
+        "--preset",
+        default=None,
+        help=f"named settings: {', '.join(list_presets())} (default: default, the product recipe)",
+    )
     if config_file:
-        g.add_argument("--config", type=Path, default=None, metavar="FILE.toml",
-                       help="settings file applied over the preset")
-    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
-                   help="one setting, applied last (repeatable), e.g. --set patience=5")
+        g.add_argument(
+            "--config", type=Path, default=None, metavar="FILE.toml", help="settings file applied over the preset"
+        )
+    g.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        dest="overrides",
+        help="one setting, applied last (repeatable), e.g. --set patience=5",
+    )
     return p

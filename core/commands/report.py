@@ -1,4 +1,5 @@
 """``hemarelay report``: hematoma volume reports as a CSV and one PDF per case."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,25 +18,38 @@ from .console import ConsolePrinter
 
 def register(subparsers) -> None:
     p = add_command(
-        subparsers, "report",
+        subparsers,
+        "report",
         description="Measure each case's hematoma mask (planimetric volume, ABC/2, slices, "
         "largest axial area, mean HU, large-bleed flag) and write one CSV row per case; "
         "with --pdf-dir also a one-page PDF per case. Masks are measured as drawn: small "
-        "components are not removed.")
-    p.add_argument("cts", nargs="+", metavar="CT", type=Path,
-                   help="CT scans (.nii/.nii.gz files or DICOM folders)")
-    p.add_argument("--mask", nargs="+", type=Path, metavar="M", dest="masks",
-                   help="one mask per CT, in the same order; by default mask_NNN.nii.gz "
-                   "beside each ct_NNN.nii.gz")
-    p.add_argument("--csv", type=Path, required=True, metavar="OUT.csv",
-                   help="CSV file to write (one row per case)")
-    p.add_argument("--pdf-dir", type=Path, metavar="DIR",
-                   help="folder for the one-page PDF reports (hematoma_report_<case>.pdf)")
-    p.add_argument("--mask-source", default="manual",
-                   help='which mask this is, printed in the report (default "manual"; '
-                   'e.g. "model v12")')
-    p.add_argument("--large-ml", type=float, default=LARGE_ML_DEFAULT, metavar="ML",
-                   help=f"flag hematomas of at least this volume (default {LARGE_ML_DEFAULT:g} mL)")
+        "components are not removed.",
+    )
+    p.add_argument("cts", nargs="+", metavar="CT", type=Path, help="CT scans (.nii/.nii.gz files or DICOM folders)")
+    p.add_argument(
+        "--mask",
+        nargs="+",
+        type=Path,
+        metavar="M",
+        dest="masks",
+        help="one mask per CT, in the same order; by default mask_NNN.nii.gz beside each ct_NNN.nii.gz",
+    )
+    p.add_argument("--csv", type=Path, required=True, metavar="OUT.csv", help="CSV file to write (one row per case)")
+    p.add_argument(
+        "--pdf-dir", type=Path, metavar="DIR", help="folder for the one-page PDF reports (hematoma_report_<case>.pdf)"
+    )
+    p.add_argument(
+        "--mask-source",
+        default="manual",
+        help='which mask this is, printed in the report (default "manual"; e.g. "model v12")',
+    )
+    p.add_argument(
+        "--large-ml",
+        type=float,
+        default=LARGE_ML_DEFAULT,
+        metavar="ML",
+        help=f"flag hematomas of at least this volume (default {LARGE_ML_DEFAULT:g} mL)",
+    )
     p.set_defaults(func=run)
 
 
@@ -46,21 +60,23 @@ def _mask_beside(ct: Path) -> Path:
                 if case.mask_path is None:
                     break
                 return case.mask_path
-    raise InputError(f"{ct}: no mask given and no mask_<id>.nii.gz beside it "
-                     "(expected for a ct_<id>.nii.gz); pass the masks with --mask.")
+    raise InputError(
+        f"{ct}: no mask given and no mask_<id>.nii.gz beside it "
+        "(expected for a ct_<id>.nii.gz); pass the masks with --mask."
+    )
 
 
 def build_jobs(args: argparse.Namespace) -> list[ReportJob]:
     cts: list[Path] = [Path(c).expanduser() for c in args.cts]
     if args.masks is not None:
         if len(args.masks) != len(cts):
-            raise InputError(f"{len(cts)} CT scan(s) but {len(args.masks)} mask(s); "
-                             "give one mask per CT, in the same order.")
+            raise InputError(
+                f"{len(cts)} CT scan(s) but {len(args.masks)} mask(s); give one mask per CT, in the same order."
+            )
         masks = [Path(m).expanduser() for m in args.masks]
     else:
         masks = [_mask_beside(ct) for ct in cts]
-    return [ReportJob(case_id(ct), ct, m, args.mask_source, **filing_for_ct(ct))
-            for ct, m in zip(cts, masks)]
+    return [ReportJob(case_id(ct), ct, m, args.mask_source, **filing_for_ct(ct)) for ct, m in zip(cts, masks)]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,4 +96,3 @@ def run(args: argparse.Namespace) -> int:
     if result.pdf_paths:
         print(f"PDF: {len(result.pdf_paths)} file(s) in {Path(args.pdf_dir)}")
     return 0
-

@@ -15,6 +15,7 @@ and this site's last verified history before it is trained from or kept.
 URL is ``sftp://user@host:port/path`` (``/~/path`` for a folder under the login's
 home) or a folder path (a mounted share, or one machine).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,72 +34,118 @@ from . import add_command
 
 def _signing_options(p: argparse.ArgumentParser, turn: bool) -> None:
     g = p.add_argument_group("signed turns")
-    g.add_argument("--trust-dir", type=Path, metavar="DIR",
-                   help="where this site pins the ring's keys and its last verified history "
-                        "(default ~/.local/state/hemarelay/ring-trust/SITE)")
-    g.add_argument("--allow-unsigned", action="store_true",
-                   help="accept a ring created without signing keys (weights then cannot be traced "
-                        "to the site that trained them)")
+    g.add_argument(
+        "--trust-dir",
+        type=Path,
+        metavar="DIR",
+        help="where this site pins the ring's keys and its last verified history "
+        "(default ~/.local/state/hemarelay/ring-trust/SITE)",
+    )
+    g.add_argument(
+        "--allow-unsigned",
+        action="store_true",
+        help="accept a ring created without signing keys (weights then cannot be traced to the site that trained them)",
+    )
     if turn:
-        g.add_argument("--signing-key", type=Path, metavar="FILE",
-                       help="this site's Ed25519 key (OpenSSH format; default "
-                            "~/.local/state/hemarelay/keys/ring-SITE.ed25519, see 'ring key')")
-        g.add_argument("--max-epochs-per-turn", type=int, default=20, metavar="K",
-                       help="this site's cap on the epochs a turn trains, whatever the ring suggests")
-        g.add_argument("--no-optimizer-upload", action="store_true",
-                       help="never upload the optimizer's moments (the next site starts a fresh optimizer)")
+        g.add_argument(
+            "--signing-key",
+            type=Path,
+            metavar="FILE",
+            help="this site's Ed25519 key (OpenSSH format; default "
+            "~/.local/state/hemarelay/keys/ring-SITE.ed25519, see 'ring key')",
+        )
+        g.add_argument(
+            "--max-epochs-per-turn",
+            type=int,
+            default=20,
+            metavar="K",
+            help="this site's cap on the epochs a turn trains, whatever the ring suggests",
+        )
+        g.add_argument(
+            "--no-optimizer-upload",
+            action="store_true",
+            help="never upload the optimizer's moments (the next site starts a fresh optimizer)",
+        )
 
 
 def _signer(args: argparse.Namespace):
     from ..ring.signing import TurnSigner, default_key_path
+
     path = args.signing_key or default_key_path(args.site)
     return TurnSigner.load_or_create(args.site, path, key_passphrase("HEMARELAY_KEY_PASSPHRASE", path))
 
 
 def _trust_dir(args: argparse.Namespace, site: str) -> Path:
     from ..ring.signing import default_trust_dir
+
     return args.trust_dir or default_trust_dir(site)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    ring = add_command(
-        subparsers, "ring",
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ring = add_command(subparsers, "ring", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ring.add_subparsers(dest="ring_command", metavar="ACTION", required=True)
     server = ring_server()
 
     p = sub.add_parser("key", help="print this site's public signing key (created on first use)")
     p.add_argument("--site", required=True, help="this site's name in the ring")
-    p.add_argument("--signing-key", type=Path, metavar="FILE", help="the key file (default "
-                   "~/.local/state/hemarelay/keys/ring-SITE.ed25519)")
+    p.add_argument(
+        "--signing-key",
+        type=Path,
+        metavar="FILE",
+        help="the key file (default ~/.local/state/hemarelay/keys/ring-SITE.ed25519)",
+    )
     p.set_defaults(func=_key)
 
     p = sub.add_parser("init", parents=[server], help="create a ring on a server folder")
     p.add_argument("--sites", required=True, help="comma-separated site names, e.g. a,b")
-    p.add_argument("--signers", type=Path, metavar="FILE",
-                   help="each site's public signing key, one 'site ssh-ed25519 AAAA...' line per site "
-                        "(collected with 'hemarelay ring key'); without it the ring is unsigned")
-    p.add_argument("--order", choices=["fixed", "shuffle"], default="fixed",
-                   help="fixed: the listed order every round; shuffle: a seeded new order every round")
+    p.add_argument(
+        "--signers",
+        type=Path,
+        metavar="FILE",
+        help="each site's public signing key, one 'site ssh-ed25519 AAAA...' line per site "
+        "(collected with 'hemarelay ring key'); without it the ring is unsigned",
+    )
+    p.add_argument(
+        "--order",
+        choices=["fixed", "shuffle"],
+        default="fixed",
+        help="fixed: the listed order every round; shuffle: a seeded new order every round",
+    )
     p.add_argument("--seed", type=int, default=0, help="shuffle and weight-initialisation seed")
     p.add_argument("--patience", type=int, default=10, help="turns without improvement before stopping")
     p.add_argument("--min-delta", type=float, default=1e-4, help="smallest val-loss drop that counts")
-    p.add_argument("--convergence", choices=["global", "per-site"], default="global",
-                   help="global: one patience counter over all turns (the paper); per-site: each "
-                        "site against its own best, stop when all have run out")
+    p.add_argument(
+        "--convergence",
+        choices=["global", "per-site"],
+        default="global",
+        help="global: one patience counter over all turns (the paper); per-site: each "
+        "site against its own best, stop when all have run out",
+    )
     p.add_argument("--max-turns", type=int, default=None, help="stop after this many turns")
     p.add_argument("--epochs-per-turn", type=int, default=1, metavar="K")
-    p.add_argument("--start-from", choices=["scratch", "default"], default="scratch",
-                   help="the first turn trains from random weights drawn from --seed (scratch, the "
-                        "paper) or from the default model shipped with the program (its sites must "
-                        "train with --preset default)")
-    p.add_argument("--reset-optimizer", action="store_true",
-                   help="start a fresh optimizer every turn (the paper's later code) instead of "
-                        "passing its state on")
-    p.add_argument("--lease-ttl", type=float, default=600.0, metavar="S",
-                   help="seconds a silent turn keeps the lease before another site may break it")
-    p.add_argument("--clock-skew", type=float, default=60.0, metavar="S",
-                   help="tolerated clock difference between sites")
+    p.add_argument(
+        "--start-from",
+        choices=["scratch", "default"],
+        default="scratch",
+        help="the first turn trains from random weights drawn from --seed (scratch, the "
+        "paper) or from the default model shipped with the program (its sites must "
+        "train with --preset default)",
+    )
+    p.add_argument(
+        "--reset-optimizer",
+        action="store_true",
+        help="start a fresh optimizer every turn (the paper's later code) instead of passing its state on",
+    )
+    p.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=600.0,
+        metavar="S",
+        help="seconds a silent turn keeps the lease before another site may break it",
+    )
+    p.add_argument(
+        "--clock-skew", type=float, default=60.0, metavar="S", help="tolerated clock difference between sites"
+    )
     p.add_argument("--keep-versions", type=int, default=5, help="weights versions kept besides the best")
     p.set_defaults(func=_init)
 
@@ -106,43 +153,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--site", required=True, help="this site's name in the ring")
     p.add_argument("--data", required=True, type=Path, metavar="DIR", help="this site's data folder")
     p.add_argument("--wait", action="store_true", help="keep taking turns until the ring converges")
-    p.add_argument("--epochs-per-turn", type=int, default=None, metavar="K",
-                   help="override the ring's setting")
-    p.add_argument("--trainer", default="hematoma",
-                   help="hematoma (default); toy: a tiny built-in model on synthetic data (or the "
-                        "folder's *.npz toy cases), to check the ring's connections without medical "
-                        "data (use a separate test ring: the first turn fixes the ring's model); or "
-                        "package.module:function")
-    p.add_argument("--poll", type=float, default=5.0, metavar="S", help="seconds between manifest reads "
-                   "while waiting")
-    p.add_argument("--retry-for", type=float, default=600.0, metavar="S",
-                   help="how long to retry a lost server connection")
-    p.add_argument("--audit-log", type=Path, metavar="FILE",
-                   help="local JSON-lines log of transfers (default ~/.local/state/hemarelay/ring-audit-SITE.jsonl)")
+    p.add_argument("--epochs-per-turn", type=int, default=None, metavar="K", help="override the ring's setting")
+    p.add_argument(
+        "--trainer",
+        default="hematoma",
+        help="hematoma (default); toy: a tiny built-in model on synthetic data (or the "
+        "folder's *.npz toy cases), to check the ring's connections without medical "
+        "data (use a separate test ring: the first turn fixes the ring's model); or "
+        "package.module:function",
+    )
+    p.add_argument("--poll", type=float, default=5.0, metavar="S", help="seconds between manifest reads while waiting")
+    p.add_argument(
+        "--retry-for", type=float, default=600.0, metavar="S", help="how long to retry a lost server connection"
+    )
+    p.add_argument(
+        "--audit-log",
+        type=Path,
+        metavar="FILE",
+        help="local JSON-lines log of transfers (default ~/.local/state/hemarelay/ring-audit-SITE.jsonl)",
+    )
     _signing_options(p, turn=True)
     p.set_defaults(func=_turn)
 
     p = sub.add_parser("status", parents=[server], help="whose turn, round, history")
     p.add_argument("--json", action="store_true", help="the manifest and lease as JSON")
     p.add_argument("--history", type=int, default=10, help="history entries to show")
-    p.add_argument("--site", default=None, help="check the history against this site's pinned keys "
-                   "and verified head (default: against the keys the manifest lists)")
+    p.add_argument(
+        "--site",
+        default=None,
+        help="check the history against this site's pinned keys "
+        "and verified head (default: against the keys the manifest lists)",
+    )
     _signing_options(p, turn=False)
     p.set_defaults(func=_status)
 
     p = sub.add_parser("fetch", parents=[server], help="download verified weights from the ring")
     p.add_argument("--out", required=True, type=Path, metavar="FILE", help="safetensors file to write")
     p.add_argument("--which", default="best", help="best (default), latest or a version number")
-    p.add_argument("--raw", action="store_true", help="write the ring's safetensors file as it is, "
-                   "instead of a model file for predict/evaluate")
-    p.add_argument("--site", default=None, help="check signatures against this site's pinned keys "
-                   "and verified head")
+    p.add_argument(
+        "--raw",
+        action="store_true",
+        help="write the ring's safetensors file as it is, instead of a model file for predict/evaluate",
+    )
+    p.add_argument("--site", default=None, help="check signatures against this site's pinned keys and verified head")
     _signing_options(p, turn=False)
     p.set_defaults(func=_fetch)
 
-    p = sub.add_parser("audit", parents=[server],
-                       help="list every file and field on the server; flag what is not "
-                            "weights, hashes, signatures, scalars or site names")
+    p = sub.add_parser(
+        "audit",
+        parents=[server],
+        help="list every file and field on the server; flag what is not "
+        "weights, hashes, signatures, scalars or site names",
+    )
     p.add_argument("--json", action="store_true", help="the findings as JSON")
     p.set_defaults(func=_audit)
 
@@ -150,6 +212,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _key(args: argparse.Namespace) -> int:
     from ..ring.names import check_name
     from ..ring.signing import TurnSigner, default_key_path, key_fingerprint
+
     try:
         check_name("site", args.site, "--site")
     except ValueError as exc:
@@ -157,8 +220,11 @@ def _key(args: argparse.Namespace) -> int:
     path = args.signing_key or default_key_path(args.site)
     signer = TurnSigner.load_or_create(args.site, path, key_passphrase("HEMARELAY_KEY_PASSPHRASE", path))
     print(f"{args.site} {signer.public}")
-    print(f"# {key_fingerprint(signer.public)}, private key {path}: give the line above to the "
-          "ring's coordinator (for 'ring init --signers').", file=sys.stderr)
+    print(
+        f"# {key_fingerprint(signer.public)}, private key {path}: give the line above to the "
+        "ring's coordinator (for 'ring init --signers').",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -166,20 +232,33 @@ def _init(args: argparse.Namespace) -> int:
     from ..ring.manifest import RingConfig
     from ..ring.server import init_ring
     from ..ring.signing import read_signers_file
+
     sites = tuple(s.strip() for s in args.sites.split(",") if s.strip())
     signers = read_signers_file(args.signers) if args.signers else {}
-    config = RingConfig(sites=sites, order=args.order, seed=args.seed, patience=args.patience,
-                        min_delta=args.min_delta, convergence=args.convergence, max_turns=args.max_turns,
-                        epochs_per_turn=args.epochs_per_turn, reset_optimizer=args.reset_optimizer,
-                        lease_ttl_s=args.lease_ttl, clock_skew_s=args.clock_skew,
-                        keep_versions=args.keep_versions, start_from=args.start_from,
-                        signers=signers).validate()
+    config = RingConfig(
+        sites=sites,
+        order=args.order,
+        seed=args.seed,
+        patience=args.patience,
+        min_delta=args.min_delta,
+        convergence=args.convergence,
+        max_turns=args.max_turns,
+        epochs_per_turn=args.epochs_per_turn,
+        reset_optimizer=args.reset_optimizer,
+        lease_ttl_s=args.lease_ttl,
+        clock_skew_s=args.clock_skew,
+        keep_versions=args.keep_versions,
+        start_from=args.start_from,
+        signers=signers,
+    ).validate()
     with open_server(args) as t:
         t.connect()
         m = init_ring(t, config)
-        print(f"Ring created at {t.describe()} for sites {', '.join(sites)} ({config.order} order); "
-              f"first turn: site {m.next_site}; "
-              + ("turns signed with the listed keys." if signers else "UNSIGNED (no --signers)."))
+        print(
+            f"Ring created at {t.describe()} for sites {', '.join(sites)} ({config.order} order); "
+            f"first turn: site {m.next_site}; "
+            + ("turns signed with the listed keys." if signers else "UNSIGNED (no --signers).")
+        )
     return 0
 
 
@@ -187,35 +266,57 @@ def _turn(args: argparse.Namespace) -> int:
     from ..ring.audit import default_audit_path
     from ..ring.turn import STAGE_DOWNLOAD, STAGE_UPLOAD, SiteOptions, run_site
     from ..turn_trainers import TrainerChoice, make_turn_trainer
+
     if args.epochs_per_turn is not None and args.epochs_per_turn < 1:
         raise ConfigError("--epochs-per-turn must be at least 1.")
     if not args.data.is_dir():
         raise ConfigError(f"{args.data}: data folder not found.")
     if args.max_epochs_per_turn < 1:
         raise ConfigError("--max-epochs-per-turn must be at least 1.")
-    opts = SiteOptions(site=args.site, epochs_per_turn=args.epochs_per_turn, poll_s=args.poll,
-                       retry_for_s=args.retry_for,
-                       audit_path=args.audit_log or default_audit_path(args.site),
-                       signer=_signer(args), trust_dir=_trust_dir(args, args.site),
-                       require_signed=not args.allow_unsigned, max_epochs_per_turn=args.max_epochs_per_turn,
-                       upload_optimizer=not args.no_optimizer_upload)
+    opts = SiteOptions(
+        site=args.site,
+        epochs_per_turn=args.epochs_per_turn,
+        poll_s=args.poll,
+        retry_for_s=args.retry_for,
+        audit_path=args.audit_log or default_audit_path(args.site),
+        signer=_signer(args),
+        trust_dir=_trust_dir(args, args.site),
+        require_signed=not args.allow_unsigned,
+        max_epochs_per_turn=args.max_epochs_per_turn,
+        upload_optimizer=not args.no_optimizer_upload,
+    )
     printer = ConsolePrinter(quiet_stages=(STAGE_DOWNLOAD, STAGE_UPLOAD))
     with open_server(args) as t:
         t.connect()  # connection problems before the (slow) trainer set-up
-        trainer = make_turn_trainer(TrainerChoice(
-            data=args.data, spec=args.trainer, site=args.site, preset=args.preset, config=args.config,
-            overrides=tuple(args.overrides)))
+        trainer = make_turn_trainer(
+            TrainerChoice(
+                data=args.data,
+                spec=args.trainer,
+                site=args.site,
+                preset=args.preset,
+                config=args.config,
+                overrides=tuple(args.overrides),
+            )
+        )
         run = drive(run_site(t, trainer, opts, NEVER_CANCELLED, wait=args.wait), printer)
     printer.close()
     for out in run.turns:
         r, tm = out.record, out.timings
-        _print(f"Turn {r.turn + 1} (round {r.round + 1}): site {r.site} published weights version "
-              f"{r.version}; val loss {r.metrics['val_loss']:.6g}; training {tm.train_s:.1f} s, "
-              f"transfer and bookkeeping {tm.overhead_s:.2f} s.")
+        _print(
+            f"Turn {r.turn + 1} (round {r.round + 1}): site {r.site} published weights version "
+            f"{r.version}; val loss {r.metrics['val_loss']:.6g}; training {tm.train_s:.1f} s, "
+            f"transfer and bookkeeping {tm.overhead_s:.2f} s."
+        )
     m = run.manifest
     if m.status != "running":
-        best = (f"best weights version {m.best.weights.version} (val loss {m.best.val_loss:.6g}, "
-                f"site {m.best.weights.site})") if m.best else "no weights"
+        best = (
+            (
+                f"best weights version {m.best.weights.version} (val loss {m.best.val_loss:.6g}, "
+                f"site {m.best.weights.site})"
+            )
+            if m.best
+            else "no weights"
+        )
         rule = f" Decided by {m.convergence.rule}: {m.convergence.explanation}" if m.convergence else ""
         _print(f"The ring has {m.status} after {m.turns_done} turns; {best}.{rule}")
     return 0
@@ -225,15 +326,19 @@ def _status(args: argparse.Namespace) -> int:
     from ..ring.lease import read_lease
     from ..ring.manifest import read_manifest
     from ..ring.status import describe_ring
+
     with open_server(args) as t:
         t.connect()
         m = read_manifest(t)
         lease = read_lease(t)
         trust = _check_trust(args, m)
         if args.json:
-            doc = {"manifest": json.loads(m.to_bytes()), "next_site": m.next_site,
-                   "lease": asdict(lease.lease) if lease and lease.lease else None,
-                   "trust": trust}
+            doc = {
+                "manifest": json.loads(m.to_bytes()),
+                "next_site": m.next_site,
+                "lease": asdict(lease.lease) if lease and lease.lease else None,
+                "trust": trust,
+            }
             print(json.dumps(doc, indent=1))  # JSON escapes every control character
         else:
             _print(describe_ring(m, lease, t.describe(), args.history) + "\n" + trust["summary"])
@@ -243,57 +348,80 @@ def _status(args: argparse.Namespace) -> int:
 def _print(text: str) -> None:
     """Server strings reach the terminal without escapes or control characters."""
     from ..errors import printable
+
     print(printable(text, keep_newlines=True))
 
 
 def _check_trust(args: argparse.Namespace, m) -> dict:
     """The history checked against the signatures (and this site's pins with --site)."""
     from ..ring.signing import TrustStore, verify_chain, RingTrustError
+
     store = TrustStore(_trust_dir(args, args.site)) if args.site else None
     try:
         v = verify_chain(m, store, require_signed=False, update_head=False)
     except RingTrustError as exc:
-        return {"signed": bool(m.config.signers), "verified_turns": 0, "refused": exc.kind,
-                "summary": f"REFUSED ({exc.kind}): {exc}"}
+        return {
+            "signed": bool(m.config.signers),
+            "verified_turns": 0,
+            "refused": exc.kind,
+            "summary": f"REFUSED ({exc.kind}): {exc}",
+        }
     if not v.signed:
-        return {"signed": False, "verified_turns": 0, "refused": None,
-                "summary": "Signatures: this ring is UNSIGNED (created without --signers)."}
+        return {
+            "signed": False,
+            "verified_turns": 0,
+            "refused": None,
+            "summary": "Signatures: this ring is UNSIGNED (created without --signers).",
+        }
     if v.problem is not None:
-        return {"signed": True, "verified_turns": len(v.records), "refused": v.problem.kind,
-                "summary": f"Signatures: {len(v.records)} turn(s) verified; REFUSED ({v.problem.kind}): "
-                           f"{v.problem}"}
-    return {"signed": True, "verified_turns": len(v.records), "refused": None,
-            "summary": f"Signatures: all {len(v.records)} turn(s) signed by the site whose turn it was, "
-                       "as one chain."}
+        return {
+            "signed": True,
+            "verified_turns": len(v.records),
+            "refused": v.problem.kind,
+            "summary": f"Signatures: {len(v.records)} turn(s) verified; REFUSED ({v.problem.kind}): {v.problem}",
+        }
+    return {
+        "signed": True,
+        "verified_turns": len(v.records),
+        "refused": None,
+        "summary": f"Signatures: all {len(v.records)} turn(s) signed by the site whose turn it was, as one chain.",
+    }
 
 
 def _fetch(args: argparse.Namespace) -> int:
     from ..ring.server import fetch_weights
     from ..ring.codec import decode_weights
     from ..ring.signing import TrustStore
+
     with open_server(args) as t:
         t.connect()
         store = TrustStore(_trust_dir(args, args.site)) if args.site else None
         data, ref, manifest = fetch_weights(t, args.which, store, require_signed=not args.allow_unsigned)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     from ..training.ring_turn import is_hematoma_model
+
     if args.raw or not is_hematoma_model(manifest.model_id):
         atomic_write_bytes(args.out, data)  # as the ring holds it (e.g. a toy test ring)
     else:
         # A model weights file that predict and evaluate load directly.
         from ..training.ring_turn import save_ring_weights_as_model
+
         best = manifest.best
         metrics = {"val_loss": best.val_loss} if best and best.weights.version == ref.version else {}
-        save_ring_weights_as_model(decode_weights(data, f"weights version {ref.version}"),
-                                   manifest.model_id or "", args.out,
-                                   version=f"ring version {ref.version} from site {ref.site}",
-                                   metrics=metrics)
+        save_ring_weights_as_model(
+            decode_weights(data, f"weights version {ref.version}"),
+            manifest.model_id or "",
+            args.out,
+            version=f"ring version {ref.version} from site {ref.site}",
+            metrics=metrics,
+        )
     _print(f"Wrote weights version {ref.version} from site {ref.site} (sha256 {ref.sha256[:12]}) to {args.out}.")
     return 0
 
 
 def _audit(args: argparse.Namespace) -> int:
     from ..ring.server_audit import audit_server
+
     with open_server(args) as t:
         t.connect()
         report = audit_server(t)

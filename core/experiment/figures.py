@@ -1,6 +1,7 @@
 """Figures 3-5 of the paper, drawn on matplotlib ``Figure`` objects with the Agg
 canvas: no display, and no change to pyplot's global backend for whoever else
 uses matplotlib in the same process."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,8 +52,7 @@ def dice_boxplot(path: Path, site: str, dice: dict[str, list[float]], tests: dic
         lo, hi = sorted((msl, other))
         ax.plot([lo, lo, hi, hi], [top, top + 0.02, top + 0.02, top], color="k", lw=1)
         p = "n/a" if t["p"] is None else f"p={t['p']:.3g}"
-        ax.text((lo + hi) / 2, top + 0.025, f"{significance_mark(t['p'])} ({p})", ha="center",
-                va="bottom", fontsize=8)
+        ax.text((lo + hi) / 2, top + 0.025, f"{significance_mark(t['p'])} ({p})", ha="center", va="bottom", fontsize=8)
         top += 0.1
     ax.set_ylim(-0.02, top + 0.05)
     ax.set_ylabel("Dice per test volume")
@@ -72,12 +72,12 @@ def examples_figure(path: Path, examples: list[ExampleSlice], models: list[str])
         aspect = ex.spacing[0] / ex.spacing[1]
         panels = [("CT", None), ("manual", ex.manual)] + [(m, ex.predicted[m]) for m in models]
         for ax, (title, mask) in zip(row, panels):
-            ax.imshow(ex.ct, cmap="gray", vmin=BRAIN_WINDOW[0], vmax=BRAIN_WINDOW[1], aspect=aspect,
-                      interpolation="nearest")
+            ax.imshow(
+                ex.ct, cmap="gray", vmin=BRAIN_WINDOW[0], vmax=BRAIN_WINDOW[1], aspect=aspect, interpolation="nearest"
+            )
             if mask is not None:
                 overlay = np.ma.masked_where(mask == 0, mask)
-                ax.imshow(overlay, cmap="autumn", alpha=0.6, aspect=aspect, vmin=0, vmax=1,
-                          interpolation="nearest")
+                ax.imshow(overlay, cmap="autumn", alpha=0.6, aspect=aspect, vmin=0, vmax=1, interpolation="nearest")
             if title == "CT":
                 title = f"site {ex.site}: CT"
             elif title != "manual":

@@ -1,5 +1,6 @@
 """What an experiment runs: sites, training settings, the ring's budget, and
 the output folder's layout with its per-step done markers (for ``--resume``)."""
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,9 @@ def parse_site_arg(text: str) -> SiteSpec:
     """``a=DIR`` from the command line."""
     name, sep, path = text.partition("=")
     if not sep or not SITE_NAME.match(name.strip()) or not path.strip():
-        raise ConfigError(f"--site {text!r}: expected NAME=DIR, e.g. --site a=data/site-a "
-                          "(NAME: letters, digits, - or _).")
+        raise ConfigError(
+            f"--site {text!r}: expected NAME=DIR, e.g. --site a=data/site-a (NAME: letters, digits, - or _)."
+        )
     folder = Path(path.strip()).expanduser()
     if not folder.is_dir():
         raise InputError(f"--site {text}: folder {folder} not found.")
@@ -64,8 +66,7 @@ class ExperimentPlan:
     def __post_init__(self) -> None:
         names = [s.name for s in self.sites]
         if len(names) < 2:
-            raise ConfigError("The experiment compares sites: give at least two, "
-                              "e.g. --site a=DIR --site b=DIR.")
+            raise ConfigError("The experiment compares sites: give at least two, e.g. --site a=DIR --site b=DIR.")
         if len({n.lower() for n in names}) != len(names):
             raise ConfigError(f"Site names must differ: {', '.join(names)}.")
 
@@ -85,11 +86,21 @@ class ExperimentPlan:
 
     def describe(self) -> dict:
         patience, max_turns = ring_budget(self.config, len(self.sites))
-        return {"sites": {s.name: str(s.data) for s in self.sites}, "config": self.config.to_dict(),
-                "overrides": list(self.overrides), "server": self.server_url,
-                "ring": {"patience_turns": patience, "max_turns": max_turns, "epochs_per_turn": 1,
-                         "order": "fixed", "convergence": "global", "seed": self.config.seed,
-                         "min_delta": self.config.min_delta}}
+        return {
+            "sites": {s.name: str(s.data) for s in self.sites},
+            "config": self.config.to_dict(),
+            "overrides": list(self.overrides),
+            "server": self.server_url,
+            "ring": {
+                "patience_turns": patience,
+                "max_turns": max_turns,
+                "epochs_per_turn": 1,
+                "order": "fixed",
+                "convergence": "global",
+                "seed": self.config.seed,
+                "min_delta": self.config.min_delta,
+            },
+        }
 
 
 class StepLog:
@@ -117,18 +128,24 @@ def check_plan_file(plan: ExperimentPlan, resume: bool) -> None:
     now = plan.describe()
     if path.is_file():
         if not resume:
-            raise ConfigError(f"{plan.out} already holds an experiment; add --resume to continue it, "
-                              "or choose another --out folder.")
+            raise ConfigError(
+                f"{plan.out} already holds an experiment; add --resume to continue it, or choose another --out folder."
+            )
         saved = json.loads(path.read_text())
-        diff = [k for k in sorted(set(saved["config"]) | set(now["config"]))
-                if k not in _NOT_RESULT_CHANGING and saved["config"].get(k) != now["config"].get(k)]
+        diff = [
+            k
+            for k in sorted(set(saved["config"]) | set(now["config"]))
+            if k not in _NOT_RESULT_CHANGING and saved["config"].get(k) != now["config"].get(k)
+        ]
         if saved.get("sites") != now["sites"]:
             diff.append("sites")
         if saved.get("server") != now["server"]:
             diff.append("server")
         if diff:
-            raise ConfigError(f"{plan.out}: --resume with other settings than the experiment there "
-                              f"({', '.join(diff)}); use the same settings or another --out folder.")
+            raise ConfigError(
+                f"{plan.out}: --resume with other settings than the experiment there "
+                f"({', '.join(diff)}); use the same settings or another --out folder."
+            )
         return
     plan.out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(now, indent=1) + "\n")

@@ -7,6 +7,7 @@ its checkpoint), ``train-MSL`` (the ring, one process per site), ``evaluate``
 statistics, figures, HTML). ``resume`` skips finished steps; a step that runs
 again makes the later steps stale, so their records are dropped.
 """
+
 from __future__ import annotations
 
 import json
@@ -46,8 +47,9 @@ def _steps(plan: ExperimentPlan) -> list[str]:
     return [f"train-{s.ssl_model}" for s in plan.sites] + ["train-MSL", "evaluate", "report"]
 
 
-def run_experiment(plan: ExperimentPlan, token: CancelToken = NEVER_CANCELLED, resume: bool = False
-                   ) -> Generator[Progress, None, ExperimentResult]:
+def run_experiment(
+    plan: ExperimentPlan, token: CancelToken = NEVER_CANCELLED, resume: bool = False
+) -> Generator[Progress, None, ExperimentResult]:
     t_start = time.monotonic()
     check_plan_file(plan, resume)
     log = StepLog(plan.out)
@@ -69,14 +71,20 @@ def run_experiment(plan: ExperimentPlan, token: CancelToken = NEVER_CANCELLED, r
             site = next(s for s in plan.sites if step == f"train-{s.ssl_model}")
             res = yield from train_site(site.data, plan.model_dir(site.ssl_model), plan.config, token)
             t = res.meta.training
-            record = {"stopped": res.stopped, "epochs": t["epochs"], "best_epoch": t["best_epoch"],
-                      "best_val_loss": res.meta.metrics["val_loss"], "resumed_from_epoch": res.resumed_from_epoch,
-                      "history": t["history"]}
+            record = {
+                "stopped": res.stopped,
+                "epochs": t["epochs"],
+                "best_epoch": t["best_epoch"],
+                "best_val_loss": res.meta.metrics["val_loss"],
+                "resumed_from_epoch": res.resumed_from_epoch,
+                "history": t["history"],
+            }
         elif step == "evaluate":
             scores, examples = yield from evaluate_all(plan, token)
             _save_examples(plan.out / "eval" / "examples.npz", examples)
-            record = {"evaluations": {m: {s: ev.to_json_dict() for s, ev in by_site.items()}
-                                      for m, by_site in scores.items()}}
+            record = {
+                "evaluations": {m: {s: ev.to_json_dict() for s, ev in by_site.items()} for m, by_site in scores.items()}
+            }
         else:
             yield Progress(STAGE, n, len(steps), "writing Table 2, statistics, figures and report")
             record = {"files": _write_outputs(plan, log)}
@@ -108,8 +116,11 @@ def _load_examples(path: Path) -> list[ExampleSlice]:
     out = []
     for i in sorted({int(k.split("/")[0]) for k in z.files}):
         preds = {k.split("/", 2)[2]: z[k] for k in z.files if k.startswith(f"{i}/pred/")}
-        out.append(ExampleSlice(str(z[f"{i}/site"]), z[f"{i}/ct"], z[f"{i}/manual"], preds,
-                                tuple(float(v) for v in z[f"{i}/spacing"])))
+        out.append(
+            ExampleSlice(
+                str(z[f"{i}/site"]), z[f"{i}/ct"], z[f"{i}/manual"], preds, tuple(float(v) for v in z[f"{i}/spacing"])
+            )
+        )
     return out
 
 
@@ -123,9 +134,16 @@ def _versions() -> dict:
     import matplotlib
     import scipy
     import torch
-    return {"hemarelay": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "numpy": np.__version__, "scipy": scipy.__version__, "matplotlib": matplotlib.__version__,
-            "platform": platform.platform()}
+
+    return {
+        "hemarelay": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "matplotlib": matplotlib.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def _write_outputs(plan: ExperimentPlan, log: StepLog) -> list[str]:
@@ -141,16 +159,27 @@ def _write_outputs(plan: ExperimentPlan, log: StepLog) -> list[str]:
     model_files = {}
     for m in plan.models:
         meta = read_meta(plan.model_path(m))
-        model_files[m] = {"file": f"models/{m}/model.safetensors", "sha256": meta.sha256,
-                          "version": meta.version, "preset": meta.preset, "metrics": meta.metrics,
-                          "source": meta.training.get("source", "single-site training")}
+        model_files[m] = {
+            "file": f"models/{m}/model.safetensors",
+            "sha256": meta.sha256,
+            "version": meta.version,
+            "preset": meta.preset,
+            "metrics": meta.metrics,
+            "source": meta.training.get("source", "single-site training"),
+        }
     timings = {f"train {m}": train[m]["seconds"] for m in plan.models}
     timings["evaluate"] = log.done("evaluate")["seconds"]
     timings["total (steps so far)"] = sum(timings.values())
     stats = {
-        "plan": plan.describe(), "table2": rows, "models": summaries, "wilcoxon": tests,
+        "plan": plan.describe(),
+        "table2": rows,
+        "models": summaries,
+        "wilcoxon": tests,
         "training": {m: {k: v for k, v in train[m].items() if k != "seconds"} for m in plan.models},
-        "ring": train["MSL"], "model_files": model_files, "timings_s": timings, "versions": _versions(),
+        "ring": train["MSL"],
+        "model_files": model_files,
+        "timings_s": timings,
+        "versions": _versions(),
         "created_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     n_test = {s: summaries[plan.models[0]][s]["n_test"] for s in sites}
@@ -161,9 +190,11 @@ def _write_outputs(plan: ExperimentPlan, log: StepLog) -> list[str]:
     for s in sites:
         dice = {m: [c["dice"] for c in summaries[m][s]["cases"]] for m in plan.models}
         figs[f"Per-volume Dice on site {s}'s test data"] = figures.dice_boxplot(
-            out / f"fig_dice_site_{s}.png", s, dice, tests[s])
+            out / f"fig_dice_site_{s}.png", s, dice, tests[s]
+        )
     examples = _load_examples(out / "eval" / "examples.npz")
     figs["Examples (largest test hematoma of each site)"] = figures.examples_figure(
-        out / "fig_examples.png", examples, plan.models)
+        out / "fig_examples.png", examples, plan.models
+    )
     atomic_write_text(out / "report.html", report.render(out, stats, figs))
     return ["table2.csv", "table2.md", "stats.json", *(p.name for p in figs.values()), "report.html"]

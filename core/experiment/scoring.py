@@ -6,6 +6,7 @@ evaluate``); the scores are :class:`core.inference.Evaluation` objects. For
 Figure 3 the axial slice with the most manual hematoma of each site's largest
 test hematoma is kept, with every model's mask on it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -51,19 +52,20 @@ def _example_choice(cases) -> str | None:
 
 def _nib_load(path):
     import nibabel as nib
+
     return nib.load(str(path)).dataobj
 
 
-def evaluate_all(plan: ExperimentPlan, token: CancelToken
-                 ) -> Generator[Progress, None, tuple[dict[str, dict[str, Evaluation]], list[ExampleSlice]]]:
+def evaluate_all(
+    plan: ExperimentPlan, token: CancelToken
+) -> Generator[Progress, None, tuple[dict[str, dict[str, Evaluation]], list[ExampleSlice]]]:
     segmenters = {m: Segmenter.from_file(plan.model_path(m), backend=plan.backend) for m in plan.models}
     per_site = []
     for site in plan.sites:
         test = site_split(site.data, "test", require_masks=True)
         normal = site_split(site.data, "normal")
         if not test:
-            raise InputError(f"{site.data}: no test/ cases (ct_NNN.nii.gz + mask_NNN.nii.gz) to "
-                             "evaluate on.")
+            raise InputError(f"{site.data}: no test/ cases (ct_NNN.nii.gz + mask_NNN.nii.gz) to evaluate on.")
         per_site.append((site, test, normal))
     examples: list[ExampleSlice] = []
     result: dict[str, dict[str, Evaluation]] = {m: {} for m in segmenters}
@@ -79,8 +81,9 @@ def evaluate_all(plan: ExperimentPlan, token: CancelToken
 
         scores = yield from score_cases(test + normal, segmenters, STAGE, f"site {site.name}", token, keep)
         for model, seg in segmenters.items():
-            result[model][site.name] = Evaluation.of(scores[model][:len(test)], scores[model][len(test):],
-                                                     seg.weights.meta.sha256)
+            result[model][site.name] = Evaluation.of(
+                scores[model][: len(test)], scores[model][len(test) :], seg.weights.meta.sha256
+            )
     return result, examples
 
 
@@ -90,6 +93,10 @@ def _example_slice(site: str, ct, manual: np.ndarray, masks: dict[str, np.ndarra
     k = int(np.argmax(man.reshape(-1, man.shape[2]).sum(axis=0)))
     # rows = anterior-posterior from the top, columns = left-right: the usual axial view
     view = lambda a: np.rot90(a[:, :, k])  # noqa: E731
-    return ExampleSlice(site, view(canon.data).astype(np.float32), view(man).astype(np.uint8),
-                        {m: view(reo.to_canonical(p)).astype(np.uint8) for m, p in masks.items()},
-                        (float(canon.spacing[1]), float(canon.spacing[0])))
+    return ExampleSlice(
+        site,
+        view(canon.data).astype(np.float32),
+        view(man).astype(np.uint8),
+        {m: view(reo.to_canonical(p)).astype(np.uint8) for m, p in masks.items()},
+        (float(canon.spacing[1]), float(canon.spacing[0])),
+    )

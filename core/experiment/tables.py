@@ -1,6 +1,7 @@
 """Table 2 and the statistics: Dice and volume correlation per model and test
 set, their average, Wilcoxon signed-rank tests of MSL against each SSL model,
 and false-positive volumes on the normal scans."""
+
 from __future__ import annotations
 
 import csv
@@ -27,15 +28,21 @@ def model_summary(ev: Evaluation) -> dict:
     pr = pearson([c.manual_ml for c in ev.cases], [c.auto_ml for c in ev.cases])
     fp = [c.auto_ml for c in ev.normal]
     return {
-        "n_test": len(ev.cases), "mean_dice": float(d.mean()), "median_dice": float(np.median(d)),
+        "n_test": len(ev.cases),
+        "mean_dice": float(d.mean()),
+        "median_dice": float(np.median(d)),
         "sd_dice": float(d.std(ddof=1)) if d.size > 1 else None,
-        "pearson_r": _num(pr.r), "pearson_p": _num(pr.p), "pearson_note": pr.note,
-        "cases": [{"case": c.case, "dice": c.dice, "manual_ml": c.manual_ml, "auto_ml": c.auto_ml}
-                  for c in ev.cases],
-        "normal": {"n": len(fp), "mean_fp_ml": float(np.mean(fp)) if fp else None,
-                   "max_fp_ml": float(np.max(fp)) if fp else None,
-                   "scans_with_fp": int(sum(v > 0 for v in fp)),
-                   "cases": [{"case": c.case, "auto_ml": c.auto_ml} for c in ev.normal]},
+        "pearson_r": _num(pr.r),
+        "pearson_p": _num(pr.p),
+        "pearson_note": pr.note,
+        "cases": [{"case": c.case, "dice": c.dice, "manual_ml": c.manual_ml, "auto_ml": c.auto_ml} for c in ev.cases],
+        "normal": {
+            "n": len(fp),
+            "mean_fp_ml": float(np.mean(fp)) if fp else None,
+            "max_fp_ml": float(np.max(fp)) if fp else None,
+            "scans_with_fp": int(sum(v > 0 for v in fp)),
+            "cases": [{"case": c.case, "auto_ml": c.auto_ml} for c in ev.normal],
+        },
         "model_sha256": ev.model_sha256,
     }
 
@@ -51,8 +58,12 @@ def wilcoxon_tests(scores: dict[str, dict[str, Evaluation]], sites: list[str], s
             keys = sorted(set(msl) & set(other))
             w = wilcoxon_paired([msl[k] for k in keys], [other[k] for k in keys])
             out[site][f"MSL vs {ssl}"] = {
-                "n": w.n, "statistic": _num(w.statistic), "p": _num(w.p_value), "note": w.note,
-                "mean_difference": float(np.mean([msl[k] - other[k] for k in keys])) if keys else None}
+                "n": w.n,
+                "statistic": _num(w.statistic),
+                "p": _num(w.p_value),
+                "note": w.note,
+                "mean_difference": float(np.mean([msl[k] - other[k] for k in keys])) if keys else None,
+            }
     return out
 
 
@@ -90,9 +101,12 @@ def table2_markdown(rows: list[dict], sites: list[str], n_test: dict[str, int]) 
         cells = [r["model"]] + [f"{_fmt(r[f'dice_site_{s}'])} / {_fmt(r[f'r_site_{s}'])}" for s in sites]
         cells.append(f"{_fmt(r['dice_average'])} / {_fmt(r['r_average'])}")
         lines.append("| " + " | ".join(cells) + " |")
-    return ("Table 2: mean per-volume Dice / Pearson r of manual vs automatic hematoma volumes.\n\n"
-            + "\n".join(lines) + "\n\nn/a: Pearson r needs at least 3 test volumes with "
-            "non-constant volumes.\n")
+    return (
+        "Table 2: mean per-volume Dice / Pearson r of manual vs automatic hematoma volumes.\n\n"
+        + "\n".join(lines)
+        + "\n\nn/a: Pearson r needs at least 3 test volumes with "
+        "non-constant volumes.\n"
+    )
 
 
 def significance_mark(p: float | None) -> str:

@@ -14,6 +14,7 @@ Only ``core.commands.flare`` imports this package (an import-linter contract),
 and only this package imports nvflare: it is an optional extra
 (``pip install -e .[flare]``).
 """
+
 from __future__ import annotations
 
 from ..errors import ConfigError

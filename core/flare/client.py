@@ -9,6 +9,7 @@ reused for every turn this site takes). It sends back the weights and the
 validation loss, nothing else: no optimizer state (every turn starts a fresh
 Adam, as the ring does with ``--reset-optimizer``), no counts, no names.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,10 @@ def build_trainer(site: str, preset: str | None, overrides: list[str]):
     folder = site_data_folder(site)
     cases = approved_cases(folder)
     if not cases:
-        raise InputError(f"NVFlare site {site}: no case in its data folder is approved for training; "
-                         "review the masks and mark cases 'approved for training' first.")
+        raise InputError(
+            f"NVFlare site {site}: no case in its data folder is approved for training; "
+            "review the masks and mark cases 'approved for training' first."
+        )
     log.info("site %s: %d approved case(s)", site, len(cases))
     return HematomaTurnTrainer(folder, load_config(preset, None, overrides), cases=cases)
 
@@ -50,8 +53,14 @@ def take_turn(trainer, site: str, params: dict, meta: dict):
     from .controller import META_EPOCHS, META_SEED, META_TURN
 
     weights = {k: torch.as_tensor(v) for k, v in params.items()} or None  # empty: the first turn
-    inp = TurnInput(weights=weights, optimizer_state=None, epochs=int(meta[META_EPOCHS]),
-                    seed=int(meta[META_SEED]), turn=int(meta[META_TURN]), site=site)
+    inp = TurnInput(
+        weights=weights,
+        optimizer_state=None,
+        epochs=int(meta[META_EPOCHS]),
+        seed=int(meta[META_SEED]),
+        turn=int(meta[META_TURN]),
+        site=site,
+    )
     result = check_result(drive(trainer.train_turn(inp, NEVER_CANCELLED)), trainer.model_id)
     return result.weights, float(result.metrics["val_loss"])
 
@@ -71,6 +80,11 @@ def main(argv: list[str] | None = None) -> None:
         t0 = time.monotonic()
         weights, val_loss = take_turn(trainer, site, task.params or {}, task.meta or {})
         # stays in this site's log (bench/bench_flare_overhead.py reads it)
-        log.info("site %s turn %s: val loss %.6g, training %.3f s", site,
-                 (task.meta or {}).get("hemarelay_turn"), val_loss, time.monotonic() - t0)
+        log.info(
+            "site %s turn %s: val loss %.6g, training %.3f s",
+            site,
+            (task.meta or {}).get("hemarelay_turn"),
+            val_loss,
+            time.monotonic() - t0,
+        )
         flare.send(FLModel(params=weights, metrics={"val_loss": val_loss}))

@@ -2,6 +2,7 @@
 
 Every site runs it; it needs ``hematoma-relay[flare]`` installed on the site.
 """
+
 import sys
 
 from core.flare.client import main

@@ -16,6 +16,7 @@ stops the job (a site sending more than weights and scalars is a fault).
 The server needs ``hematoma-relay[flare]`` installed (the job lists ``core`` as
 an installed application package, so no code travels in the job folder).
 """
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,9 @@ class ResultRefused(Exception):
     pass
 
 
-def check_site_result(result: FLModel, shapes: dict[str, tuple] | None, sent_meta: dict | None = None
-                      ) -> tuple[dict, float]:
+def check_site_result(
+    result: FLModel, shapes: dict[str, tuple] | None, sent_meta: dict | None = None
+) -> tuple[dict, float]:
     """(weights, val_loss) from a site's result, or ResultRefused saying why."""
     params = result.params
     if not isinstance(params, dict) or not params:
@@ -65,8 +67,7 @@ def check_site_result(result: FLModel, shapes: dict[str, tuple] | None, sent_met
             continue  # NVFlare's DXO envelope repeats the metrics here
         if key == "props" and value == sent_meta:
             continue  # added on the server: the task's own meta, as this controller sent it
-        if not (value is None or isinstance(value, (bool, int, float))
-                or isinstance(value, str) and len(value) <= 64):
+        if not (value is None or isinstance(value, (bool, int, float)) or isinstance(value, str) and len(value) <= 64):
             raise ResultRefused(f"its meta entry {key!r} is not a scalar")
     if set(metrics) != {"val_loss"}:
         raise ResultRefused(f"it sent metrics {sorted(metrics)}; only val_loss is accepted")
@@ -79,24 +80,58 @@ def check_site_result(result: FLModel, shapes: dict[str, tuple] | None, sent_met
 class HematomaCyclic(ModelController):
     # NVFlare's job writer records an argument only when an attribute of the same
     # name holds it; record every one, defaults included, so the job says it all.
-    _always_serialize_args = ("sites", "model_id", "job_name", "max_rounds", "patience", "min_delta",
-                              "order", "seed", "epochs_per_turn", "turn_timeout")
+    _always_serialize_args = (
+        "sites",
+        "model_id",
+        "job_name",
+        "max_rounds",
+        "patience",
+        "min_delta",
+        "order",
+        "seed",
+        "epochs_per_turn",
+        "turn_timeout",
+    )
 
-    def __init__(self, sites: list, model_id: str, job_name: str, max_rounds: int = 20,
-                 patience: int = 10, min_delta: float = 1e-4, order: str = "fixed", seed: int = 0,
-                 epochs_per_turn: int = 1, turn_timeout: int = 0) -> None:
+    def __init__(
+        self,
+        sites: list,
+        model_id: str,
+        job_name: str,
+        max_rounds: int = 20,
+        patience: int = 10,
+        min_delta: float = 1e-4,
+        order: str = "fixed",
+        seed: int = 0,
+        epochs_per_turn: int = 1,
+        turn_timeout: int = 0,
+    ) -> None:
         super().__init__(persistor_id="")  # no persistor: the first site initialises, as in the ring
         if order not in ORDERS:
             raise ValueError(f"order {order!r}: use fixed or random")
-        self.ring = RingConfig(sites=tuple(sites), order=ORDERS[order], seed=seed,  # type: ignore[arg-type]
-                               patience=patience, min_delta=min_delta, epochs_per_turn=epochs_per_turn
-                               ).validate()
+        self.ring = RingConfig(
+            sites=tuple(sites),
+            order=ORDERS[order],
+            seed=seed,  # type: ignore[arg-type]
+            patience=patience,
+            min_delta=min_delta,
+            epochs_per_turn=epochs_per_turn,
+        ).validate()
         self.sites, self.model_id, self.job_name, self.max_rounds = list(sites), model_id, job_name, max_rounds
         self.patience, self.min_delta, self.order, self.seed = patience, min_delta, order, seed
         self.epochs_per_turn = epochs_per_turn
-        self.record = FlareRecord(job_name=job_name, job_id="", model_id=model_id, sites=list(sites),
-                                  order=order, seed=seed, max_rounds=max_rounds, patience=patience,
-                                  min_delta=min_delta, epochs_per_turn=epochs_per_turn)
+        self.record = FlareRecord(
+            job_name=job_name,
+            job_id="",
+            model_id=model_id,
+            sites=list(sites),
+            order=order,
+            seed=seed,
+            max_rounds=max_rounds,
+            patience=patience,
+            min_delta=min_delta,
+            epochs_per_turn=epochs_per_turn,
+        )
         self.turn_timeout = turn_timeout
 
     # ------------------------------------------------------------- publishing
@@ -111,9 +146,14 @@ class HematomaCyclic(ModelController):
 
         version, source = provenance(self.record, turn)
         path = self._out_dir() / file
-        save_ring_weights_as_model({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()},
-                                   self.model_id, path, version=version,
-                                   metrics={"val_loss": turn.val_loss}, source=source)
+        save_ring_weights_as_model(
+            {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()},
+            self.model_id,
+            path,
+            version=version,
+            metrics={"val_loss": turn.val_loss},
+            source=source,
+        )
         return PublishedWeights(file, turn.turn, turn.round, turn.site, turn.val_loss, read_meta(path).sha256)
 
     def _fail(self, reason: str) -> None:
@@ -129,9 +169,11 @@ class HematomaCyclic(ModelController):
         connected = {c.name for c in self.engine.get_clients()}
         missing = [s for s in ring.sites if s not in connected]
         if missing:
-            self._fail(f"sites {', '.join(missing)} of this job are not connected "
-                       f"(connected: {', '.join(sorted(connected))}); NVFlare site names must be "
-                       "the job's --sites.")
+            self._fail(
+                f"sites {', '.join(missing)} of this job are not connected "
+                f"(connected: {', '.join(sorted(connected))}); NVFlare site names must be "
+                "the job's --sites."
+            )
             return
         n = len(ring.sites)
         # Whose turn it is: the ring's own answer (Manifest.next_site after `turn` turns),
@@ -147,9 +189,13 @@ class HematomaCyclic(ModelController):
                 rec.status, rec.explanation = "stopped", "the job was aborted"
                 break
             rnd, site = turn // n, replace(ring_state, turns_done=turn).next_site
-            task = FLModel(params_type=ParamsType.FULL, params=params, current_round=rnd,
-                           total_rounds=rec.max_rounds,
-                           meta={META_TURN: turn, META_SEED: ring.seed, META_EPOCHS: ring.epochs_per_turn})
+            task = FLModel(
+                params_type=ParamsType.FULL,
+                params=params,
+                current_round=rnd,
+                total_rounds=rec.max_rounds,
+                meta={META_TURN: turn, META_SEED: ring.seed, META_EPOCHS: ring.epochs_per_turn},
+            )
             self.info(f"Turn {turn + 1} (round {rnd + 1}): site {site}")
             t0 = time.monotonic()
             results = self.send_model_and_wait(targets=[site], data=task, timeout=self.turn_timeout)
@@ -161,8 +207,10 @@ class HematomaCyclic(ModelController):
             except ResultRefused as exc:
                 self._fail(f"site {site}, turn {turn + 1}: result refused: {exc}")
                 return
-            self.info(f"Turn {turn + 1}: received {len(weights)} weight arrays, metrics "
-                      f"{sorted(results[0].metrics or {})}, meta {sorted((results[0].meta or {}).items())}")
+            self.info(
+                f"Turn {turn + 1}: received {len(weights)} weight arrays, metrics "
+                f"{sorted(results[0].metrics or {})}, meta {sorted((results[0].meta or {}).items())}"
+            )
             shapes = {k: tuple(v.shape) for k, v in weights.items()}
             improved, counter = global_patience(best, counter, val_loss, ring.min_delta)
             record = FlareTurn(turn, rnd, site, val_loss, improved, counter, round(time.monotonic() - t0, 3))
@@ -172,8 +220,10 @@ class HematomaCyclic(ModelController):
                 rec.best = self._publish(weights, record, BEST)
             rec.latest = self._publish(weights, record, LATEST)
             params = weights
-            self.info(f"Turn {turn + 1}: site {site} val loss {val_loss:.6g} "
-                      f"({'improved' if improved else f'no improvement, {counter}/{ring.patience}'})")
+            self.info(
+                f"Turn {turn + 1}: site {site} val loss {val_loss:.6g} "
+                f"({'improved' if improved else f'no improvement, {counter}/{ring.patience}'})"
+            )
             if counter >= ring.patience:
                 rec.status = "converged"
                 rec.explanation = global_explanation(ring.patience, best, ring.min_delta)
@@ -181,7 +231,8 @@ class HematomaCyclic(ModelController):
                 break
             rec.write(self._out_dir())
         if rec.status == "max_rounds":
-            rec.explanation = (f"the job reached its limit of {rec.max_rounds} rounds before the "
-                               f"patience rule stopped it.")
+            rec.explanation = (
+                f"the job reached its limit of {rec.max_rounds} rounds before the patience rule stopped it."
+            )
         rec.write(self._out_dir())
         self.info(f"Hematoma Relay cyclic job {rec.status}: {rec.explanation}")

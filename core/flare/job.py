@@ -8,6 +8,7 @@ data is through ``HEMARELAY_FLARE_DATA``, see :mod:`core.flare.sites`), and
 ``core`` is declared an installed application package, so the job carries no
 copy of our code: servers and clients install ``hematoma-relay[flare]``.
 """
+
 from __future__ import annotations
 
 import re
@@ -43,8 +44,9 @@ class JobSettings:
 
         if len(self.sites) < 2:
             raise ConfigError("An NVFlare cyclic job needs at least two sites (--sites a,b).")
-        RingConfig(sites=self.sites, patience=self.patience, min_delta=self.min_delta,
-                   epochs_per_turn=self.epochs_per_turn).validate()
+        RingConfig(
+            sites=self.sites, patience=self.patience, min_delta=self.min_delta, epochs_per_turn=self.epochs_per_turn
+        ).validate()
         if self.order not in ("fixed", "random"):
             raise ConfigError(f"--order {self.order}: use fixed or random.")
         if self.rounds < 1 or self.turn_timeout < 0:
@@ -76,17 +78,32 @@ def build_job(s: JobSettings):
     s, model_id = s.validated()
     job = FedJob(name=s.name, min_clients=len(s.sites), mandatory_clients=list(s.sites))
     job.set_app_packages(["core"])  # installed on every machine: no code copied into the job
-    job.to_server(HematomaCyclic(sites=list(s.sites), model_id=model_id, job_name=s.name,
-                                 max_rounds=s.rounds, patience=s.patience, min_delta=s.min_delta,
-                                 order=s.order, seed=s.seed, epochs_per_turn=s.epochs_per_turn,
-                                 turn_timeout=s.turn_timeout))
+    job.to_server(
+        HematomaCyclic(
+            sites=list(s.sites),
+            model_id=model_id,
+            job_name=s.name,
+            max_rounds=s.rounds,
+            patience=s.patience,
+            min_delta=s.min_delta,
+            order=s.order,
+            seed=s.seed,
+            epochs_per_turn=s.epochs_per_turn,
+            turn_timeout=s.turn_timeout,
+        )
+    )
     # What NVFlare's ScriptRunner builds for an in-process PyTorch script, with the
     # script named relative to the job's custom/ folder (ScriptRunner would record
     # this machine's absolute path of the installed file).
-    job.to_clients(ClientAPIExecutor(execution_mode="in_process", task_script_path=CLIENT_SCRIPT.name,
-                                     task_script_args=client_args(s),
-                                     params_exchange_format=ExchangeFormat.PYTORCH,
-                                     server_expected_format=ExchangeFormat.NUMPY))
+    job.to_clients(
+        ClientAPIExecutor(
+            execution_mode="in_process",
+            task_script_path=CLIENT_SCRIPT.name,
+            task_script_args=client_args(s),
+            params_exchange_format=ExchangeFormat.PYTORCH,
+            server_expected_format=ExchangeFormat.NUMPY,
+        )
+    )
     job.add_file_to_clients(str(CLIENT_SCRIPT))
     return job
 

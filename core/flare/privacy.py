@@ -10,6 +10,7 @@ are looked for in our files only: in NVFlare's logs they are indistinguishable
 from the milliseconds of a timestamp (``10:09:15,049``); the case file names,
 stems and paths are looked for everywhere.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,8 +22,7 @@ from ..ring.codec import read_header
 from ..ring.privacy import PrivacyFinding, forbidden_terms  # noqa: F401  (re-exported for tests)
 from .result import BEST, LATEST, RECORD, RESULT_DIR
 
-_OURS = {f"{RESULT_DIR}/{RECORD}": "record", f"{RESULT_DIR}/{BEST}": "weights",
-         f"{RESULT_DIR}/{LATEST}": "weights"}
+_OURS = {f"{RESULT_DIR}/{RECORD}": "record", f"{RESULT_DIR}/{BEST}": "weights", f"{RESULT_DIR}/{LATEST}": "weights"}
 _TEXT_SUFFIXES = (".txt", ".json", ".py", ".log", ".csv", ".yml", ".yaml", ".conf")
 
 
@@ -33,8 +33,12 @@ def _pattern(term: str) -> re.Pattern[str]:
 
 
 def _is_path(s: str) -> bool:
-    return s.startswith(("/", "~", "\\")) or "\\" in s or bool(re.match(r"^[A-Za-z]:[\\/]", s)) \
+    return (
+        s.startswith(("/", "~", "\\"))
+        or "\\" in s
+        or bool(re.match(r"^[A-Za-z]:[\\/]", s))
         or s.endswith((".nii", ".nii.gz", ".dcm", ".npz", ".npy"))
+    )
 
 
 class _Scan:
@@ -45,7 +49,7 @@ class _Scan:
         self.findings: list[PrivacyFinding] = []
 
     def text(self, rel: str, s: str, what: str, ours: bool) -> None:
-        for term, pat in (self.all if ours else self.named):
+        for term, pat in self.all if ours else self.named:
             if pat.search(s):
                 self.findings.append(PrivacyFinding(rel, f"{what} contains '{term}' from a site's data"))
         if ours and _is_path(s):
@@ -65,8 +69,9 @@ class _Scan:
             self.findings.append(PrivacyFinding(rel, f"{where} is not a plain value"))
 
 
-def scan_server_workspace(root: Path, forbidden: Iterable[str],
-                          weight_shapes: Mapping[str, tuple[int, ...]]) -> list[PrivacyFinding]:
+def scan_server_workspace(
+    root: Path, forbidden: Iterable[str], weight_shapes: Mapping[str, tuple[int, ...]]
+) -> list[PrivacyFinding]:
     """Every problem found under ``root`` (empty list: clean)."""
     root = Path(root)
     sc = _Scan(forbidden)
@@ -109,8 +114,9 @@ def scan_server_workspace(root: Path, forbidden: Iterable[str],
         elif p.suffix in _TEXT_SUFFIXES or p.name.startswith("log"):
             sc.text(rel, data.decode("utf-8", errors="replace"), "its text", False)
         else:
-            sc.findings.append(PrivacyFinding(rel, "not a file NVFlare or the job writes as text, "
-                                                   "nor one of the job's weights files"))
+            sc.findings.append(
+                PrivacyFinding(rel, "not a file NVFlare or the job writes as text, nor one of the job's weights files")
+            )
     if not ours_seen:
         sc.findings.append(PrivacyFinding(".", f"no {RESULT_DIR}/{RECORD} or weights: not a job's server"))
     return sc.findings

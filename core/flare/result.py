@@ -12,6 +12,7 @@ and which the simulator leaves in its workspace)::
 Both weights files are model files that ``hemarelay predict`` and the desktop
 application load, with provenance naming the NVFlare job, round, turn and site.
 """
+
 from __future__ import annotations
 
 import json
@@ -95,12 +96,20 @@ class FlareRecord:
 
 def provenance(record: FlareRecord, turn: FlareTurn) -> tuple[str, dict]:
     """The version label and training summary of a weights file the job publishes."""
-    label = (f"NVFlare job {record.job_name} ({record.job_id}) round {turn.round + 1} turn "
-             f"{turn.turn + 1} site {turn.site}")
-    return label, {"source": "NVFlare cyclic job", "nvflare_job": record.job_name,
-                   "nvflare_job_id": record.job_id, "round": turn.round + 1, "turn": turn.turn + 1,
-                   "site": turn.site, "sites": list(record.sites), "order": record.order,
-                   "epochs_per_turn": record.epochs_per_turn}
+    label = (
+        f"NVFlare job {record.job_name} ({record.job_id}) round {turn.round + 1} turn {turn.turn + 1} site {turn.site}"
+    )
+    return label, {
+        "source": "NVFlare cyclic job",
+        "nvflare_job": record.job_name,
+        "nvflare_job_id": record.job_id,
+        "round": turn.round + 1,
+        "turn": turn.turn + 1,
+        "site": turn.site,
+        "sites": list(record.sites),
+        "order": record.order,
+        "epochs_per_turn": record.epochs_per_turn,
+    }
 
 
 def find_records(root: Path) -> list[Path]:
@@ -130,13 +139,17 @@ def fetch_model(root: Path, out: Path, which: str = "best", job: str | None = No
     if job is not None:
         records = [(p, r) for p, r in records if job in (r.job_id, r.job_name)]
     if not records:
-        raise InputError(f"{root}: no Hematoma Relay NVFlare job result in it (looked for "
-                         f"{RESULT_DIR}/{RECORD}); give the job's downloaded result or the "
-                         "simulator's workspace.")
+        raise InputError(
+            f"{root}: no Hematoma Relay NVFlare job result in it (looked for "
+            f"{RESULT_DIR}/{RECORD}); give the job's downloaded result or the "
+            "simulator's workspace."
+        )
     if len({r.job_id for _, r in records}) > 1:
-        raise InputError(f"{root} holds several NVFlare jobs ("
-                         + ", ".join(sorted({r.job_id for _, r in records}))
-                         + "); choose one with --job.")
+        raise InputError(
+            f"{root} holds several NVFlare jobs ("
+            + ", ".join(sorted({r.job_id for _, r in records}))
+            + "); choose one with --job."
+        )
     path, record = records[0]
     if which not in ("best", "latest"):
         raise InputError(f"--which {which!r}: choose best or latest.")
@@ -146,8 +159,10 @@ def fetch_model(root: Path, out: Path, which: str = "best", job: str | None = No
     src = path.parent / ref.file
     loaded = load_weights(src)
     if loaded.meta.sha256 != ref.sha256:
-        raise InputError(f"{src}: its weights do not match the job's record (sha256 differs); "
-                         "the result folder was changed after the job wrote it.")
+        raise InputError(
+            f"{src}: its weights do not match the job's record (sha256 differs); "
+            "the result folder was changed after the job wrote it."
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, src.read_bytes())
     return Fetched(out, record, ref)

@@ -6,6 +6,7 @@ environment: ``HEMARELAY_FLARE_DATA=/path/to/site`` on a site's NVFlare client,
 or, when several sites run on one machine (the simulator, proof-of-concept
 mode), ``name=/path`` entries separated by the path separator (``:``).
 """
+
 from __future__ import annotations
 
 import os
@@ -19,25 +20,30 @@ DATA_ENV = "HEMARELAY_FLARE_DATA"
 def encode_site_data(folders: dict[str, Path]) -> str:
     for site, folder in folders.items():
         if os.pathsep in str(folder) or "=" in site:
-            raise ConfigError(f"Site {site}: the folder {folder} contains '{os.pathsep}'; "
-                              "choose a folder path without it.")
+            raise ConfigError(
+                f"Site {site}: the folder {folder} contains '{os.pathsep}'; choose a folder path without it."
+            )
     return os.pathsep.join(f"{site}={Path(folder).resolve()}" for site, folder in folders.items())
 
 
 def site_data_folder(site: str, environ: dict[str, str] | None = None) -> Path:
     value = (environ if environ is not None else os.environ).get(DATA_ENV, "").strip()
     if not value:
-        raise ConfigError(f"NVFlare site {site}: set {DATA_ENV} to this site's data folder "
-                          "(the folder whose cases are approved for training) before starting "
-                          "the NVFlare client.")
+        raise ConfigError(
+            f"NVFlare site {site}: set {DATA_ENV} to this site's data folder "
+            "(the folder whose cases are approved for training) before starting "
+            "the NVFlare client."
+        )
     entries = value.split(os.pathsep)
     if len(entries) == 1 and "=" not in entries[0]:
         folder = Path(entries[0])
     else:
         mapping = dict(e.split("=", 1) for e in entries if "=" in e)
         if site not in mapping:
-            raise ConfigError(f"NVFlare site {site}: {DATA_ENV} names no folder for this site "
-                              f"(it names {', '.join(sorted(mapping)) or 'none'}).")
+            raise ConfigError(
+                f"NVFlare site {site}: {DATA_ENV} names no folder for this site "
+                f"(it names {', '.join(sorted(mapping)) or 'none'})."
+            )
         folder = Path(mapping[site])
     if not folder.is_dir():
         raise ConfigError(f"NVFlare site {site}: data folder {folder} not found.")

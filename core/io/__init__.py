@@ -4,6 +4,7 @@
 :class:`~core.volume.Volume` in HU. Masks are uint8 0/1 NIfTI on exactly the
 CT's grid; writing is atomic and never touches the CT file.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,8 +18,17 @@ from .dicom import read_dicom_series
 from .nifti import is_nifti, read_nifti, save_volume, write_nifti
 from .validate import check_ct
 
-__all__ = ["load_ct", "load_mask", "save_mask", "save_volume", "atomic_path",
-           "atomic_write_bytes", "atomic_write_text", "check_ct", "mask_geometry_error"]
+__all__ = [
+    "load_ct",
+    "load_mask",
+    "save_mask",
+    "save_volume",
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "check_ct",
+    "mask_geometry_error",
+]
 
 
 def load_ct(path: str | Path) -> Volume:
@@ -29,8 +39,9 @@ def load_ct(path: str | Path) -> Volume:
     if not path.exists():
         raise InputError(f"{path}: file not found.")
     if not is_nifti(path):
-        raise InputError(f"{path}: not a CT file this program reads; open a .nii/.nii.gz "
-                         "file or a folder of DICOM slices.")
+        raise InputError(
+            f"{path}: not a CT file this program reads; open a .nii/.nii.gz file or a folder of DICOM slices."
+        )
     arr, affine = read_nifti(path)
     if arr.dtype.kind == "f":
         # Whole-number float data (nibabel applies scl_slope) is stored compactly.
@@ -50,7 +61,8 @@ def mask_geometry_error(mask_path: Path, mask_shape, mask_affine, ct: Volume) ->
     mask_vol = Volume(np.empty(mask_shape, dtype=np.uint8), mask_affine)
     return GeometryError(
         f"{mask_path}: the mask does not fit its CT. Mask: {mask_vol.geometry_text()}; "
-        f"CT {ct.name}: {ct.geometry_text()}.")
+        f"CT {ct.name}: {ct.geometry_text()}."
+    )
 
 
 def load_mask(path: str | Path, ct: Volume) -> Volume:
@@ -72,8 +84,9 @@ def save_mask(data: np.ndarray, ct: Volume, path: str | Path) -> Path:
     """Write ``data`` (nonzero = hematoma) as uint8 NIfTI on ``ct``'s grid, atomically."""
     path = Path(path).expanduser()
     if tuple(data.shape) != ct.shape:
-        raise GeometryError(f"{path}: mask of shape {tuple(data.shape)} does not fit CT "
-                            f"{ct.name} ({ct.geometry_text()}).")
+        raise GeometryError(
+            f"{path}: mask of shape {tuple(data.shape)} does not fit CT {ct.name} ({ct.geometry_text()})."
+        )
     if ct.source is not None and path.resolve() == Path(ct.source).resolve():
         raise InputError(f"{path}: refusing to write a mask over the CT scan itself.")
     return write_nifti((np.asarray(data) != 0).astype(np.uint8), ct.affine, path)

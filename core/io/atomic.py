@@ -3,6 +3,7 @@
 A reader (or a crash) never sees a half-written file: the rename is atomic on
 the same file system, and a failed write removes its temp file.
 """
+
 from __future__ import annotations
 
 import contextlib

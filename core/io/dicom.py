@@ -10,6 +10,7 @@ linear blend of the two nearest source slices, each shifted in-plane to its
 true position. This is what dcm2niix's tilt correction with slice
 equalisation does; a test compares the two.
 """
+
 from __future__ import annotations
 
 import logging
@@ -65,8 +66,15 @@ def list_series(folder: Path) -> list[SeriesInfo]:
             reader.ReadImageInformation()
         except RuntimeError:
             continue
-        out.append(SeriesInfo(uid, tuple(files), _tag(reader, "0008|0060").upper(),
-                              _tag(reader, "0008|103e"), _tag(reader, "0020|0011")))
+        out.append(
+            SeriesInfo(
+                uid,
+                tuple(files),
+                _tag(reader, "0008|0060").upper(),
+                _tag(reader, "0008|103e"),
+                _tag(reader, "0020|0011"),
+            )
+        )
     return out
 
 
@@ -121,10 +129,15 @@ def _read_slices(series: SeriesInfo) -> tuple[list[_Slice], np.ndarray, np.ndarr
         sp = img.GetSpacing()[:2]
         if row_dir is None:
             row_dir, col_dir, spacing = r, c, sp
-        elif not (np.allclose(r, row_dir, atol=1e-4) and np.allclose(c, col_dir, atol=1e-4)
-                  and np.allclose(sp, spacing, atol=1e-4)):
-            raise GeometryError(f"{f}: slices of this series have different orientations or pixel "
-                                "sizes (a localizer mixed in?); cannot build one volume.")
+        elif not (
+            np.allclose(r, row_dir, atol=1e-4)
+            and np.allclose(c, col_dir, atol=1e-4)
+            and np.allclose(sp, spacing, atol=1e-4)
+        ):
+            raise GeometryError(
+                f"{f}: slices of this series have different orientations or pixel "
+                "sizes (a localizer mixed in?); cannot build one volume."
+            )
         arr = sitk.GetArrayFromImage(img).reshape(img.GetSize()[1], img.GetSize()[0])
         slices.append(_Slice(arr.astype(np.float32), np.array(img.GetOrigin()[:3], dtype=np.float64)))
     assert row_dir is not None and col_dir is not None and spacing is not None
@@ -148,8 +161,10 @@ def read_dicom_series(folder: Path) -> Volume:
     uvw = uvw[order]
     gaps = np.diff(uvw[:, 2])
     if np.any(gaps < 1e-3):
-        raise GeometryError(f"{folder}: two slices share the same position; the series has "
-                            "duplicates or several acquisitions. Export one acquisition only.")
+        raise GeometryError(
+            f"{folder}: two slices share the same position; the series has "
+            "duplicates or several acquisitions. Export one acquisition only."
+        )
     shift_u = uvw[:, 0] - uvw[0, 0]
     shift_v = uvw[:, 1] - uvw[0, 1]
     in_plane_ok = np.allclose(shift_u, 0, atol=0.01 * sx) and np.allclose(shift_v, 0, atol=0.01 * sy)
@@ -161,8 +176,10 @@ def read_dicom_series(folder: Path) -> Volume:
         dz = float(np.median(gaps))
     else:
         if gaps.max() > MAX_GAP_MM:
-            raise GeometryError(f"{folder}: slices are up to {gaps.max():.1f} mm apart; a regular "
-                                f"grid would need invented slices (limit {MAX_GAP_MM} mm).")
+            raise GeometryError(
+                f"{folder}: slices are up to {gaps.max():.1f} mm apart; a regular "
+                f"grid would need invented slices (limit {MAX_GAP_MM} mm)."
+            )
         data, origin, dz = _resample_to_regular(slices, uvw, r, c, n, sx, sy)
         tilt = np.degrees(np.arccos(np.clip(abs(_unit(slices[-1].position - slices[0].position) @ n), -1, 1)))
         notes.append(
@@ -176,8 +193,9 @@ def read_dicom_series(folder: Path) -> Volume:
     affine_lps[:3, 2] = n * dz
     affine_lps[:3, 3] = origin
     data = _as_hu_dtype(data)
-    return Volume(data=data, affine=_LPS_TO_RAS @ affine_lps, source=folder,
-                  description=description, notes=tuple(notes))
+    return Volume(
+        data=data, affine=_LPS_TO_RAS @ affine_lps, source=folder, description=description, notes=tuple(notes)
+    )
 
 
 def slices_where(slices: list) -> str:
@@ -223,8 +241,11 @@ def _resample_to_regular(slices: list[_Slice], uvw: np.ndarray, r, c, n, sx: flo
         k = int(np.clip(np.searchsorted(uvw[:, 2], w, side="right") - 1, 0, len(slices) - 2))
         t = float(np.clip((w - uvw[k, 2]) / (uvw[k + 1, 2] - uvw[k, 2]), 0.0, 1.0))
         out[:, :, z] = (1 - t) * placed(k) + t * placed(k + 1) if t > 0 else placed(k)
-    origin = (slices[0].position - (slices[0].position @ r - uvw[:, 0].min()) * r
-              - (slices[0].position @ c - uvw[:, 1].min()) * c)
+    origin = (
+        slices[0].position
+        - (slices[0].position @ r - uvw[:, 0].min()) * r
+        - (slices[0].position @ c - uvw[:, 1].min()) * c
+    )
     return out, origin, dz
 
 

@@ -12,6 +12,7 @@ ImagePositionPatient / ImageOrientationPatient / PixelSpacing, carried through
 the inverse of the working grid's affine, and takes the label of the nearest
 working voxel (labels are never blended). Pixels outside the working grid are 0.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -68,13 +69,18 @@ class StudyInfo:
         return self.origin.startswith("DICOM")
 
     def rows(self) -> list[tuple[str, str]]:
-        return [("Patient name", self.patient_name), ("Patient ID", self.patient_id),
-                ("Accession number", self.accession_number), ("Study date", self.study_date),
-                ("Series", self.series_description)]
+        return [
+            ("Patient name", self.patient_name),
+            ("Patient ID", self.patient_id),
+            ("Accession number", self.accession_number),
+            ("Study date", self.study_date),
+            ("Series", self.series_description),
+        ]
 
 
 def _pydicom():
     import pydicom
+
     return pydicom
 
 
@@ -91,6 +97,7 @@ def _iso_date(da: str) -> str:
 def series_files(folder: Path) -> list[Path]:
     """The files of the CT series a DICOM folder opens as (the same choice as loading it)."""
     from .dicom import choose_ct_series
+
     series, _ = choose_ct_series(Path(folder))
     return [Path(f) for f in series.files]
 
@@ -106,12 +113,14 @@ def study_info(ct: Volume | Path | str) -> StudyInfo:
         ds = _pydicom().dcmread(str(files[0]), stop_before_pixels=True)
     except Exception as exc:  # noqa: BLE001 - pydicom raises several kinds for a bad header
         raise InputError(f"{files[0]}: cannot read the DICOM header ({exc}).") from None
-    return StudyInfo(patient_name=_text(ds, "PatientName").replace("^", " ").strip(),
-                     patient_id=_text(ds, "PatientID"),
-                     accession_number=_text(ds, "AccessionNumber"),
-                     study_date=_iso_date(_text(ds, "StudyDate")),
-                     series_description=_text(ds, "SeriesDescription"),
-                     origin=f"DICOM series in {Path(source).name}")
+    return StudyInfo(
+        patient_name=_text(ds, "PatientName").replace("^", " ").strip(),
+        patient_id=_text(ds, "PatientID"),
+        accession_number=_text(ds, "AccessionNumber"),
+        study_date=_iso_date(_text(ds, "StudyDate")),
+        series_description=_text(ds, "SeriesDescription"),
+        origin=f"DICOM series in {Path(source).name}",
+    )
 
 
 def read_frames(files: list[Path]) -> list[SourceFrame]:
@@ -121,13 +130,24 @@ def read_frames(files: list[Path]) -> list[SourceFrame]:
         try:
             ds = _pydicom().dcmread(str(f), stop_before_pixels=True)
             iop = np.array([float(x) for x in ds.ImageOrientationPatient])
-            frames.append(SourceFrame(
-                Path(f), str(ds.SOPInstanceUID),
-                np.array([float(x) for x in ds.ImagePositionPatient]), iop[:3], iop[3:],
-                float(ds.PixelSpacing[0]), float(ds.PixelSpacing[1]), int(ds.Rows), int(ds.Columns)))
+            frames.append(
+                SourceFrame(
+                    Path(f),
+                    str(ds.SOPInstanceUID),
+                    np.array([float(x) for x in ds.ImagePositionPatient]),
+                    iop[:3],
+                    iop[3:],
+                    float(ds.PixelSpacing[0]),
+                    float(ds.PixelSpacing[1]),
+                    int(ds.Rows),
+                    int(ds.Columns),
+                )
+            )
         except (AttributeError, ValueError, TypeError, IndexError) as exc:
-            raise InputError(f"{f}: the image has no usable position, orientation or pixel "
-                             f"spacing ({exc}); it cannot be referenced by a segmentation.") from None
+            raise InputError(
+                f"{f}: the image has no usable position, orientation or pixel "
+                f"spacing ({exc}); it cannot be referenced by a segmentation."
+            ) from None
     return frames
 
 
@@ -136,15 +156,21 @@ def mask_on_source_frames(mask: Volume, frames: list[SourceFrame]) -> np.ndarray
     ``[frame, row, column]`` uint8, frames in the order given."""
     to_voxel = np.linalg.inv(mask.affine)
     data = np.ascontiguousarray(mask.data != 0, dtype=np.uint8)
-    out = np.zeros((len(frames), frames[0].rows, frames[0].columns), np.uint8) if frames else \
-        np.zeros((0, 0, 0), np.uint8)
+    out = (
+        np.zeros((len(frames), frames[0].rows, frames[0].columns), np.uint8)
+        if frames
+        else np.zeros((0, 0, 0), np.uint8)
+    )
     for n, fr in enumerate(frames):
         if (fr.rows, fr.columns) != out.shape[1:]:
-            raise InputError(f"{fr.file}: {fr.rows}x{fr.columns} pixels, unlike the other images "
-                             f"of the series ({out.shape[1]}x{out.shape[2]}).")
+            raise InputError(
+                f"{fr.file}: {fr.rows}x{fr.columns} pixels, unlike the other images "
+                f"of the series ({out.shape[1]}x{out.shape[2]})."
+            )
         m = to_voxel @ fr.pixel_to_ras()  # (column, row, 0, 1) -> working voxel (i, j, k, 1)
-        cols, rows = np.meshgrid(np.arange(fr.columns, dtype=np.float64),
-                                 np.arange(fr.rows, dtype=np.float64))  # [row, col] each
+        cols, rows = np.meshgrid(
+            np.arange(fr.columns, dtype=np.float64), np.arange(fr.rows, dtype=np.float64)
+        )  # [row, col] each
         # nearest working voxel; rounding first, so a frame lying exactly on the grid's last
         # slice (5.0000001 after float arithmetic) is not taken for one outside it
         ijk = [np.rint(m[a, 0] * cols + m[a, 1] * rows + m[a, 3]).astype(np.int64) for a in range(3)]

@@ -5,6 +5,7 @@ A NIfTI header or a DICOM series can declare any size, and gzip expands
 thousand pixels a side and a few hundred million voxels; anything larger is
 refused with the declared size in the message, before memory is allocated.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,4 +28,5 @@ def check_image_size(where: Path | str, shape: tuple[int, ...], what: str = "ima
         raise InputError(
             f"{where}: the {what} declares {size} voxels ({voxels / 1e6:,.0f} million; "
             f"{voxels * 4 / 1e9:,.1f} GB as float32), more than a head CT can be (at most "
-            f"{MAX_SIDE} pixels a side and {MAX_VOXELS / 1e6:,.0f} million voxels); it was not read.")
+            f"{MAX_SIDE} pixels a side and {MAX_VOXELS / 1e6:,.0f} million voxels); it was not read."
+        )

@@ -1,4 +1,5 @@
 """NIfTI (.nii / .nii.gz) reading and writing through nibabel."""
+
 from __future__ import annotations
 
 import zlib
@@ -33,16 +34,19 @@ def read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
     check_image_size(path, tuple(shape), "NIfTI header")  # before a byte of pixels is read
     offset = float(getattr(img.dataobj, "offset", 0) or 0)  # where the file header puts the pixels
     if offset > MAX_HEADER_BYTES:  # inside gzip, skipping to it would decompress all of it
-        raise InputError(f"{path}: the NIfTI header puts the pixels {offset / 1e6:,.0f} MB into the file "
-                         "(header extensions that large are not a CT); it was not read.")
+        raise InputError(
+            f"{path}: the NIfTI header puts the pixels {offset / 1e6:,.0f} MB into the file "
+            "(header extensions that large are not a CT); it was not read."
+        )
     if len(shape) == 4 and shape[3] == 1:
         pass
     elif len(shape) == 4:
-        raise InputError(f"{path}: is a 4-D image ({shape[3]} volumes of "
-                         f"{shape[0]}x{shape[1]}x{shape[2]}); a CT scan must be one 3-D volume.")
+        raise InputError(
+            f"{path}: is a 4-D image ({shape[3]} volumes of "
+            f"{shape[0]}x{shape[1]}x{shape[2]}); a CT scan must be one 3-D volume."
+        )
     elif len(shape) != 3:
-        raise InputError(f"{path}: has {len(shape)} dimensions {tuple(shape)}; "
-                         "a CT scan must be a 3-D volume.")
+        raise InputError(f"{path}: has {len(shape)} dimensions {tuple(shape)}; a CT scan must be a 3-D volume.")
     try:
         raw = np.asanyarray(img.dataobj)
     except (EOFError, zlib.error, OSError, ValueError) as exc:

@@ -1,4 +1,5 @@
 """Is this image a CT in Hounsfield units? Refuse what is not, with the reason."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -32,8 +33,11 @@ def check_ct(vol: Volume) -> Volume:
         raise NotCTError(
             f"{where}: lowest value is {lo:g}, but a CT in Hounsfield units has air or fat below "
             f"{_MAX_LOWEST_HU:g} HU. This looks like an MRI, a normalised image or raw values "
-            "without the DICOM rescale; open the original CT instead.")
+            "without the DICOM rescale; open the original CT instead."
+        )
     if hi < _MIN_HIGHEST_HU:
-        raise NotCTError(f"{where}: highest value is {hi:g} HU; no brain tissue (20-45 HU) in it, "
-                         "so it is not a head CT in Hounsfield units.")
+        raise NotCTError(
+            f"{where}: highest value is {hi:g} HU; no brain tissue (20-45 HU) in it, "
+            "so it is not a head CT in Hounsfield units."
+        )
     return vol

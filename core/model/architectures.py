@@ -1,4 +1,5 @@
 """The networks a weights file can name, and how to build each one."""
+
 from __future__ import annotations
 
 from torch import nn
@@ -8,8 +9,7 @@ from .inception import STEM_WIDTHS, BRANCH_WIDTHS, HEAD_WIDTHS, N_MODULES, Incep
 from .unet import UNet2D
 from .unet25d import UNet25D
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"inception": InceptionNet, "unet": UNet2D,
-                                             "unet25d": UNet25D}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"inception": InceptionNet, "unet": UNet2D, "unet25d": UNet25D}
 DEFAULT_DS = {"inception": 4, "unet": 2, "unet25d": 2}
 
 
@@ -23,8 +23,9 @@ def build_network(architecture: str, ds: int | None = None) -> nn.Module:
     try:
         cls = ARCHITECTURES[architecture]
     except KeyError:
-        raise ConfigError(f"unknown network architecture {architecture!r}; "
-                          f"choose one of {', '.join(sorted(ARCHITECTURES))}.") from None
+        raise ConfigError(
+            f"unknown network architecture {architecture!r}; choose one of {', '.join(sorted(ARCHITECTURES))}."
+        ) from None
     return cls(DEFAULT_DS[architecture] if ds is None else ds)
 
 

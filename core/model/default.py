@@ -8,6 +8,7 @@ starts a ring from. The model card beside it (``default.json``) records the file
 sha256, the recipe, the training data (described, no case ids) and the scores
 measured when it was made; loading checks the file against that sha256.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,9 @@ from .weights import LoadedWeights, load_weights
 
 MODEL_FILE = "default.safetensors"
 CARD_FILE = "default.json"
-TRAINING_DATA = ("PhysioNet CT-ICH v1.2.0 (Hssayeni et al., doi:10.13026/w8q8-ky94), "
-                 "CC BY 4.0: both simulated sites' train/ folders")
+TRAINING_DATA = (
+    "PhysioNet CT-ICH v1.2.0 (Hssayeni et al., doi:10.13026/w8q8-ky94), CC BY 4.0: both simulated sites' train/ folders"
+)
 
 
 def default_model_path() -> Path:
@@ -45,8 +47,10 @@ def read_card() -> dict:
     try:
         card = json.loads(path.read_text())
     except FileNotFoundError:
-        raise InputError(f"{path}: the default model's card is missing from this installation; "
-                         "reinstall the program or give a model file with --model.") from None
+        raise InputError(
+            f"{path}: the default model's card is missing from this installation; "
+            "reinstall the program or give a model file with --model."
+        ) from None
     except ValueError as exc:
         raise InputError(f"{path}: the default model's card is damaged ({exc}).") from None
     if not isinstance(card, dict) or not isinstance(card.get("file_sha256"), str):
@@ -58,12 +62,16 @@ def load_default_model() -> LoadedWeights:
     """The shipped weights, verified against the sha256 in their card."""
     path = default_model_path()
     if not path.is_file():
-        raise InputError(f"{path}: the default model is missing from this installation; "
-                         "reinstall the program or give a model file with --model.")
+        raise InputError(
+            f"{path}: the default model is missing from this installation; "
+            "reinstall the program or give a model file with --model."
+        )
     card = read_card()
     if file_sha256(path) != card["file_sha256"]:
-        raise InputError(f"{path}: the default model does not match the sha256 recorded in its "
-                         "card; the installation is damaged. Reinstall the program.")
+        raise InputError(
+            f"{path}: the default model does not match the sha256 recorded in its "
+            "card; the installation is damaged. Reinstall the program."
+        )
     return load_weights(path)
 
 

@@ -19,6 +19,7 @@ averages with weights that sum to one, so ``avg(W x + b) = W avg(x) + b``
 exactly, and the pool then runs on 8 channels instead of 72 (ds=4). Results
 differ from the reference by float rounding only (~1e-7).
 """
+
 from __future__ import annotations
 
 import copy
@@ -129,8 +130,7 @@ def inception_onnx_bytes(net: InceptionNet) -> bytes:
         names = [f"{layer}.weight", f"{layer}.bias"]
         inits.extend(numpy_helper.from_array(a, n) for a, n in zip((w, b), names))
         y = fresh("conv")
-        nodes.append(helper.make_node("Conv", [x, *names], [y], kernel_shape=[k, k],
-                                      pads=[k // 2] * 4, strides=[1, 1]))
+        nodes.append(helper.make_node("Conv", [x, *names], [y], kernel_shape=[k, k], pads=[k // 2] * 4, strides=[1, 1]))
         return unary(act, y, out) if act else y
 
     def unary(op: str, x: str, y: str | None = None) -> str:
@@ -140,8 +140,7 @@ def inception_onnx_bytes(net: InceptionNet) -> bytes:
 
     def pool(op: str, x: str, **kw) -> str:
         y = fresh(op.lower())
-        nodes.append(helper.make_node(op, [x], [y], kernel_shape=[3, 3], pads=[1, 1, 1, 1],
-                                      strides=[1, 1], **kw))
+        nodes.append(helper.make_node(op, [x], [y], kernel_shape=[3, 3], pads=[1, 1, 1, 1], strides=[1, 1], **kw))
         return y
 
     x = conv(conv("x", "conv9"), "conv7")
@@ -157,8 +156,7 @@ def inception_onnx_bytes(net: InceptionNet) -> bytes:
     conv(conv(conv(x, "conv5"), "conv3"), "out", act="Sigmoid", out="p")
     io = [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["n", 1, "h", "w"]) for n in ("x", "p")]
     graph = helper.make_graph(nodes, "inception", io[:1], io[1:], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="hemarelay")
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="hemarelay")
     return model.SerializeToString()
 
 
@@ -175,8 +173,7 @@ class OnnxEngine:
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
-        self.session = ort.InferenceSession(inception_onnx_bytes(net), opts,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(inception_onnx_bytes(net), opts, providers=["CPUExecutionProvider"])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.session.run(["p"], {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
@@ -203,4 +200,3 @@ def make_engine(net: nn.Module, backend: str = "auto", threads: int | None = Non
             raise ConfigError("the onnxruntime backend needs the onnx and onnxruntime packages.")
         log.info("onnxruntime not installed; using the torch engine")
     return TorchEngine(net, threads)
-

@@ -8,6 +8,7 @@ slices). Every width is divided by ``ds`` (the paper's runs used ds=4).
 This module is the *reference* definition: training uses it, and the fast
 inference engine (:mod:`core.model.fast`) is tested against it.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,8 +21,10 @@ from ..errors import ConfigError
 STEM_WIDTHS = (64, 64)  # conv 9x9, conv 7x7
 BRANCH_WIDTHS = {  # one modified inception module
     "b1x1": 64,  # 1x1
-    "b3x3_reduce": 96, "b3x3": 128,  # 1x1 -> 3x3
-    "b5x5_reduce": 16, "b5x5": 32,  # 1x1 -> 5x5
+    "b3x3_reduce": 96,
+    "b3x3": 128,  # 1x1 -> 3x3
+    "b5x5_reduce": 16,
+    "b5x5": 32,  # 1x1 -> 5x5
     "avg_proj": 32,  # avgpool 3x3 s1 -> 1x1
     "max_proj": 32,  # maxpool 3x3 s1 -> 1x1
 }
@@ -33,8 +36,10 @@ RECEPTIVE_RADIUS = 4 + 3 + N_MODULES * 2 + 2 + 1  # 16 pixels: 33x33 receptive f
 def check_ds(ds: int) -> None:
     widths = STEM_WIDTHS + tuple(BRANCH_WIDTHS.values()) + HEAD_WIDTHS
     if not isinstance(ds, int) or ds < 1 or any(w % ds for w in widths):
-        raise ConfigError(f"ds={ds!r}: the width divisor must be a positive integer that "
-                          f"divides every layer width (1, 2, 4, 8 or 16).")
+        raise ConfigError(
+            f"ds={ds!r}: the width divisor must be a positive integer that "
+            f"divides every layer width (1, 2, 4, 8 or 16)."
+        )
 
 
 def _conv(cin: int, cout: int, k: int) -> nn.Conv2d:

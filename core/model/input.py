@@ -24,6 +24,7 @@ Two optional parts of the convention belong to the product recipe (preset
 
 The convention is stored in every weights file and checked at prediction.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -52,8 +53,11 @@ class InputConvention:
         """Shape of the canonical volume on the network's working grid."""
         if self.in_plane_mm <= 0:
             return (int(shape[0]), int(shape[1]), int(shape[2]))
-        return (max(1, int(round(shape[0] * spacing[0] / self.in_plane_mm))),
-                max(1, int(round(shape[1] * spacing[1] / self.in_plane_mm))), int(shape[2]))
+        return (
+            max(1, int(round(shape[0] * spacing[0] / self.in_plane_mm))),
+            max(1, int(round(shape[1] * spacing[1] / self.in_plane_mm))),
+            int(shape[2]),
+        )
 
     def to_working(self, data: np.ndarray, spacing: tuple[float, ...], order: int = 1) -> np.ndarray:
         """A canonical volume resampled in-plane to the working grid (slices unchanged).
@@ -101,16 +105,23 @@ class InputConvention:
         try:
             if d.get("units", "HU") != "HU":
                 raise ValueError(f"units {d.get('units')!r}")
-            conv = cls(clip_low_hu=float(d["clip_low_hu"]), clip_high_hu=float(d["clip_high_hu"]),
-                       background_hu=float(d["background_hu"]),
-                       skull_stripped=bool(d.get("skull_stripped", True)),
-                       plane=str(d.get("plane", "axial")),
-                       in_plane_mm=float(d.get("in_plane_mm", 0.0)),
-                       context_slices=int(d.get("context_slices", 0)))
+            conv = cls(
+                clip_low_hu=float(d["clip_low_hu"]),
+                clip_high_hu=float(d["clip_high_hu"]),
+                background_hu=float(d["background_hu"]),
+                skull_stripped=bool(d.get("skull_stripped", True)),
+                plane=str(d.get("plane", "axial")),
+                in_plane_mm=float(d.get("in_plane_mm", 0.0)),
+                context_slices=int(d.get("context_slices", 0)),
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source}: its input convention is unreadable ({exc}).") from None
-        if (conv.plane != "axial" or not conv.clip_low_hu < conv.clip_high_hu
-                or conv.in_plane_mm < 0 or not 0 <= conv.context_slices <= 4):
+        if (
+            conv.plane != "axial"
+            or not conv.clip_low_hu < conv.clip_high_hu
+            or conv.in_plane_mm < 0
+            or not 0 <= conv.context_slices <= 4
+        ):
             raise InputError(f"{source}: its input convention ({conv}) is not one this program runs.")
         return conv
 
@@ -128,5 +139,6 @@ def _resample_in_plane(data: np.ndarray, target: tuple[int, ...], order: int) ->
     if tuple(data.shape[:2]) == tuple(target[:2]):
         return np.asarray(data, dtype=np.float32)
     zoom = (target[0] / data.shape[0], target[1] / data.shape[1], 1.0)
-    return ndimage.zoom(np.asarray(data, dtype=np.float32), zoom, order=order, mode="nearest",
-                        grid_mode=True, prefilter=False)
+    return ndimage.zoom(
+        np.asarray(data, dtype=np.float32), zoom, order=order, mode="nearest", grid_mode=True, prefilter=False
+    )

@@ -1,4 +1,5 @@
 """Process-wide floating-point settings shared by training and prediction."""
+
 from __future__ import annotations
 
 import torch

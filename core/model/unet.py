@@ -7,6 +7,7 @@ nearest neighbour followed by a 2x2 convolution, skip concatenations, dropout
 padded by edge replication and the output is cropped back, so the network takes
 any slice size like the Inception network does.
 """
+
 from __future__ import annotations
 
 import torch

@@ -21,6 +21,7 @@ measured in the issue-12 note):
 Widths are ``(32, 64, 128, 256, 320) // ds``. Any slice size is accepted: sides
 are padded by edge replication to a multiple of 16 and the output cropped back.
 """
+
 from __future__ import annotations
 
 import torch

@@ -12,6 +12,7 @@ The metadata carries no patient identifiers: training summaries hold counts,
 sizes and settings only (:func:`check_no_identifiers` enforces the obvious
 cases before anything is written).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,13 +53,24 @@ class WeightsMeta:
     sha256: str = ""  # of the tensors; set by save_weights
 
     def to_json(self) -> str:
-        return json.dumps({
-            "format": FORMAT, "format_version": FORMAT_VERSION,
-            "architecture": self.architecture, "ds": self.ds, "input": self.input.to_dict(),
-            "preset": self.preset, "training": self.training, "metrics": self.metrics,
-            "parent_sha256": self.parent_sha256, "version": self.version,
-            "created_utc": self.created_utc, "sha256": self.sha256,
-        }, sort_keys=True, allow_nan=True)
+        return json.dumps(
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "architecture": self.architecture,
+                "ds": self.ds,
+                "input": self.input.to_dict(),
+                "preset": self.preset,
+                "training": self.training,
+                "metrics": self.metrics,
+                "parent_sha256": self.parent_sha256,
+                "version": self.version,
+                "created_utc": self.created_utc,
+                "sha256": self.sha256,
+            },
+            sort_keys=True,
+            allow_nan=True,
+        )
 
     @classmethod
     def from_json(cls, text: str, source: str) -> "WeightsMeta":
@@ -71,15 +83,19 @@ class WeightsMeta:
         if d.get("format") != FORMAT:
             raise InputError(f"{source}: not a Hematoma Relay weights file.")
         if d.get("format_version") != FORMAT_VERSION:
-            raise InputError(f"{source}: weights format version {d.get('format_version')!r}; "
-                             f"this program reads version {FORMAT_VERSION}. Update the program.")
+            raise InputError(
+                f"{source}: weights format version {d.get('format_version')!r}; "
+                f"this program reads version {FORMAT_VERSION}. Update the program."
+            )
         try:
             arch, ds, sha = str(d["architecture"]), d["ds"], str(d["sha256"])
         except KeyError as exc:
             raise InputError(f"{source}: its metadata lacks {exc}.") from None
         if arch not in ARCHITECTURES:
-            raise InputError(f"{source}: network architecture {arch!r} is not one this program "
-                             f"knows ({', '.join(sorted(ARCHITECTURES))}).")
+            raise InputError(
+                f"{source}: network architecture {arch!r} is not one this program "
+                f"knows ({', '.join(sorted(ARCHITECTURES))})."
+            )
         if not isinstance(ds, int) or isinstance(ds, bool):
             raise InputError(f"{source}: width divisor ds={ds!r} is not an integer.")
         training, metrics = d.get("training", {}), d.get("metrics", {})
@@ -88,13 +104,22 @@ class WeightsMeta:
         parent = d.get("parent_sha256")
         convention = InputConvention.from_dict(d.get("input", {}), source)
         if convention.channels != input_channels(arch):
-            raise InputError(f"{source}: its input convention gives {convention.channels} slice(s) "
-                             f"per input, but the {arch} network takes {input_channels(arch)}.")
-        return cls(architecture=arch, ds=ds, input=convention,
-                   preset=str(d.get("preset", "")), training=training, metrics=metrics,
-                   parent_sha256=None if parent is None else str(parent),
-                   version=str(d.get("version", "")), created_utc=str(d.get("created_utc", "")),
-                   sha256=sha)
+            raise InputError(
+                f"{source}: its input convention gives {convention.channels} slice(s) "
+                f"per input, but the {arch} network takes {input_channels(arch)}."
+            )
+        return cls(
+            architecture=arch,
+            ds=ds,
+            input=convention,
+            preset=str(d.get("preset", "")),
+            training=training,
+            metrics=metrics,
+            parent_sha256=None if parent is None else str(parent),
+            version=str(d.get("version", "")),
+            created_utc=str(d.get("created_utc", "")),
+            sha256=sha,
+        )
 
 
 @dataclass(frozen=True)
@@ -125,8 +150,10 @@ def check_no_identifiers(d: dict, where: str = "training summary") -> None:
     for key, value in d.items():
         low = str(key).lower()
         if any(word in low for word in _IDENTIFYING_KEYS):
-            raise ConfigError(f"{where}: key {key!r} could identify a patient or a file; "
-                              "weights files carry counts and settings only.")
+            raise ConfigError(
+                f"{where}: key {key!r} could identify a patient or a file; "
+                "weights files carry counts and settings only."
+            )
         if isinstance(value, dict):
             check_no_identifiers(value, where)
 
@@ -138,8 +165,11 @@ def save_weights(path: str | Path, state_dict: dict[str, torch.Tensor], meta: We
     check_no_identifiers(meta.metrics, "metrics")
     tensors = {k: v.detach().to(torch.float32).cpu().contiguous() for k, v in state_dict.items()}
     _check_shapes(tensors, meta.architecture, meta.ds, str(path))
-    meta = replace(meta, sha256=tensors_sha256(tensors),
-                   created_utc=meta.created_utc or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    meta = replace(
+        meta,
+        sha256=tensors_sha256(tensors),
+        created_utc=meta.created_utc or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={META_KEY: meta.to_json()})
     return meta
@@ -155,12 +185,15 @@ def load_weights(path: str | Path, expect_architecture: str | None = None) -> Lo
     path = Path(path).expanduser()
     meta, tensors = _open(path, with_tensors=True)
     if expect_architecture is not None and meta.architecture != expect_architecture:
-        raise InputError(f"{path}: holds a {meta.architecture!r} network, but a "
-                         f"{expect_architecture!r} network is needed here.")
+        raise InputError(
+            f"{path}: holds a {meta.architecture!r} network, but a {expect_architecture!r} network is needed here."
+        )
     if tensors_sha256(tensors) != meta.sha256:
-        raise InputError(f"{path}: the weights do not match their recorded sha256: the file "
-                         "was changed or damaged after it was written. Do not use it; ask the "
-                         "sender for a fresh copy.")
+        raise InputError(
+            f"{path}: the weights do not match their recorded sha256: the file "
+            "was changed or damaged after it was written. Do not use it; ask the "
+            "sender for a fresh copy."
+        )
     _check_shapes(tensors, meta.architecture, meta.ds, str(path))
     return LoadedWeights(meta, tensors, path)
 
@@ -172,8 +205,9 @@ def _open(path: Path, with_tensors: bool = False):
         with safe_open(str(path), framework="pt") as f:
             header = f.metadata() or {}
             if META_KEY not in header:
-                raise InputError(f"{path}: a safetensors file without Hematoma Relay metadata; "
-                                 "not a weights file of this program.")
+                raise InputError(
+                    f"{path}: a safetensors file without Hematoma Relay metadata; not a weights file of this program."
+                )
             meta = WeightsMeta.from_json(header[META_KEY], str(path))
             tensors = {k: f.get_tensor(k) for k in f.keys()} if with_tensors else {}
     except InputError:
@@ -190,12 +224,22 @@ def _check_shapes(tensors: dict[str, torch.Tensor], architecture: str, ds: int, 
         raise InputError(f"{source}: {exc}") from None
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
-    wrong = sorted(k for k in set(expected) & set(tensors)
-                   if tuple(tensors[k].shape) != tuple(expected[k].shape) or tensors[k].dtype != torch.float32)
+    wrong = sorted(
+        k
+        for k in set(expected) & set(tensors)
+        if tuple(tensors[k].shape) != tuple(expected[k].shape) or tensors[k].dtype != torch.float32
+    )
     if missing or extra or wrong:
-        detail = "; ".join(s for s in (
-            f"missing {', '.join(missing[:3])}" if missing else "",
-            f"unexpected {', '.join(extra[:3])}" if extra else "",
-            f"wrong shape or type {', '.join(wrong[:3])}" if wrong else "") if s)
-        raise InputError(f"{source}: the tensors do not form a {architecture} network with "
-                         f"ds={ds} ({detail}); the file is for another architecture or damaged.")
+        detail = "; ".join(
+            s
+            for s in (
+                f"missing {', '.join(missing[:3])}" if missing else "",
+                f"unexpected {', '.join(extra[:3])}" if extra else "",
+                f"wrong shape or type {', '.join(wrong[:3])}" if wrong else "",
+            )
+            if s
+        )
+        raise InputError(
+            f"{source}: the tensors do not form a {architecture} network with "
+            f"ds={ds} ({detail}); the file is for another architecture or damaged."
+        )

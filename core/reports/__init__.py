@@ -3,11 +3,25 @@
 Used by the GUI's report panel and by ``hemarelay report``. Masks are
 measured as drawn: small components are not removed (see :mod:`.case`).
 """
+
 from .case import LARGE_ML_DEFAULT, CanonicalCase, CaseReport, key_slices, measure_case
 from .csv_export import COLUMNS, csv_text, write_csv
 from .export import ExportResult, ReportJob, export_reports, pdf_name
 from .pdf import DISCLAIMER, write_case_pdf
 
-__all__ = ["LARGE_ML_DEFAULT", "CanonicalCase", "CaseReport", "key_slices", "measure_case",
-           "COLUMNS", "csv_text", "write_csv", "ExportResult", "ReportJob", "export_reports",
-           "pdf_name", "DISCLAIMER", "write_case_pdf"]
+__all__ = [
+    "LARGE_ML_DEFAULT",
+    "CanonicalCase",
+    "CaseReport",
+    "key_slices",
+    "measure_case",
+    "COLUMNS",
+    "csv_text",
+    "write_csv",
+    "ExportResult",
+    "ReportJob",
+    "export_reports",
+    "pdf_name",
+    "DISCLAIMER",
+    "write_case_pdf",
+]

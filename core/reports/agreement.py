@@ -12,6 +12,7 @@ distance in mm from each surface voxel of one mask to the nearest surface
 voxel of the other (an exact Euclidean distance transform with the voxel
 spacing), the 95th percentile of each direction, and the larger of the two.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,21 +65,25 @@ class MaskAgreement:
 
     def text(self) -> str:
         hd = "n/a" if math.isnan(self.hd95_mm) else f"{self.hd95_mm:.2f} mm"
-        lines = [f"A: {self.a}", f"B: {self.b}",
-                 f"Dice {self.dice:.3f}   volume A {self.volume_a_ml:.2f} mL   volume B "
-                 f"{self.volume_b_ml:.2f} mL   B - A {self.difference_ml:+.2f} mL   HD95 {hd}"]
+        lines = [
+            f"A: {self.a}",
+            f"B: {self.b}",
+            f"Dice {self.dice:.3f}   volume A {self.volume_a_ml:.2f} mL   volume B "
+            f"{self.volume_b_ml:.2f} mL   B - A {self.difference_ml:+.2f} mL   HD95 {hd}",
+        ]
         if self.note:
             lines.append(self.note)
         if self.slices:
             lines.append(f"{'slice':>5} {'z mm':>8} {'A cm2':>7} {'B cm2':>7} {'Dice':>6}")
-            lines += [f"{s.slice:>5} {s.z_mm:>8.1f} {s.area_a_cm2:>7.2f} {s.area_b_cm2:>7.2f} "
-                      f"{s.dice:>6.3f}" for s in self.slices]
+            lines += [
+                f"{s.slice:>5} {s.z_mm:>8.1f} {s.area_a_cm2:>7.2f} {s.area_b_cm2:>7.2f} {s.dice:>6.3f}"
+                for s in self.slices
+            ]
         return "\n".join(lines)
 
 
 def _surface(m: np.ndarray) -> np.ndarray:
-    return m & ~ndimage.binary_erosion(m, structure=ndimage.generate_binary_structure(3, 1),
-                                       border_value=0)
+    return m & ~ndimage.binary_erosion(m, structure=ndimage.generate_binary_structure(3, 1), border_value=0)
 
 
 def hd95_mm(a: np.ndarray, b: np.ndarray, spacing: tuple[float, float, float]) -> float:
@@ -99,8 +104,9 @@ def hd95_mm(a: np.ndarray, b: np.ndarray, spacing: tuple[float, float, float]) -
 def compare_volumes(a: Volume, b: Volume, name_a: str = "A", name_b: str = "B") -> MaskAgreement:
     """Agreement of two masks on one grid (any orientation)."""
     if not same_grid(a, b):
-        raise GeometryError(f"The two masks are on different grids: {name_a}: {a.geometry_text()}; "
-                            f"{name_b}: {b.geometry_text()}.")
+        raise GeometryError(
+            f"The two masks are on different grids: {name_a}: {a.geometry_text()}; {name_b}: {b.geometry_text()}."
+        )
     ca, _ = to_canonical(a)
     cb, _ = to_canonical(b)
     ma, mb = np.asarray(ca.data) != 0, np.asarray(cb.data) != 0
@@ -111,8 +117,9 @@ def compare_volumes(a: Volume, b: Volume, name_a: str = "A", name_b: str = "B") 
     for k in np.flatnonzero(ma.any(axis=(0, 1)) | mb.any(axis=(0, 1))):
         z = float((ca.affine @ np.array([(ni - 1) / 2.0, (nj - 1) / 2.0, float(k), 1.0]))[2])
         sa, sb = ma[:, :, k], mb[:, :, k]
-        rows.append(SliceAgreement(int(k) + 1, z, float(sa.sum()) * pixel_cm2,
-                                   float(sb.sum()) * pixel_cm2, dice(sa, sb)))
+        rows.append(
+            SliceAgreement(int(k) + 1, z, float(sa.sum()) * pixel_cm2, float(sb.sum()) * pixel_cm2, dice(sa, sb))
+        )
     note = ""
     if not ma.any() and not mb.any():
         hd, note = 0.0, "Both masks are empty: they agree that there is no hematoma."
@@ -120,8 +127,9 @@ def compare_volumes(a: Volume, b: Volume, name_a: str = "A", name_b: str = "B") 
         hd, note = float("nan"), "One mask is empty: there is no surface distance to measure."
     else:
         hd = hd95_mm(ma, mb, ca.spacing)
-    return MaskAgreement(name_a, name_b, dice(ma, mb), volume_ml(ma, vox_ml), volume_ml(mb, vox_ml),
-                         hd, tuple(rows), note)
+    return MaskAgreement(
+        name_a, name_b, dice(ma, mb), volume_ml(ma, vox_ml), volume_ml(mb, vox_ml), hd, tuple(rows), note
+    )
 
 
 def _mask_file(path: Path) -> Volume:

@@ -14,6 +14,7 @@ accession number, study date and series from the DICOM header, or "not
 available" for a NIfTI file), who reviewed it and its status, which mask was
 measured, and the software and model versions.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -98,7 +99,8 @@ class CanonicalCase:
         if not same_grid(ct, mask):
             raise GeometryError(
                 f"{mask.source or 'mask'}: the mask does not fit its CT. Mask: "
-                f"{mask.geometry_text()}; CT {ct.name}: {ct.geometry_text()}.")
+                f"{mask.geometry_text()}; CT {ct.name}: {ct.geometry_text()}."
+            )
         ct_c, _ = to_canonical(ct)
         mask_c, _ = to_canonical(mask)
         return cls(ct_c, np.asarray(mask_c.data) != 0)
@@ -118,17 +120,27 @@ def _pixel_area_mm2(affine: np.ndarray) -> float:
     return float(np.linalg.norm(np.cross(affine[:3, 0], affine[:3, 1])))
 
 
-def measure_case(ct: Volume, mask: Volume, case: str, mask_source: str = "manual",
-                 large_threshold_ml: float = LARGE_ML_DEFAULT,
-                 date: str | None = None, extra: dict | None = None) -> CaseReport:
+def measure_case(
+    ct: Volume,
+    mask: Volume,
+    case: str,
+    mask_source: str = "manual",
+    large_threshold_ml: float = LARGE_ML_DEFAULT,
+    date: str | None = None,
+    extra: dict | None = None,
+) -> CaseReport:
     """Report numbers for one case from its CT and mask (same grid, any orientation)."""
-    return measure_canonical(CanonicalCase.from_volumes(ct, mask), case, mask_source,
-                             large_threshold_ml, date, extra)
+    return measure_canonical(CanonicalCase.from_volumes(ct, mask), case, mask_source, large_threshold_ml, date, extra)
 
 
-def measure_canonical(cc: CanonicalCase, case: str, mask_source: str = "manual",
-                      large_threshold_ml: float = LARGE_ML_DEFAULT,
-                      date: str | None = None, extra: dict | None = None) -> CaseReport:
+def measure_canonical(
+    cc: CanonicalCase,
+    case: str,
+    mask_source: str = "manual",
+    large_threshold_ml: float = LARGE_ML_DEFAULT,
+    date: str | None = None,
+    extra: dict | None = None,
+) -> CaseReport:
     """``extra``: the filing fields (study, reviewer, case_status, model_version)."""
     m = cc.mask
     vol = volume_ml(m, cc.ct.voxel_volume_ml)
@@ -144,12 +156,26 @@ def measure_canonical(cc: CanonicalCase, case: str, mask_source: str = "manual",
         k, area, z, mean_hu, n_comp = -1, 0.0, float("nan"), float("nan"), 0
     extra = dict(extra or {})
     return CaseReport(
-        case=case, volume_ml=vol, abc2_ml=est.volume_ml, a_mm=est.a_mm, b_mm=est.b_mm,
-        c_mm=est.c_mm, n_slices=n_slices, n_total_slices=int(m.shape[2]),
-        slice_thickness_mm=float(cc.ct.spacing[2]), largest_area_cm2=area,
-        largest_area_slice=slice_number(k), largest_area_z_mm=z, mean_hu=mean_hu, n_components=n_comp,
-        large=vol >= large_threshold_ml, large_threshold_ml=float(large_threshold_ml),
-        mask_source=mask_source, date=date or _dt.date.today().isoformat(), **extra)
+        case=case,
+        volume_ml=vol,
+        abc2_ml=est.volume_ml,
+        a_mm=est.a_mm,
+        b_mm=est.b_mm,
+        c_mm=est.c_mm,
+        n_slices=n_slices,
+        n_total_slices=int(m.shape[2]),
+        slice_thickness_mm=float(cc.ct.spacing[2]),
+        largest_area_cm2=area,
+        largest_area_slice=slice_number(k),
+        largest_area_z_mm=z,
+        mean_hu=mean_hu,
+        n_components=n_comp,
+        large=vol >= large_threshold_ml,
+        large_threshold_ml=float(large_threshold_ml),
+        mask_source=mask_source,
+        date=date or _dt.date.today().isoformat(),
+        **extra,
+    )
 
 
 def key_slices(cc: CanonicalCase, largest: int, n_more: int = 3) -> list[int]:

@@ -1,4 +1,5 @@
 """The worklist's volume reports as one CSV file (one row per case)."""
+
 from __future__ import annotations
 
 import csv

@@ -5,6 +5,7 @@ targets and renamed into place only after the last case succeeded, so a
 cancelled or failed export leaves no new or half-written file (a PDF folder it
 had to create is removed again when it stays empty).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -42,8 +43,12 @@ class ReportJob:
 
     def filing(self, ct: Volume) -> dict:
         """The report's filing fields for this job (patient details read from ``ct``'s DICOM)."""
-        return {"study": study_info(ct), "reviewer": self.reviewer or NOT_RECORDED,
-                "case_status": self.case_status or NOT_RECORDED, "model_version": self.model_version}
+        return {
+            "study": study_info(ct),
+            "reviewer": self.reviewer or NOT_RECORDED,
+            "case_status": self.case_status or NOT_RECORDED,
+            "model_version": self.model_version,
+        }
 
 
 @dataclass(frozen=True)
@@ -63,8 +68,10 @@ def _load(job: ReportJob) -> tuple[CanonicalCase, Volume]:
     if isinstance(job.mask, Volume):
         mask = job.mask
         if not same_grid(ct, mask):
-            raise InputError(f"case {job.case}: the mask does not fit its CT. Mask: "
-                             f"{mask.geometry_text()}; CT: {ct.geometry_text()}.")
+            raise InputError(
+                f"case {job.case}: the mask does not fit its CT. Mask: "
+                f"{mask.geometry_text()}; CT: {ct.geometry_text()}."
+            )
     else:
         mask = load_mask(job.mask, ct)
     return CanonicalCase.from_volumes(ct, mask), ct
@@ -78,11 +85,15 @@ def _measurement_lines(job: ReportJob) -> tuple[str, ...]:
     return tuple(case_measurement_lines(job.mask))
 
 
-def export_reports(jobs: Sequence[ReportJob], csv_path: str | Path | None = None,
-                   pdf_dir: str | Path | None = None, *,
-                   large_threshold_ml: float = LARGE_ML_DEFAULT,
-                   token: CancelToken = NEVER_CANCELLED,
-                   date: str | None = None) -> Generator[Progress, None, ExportResult]:
+def export_reports(
+    jobs: Sequence[ReportJob],
+    csv_path: str | Path | None = None,
+    pdf_dir: str | Path | None = None,
+    *,
+    large_threshold_ml: float = LARGE_ML_DEFAULT,
+    token: CancelToken = NEVER_CANCELLED,
+    date: str | None = None,
+) -> Generator[Progress, None, ExportResult]:
     """Measure every case, then publish the CSV and one PDF per case.
 
     Yields a :class:`Progress` per case (``done`` counts finished cases) and
@@ -107,18 +118,22 @@ def export_reports(jobs: Sequence[ReportJob], csv_path: str | Path | None = None
         with contextlib.ExitStack() as staged:  # every atomic_path renames on a clean exit only
             for n, job in enumerate(jobs):
                 token.raise_if_cancelled()
-                yield Progress(STAGE, n, total, f"case {job.case} ({n + 1} of {total})",
-                               clock.eta(n, total))
+                yield Progress(STAGE, n, total, f"case {job.case} ({n + 1} of {total})", clock.eta(n, total))
                 cc, ct = _load(job)
-                report = measure_canonical(cc, job.case, job.mask_source, large_threshold_ml, date,
-                                           {**job.filing(ct), "measurements": _measurement_lines(job)})
+                report = measure_canonical(
+                    cc,
+                    job.case,
+                    job.mask_source,
+                    large_threshold_ml,
+                    date,
+                    {**job.filing(ct), "measurements": _measurement_lines(job)},
+                )
                 reports.append(report)
                 if pdf_folder is not None:
                     target = pdf_folder / pdf_name(job.case)
                     png = slices_png(cc, report)
                     token.raise_if_cancelled()
-                    render_pdf(report, png, staged.enter_context(atomic_path(target)),
-                               report.measurements)
+                    render_pdf(report, png, staged.enter_context(atomic_path(target)), report.measurements)
                     pdf_paths.append(target)
                 del cc, ct
             token.raise_if_cancelled()
@@ -132,5 +147,4 @@ def export_reports(jobs: Sequence[ReportJob], csv_path: str | Path | None = None
             with contextlib.suppress(OSError):
                 pdf_folder.rmdir()
         raise
-    return ExportResult(tuple(reports), Path(csv_path) if csv_path is not None else None,
-                        tuple(pdf_paths))
+    return ExportResult(tuple(reports), Path(csv_path) if csv_path is not None else None, tuple(pdf_paths))

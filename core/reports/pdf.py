@@ -11,6 +11,7 @@ fill, and the disclaimer line. The PDF stays at the site: it is written where
 the user chooses, never into the ring's folders. Slices are shown the radiological way: the
 patient's right on the left of the image, anterior at the top.
 """
+
 from __future__ import annotations
 
 import io
@@ -53,8 +54,7 @@ def _crop_box(cc: CanonicalCase, ks: list[int]) -> tuple[slice, slice]:
     if ii.size == 0:
         return slice(0, ni), slice(0, nj)
     mi, mj = max(4, ni // 40), max(4, nj // 40)
-    return (slice(max(ii[0] - mi, 0), min(ii[-1] + mi + 1, ni)),
-            slice(max(jj[0] - mj, 0), min(jj[-1] + mj + 1, nj)))
+    return (slice(max(ii[0] - mi, 0), min(ii[-1] + mi + 1, ni)), slice(max(jj[0] - mj, 0), min(jj[-1] + mj + 1, nj)))
 
 
 def slices_png(cc: CanonicalCase, report: CaseReport, dpi: int = 150) -> bytes:
@@ -77,8 +77,7 @@ def slices_png(cc: CanonicalCase, report: CaseReport, dpi: int = 150) -> bytes:
         m = cc.mask[rows_i, cols_j, k].T[:, ::-1]
         w_mm, h_mm = img.shape[1] * si, img.shape[0] * sj
         extent = (0.0, w_mm, 0.0, h_mm)
-        ax.imshow(img, cmap="gray", vmin=0, vmax=1, origin="lower", extent=extent,
-                  interpolation="bilinear")
+        ax.imshow(img, cmap="gray", vmin=0, vmax=1, origin="lower", extent=extent, interpolation="bilinear")
         if m.any():
             rgba = np.zeros((*m.shape, 4), np.float32)
             rgba[m] = (*_OVERLAY_RGB, 0.30)
@@ -86,19 +85,15 @@ def slices_png(cc: CanonicalCase, report: CaseReport, dpi: int = 150) -> bytes:
             # contour on pixel centres, in the same mm frame as the image
             x = (np.arange(m.shape[1]) + 0.5) * si
             y = (np.arange(m.shape[0]) + 0.5) * sj
-            ax.contour(x, y, m.astype(np.float32), levels=[0.5], colors=[_OVERLAY_RGB],
-                       linewidths=0.9)
+            ax.contour(x, y, m.astype(np.float32), levels=[0.5], colors=[_OVERLAY_RGB], linewidths=0.9)
         if report.empty:
             what = "no hematoma in the mask"
         else:
             tag = "  (largest area)" if k == report.largest_area_index else ""
             what = f"{areas[k]:.2f} cm\u00b2{tag}"
-        ax.set_title(f"slice {slice_number(k)}, z = {cc.slice_z_mm(k):.1f} mm, {what}", color="white",
-                     fontsize=8)
-        ax.text(0.02, 0.97, "R", transform=ax.transAxes, color="yellow", fontsize=8,
-                va="top", ha="left")
-        ax.text(0.98, 0.97, "L", transform=ax.transAxes, color="yellow", fontsize=8,
-                va="top", ha="right")
+        ax.set_title(f"slice {slice_number(k)}, z = {cc.slice_z_mm(k):.1f} mm, {what}", color="white", fontsize=8)
+        ax.text(0.02, 0.97, "R", transform=ax.transAxes, color="yellow", fontsize=8, va="top", ha="left")
+        ax.text(0.98, 0.97, "L", transform=ax.transAxes, color="yellow", fontsize=8, va="top", ha="right")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_aspect("equal")
@@ -113,35 +108,39 @@ def _fmt(value: float, unit: str, decimals: int = 1) -> str:
 
 
 def _abc2_text(r: CaseReport) -> str:
-    return (f"{r.abc2_ml:.2f} mL  (A {r.a_mm:.1f} \u00d7 B {r.b_mm:.1f} "
-            f"\u00d7 C {r.c_mm:.1f} mm / 2)")
+    return f"{r.abc2_ml:.2f} mL  (A {r.a_mm:.1f} \u00d7 B {r.b_mm:.1f} \u00d7 C {r.c_mm:.1f} mm / 2)"
 
 
 def _filing_rows(r: CaseReport) -> list[list[str]]:
     """Who and what the report is about: the lines a hospital files it by."""
-    return [*[[k, v] for k, v in r.study.rows()],
-            ["Case", r.case],
-            ["Case status", f"{r.case_status} (by {r.reviewer})"],
-            ["Mask measured", r.mask_source],
-            ["Model", r.model_version or "none"],
-            ["Report date; software", f"{r.date}; Hematoma Relay {r.software_version}"]]
+    return [
+        *[[k, v] for k, v in r.study.rows()],
+        ["Case", r.case],
+        ["Case status", f"{r.case_status} (by {r.reviewer})"],
+        ["Mask measured", r.mask_source],
+        ["Model", r.model_version or "none"],
+        ["Report date; software", f"{r.date}; Hematoma Relay {r.software_version}"],
+    ]
 
 
 def _table_rows(r: CaseReport) -> list[list[str]]:
     if r.empty:
         largest = "no hematoma in the mask"
     else:
-        largest = (f"{r.largest_area_cm2:.2f} cm\u00b2 on slice {r.largest_area_slice} "
-                   f"(z = {r.largest_area_z_mm:.1f} mm)")
-    flag = (f"YES: {r.volume_ml:.1f} mL \u2265 {r.large_threshold_ml:g} mL" if r.large
-            else f"no (< {r.large_threshold_ml:g} mL)")
+        largest = (
+            f"{r.largest_area_cm2:.2f} cm\u00b2 on slice {r.largest_area_slice} (z = {r.largest_area_z_mm:.1f} mm)"
+        )
+    flag = (
+        f"YES: {r.volume_ml:.1f} mL \u2265 {r.large_threshold_ml:g} mL"
+        if r.large
+        else f"no (< {r.large_threshold_ml:g} mL)"
+    )
     rows = [["Planimetric volume", f"{r.volume_ml:.2f} mL"]]
     if r.abc2_agrees:  # an estimate beside the measured volume, never in its place
         rows.append(["ABC/2 estimate", _abc2_text(r)])
     rows += [
         [f"Large hematoma (\u2265 {r.large_threshold_ml:g} mL)", flag],
-        ["Slices with hematoma", f"{r.n_slices} of {r.n_total_slices} "
-                                 f"({r.slice_thickness_mm:.1f} mm thick)"],
+        ["Slices with hematoma", f"{r.n_slices} of {r.n_total_slices} ({r.slice_thickness_mm:.1f} mm thick)"],
         ["Largest axial area", largest],
         ["Mean density in mask", _fmt(r.mean_hu, "HU")],
         ["Separate parts (3-D)", str(r.n_components)],
@@ -150,17 +149,22 @@ def _table_rows(r: CaseReport) -> list[list[str]]:
 
 
 def _notes(r: CaseReport) -> list[str]:
-    notes = ["Planimetric volume = voxels in the mask \u00d7 voxel volume; every drawn "
-             "voxel counts (small parts are not removed). Slices are numbered from 1 at the "
-             "inferior end, as in the viewer; z is the slice height in scanner coordinates."]
+    notes = [
+        "Planimetric volume = voxels in the mask \u00d7 voxel volume; every drawn "
+        "voxel counts (small parts are not removed). Slices are numbered from 1 at the "
+        "inferior end, as in the viewer; z is the slice height in scanner coordinates."
+    ]
     if not r.abc2_agrees:
-        notes.append(f"ABC/2 estimate (Kothari 1996), not used: {_abc2_text(r)}, "
-                     f"{r.abc2_ml / r.volume_ml:.1f}\u00d7 the planimetric volume. ABC/2 assumes one "
-                     f"ellipsoid bleed; this mask has {r.n_components} separate part(s). "
-                     "Rely on the planimetric volume.")
+        notes.append(
+            f"ABC/2 estimate (Kothari 1996), not used: {_abc2_text(r)}, "
+            f"{r.abc2_ml / r.volume_ml:.1f}\u00d7 the planimetric volume. ABC/2 assumes one "
+            f"ellipsoid bleed; this mask has {r.n_components} separate part(s). "
+            "Rely on the planimetric volume."
+        )
     elif r.n_components > 1:
-        notes.append(f"The mask has {r.n_components} separate parts; ABC/2 assumes one ellipsoid "
-                     "bleed and is an estimate only.")
+        notes.append(
+            f"The mask has {r.n_components} separate parts; ABC/2 assumes one ellipsoid bleed and is an estimate only."
+        )
     return notes
 
 
@@ -179,8 +183,7 @@ def render_pdf(report: CaseReport, png: bytes, path: Path, measurements: Sequenc
     c.setFont("Helvetica-Bold", 16)
     c.drawString(margin, y - 14, "Hematoma volume report")
     c.setFont("Helvetica", 10)
-    who = f"{report.study.patient_name}, case {report.case}" if report.study.from_dicom \
-        else f"Case {report.case}"
+    who = f"{report.study.patient_name}, case {report.case}" if report.study.from_dicom else f"Case {report.case}"
     c.drawRightString(width - margin, y - 14, f"{who}   \u2022   {report.date}")
     y -= 24
     c.setFillColor(colors.HexColor("#b00000"))
@@ -190,12 +193,17 @@ def render_pdf(report: CaseReport, png: bytes, path: Path, measurements: Sequenc
     y -= 20
 
     filing = Table(_filing_rows(report), colWidths=[58 * mm, width - 2 * margin - 58 * mm])
-    filing.setStyle(TableStyle([
-        ("FONT", (0, 0), (0, -1), "Helvetica-Bold", 8.5),
-        ("FONT", (1, 0), (1, -1), "Helvetica", 8.5),
-        ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.lightgrey),
-        ("TOPPADDING", (0, 0), (-1, -1), 1), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
-    ]))
+    filing.setStyle(
+        TableStyle(
+            [
+                ("FONT", (0, 0), (0, -1), "Helvetica-Bold", 8.5),
+                ("FONT", (1, 0), (1, -1), "Helvetica", 8.5),
+                ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.lightgrey),
+                ("TOPPADDING", (0, 0), (-1, -1), 1),
+                ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+            ]
+        )
+    )
     _, fh = filing.wrapOn(c, width - 2 * margin, height)
     filing.drawOn(c, margin, y - fh)
     y -= fh + 4 * mm
@@ -235,11 +243,13 @@ def render_pdf(report: CaseReport, png: bytes, path: Path, measurements: Sequenc
 
     c.setFont("Helvetica", 7.5)
     c.setFillColor(colors.grey)
-    c.drawString(margin, margin + 6 * mm,
-                 f"Key axial slices in the brain window (W{BRAIN_WINDOW[0]:g}/L{BRAIN_WINDOW[1]:g}); "
-                 "red = measured mask. Patient's right on the image's left.")
-    c.drawString(margin, margin + 2 * mm,
-                 f"Generated by Hematoma Relay {__version__}. Volumes in mL (= cm\u00b3).")
+    c.drawString(
+        margin,
+        margin + 6 * mm,
+        f"Key axial slices in the brain window (W{BRAIN_WINDOW[0]:g}/L{BRAIN_WINDOW[1]:g}); "
+        "red = measured mask. Patient's right on the image's left.",
+    )
+    c.drawString(margin, margin + 2 * mm, f"Generated by Hematoma Relay {__version__}. Volumes in mL (= cm\u00b3).")
     c.setFillColor(colors.HexColor("#b00000"))
     c.setFont("Helvetica-Bold", 7.5)
     c.drawRightString(width - margin, margin + 2 * mm, DISCLAIMER)

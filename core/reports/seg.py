@@ -10,6 +10,7 @@ the working grid back onto the source frames by
 included). Frames without hematoma are left out of the file, as highdicom
 does by default; reading back gives them as zeros.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -21,8 +22,7 @@ import numpy as np
 from .. import __version__
 from ..errors import InputError
 from ..io import atomic_path, load_ct, load_mask
-from ..io.dicom_source import (mask_on_source_frames, read_frames, series_files,
-                               slices_between_frames)
+from ..io.dicom_source import mask_on_source_frames, read_frames, series_files, slices_between_frames
 from ..volume import Volume, same_grid
 
 SEGMENT_LABEL = "Hemorrhage"
@@ -42,24 +42,37 @@ class SegResult:
     def note(self) -> str:
         if not self.slices_between_frames:
             return ""
-        return (f"{len(self.slices_between_frames)} slice(s) of the mask lie between the source images "
-                "(the series has gaps wider than its working slices) and are not in the SEG.")
+        return (
+            f"{len(self.slices_between_frames)} slice(s) of the mask lie between the source images "
+            "(the series has gaps wider than its working slices) and are not in the SEG."
+        )
 
 
 def why_no_seg(ct: Volume | Path | str) -> str:
-    """"" when a SEG can be written for this case, else the reason in plain words."""
+    """ "" when a SEG can be written for this case, else the reason in plain words."""
     source = ct.source if isinstance(ct, Volume) else Path(ct)
     if source is not None and Path(source).is_dir():
         return ""
-    return ("A DICOM SEG is stored over the hospital's original DICOM images and refers to each "
-            "of them; this case was opened from a NIfTI file, which does not keep those images or "
-            "their identifiers. Open the case from its DICOM series folder to export a SEG.")
+    return (
+        "A DICOM SEG is stored over the hospital's original DICOM images and refers to each "
+        "of them; this case was opened from a NIfTI file, which does not keep those images or "
+        "their identifiers. Open the case from its DICOM series folder to export a SEG."
+    )
 
 
 # Patient and study attributes a SEG copies from its source images. DICOM lets them
 # be empty (type 2) but not absent; anonymised series often drop them entirely.
-_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
-          "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber")
+_TYPE2 = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+)
 
 
 def _with_type2_attributes(ds):
@@ -71,8 +84,9 @@ def _with_type2_attributes(ds):
     return ds
 
 
-def write_seg(ct_dir: str | Path, mask: Volume, out: str | Path, *, automatic: bool = False,
-              algorithm: str = "") -> SegResult:
+def write_seg(
+    ct_dir: str | Path, mask: Volume, out: str | Path, *, automatic: bool = False, algorithm: str = ""
+) -> SegResult:
     """Write ``mask`` (on the working grid of the series in ``ct_dir``) as a DICOM SEG at ``out``
     (atomically). ``automatic`` marks a model's mask; ``algorithm`` names the model."""
     import highdicom as hd
@@ -89,42 +103,64 @@ def write_seg(ct_dir: str | Path, mask: Volume, out: str | Path, *, automatic: b
     pixels = mask_on_source_frames(mask, frames)
     if not pixels.any():
         if np.asarray(mask.data).any():
-            raise InputError("The mask lies only between the source images of this series (its gaps "
-                             "are wider than the working slices): no source image holds any of it.")
+            raise InputError(
+                "The mask lies only between the source images of this series (its gaps "
+                "are wider than the working slices): no source image holds any of it."
+            )
         raise InputError("The mask is empty: there is no hematoma to store in a segmentation.")
-    sources = [_with_type2_attributes(pydicom.dcmread(str(f), stop_before_pixels=True))
-               for f in files]
+    sources = [_with_type2_attributes(pydicom.dcmread(str(f), stop_before_pixels=True)) for f in files]
     segment = hd.seg.SegmentDescription(
-        segment_number=1, segment_label=SEGMENT_LABEL,
-        segmented_property_category=Code(*_CATEGORY), segmented_property_type=Code(*_HEMORRHAGE),
-        algorithm_type=(hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC if automatic
-                        else hd.seg.SegmentAlgorithmTypeValues.MANUAL),
+        segment_number=1,
+        segment_label=SEGMENT_LABEL,
+        segmented_property_category=Code(*_CATEGORY),
+        segmented_property_type=Code(*_HEMORRHAGE),
+        algorithm_type=(
+            hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC if automatic else hd.seg.SegmentAlgorithmTypeValues.MANUAL
+        ),
         algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name=algorithm or "Hematoma Relay model", version=__version__,
-            family=codes.cid7162.ArtificialIntelligence) if automatic else None,
-        tracking_uid=hd.UID(), tracking_id="hematoma")
+            name=algorithm or "Hematoma Relay model", version=__version__, family=codes.cid7162.ArtificialIntelligence
+        )
+        if automatic
+        else None,
+        tracking_uid=hd.UID(),
+        tracking_id="hematoma",
+    )
     try:
         with warnings.catch_warnings():
             # highdicom warns about single-component person names ("REMOVED" when anonymised)
             warnings.simplefilter("ignore", UserWarning)
             seg = hd.seg.Segmentation(
-                source_images=sources, pixel_array=pixels.astype(bool),
+                source_images=sources,
+                pixel_array=pixels.astype(bool),
                 segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-                segment_descriptions=[segment], series_instance_uid=hd.UID(), series_number=9901,
-                sop_instance_uid=hd.UID(), instance_number=1, manufacturer="Hematoma Relay",
-                manufacturer_model_name="Hematoma Relay", software_versions=__version__,
-                device_serial_number="0", series_description="Hematoma segmentation")
+                segment_descriptions=[segment],
+                series_instance_uid=hd.UID(),
+                series_number=9901,
+                sop_instance_uid=hd.UID(),
+                instance_number=1,
+                manufacturer="Hematoma Relay",
+                manufacturer_model_name="Hematoma Relay",
+                software_versions=__version__,
+                device_serial_number="0",
+                series_description="Hematoma segmentation",
+            )
     except (ValueError, TypeError, AttributeError) as exc:
         raise InputError(f"{ct_dir}: the segmentation could not be built over this series ({exc}).") from None
     out = Path(out)
     with atomic_path(out) as tmp:
         seg.save_as(str(tmp))
-    return SegResult(out, len(frames), int(np.count_nonzero(pixels.any(axis=(1, 2)))),
-                     int(np.count_nonzero(pixels)), tuple(slices_between_frames(mask, frames)))
+    return SegResult(
+        out,
+        len(frames),
+        int(np.count_nonzero(pixels.any(axis=(1, 2)))),
+        int(np.count_nonzero(pixels)),
+        tuple(slices_between_frames(mask, frames)),
+    )
 
 
-def export_seg(ct_dir: str | Path, mask_path: str | Path, out: str | Path, *,
-               automatic: bool = False, algorithm: str = "") -> SegResult:
+def export_seg(
+    ct_dir: str | Path, mask_path: str | Path, out: str | Path, *, automatic: bool = False, algorithm: str = ""
+) -> SegResult:
     """``hemarelay export-seg``: a mask file on the series' working grid to a SEG."""
     reason = why_no_seg(Path(ct_dir))
     if reason:
@@ -142,6 +178,7 @@ def read_seg_on_frames(seg_path: str | Path, source_uids: list[str]) -> np.ndarr
     import highdicom as hd
 
     seg = hd.seg.segread(str(seg_path))
-    arr = seg.get_pixels_by_source_instance(source_sop_instance_uids=source_uids,
-                                            segment_numbers=[1], ignore_spatial_locations=True)
+    arr = seg.get_pixels_by_source_instance(
+        source_sop_instance_uids=source_uids, segment_numbers=[1], ignore_spatial_locations=True
+    )
     return np.asarray(arr[..., 0], dtype=np.uint8)

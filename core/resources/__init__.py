@@ -9,6 +9,7 @@ them to ``resources/`` inside its data folder (named by ``sys._MEIPASS``).
 Never relative to the working directory: the desktop launcher starts the
 application from anywhere.
 """
+
 from __future__ import annotations
 
 import sys

@@ -14,9 +14,20 @@ site's turns is chosen above the ring, in :mod:`core.turn_trainers`.
 ``signing``: signed turns, pinned keys, the verified head; ``names``: the one
 validator for names from the server; ``server_audit``: ``ring audit``.
 """
-from .errors import (ConnectionLostError, CorruptWeightsError, HostKeyError, LeaseLostError,
-                     ManifestConflictError, RingStateError, ServerAuthError, ServerError,
-                     ServerPermissionError, ServerUnreachableError, TrainerUnavailableError)
+
+from .errors import (
+    ConnectionLostError,
+    CorruptWeightsError,
+    HostKeyError,
+    LeaseLostError,
+    ManifestConflictError,
+    RingStateError,
+    ServerAuthError,
+    ServerError,
+    ServerPermissionError,
+    ServerUnreachableError,
+    TrainerUnavailableError,
+)
 from .manifest import Manifest, RingConfig, TurnRecord, read_manifest
 from .server import fetch_weights, init_ring
 from .trainer import TurnInput, TurnResult, TurnTrainer
@@ -25,11 +36,34 @@ from .transport import ServerLocation, Transport, parse_server_url
 from .turn import SiteOptions, SiteRun, TurnOutcome, TurnTimings, run_site, take_turn
 
 __all__ = [
-    "ConnectionLostError", "CorruptWeightsError", "HostKeyError", "LeaseLostError",
-    "ManifestConflictError", "RingStateError", "ServerAuthError", "ServerError",
-    "ServerPermissionError", "ServerUnreachableError", "TrainerUnavailableError",
-    "Manifest", "RingConfig", "TurnRecord", "fetch_weights", "init_ring",
-    "read_manifest", "TurnInput", "TurnResult", "TurnTrainer", "ServerLocation", "Transport",
-    "open_transport", "parse_server_url", "SiteOptions", "SiteRun", "TurnOutcome", "TurnTimings",
-    "run_site", "take_turn",
+    "ConnectionLostError",
+    "CorruptWeightsError",
+    "HostKeyError",
+    "LeaseLostError",
+    "ManifestConflictError",
+    "RingStateError",
+    "ServerAuthError",
+    "ServerError",
+    "ServerPermissionError",
+    "ServerUnreachableError",
+    "TrainerUnavailableError",
+    "Manifest",
+    "RingConfig",
+    "TurnRecord",
+    "fetch_weights",
+    "init_ring",
+    "read_manifest",
+    "TurnInput",
+    "TurnResult",
+    "TurnTrainer",
+    "ServerLocation",
+    "Transport",
+    "open_transport",
+    "parse_server_url",
+    "SiteOptions",
+    "SiteRun",
+    "TurnOutcome",
+    "TurnTimings",
+    "run_site",
+    "take_turn",
 ]

@@ -5,6 +5,7 @@ One JSON object per line, appended locally (never uploaded): time, action
 the ring folder, file, version and sha256. A hospital's privacy officer can
 check it against the server's manifest.
 """
+
 from __future__ import annotations
 
 import json

@@ -6,6 +6,7 @@ run code. A torch optimizer ``state_dict()`` is split into its tensors (named
 ``state.<param index>.<name>``) and its scalars and ``param_groups`` (JSON in
 the header under ``hemarelay.optimizer``), and rebuilt on load.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -73,7 +74,8 @@ def verify_sha256(data: bytes, expected: str, what: str) -> None:
         raise CorruptWeightsError(
             f"{what} is corrupt: its sha256 is {got[:16]}..., the ring manifest expects "
             f"{expected[:16]}... Refusing to load it; the site that published it can publish "
-            f"again, or restart the ring from the best weights.")
+            f"again, or restart the ring from the best weights."
+        )
 
 
 def _check_json_value(v: Any, where: str) -> Any:
@@ -110,11 +112,12 @@ def encode_optimizer_state(state_dict: dict[str, Any], meta: dict[str, str]) -> 
                 tensors[f"state.{int(idx)}.{name}"] = _plain(value)
             else:
                 scalars.setdefault(str(int(idx)), {})[str(name)] = _check_json_value(value, str(name))
-    groups = [{str(k): _check_json_value(v, f"param_groups.{k}") for k, v in g.items()}
-              for g in state_dict.get("param_groups", [])]
+    groups = [
+        {str(k): _check_json_value(v, f"param_groups.{k}") for k, v in g.items()}
+        for g in state_dict.get("param_groups", [])
+    ]
     doc = {"scalars": scalars, "param_groups": groups}
-    header = {"format": OPTIMIZER_FORMAT, OPTIMIZER_JSON_KEY: json.dumps(doc, sort_keys=True),
-              **_checked_meta(meta)}
+    header = {"format": OPTIMIZER_FORMAT, OPTIMIZER_JSON_KEY: json.dumps(doc, sort_keys=True), **_checked_meta(meta)}
     return st_save(tensors, metadata=header)
 
 
@@ -150,7 +153,7 @@ def read_header(data: bytes) -> dict[str, Any]:
     n = int.from_bytes(data[:8], "little")
     if n > len(data) - 8 or n > 100_000_000:
         raise ValueError("header length out of range")
-    header = json.loads(data[8:8 + n])
+    header = json.loads(data[8 : 8 + n])
     if not isinstance(header, dict):
         raise ValueError("header is not a JSON object")
     return header

@@ -4,6 +4,7 @@ It sits apart from :mod:`.transport` because it names both implementations,
 which themselves build on :mod:`.transport`; paramiko is imported only when an
 SFTP ring is opened.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -23,5 +24,5 @@ def open_transport(location: ServerLocation | str, ssh: "SshOptions | None" = No
     if location.kind == "dir":
         return DirectoryTransport(Path(location.path))
     from .transport_sftp import SftpTransport, SshOptions  # paramiko only for an SFTP ring
-    return SftpTransport(location, ssh or SshOptions())
 
+    return SftpTransport(location, ssh or SshOptions())

@@ -8,6 +8,7 @@ dominate that counter; the ``per-site`` rule instead keeps a counter per site
 (against that site's own best) and stops when every site has run out of
 patience. Both are recorded per site either way, and ``max_turns`` caps the run.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,8 +26,7 @@ class TurnVerdict:
     convergence: Convergence | None  # set when this turn ends the ring
 
 
-def global_patience(best: float | None, counter: int, val_loss: float, min_delta: float
-                    ) -> tuple[bool, int]:
+def global_patience(best: float | None, counter: int, val_loss: float, min_delta: float) -> tuple[bool, int]:
     """The paper's rule for one turn: (improved, counter after it). ``best`` is the
     lowest validation loss so far (None before the first turn); an improvement
     must lower it by more than ``min_delta`` and resets the counter. The SSH ring
@@ -36,9 +36,11 @@ def global_patience(best: float | None, counter: int, val_loss: float, min_delta
 
 
 def global_explanation(patience: int, best: float, min_delta: float) -> str:
-    return (f"{patience} turns in a row without lowering the best validation loss "
-            f"({best:.6g}) by more than {min_delta:g}, counted over every site's turns "
-            f"(the paper's rule; each site's loss comes from its own validation split).")
+    return (
+        f"{patience} turns in a row without lowering the best validation loss "
+        f"({best:.6g}) by more than {min_delta:g}, counted over every site's turns "
+        f"(the paper's rule; each site's loss comes from its own validation split)."
+    )
 
 
 def judge_turn(m: Manifest, site: str, val_loss: float, at: str) -> TurnVerdict:
@@ -51,9 +53,11 @@ def judge_turn(m: Manifest, site: str, val_loss: float, at: str) -> TurnVerdict:
     site_improved = mine.best_val_loss is None or val_loss < mine.best_val_loss - cfg.min_delta
     per_site = dict(m.per_site)
     per_site[site] = SiteSummary(
-        turns=mine.turns + 1, last_val_loss=val_loss,
+        turns=mine.turns + 1,
+        last_val_loss=val_loss,
         best_val_loss=val_loss if site_improved else mine.best_val_loss,
-        patience_counter=0 if site_improved else mine.patience_counter + 1)
+        patience_counter=0 if site_improved else mine.patience_counter + 1,
+    )
 
     turns_done = m.turns_done + 1
     if cfg.convergence == "global":
@@ -63,18 +67,25 @@ def judge_turn(m: Manifest, site: str, val_loss: float, at: str) -> TurnVerdict:
     best_now = val_loss if global_improved else best
     convergence = None
     if cfg.convergence == "global" and global_counter >= cfg.patience:
-        convergence = Convergence("global-patience", turns_done, at,
-                                  global_explanation(cfg.patience, best_now, cfg.min_delta))
-    elif cfg.convergence == "per-site" and all(
-            per_site.get(s, SiteSummary()).turns > 0
-            and per_site[s].patience_counter >= cfg.patience for s in cfg.sites):
         convergence = Convergence(
-            "per-site-patience", turns_done, at,
+            "global-patience", turns_done, at, global_explanation(cfg.patience, best_now, cfg.min_delta)
+        )
+    elif cfg.convergence == "per-site" and all(
+        per_site.get(s, SiteSummary()).turns > 0 and per_site[s].patience_counter >= cfg.patience for s in cfg.sites
+    ):
+        convergence = Convergence(
+            "per-site-patience",
+            turns_done,
+            at,
             f"every site had {cfg.patience} of its own turns in a row without lowering its own "
-            f"best validation loss by more than {cfg.min_delta:g}.")
+            f"best validation loss by more than {cfg.min_delta:g}.",
+        )
     elif cfg.max_turns is not None and turns_done >= cfg.max_turns:
         convergence = Convergence(
-            "max-turns", turns_done, at,
+            "max-turns",
+            turns_done,
+            at,
             f"the ring reached its limit of {cfg.max_turns} turns before the patience rule "
-            f"({cfg.convergence}) stopped it.")
+            f"({cfg.convergence}) stopped it.",
+        )
     return TurnVerdict(improved, counter, global_improved, global_counter, per_site, convergence)

@@ -4,6 +4,7 @@
 transient ones: during a turn they are retried with backoff; every other
 ``ServerError`` stops the turn at once.
 """
+
 from __future__ import annotations
 
 from ..errors import HemaRelayError

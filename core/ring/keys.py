@@ -1,6 +1,7 @@
 """Turn-signing public keys as text (``ssh-ed25519 AAAA...`` lines): read,
 printed and fingerprinted. Below both the manifest (which checks the keys a
 ring lists) and :mod:`core.ring.signing` (which signs and verifies turns)."""
+
 from __future__ import annotations
 
 import base64

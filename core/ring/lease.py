@@ -16,6 +16,7 @@ breaker then takes a fresh lease like anybody else. A holder that renews and
 finds someone else's lease has lost it (:class:`LeaseLostError`); the manifest
 compare-and-swap is the last guard against a stalled holder publishing late.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -102,8 +103,17 @@ class Lease:
 
 MAX_LEASE_BYTES = 64 << 10  # a lease is about 400 bytes
 _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
-    "site": str, "token": str, "turn": int, "holder": str, "pid": int, "acquired_at": str,
-    "renewed_at": str, "expires_at": str, "ttl_s": (int, float), "renewals": int}
+    "site": str,
+    "token": str,
+    "turn": int,
+    "holder": str,
+    "pid": int,
+    "acquired_at": str,
+    "renewed_at": str,
+    "expires_at": str,
+    "ttl_s": (int, float),
+    "renewals": int,
+}
 
 
 def _plus(stamp: str, seconds: float) -> str:
@@ -155,8 +165,9 @@ def judge_lease(view: LeaseView, m: Manifest, watch: LeaseWatch, obsolete_grace_
         return Verdict(False, "a lease is being written")
     if lease.turn < m.turns_done or m.status != "running":
         if seen >= obsolete_grace_s:
-            return Verdict(True, f"left over by site {lease.site} from turn {lease.turn + 1}, "
-                                 f"which is already published")
+            return Verdict(
+                True, f"left over by site {lease.site} from turn {lease.turn + 1}, which is already published"
+            )
         return Verdict(False, f"site {lease.site} is releasing its lease")
     if lease.holder == holder_id() and lease.pid != os.getpid() and not _pid_alive(lease.pid):
         return Verdict(True, f"held by a process of this machine that has ended (site {lease.site})")
@@ -213,15 +224,20 @@ def renew(t: Transport, lease: Lease, ttl_s: float) -> Lease:
         # Moved aside by a breaker that then saw our renewal, or broken and the
         # breaker's turn already published: only the manifest can tell.
         m = read_manifest(t)
-        if m.turns_done == lease.turn and m.holder is not None and m.holder.token == lease.token \
-                and t.create_exclusive(LEASE, renewed.to_bytes()):
+        if (
+            m.turns_done == lease.turn
+            and m.holder is not None
+            and m.holder.token == lease.token
+            and t.create_exclusive(LEASE, renewed.to_bytes())
+        ):
             return renewed
         view = read_lease(t)
     if view is None or view.lease is None or view.lease.token != lease.token:
         other = view.lease.site if view is not None and view.lease else "another site"
         raise LeaseLostError(
             f"This site's lease on the ring was broken by {other} (this turn stalled longer "
-            f"than the lease time of {ttl_s:g} s); the turn's result is discarded.")
+            f"than the lease time of {ttl_s:g} s); the turn's result is discarded."
+        )
     t.write_atomic(LEASE, renewed.to_bytes())
     return renewed
 

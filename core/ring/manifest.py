@@ -12,6 +12,7 @@ Everything in the manifest is a site name, a number, a time, a file name made
 by the ring or a sha256: never a case name, path or anything from a site's
 data. The manifest is read from a shared server, so parsing validates it.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,8 +83,10 @@ class RingConfig:
             raise ConfigError("A ring needs at least one site.")
         for s in self.sites:
             if not SITE_RE.match(s):
-                raise ConfigError(f"Site name '{s}': use 1-32 letters, digits, '-' or '_' "
-                                  f"(it is stored on the server: no patient or path information).")
+                raise ConfigError(
+                    f"Site name '{s}': use 1-32 letters, digits, '-' or '_' "
+                    f"(it is stored on the server: no patient or path information)."
+                )
         if len(set(self.sites)) != len(self.sites):
             raise ConfigError(f"Site names must be unique: {', '.join(self.sites)}.")
         if self.order not in ("fixed", "shuffle"):
@@ -102,16 +105,20 @@ class RingConfig:
             raise ConfigError(f"Start from '{self.start_from}': use {' or '.join(START_FROM)}.")
         if self.signers:
             from .keys import check_public_key
+
             if set(self.signers) != set(self.sites):
-                raise ConfigError(f"Every site needs exactly one signing key: keys given for "
-                                  f"{', '.join(sorted(self.signers)) or 'none'}, sites are "
-                                  f"{', '.join(self.sites)}.")
+                raise ConfigError(
+                    f"Every site needs exactly one signing key: keys given for "
+                    f"{', '.join(sorted(self.signers)) or 'none'}, sites are "
+                    f"{', '.join(self.sites)}."
+                )
             for s, key in self.signers.items():
                 check_public_key(key, f"the signing key of site {s}")
         return self
 
 
 # -- whose turn it is: the ring order, fixed or a seeded shuffle per round --
+
 
 def round_order(config: RingConfig, round_index: int) -> list[str]:
     """The sites in the order they train during one round (each site once)."""
@@ -271,13 +278,18 @@ def new_manifest(config: RingConfig) -> Manifest:
     now = utc_now()
     sites = ", ".join(config.sites)
     return Manifest(
-        ring_id=uuid.uuid4().hex, revision=1, created_at=now, updated_at=now, config=config,
+        ring_id=uuid.uuid4().hex,
+        revision=1,
+        created_at=now,
+        updated_at=now,
+        config=config,
         per_site={s: SiteSummary() for s in config.sites},
-        history=(RingEvent("init", now, config.sites[0],
-                           f"Ring created for sites {sites}, {config.order} order."),))
+        history=(RingEvent("init", now, config.sites[0], f"Ring created for sites {sites}, {config.order} order."),),
+    )
 
 
 # -- parsing (the server is shared: check every field) ------------------------
+
 
 def _req(d: dict, key: str, types: type | tuple[type, ...], where: str) -> Any:
     if key not in d:
@@ -299,9 +311,14 @@ def _file_ref(d: Any, where: str) -> FileRef | None:
         return None
     if not isinstance(d, dict):
         raise ValueError(f"{where} is not an object")
-    ref = FileRef(_req(d, "version", int, where), _req(d, "file", str, where),
-                  _req(d, "sha256", str, where), _req(d, "size", int, where),
-                  _req(d, "site", str, where), _req(d, "turn", int, where))
+    ref = FileRef(
+        _req(d, "version", int, where),
+        _req(d, "file", str, where),
+        _req(d, "sha256", str, where),
+        _req(d, "size", int, where),
+        _req(d, "site", str, where),
+        _req(d, "turn", int, where),
+    )
     check_name("file", ref.file, f"{where}.file")
     check_name("sha256", ref.sha256, f"{where}.sha256")
     check_name("site", ref.site, f"{where}.site")
@@ -326,20 +343,28 @@ def _history_item(d: Any, where: str) -> TurnRecord | RingEvent:
         raise ValueError(f"{where} is not an object")
     if d.get("event") == "turn":
         rec = TurnRecord(
-            turn=_req(d, "turn", int, where), round=_req(d, "round", int, where),
-            site=_req(d, "site", str, where), version=_req(d, "version", int, where),
+            turn=_req(d, "turn", int, where),
+            round=_req(d, "round", int, where),
+            site=_req(d, "site", str, where),
+            version=_req(d, "version", int, where),
             weights_file=_req(d, "weights_file", str, where),
             weights_sha256=_req(d, "weights_sha256", str, where),
-            parent_version=_req(d, "parent_version", int, where), epochs=_req(d, "epochs", int, where),
-            metrics=_metrics(d.get("metrics"), where), n_examples=_req(d, "n_examples", int, where),
+            parent_version=_req(d, "parent_version", int, where),
+            epochs=_req(d, "epochs", int, where),
+            metrics=_metrics(d.get("metrics"), where),
+            n_examples=_req(d, "n_examples", int, where),
             improved=_req(d, "improved", bool, where),
             patience_counter=_req(d, "patience_counter", int, where),
             optimizer_carried=_req(d, "optimizer_carried", bool, where),
-            started_at=_req(d, "started_at", str, where), finished_at=_req(d, "finished_at", str, where),
-            train_s=_req(d, "train_s", float, where), overhead_s=_req(d, "overhead_s", float, where),
+            started_at=_req(d, "started_at", str, where),
+            finished_at=_req(d, "finished_at", str, where),
+            train_s=_req(d, "train_s", float, where),
+            overhead_s=_req(d, "overhead_s", float, where),
             in_place_of=_opt(d, "in_place_of", str, where),
-            optimizer_sha256=d.get("optimizer_sha256") or "", parent_hash=d.get("parent_hash") or "",
-            signature=d.get("signature") or "")
+            optimizer_sha256=d.get("optimizer_sha256") or "",
+            parent_hash=d.get("parent_hash") or "",
+            signature=d.get("signature") or "",
+        )
         check_name("site", rec.site, f"{where}.site")
         check_name("file", rec.weights_file, f"{where}.weights_file")
         check_name("sha256", rec.weights_sha256, f"{where}.weights_sha256")
@@ -351,8 +376,12 @@ def _history_item(d: Any, where: str) -> TurnRecord | RingEvent:
         if not isinstance(rec.signature, str) or len(rec.signature) > 200:
             raise ValueError(f"{where}: signature is not a short string")
         return rec
-    ev = RingEvent(_req(d, "event", str, where), _req(d, "at", str, where),
-                   _req(d, "site", str, where), _req(d, "detail", str, where))
+    ev = RingEvent(
+        _req(d, "event", str, where),
+        _req(d, "at", str, where),
+        _req(d, "site", str, where),
+        _req(d, "detail", str, where),
+    )
     check_name("site", ev.site, f"{where}.site")
     if len(ev.event) > 40 or len(ev.detail) > 500:
         raise ValueError(f"{where}: event text too long")
@@ -369,8 +398,10 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
             raise ValueError(f"format is {d.get('format')!r}, expected {FORMAT!r}")
         c = _req(d, "config", dict, "config")
         config = RingConfig(
-            sites=tuple(_req(c, "sites", list, "config")), order=_req(c, "order", str, "config"),
-            seed=_req(c, "seed", int, "config"), patience=_req(c, "patience", int, "config"),
+            sites=tuple(_req(c, "sites", list, "config")),
+            order=_req(c, "order", str, "config"),
+            seed=_req(c, "seed", int, "config"),
+            patience=_req(c, "patience", int, "config"),
             min_delta=_req(c, "min_delta", float, "config"),
             convergence=_req(c, "convergence", str, "config"),
             max_turns=_opt(c, "max_turns", int, "config"),
@@ -380,20 +411,32 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
             clock_skew_s=_req(c, "clock_skew_s", float, "config"),
             keep_versions=_req(c, "keep_versions", int, "config"),
             start_from=_opt(c, "start_from", str, "config") or "scratch",
-            signers=dict(_opt(c, "signers", dict, "config") or {}))
+            signers=dict(_opt(c, "signers", dict, "config") or {}),
+        )
         try:
             config.validate()
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         h = _opt(d, "holder", dict, "manifest")
-        holder = None if h is None else Holder(_req(h, "site", str, "holder"), _req(h, "token", str, "holder"),
-                                               _req(h, "turn", int, "holder"), _req(h, "since", str, "holder"))
+        holder = (
+            None
+            if h is None
+            else Holder(
+                _req(h, "site", str, "holder"),
+                _req(h, "token", str, "holder"),
+                _req(h, "turn", int, "holder"),
+                _req(h, "since", str, "holder"),
+            )
+        )
         if holder is not None:
             check_name("site", holder.site, "holder.site")
             check_name("token", holder.token, "holder.token")
         b = _opt(d, "best", dict, "manifest")
-        best = None if b is None else BestWeights(_req(b, "val_loss", float, "best"),
-                                                  _file_ref(b.get("weights"), "best.weights"))  # type: ignore[arg-type]
+        best = (
+            None
+            if b is None
+            else BestWeights(_req(b, "val_loss", float, "best"), _file_ref(b.get("weights"), "best.weights"))
+        )  # type: ignore[arg-type]
         if best is not None and best.weights is None:
             raise ValueError("best has no weights")
         per_site = {}
@@ -401,12 +444,23 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
             check_name("site", s, "per_site")
             if not isinstance(v, dict):
                 raise ValueError(f"per_site.{s} is not an object")
-            per_site[s] = SiteSummary(_req(v, "turns", int, s), _opt(v, "last_val_loss", float, s),
-                                      _opt(v, "best_val_loss", float, s), _req(v, "patience_counter", int, s))
+            per_site[s] = SiteSummary(
+                _req(v, "turns", int, s),
+                _opt(v, "last_val_loss", float, s),
+                _opt(v, "best_val_loss", float, s),
+                _req(v, "patience_counter", int, s),
+            )
         cv = _opt(d, "convergence", dict, "manifest")
-        convergence = None if cv is None else Convergence(
-            _req(cv, "rule", str, "convergence"), _req(cv, "turn", int, "convergence"),
-            _req(cv, "at", str, "convergence"), _req(cv, "explanation", str, "convergence"))
+        convergence = (
+            None
+            if cv is None
+            else Convergence(
+                _req(cv, "rule", str, "convergence"),
+                _req(cv, "turn", int, "convergence"),
+                _req(cv, "at", str, "convergence"),
+                _req(cv, "explanation", str, "convergence"),
+            )
+        )
         status = _req(d, "status", str, "manifest")
         if status not in ("running", "converged", "stopped"):
             raise ValueError(f"status {status!r}")
@@ -415,16 +469,25 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
         if model_id is not None:
             check_name("model id", model_id, "model_id")
         return Manifest(
-            ring_id=_req(d, "ring_id", str, "manifest"), revision=_req(d, "revision", int, "manifest"),
-            created_at=_req(d, "created_at", str, "manifest"), updated_at=_req(d, "updated_at", str, "manifest"),
-            config=config, status=status,  # type: ignore[arg-type]
-            turns_done=_req(d, "turns_done", int, "manifest"), model_id=model_id,
-            holder=holder, weights=_file_ref(d.get("weights"), "weights"),
-            optimizer=_file_ref(d.get("optimizer"), "optimizer"), best=best,
-            patience_counter=_req(d, "patience_counter", int, "manifest"), per_site=per_site,
+            ring_id=_req(d, "ring_id", str, "manifest"),
+            revision=_req(d, "revision", int, "manifest"),
+            created_at=_req(d, "created_at", str, "manifest"),
+            updated_at=_req(d, "updated_at", str, "manifest"),
+            config=config,
+            status=status,  # type: ignore[arg-type]
+            turns_done=_req(d, "turns_done", int, "manifest"),
+            model_id=model_id,
+            holder=holder,
+            weights=_file_ref(d.get("weights"), "weights"),
+            optimizer=_file_ref(d.get("optimizer"), "optimizer"),
+            best=best,
+            patience_counter=_req(d, "patience_counter", int, "manifest"),
+            per_site=per_site,
             convergence=convergence,
-            history=tuple(_history_item(x, f"history[{i}]")
-                          for i, x in enumerate(_req(d, "history", list, "manifest"))))
+            history=tuple(
+                _history_item(x, f"history[{i}]") for i, x in enumerate(_req(d, "history", list, "manifest"))
+            ),
+        )
     except RecursionError:
         raise RingStateError(f"{where} is not a valid ring manifest (nested too deeply).") from None
     except (ValueError, TypeError, AttributeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -444,8 +507,9 @@ def read_manifest(t: Transport) -> Manifest:
         try:
             data = t.read_bytes(MANIFEST, MAX_MANIFEST_BYTES)
         except FileNotFoundError:
-            raise RingStateError(f"No ring at {t.describe()}: {MANIFEST} not found (create one with "
-                                 f"'hemarelay ring init').") from None
+            raise RingStateError(
+                f"No ring at {t.describe()}: {MANIFEST} not found (create one with 'hemarelay ring init')."
+            ) from None
         if data.strip():
             try:
                 return parse_manifest(data, where)

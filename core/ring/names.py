@@ -7,6 +7,7 @@ parse time, and local paths are only ever built from checked parts and then
 checked again to stay inside their folder (:func:`inside`). Text shown to
 people passes :func:`printable` (no terminal escapes, no control characters).
 """
+
 from __future__ import annotations
 
 import re
@@ -22,13 +23,21 @@ MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TOKEN_RE = re.compile(r"^[0-9a-f]{8,64}$")  # lease tokens, holder ids, nonces
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 # The ring's own file names (the only names prune may delete, the only files a site reads).
-VERSIONED_FILE_RE = re.compile(r"^(weights|optimizer)/v\d{6,}-[A-Za-z0-9][A-Za-z0-9_-]{0,31}-[0-9a-f]{8,64}"
-                               r"\.safetensors$")
+VERSIONED_FILE_RE = re.compile(
+    r"^(weights|optimizer)/v\d{6,}-[A-Za-z0-9][A-Za-z0-9_-]{0,31}-[0-9a-f]{8,64}"
+    r"\.safetensors$"
+)
 BROKEN_LEASE_RE = re.compile(r"^broken-[0-9TZ]{8,32}-[A-Za-z0-9][A-Za-z0-9_-]{0,31}-[0-9a-f]{4,32}\.json$")
 _REL_PART_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,200}$")
 
-_KINDS = {"site": SITE_RE, "ring id": RING_ID_RE, "model id": MODEL_ID_RE, "token": TOKEN_RE,
-          "sha256": SHA256_RE, "file": VERSIONED_FILE_RE}
+_KINDS = {
+    "site": SITE_RE,
+    "ring id": RING_ID_RE,
+    "model id": MODEL_ID_RE,
+    "token": TOKEN_RE,
+    "sha256": SHA256_RE,
+    "file": VERSIONED_FILE_RE,
+}
 
 
 def check_name(kind: str, value: object, where: str) -> str:

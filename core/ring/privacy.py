@@ -7,6 +7,7 @@ and any tensor that is not a model weight (by name and shape) or an optimizer
 moment of one. Binary tensor data is not searched for text (random float bytes
 would match short case ids); it is checked by names and shapes instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,12 @@ def _term_patterns(terms: Iterable[str]) -> list[tuple[str, re.Pattern[str]]]:
 def _looks_like_path(s: str) -> bool:
     if _REL_REF_RE.match(s):
         return False
-    return s.startswith(("/", "~", "\\")) or "\\" in s or bool(re.match(r"^[A-Za-z]:[\\/]", s)) \
+    return (
+        s.startswith(("/", "~", "\\"))
+        or "\\" in s
+        or bool(re.match(r"^[A-Za-z]:[\\/]", s))
         or s.endswith((".nii", ".nii.gz", ".dcm", ".npz", ".npy"))
+    )
 
 
 class _Scanner:
@@ -94,9 +99,12 @@ class _Scanner:
                 self.json_value(rel, x, f"{where}[{i}]")
 
 
-def scan_server_dir(root: Path, forbidden: Iterable[str],
-                    weight_shapes: Mapping[str, tuple[int, ...]] | None = None,
-                    max_json_numbers: int = 64) -> list[PrivacyFinding]:
+def scan_server_dir(
+    root: Path,
+    forbidden: Iterable[str],
+    weight_shapes: Mapping[str, tuple[int, ...]] | None = None,
+    max_json_numbers: int = 64,
+) -> list[PrivacyFinding]:
     """Every problem found under ``root`` (empty list: clean).
 
     ``weight_shapes`` is the model's ``{name: shape}``; without it the first
@@ -148,13 +156,15 @@ def scan_server_dir(root: Path, forbidden: Iterable[str],
                 sc.findings.append(PrivacyFinding(rel, f"tensor {k!r} is not a weight of the model"))
             for k in sorted(set(got) & set(expected or {})):
                 if got[k] != expected[k]:  # type: ignore[index]
-                    sc.findings.append(PrivacyFinding(rel, f"tensor {k!r} has shape {got[k]}, the model's "
-                                                           f"is {expected[k]}"))  # type: ignore[index]
+                    sc.findings.append(
+                        PrivacyFinding(rel, f"tensor {k!r} has shape {got[k]}, the model's is {expected[k]}")
+                    )  # type: ignore[index]
         else:
             for k, shape in got.items():
                 if not re.match(r"^state\.\d+\.[A-Za-z0-9_]+$", k):
                     sc.findings.append(PrivacyFinding(rel, f"tensor {k!r} is not optimizer state"))
                 elif shape not in shapes and shape not in ((), (1,)):
-                    sc.findings.append(PrivacyFinding(rel, f"optimizer tensor {k!r} of shape {shape} matches "
-                                                           f"no model weight"))
+                    sc.findings.append(
+                        PrivacyFinding(rel, f"optimizer tensor {k!r} of shape {shape} matches no model weight")
+                    )
     return sc.findings

@@ -1,6 +1,7 @@
 """Operations on the ring folder's layout: create, read and swap the manifest,
 name and fetch versioned files, prune old ones. The layout itself is described
 in :mod:`core.ring.manifest`."""
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,19 @@ from .codec import verify_sha256
 from .errors import LeaseLostError, ManifestConflictError, RingStateError, ServerError
 from .lease import read_lease, Lease
 from .names import BROKEN_LEASE_RE, VERSIONED_FILE_RE
-from .manifest import (BROKEN_LEASES_DIR, LEASE, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR, FileRef, Manifest,
-                       RingConfig, new_manifest, parse_manifest, read_manifest)
+from .manifest import (
+    BROKEN_LEASES_DIR,
+    LEASE,
+    MANIFEST,
+    OPTIMIZER_DIR,
+    WEIGHTS_DIR,
+    FileRef,
+    Manifest,
+    RingConfig,
+    new_manifest,
+    parse_manifest,
+    read_manifest,
+)
 from .transport import TEMP_MARK, Transport
 
 if TYPE_CHECKING:
@@ -36,7 +48,8 @@ def init_ring(t: Transport, config: RingConfig) -> Manifest:
         existing = read_manifest(t)
         raise RingStateError(
             f"A ring already exists at {t.describe()} (sites {', '.join(existing.config.sites)}, "
-            f"{existing.turns_done} turns, {existing.status}); choose another folder.")
+            f"{existing.turns_done} turns, {existing.status}); choose another folder."
+        )
     return m
 
 
@@ -57,11 +70,11 @@ def commit_manifest(t: Transport, expected: Manifest, new: Manifest, lease: Leas
         if current.revision != expected.revision or current.ring_id != expected.ring_id:
             raise ManifestConflictError(
                 f"The ring manifest changed while site {lease.site} held the lease (revision "
-                f"{expected.revision} became {current.revision}); this turn is not published.")
+                f"{expected.revision} became {current.revision}); this turn is not published."
+            )
         view = read_lease(t)
         if view is None or view.lease is None or view.lease.token != lease.token:
-            raise LeaseLostError(f"Site {lease.site} lost its lease before publishing; this turn is "
-                                 f"not published.")
+            raise LeaseLostError(f"Site {lease.site} lost its lease before publishing; this turn is not published.")
         t.rename(tmp, MANIFEST)
     except BaseException:
         try:
@@ -86,16 +99,19 @@ def download_verified(t: Transport, ref: FileRef, what: str, max_bytes: int = MA
     try:
         data = t.read_bytes(ref.file, size_cap(ref, max_bytes))
     except FileNotFoundError:
-        raise RingStateError(f"The {what} file {t.describe(ref.file)} named by the manifest is "
-                             f"missing on the server.") from None
+        raise RingStateError(
+            f"The {what} file {t.describe(ref.file)} named by the manifest is missing on the server."
+        ) from None
     verify_sha256(data, ref.sha256, f"The {what} file {t.describe(ref.file)}")
     return data
 
 
 _VERSION_RE = re.compile(r"^v(\d+)-")
 _TEMP_RE = re.compile(rf".+{re.escape(TEMP_MARK)}[A-Za-z0-9_-]{{1,64}}$")
-_ROOT_TEMP_RE = re.compile(rf"^(?:{re.escape(MANIFEST)}|{re.escape(LEASE)}){re.escape(TEMP_MARK)}"
-                           r"[A-Za-z0-9_-]{1,80}$")
+_ROOT_TEMP_RE = re.compile(
+    rf"^(?:{re.escape(MANIFEST)}|{re.escape(LEASE)}){re.escape(TEMP_MARK)}"
+    r"[A-Za-z0-9_-]{1,80}$"
+)
 
 
 def prune(t: Transport, m: Manifest) -> list[str]:
@@ -124,12 +140,14 @@ def prune(t: Transport, m: Manifest) -> list[str]:
     return deleted
 
 
-def fetch_weights(t: Transport, which: str = "best", store: "TrustStore | None" = None,
-                  require_signed: bool = False) -> tuple[bytes, FileRef, Manifest]:
+def fetch_weights(
+    t: Transport, which: str = "best", store: "TrustStore | None" = None, require_signed: bool = False
+) -> tuple[bytes, FileRef, Manifest]:
     """Verified bytes of the ``best`` or ``latest`` weights, or of version N if still kept:
     signed by the site whose turn produced them (see signing.py), checked against ``store``'s
     pins and head when given."""
     from .signing import verify_chain
+
     m = read_manifest(t)
     verify_chain(m, store, require_signed).raise_problem()
     ref: FileRef | None
@@ -155,8 +173,10 @@ def kept_refs(m: Manifest) -> list[FileRef]:
     latest, the best, and those of the last ``keep_versions`` turns (size 0 when only
     the turn record names them)."""
     refs = [ref for ref in (m.weights, m.best.weights if m.best else None) if ref]
-    refs += [FileRef(r.version, r.weights_file, r.weights_sha256, 0, r.site, r.turn)
-             for r in reversed(m.turn_records[-m.config.keep_versions:])]
+    refs += [
+        FileRef(r.version, r.weights_file, r.weights_sha256, 0, r.site, r.turn)
+        for r in reversed(m.turn_records[-m.config.keep_versions :])
+    ]
     out: dict[str, FileRef] = {}
     for r in refs:
         out.setdefault(r.file, r)

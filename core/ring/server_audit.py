@@ -13,6 +13,7 @@ parameter name, extra metadata in a weights file.
 Unlike :mod:`core.ring.privacy` (which looks for one site's own case names),
 this needs nothing from the site: the allow-list is the ring's schema.
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,7 @@ from typing import Any
 from .codec import OPTIMIZER_JSON_KEY, read_header
 from .errors import ServerError
 from .manifest import BROKEN_LEASES_DIR, LEASE, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR
-from .names import (BROKEN_LEASE_RE, MODEL_ID_RE, RING_ID_RE, SHA256_RE, SITE_RE, VERSIONED_FILE_RE,
-                    printable)
+from .names import BROKEN_LEASE_RE, MODEL_ID_RE, RING_ID_RE, SHA256_RE, SITE_RE, VERSIONED_FILE_RE, printable
 from .transport import Transport
 
 MAX_AUDIT_BYTES = 4 << 30
@@ -35,14 +35,16 @@ _KEYWORD_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}(/\d+)?$")  # "running", "per-
 _TENSOR_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}(\.[A-Za-z0-9_]{1,64}){0,12}$")
 _DTYPES = {"F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"}
 # Every word of the ring's own sentences (core.ring: init, lease breaks, convergence).
-_VOCABULARY = set("""
+_VOCABULARY = set(
+    """
 a after ago already an and are as best broke broken but by by-site clock convergence counted created
 did each ended every expired fixed for from global had has in its it is last lease left limit loss lowering
 machine max-turns min more not of on order over own paper paper's patience per-site place process
 published reached renewed ring row rule s shuffle site site's sites split stopped takes than the
 this turn turns unchanged unreadable validation was which with without written held its own comes
 before by more rule's
-""".split())
+""".split()
+)
 _FILE_KINDS = [
     (re.compile(rf"^{re.escape(MANIFEST)}$"), "manifest"),
     (re.compile(rf"^{re.escape(LEASE)}$"), "lease"),
@@ -86,8 +88,11 @@ class AuditReport:
         return [(f.file, p) for f in self.files for p in f.flagged]
 
     def to_json(self) -> dict:
-        return {"server": self.where, "flagged": [{"file": f, "problem": p} for f, p in self.flagged],
-                "files": [asdict(f) for f in self.files]}
+        return {
+            "server": self.where,
+            "flagged": [{"file": f, "problem": p} for f, p in self.flagged],
+            "files": [asdict(f) for f in self.files],
+        }
 
     def describe(self) -> str:
         lines = [f"Ring server {self.where}: {len(self.files)} entries audited."]
@@ -100,21 +105,31 @@ class AuditReport:
             for p in f.problems:
                 lines.append(f"  FLAG {p}")
         flagged = self.flagged
-        lines.append(f"{len(flagged)} item(s) flagged" + (":" if flagged else
-                     ": the server holds only weights, hashes, signatures, scalars and site names."))
+        lines.append(
+            f"{len(flagged)} item(s) flagged"
+            + (":" if flagged else ": the server holds only weights, hashes, signatures, scalars and site names.")
+        )
         lines += [f"  {f}: {p}" for f, p in flagged]
         return "\n".join(lines)
 
 
 # -- classification -------------------------------------------------------------
 
+
 def _sentence_ok(text: str, sites: set[str]) -> bool:
     if len(text) > 500:
         return False
     for word in re.findall(r"[^\s,.;:()→'\"]+", text):
         w = word.lower()
-        if w in _VOCABULARY or word in sites or re.fullmatch(r"[-+]?[\d.e+-]+", w) or w.endswith("'s") \
-                and word[:-2] in sites or _TIME_RE.match(word) or re.fullmatch(r"\d+(\.\d+)?s?", w):
+        if (
+            w in _VOCABULARY
+            or word in sites
+            or re.fullmatch(r"[-+]?[\d.e+-]+", w)
+            or w.endswith("'s")
+            and word[:-2] in sites
+            or _TIME_RE.match(word)
+            or re.fullmatch(r"\d+(\.\d+)?s?", w)
+        ):
             continue
         return False
     return True
@@ -146,8 +161,7 @@ def classify(key: str, value: Any, sites: set[str]) -> tuple[str, bool]:
         return "ring file name", False
     if key == "model_id" and MODEL_ID_RE.match(value):
         return "model id", False
-    if _KEYWORD_RE.match(value) and key in ("format", "status", "order", "convergence", "event", "rule",
-                                            "start_from"):
+    if _KEYWORD_RE.match(value) and key in ("format", "status", "order", "convergence", "event", "rule", "start_from"):
         return "keyword", False
     if key in ("detail", "explanation") and _sentence_ok(value, sites):
         return "ring sentence", False
@@ -156,8 +170,9 @@ def classify(key: str, value: Any, sites: set[str]) -> tuple[str, bool]:
     return "text", True
 
 
-def _walk(value: Any, path: str, key: str, sites: set[str], out: dict[tuple[str, str, bool], list[str]],
-          depth: int = 0) -> None:
+def _walk(
+    value: Any, path: str, key: str, sites: set[str], out: dict[tuple[str, str, bool], list[str]], depth: int = 0
+) -> None:
     if depth > 32:
         out.setdefault((path, "nested too deeply", True), []).append("...")
         return
@@ -219,8 +234,10 @@ def _audit_tensors(fa: FileAudit, data: bytes, sites: set[str]) -> None:
             fa.fields.append(FieldInfo(f"metadata.{k}", kind, 1, flagged, printable(v)[:120] if flagged else ""))
     if embedded is not None:
         try:
-            fa.fields += [FieldInfo(f"metadata.optimizer.{f.path}", f.kind, f.count, f.flagged, f.value)
-                          for f in _fields(json.loads(embedded), sites)]
+            fa.fields += [
+                FieldInfo(f"metadata.optimizer.{f.path}", f.kind, f.count, f.flagged, f.value)
+                for f in _fields(json.loads(embedded), sites)
+            ]
         except (ValueError, RecursionError):
             fa.problems.append("optimizer metadata is not valid JSON")
     params = 0
@@ -261,8 +278,9 @@ def audit_server(t: Transport) -> AuditReport:
                     todo.append(rel)
                 continue
             if e.kind != "file":
-                report.files.append(FileAudit(shown, e.kind, e.size, problems=[f"a {e.kind}, not a plain file "
-                                                                               "(never followed)"]))
+                report.files.append(
+                    FileAudit(shown, e.kind, e.size, problems=[f"a {e.kind}, not a plain file (never followed)"])
+                )
                 continue
             kind = next((k for pat, k in _FILE_KINDS if pat.match(rel)), None)
             fa = FileAudit(shown, kind or "unknown", e.size)

@@ -7,6 +7,7 @@ little, as real sites do. It exists to test the ring end to end (tests, bench,
 ``hemarelay ring turn --trainer toy`` as a connection check before real training);
 it is an ordinary :class:`~core.ring.trainer.TurnTrainer`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,8 +37,9 @@ def toy_cases(site_seed: int, n_cases: int = 4, per_case: int = 64) -> list[tupl
     return cases
 
 
-def write_toy_site(folder: Path, site_seed: int, n_cases: int = 4, per_case: int = 64,
-                   prefix: str = "case") -> list[Path]:
+def write_toy_site(
+    folder: Path, site_seed: int, n_cases: int = 4, per_case: int = 64, prefix: str = "case"
+) -> list[Path]:
     """Write ``n_cases`` synthetic cases ``<prefix>-NNNN.npz`` into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -71,8 +73,14 @@ def _load_cases(folder: Path, synthetic_seed: int | None) -> tuple[torch.Tensor,
 
 
 class ToyTrainer:
-    def __init__(self, data_dir: Path, hidden: int = 16, lr: float = 1e-2, batch_size: int = 32,
-                 synthetic_seed: int | None = None) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        hidden: int = 16,
+        lr: float = 1e-2,
+        batch_size: int = 32,
+        synthetic_seed: int | None = None,
+    ) -> None:
         """Cases from ``data_dir/*.npz``; with ``synthetic_seed`` and no such files,
         synthetic cases made in memory (nothing is written)."""
         self.data_dir = Path(data_dir)
@@ -110,18 +118,26 @@ class ToyTrainer:
             total = 0.0
             for b in range(n_batches):
                 token.raise_if_cancelled()
-                idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+                idx = order[b * self.batch_size : (b + 1) * self.batch_size]
                 opt.zero_grad()
                 loss = loss_fn(model(self.x_train[idx]).squeeze(1), self.y_train[idx])
                 loss.backward()
                 opt.step()
                 total += loss.item() * len(idx)
                 done = epoch * n_batches + b + 1
-                yield Progress(f"Epoch {epoch + 1}/{inp.epochs}", done=done, total=inp.epochs * n_batches,
-                               eta_s=clock.eta(done, inp.epochs * n_batches))
+                yield Progress(
+                    f"Epoch {epoch + 1}/{inp.epochs}",
+                    done=done,
+                    total=inp.epochs * n_batches,
+                    eta_s=clock.eta(done, inp.epochs * n_batches),
+                )
             train_loss = total / n
         model.eval()
         with torch.no_grad():
             val_loss = float(loss_fn(model(self.x_val).squeeze(1), self.y_val))
-        return TurnResult(weights=model.state_dict(), optimizer_state=opt.state_dict(),
-                          metrics={"train_loss": train_loss, "val_loss": val_loss}, n_examples=n)
+        return TurnResult(
+            weights=model.state_dict(),
+            optimizer_state=opt.state_dict(),
+            metrics={"train_loss": train_loss, "val_loss": val_loss},
+            n_examples=n,
+        )

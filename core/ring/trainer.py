@@ -6,6 +6,7 @@ validation split, and returns new weights, optimizer state and scalar metrics.
 The ring never sees the data, only what :class:`TurnResult` carries, and that is
 all that goes to the server.
 """
+
 from __future__ import annotations
 
 import math
@@ -68,8 +69,9 @@ def check_result(result: Any, model_id: str) -> TurnResult:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise TypeError(f"trainer {model_id}: metric {k} = {v!r} is not a number")
         if not math.isfinite(float(v)):
-            raise HemaRelayError(f"Training diverged on this site ({k} = {v}); nothing was "
-                                 f"published and the ring is unchanged.")
+            raise HemaRelayError(
+                f"Training diverged on this site ({k} = {v}); nothing was published and the ring is unchanged."
+            )
     if isinstance(result.n_examples, bool) or not isinstance(result.n_examples, int) or result.n_examples < 0:
         raise TypeError(f"trainer {model_id}: n_examples must be a count")
     return result
@@ -86,13 +88,16 @@ def load_site_optimizer_state(opt: torch.optim.Optimizer, net: torch.nn.Module, 
     try:
         opt.load_state_dict(state)
     except (ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise InputError(f"The ring's optimizer state does not fit this site's network: "
-                         f"{str(exc).splitlines()[0][:200]}") from None
+        raise InputError(
+            f"The ring's optimizer state does not fit this site's network: {str(exc).splitlines()[0][:200]}"
+        ) from None
     for group in opt.param_groups:
         group.update(local)
     for p in net.parameters():
         for name, value in opt.state.get(p, {}).items():
             if name != "step" and isinstance(value, torch.Tensor) and value.shape != p.shape:
-                raise InputError(f"The ring's optimizer state does not fit this site's network "
-                                 f"({name} of shape {tuple(value.shape)} for a weight of shape "
-                                 f"{tuple(p.shape)}).")
+                raise InputError(
+                    f"The ring's optimizer state does not fit this site's network "
+                    f"({name} of shape {tuple(value.shape)} for a weight of shape "
+                    f"{tuple(p.shape)})."
+                )

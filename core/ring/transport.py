@@ -14,6 +14,7 @@ Two implementations: :class:`~core.ring.transport_dir.DirectoryTransport` (a
 folder: local disk or a mounted share) and
 :class:`~core.ring.transport_sftp.SftpTransport` (SFTP over SSH, paramiko).
 """
+
 from __future__ import annotations
 
 import re
@@ -70,8 +71,9 @@ def parse_server_url(text: str) -> ServerLocation:
     if scheme == "file":
         return ServerLocation("dir", str(Path(unquote(urlsplit(text).path)).absolute()))
     if scheme != "sftp":
-        raise ConfigError(f"Ring server '{text}': unsupported scheme '{scheme}://' "
-                          f"(use sftp://user@host:port/path or a folder path).")
+        raise ConfigError(
+            f"Ring server '{text}': unsupported scheme '{scheme}://' (use sftp://user@host:port/path or a folder path)."
+        )
     parts = urlsplit(text)
     if not parts.hostname:
         raise ConfigError(f"Ring server '{text}': no host name after sftp://.")
@@ -81,12 +83,19 @@ def parse_server_url(text: str) -> ServerLocation:
         raise ConfigError(f"Ring server '{text}': the port is not a number from 1 to 65535.") from None
     path = unquote(parts.path)
     if path in ("", "/", "/~", "/~/"):
-        raise ConfigError(f"Ring server '{text}': give the ring folder after the host, "
-                          f"e.g. sftp://{parts.hostname}/srv/ring or sftp://{parts.hostname}/~/ring.")
+        raise ConfigError(
+            f"Ring server '{text}': give the ring folder after the host, "
+            f"e.g. sftp://{parts.hostname}/srv/ring or sftp://{parts.hostname}/~/ring."
+        )
     if path.startswith("/~/"):
         path = path[3:]
-    return ServerLocation("sftp", path.rstrip("/") or "/", host=parts.hostname, port=port,
-                          user=unquote(parts.username) if parts.username else None)
+    return ServerLocation(
+        "sftp",
+        path.rstrip("/") or "/",
+        host=parts.hostname,
+        port=port,
+        user=unquote(parts.username) if parts.username else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -159,13 +168,15 @@ class Transport(ABC):
                 raise UnsafeServerPathError(
                     f"{self.describe(sub)} is a symbolic link; a ring folder holds only plain files and "
                     "folders, so this site refuses to follow it (someone with write access to the ring "
-                    "may be trying to make sites read or delete files elsewhere).")
+                    "may be trying to make sites read or delete files elsewhere)."
+                )
         return rel
 
     def too_large(self, rel: str, size: int, max_bytes: int) -> ServerFileTooLargeError:
         return ServerFileTooLargeError(
             f"{self.describe(rel)} is {size / 1e6:.1f} MB, more than the {max_bytes / 1e6:.1f} MB this "
-            "site accepts for it; refused without reading it.")
+            "site accepts for it; refused without reading it."
+        )
 
     @abstractmethod
     def iter_write_atomic(self, rel: str, data: bytes) -> Iterator[int]:

@@ -1,4 +1,5 @@
 """The ring in a plain folder: local disk (a ring on one machine) or a mounted share."""
+
 from __future__ import annotations
 
 import errno
@@ -23,7 +24,8 @@ class DirectoryTransport(Transport):
         if isinstance(exc, PermissionError) or exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             return ServerPermissionError(
                 f"Permission denied: cannot {verb} {where} (this account needs read and "
-                f"write access to the ring folder).")
+                f"write access to the ring folder)."
+            )
         return ServerError(f"Cannot {verb} {where}: {exc.strerror or exc}.")
 
     def _is_link(self, rel: str) -> bool:
@@ -64,7 +66,7 @@ class DirectoryTransport(Transport):
             with open(fd, "wb") as fh:
                 view = memoryview(data)
                 for start in range(0, len(data), self.chunk_bytes):
-                    fh.write(view[start:start + self.chunk_bytes])
+                    fh.write(view[start : start + self.chunk_bytes])
                     yield min(start + self.chunk_bytes, len(data))
                 fh.flush()
                 os.fsync(fh.fileno())  # the rename must not publish unwritten blocks
@@ -127,8 +129,15 @@ class DirectoryTransport(Transport):
             with os.scandir(self._p(rel)) as it:
                 for e in it:
                     st = e.stat(follow_symlinks=False)
-                    kind = ("link" if e.is_symlink() else "dir" if e.is_dir(follow_symlinks=False)
-                            else "file" if e.is_file(follow_symlinks=False) else "other")
+                    kind = (
+                        "link"
+                        if e.is_symlink()
+                        else "dir"
+                        if e.is_dir(follow_symlinks=False)
+                        else "file"
+                        if e.is_file(follow_symlinks=False)
+                        else "other"
+                    )
                     out.append(Entry(e.name, kind, st.st_size))
         except FileNotFoundError:
             return []

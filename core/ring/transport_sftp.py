@@ -12,6 +12,7 @@ are not.
 The connection opens lazily and is re-opened after a drop: a dropped
 connection raises :class:`ConnectionLostError`, which a turn retries.
 """
+
 from __future__ import annotations
 
 import base64
@@ -27,8 +28,15 @@ from typing import Callable, Generator, Iterator, TypeVar
 
 import paramiko
 
-from .errors import (ConnectionLostError, HostKeyError, ServerAuthError, ServerError,
-                     ServerPermissionError, ServerUnreachableError, UnsafeServerPathError)
+from .errors import (
+    ConnectionLostError,
+    HostKeyError,
+    ServerAuthError,
+    ServerError,
+    ServerPermissionError,
+    ServerUnreachableError,
+    UnsafeServerPathError,
+)
 from .transport import Entry, FileInfo, ServerLocation, Transport, temp_name
 
 log = logging.getLogger(__name__)
@@ -56,10 +64,13 @@ def check_private_key_mode(path: Path) -> None:
     """Refuse a private key file other users can read, as ssh does."""
     import os
     import stat
+
     mode = path.stat().st_mode
     if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ServerAuthError(f"The SSH key file {path} can be read by other users (mode "
-                              f"{stat.S_IMODE(mode):04o}); restrict it with: chmod 600 {path}")
+        raise ServerAuthError(
+            f"The SSH key file {path} can be read by other users (mode "
+            f"{stat.S_IMODE(mode):04o}); restrict it with: chmod 600 {path}"
+        )
 
 
 def _known_hosts_name(host: str, port: int) -> str:
@@ -74,12 +85,15 @@ def known_hosts_files(known: Path | None) -> tuple[Path, list[Path]]:
     return record_to, [p for p in system + [record_to] if p.is_file()]
 
 
-def host_key_type_switch(host: str, key: paramiko.PKey, recorded: "paramiko.hostkeys.SubDict",
-                         known_hosts: Path) -> str:
+def host_key_type_switch(
+    host: str, key: paramiko.PKey, recorded: "paramiko.hostkeys.SubDict", known_hosts: Path
+) -> str:
     types = ", ".join(sorted(recorded.keys()))
-    return (f"The host key of the ring server {host} has CHANGED: {known_hosts} records a {types} key, "
-            f"the server now shows {key.get_name()} {fingerprint(key)}. Someone may be impersonating the "
-            f"server; ask its administrator before removing the old entry (ssh-keygen -R).")
+    return (
+        f"The host key of the ring server {host} has CHANGED: {known_hosts} records a {types} key, "
+        f"the server now shows {key.get_name()} {fingerprint(key)}. Someone may be impersonating the "
+        f"server; ask its administrator before removing the old entry (ssh-keygen -R)."
+    )
 
 
 class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
@@ -97,7 +111,8 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
             raise HostKeyError(
                 f"The ring server {hostname} is not in {self.record_to}: its {key.get_name()} host "
                 f"key is {fp}. Check that fingerprint with the server's administrator, then run "
-                f"again with --trust-host-key to record it.")
+                f"again with --trust-host-key to record it."
+            )
         # ``hostname`` is already "[host]:port" for ports other than 22 (paramiko's convention).
         self.record_to.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(self.record_to, "a", encoding="ascii") as fh:
@@ -127,16 +142,18 @@ class SftpTransport(Transport):
             except (OSError, paramiko.SSHException, ValueError) as exc:
                 raise ServerError(f"Cannot read the SSH config {cfg_path}: {exc}") from exc
             if "proxycommand" in cfg or "proxyjump" in cfg:
-                log.warning("%s: ProxyCommand/ProxyJump for %s are not supported; connecting directly",
-                            cfg_path, loc.host)
+                log.warning(
+                    "%s: ProxyCommand/ProxyJump for %s are not supported; connecting directly", cfg_path, loc.host
+                )
         host = cfg.get("hostname", loc.host)
         port = loc.port or int(cfg.get("port", 22))
         user = loc.user or cfg.get("user") or getpass.getuser()
         if opts.identity is not None:
             identities = [str(Path(opts.identity).expanduser())]
         else:
-            identities = [str(Path(p).expanduser()) for p in cfg.get("identityfile", [])
-                          if Path(p).expanduser().is_file()]
+            identities = [
+                str(Path(p).expanduser()) for p in cfg.get("identityfile", []) if Path(p).expanduser().is_file()
+            ]
         known = opts.known_hosts
         if known is None and cfg.get("userknownhostsfile"):
             known = Path(cfg["userknownhostsfile"].split()[0]).expanduser()
@@ -168,10 +185,18 @@ class SftpTransport(Transport):
             check_private_key_mode(Path(ident))
         timeout = self.options.connect_timeout_s
         try:
-            client.connect(host, port=port, username=user, key_filename=identities or None,
-                           look_for_keys=not identities, allow_agent=not identities,
-                           passphrase=self.options.passphrase,
-                           timeout=timeout, banner_timeout=timeout, auth_timeout=timeout)
+            client.connect(
+                host,
+                port=port,
+                username=user,
+                key_filename=identities or None,
+                look_for_keys=not identities,
+                allow_agent=not identities,
+                passphrase=self.options.passphrase,
+                timeout=timeout,
+                banner_timeout=timeout,
+                auth_timeout=timeout,
+            )
             sftp = client.open_sftp()
         except HostKeyError:
             client.close()
@@ -183,34 +208,37 @@ class SftpTransport(Transport):
                 f"has {fingerprint(exc.expected_key)}, the server shows {fingerprint(exc.key)}. "
                 f"Someone may be impersonating the server; if it was reinstalled, remove the old "
                 f"entry (ssh-keygen -R '{_known_hosts_name(host, port)}' -f {record_to}) and run "
-                f"again with --trust-host-key.") from None
+                f"again with --trust-host-key."
+            ) from None
         except paramiko.PasswordRequiredException:
             client.close()
             raise ServerAuthError(
                 f"The SSH key {', '.join(identities) or '(default)'} is protected by a passphrase: "
-                f"give it (HEMARELAY_KEY_PASSPHRASE or the prompt) or load the key into ssh-agent.") from None
+                f"give it (HEMARELAY_KEY_PASSPHRASE or the prompt) or load the key into ssh-agent."
+            ) from None
         except paramiko.AuthenticationException:
             client.close()
             keys = ", ".join(identities) if identities else "the default keys and ssh-agent"
             raise ServerAuthError(
                 f"The ring server {where} refused the login of user '{user}' with {keys}: "
-                f"ask its administrator to add the public key to authorized_keys.") from None
+                f"ask its administrator to add the public key to authorized_keys."
+            ) from None
         except socket.gaierror:
             client.close()
-            raise ServerUnreachableError(f"Cannot reach the ring server: host name '{host}' "
-                                         f"is unknown.") from None
+            raise ServerUnreachableError(f"Cannot reach the ring server: host name '{host}' is unknown.") from None
         except paramiko.ssh_exception.NoValidConnectionsError:
             client.close()
-            raise ServerUnreachableError(f"Cannot reach the ring server {where}: connection refused "
-                                         f"(is the SSH server running on that port?).") from None
+            raise ServerUnreachableError(
+                f"Cannot reach the ring server {where}: connection refused (is the SSH server running on that port?)."
+            ) from None
         except (socket.timeout, TimeoutError):
             client.close()
-            raise ServerUnreachableError(f"Cannot reach the ring server {where}: no answer within "
-                                         f"{timeout:g} s.") from None
+            raise ServerUnreachableError(
+                f"Cannot reach the ring server {where}: no answer within {timeout:g} s."
+            ) from None
         except paramiko.SSHException as exc:
             client.close()
-            raise ServerUnreachableError(f"The ring server {where} closed the SSH connection: "
-                                         f"{exc}.") from None
+            raise ServerUnreachableError(f"The ring server {where} closed the SSH connection: {exc}.") from None
         except (OSError, EOFError) as exc:
             client.close()
             reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
@@ -254,19 +282,25 @@ class SftpTransport(Transport):
         except PermissionError:
             raise ServerPermissionError(
                 f"Permission denied: cannot {verb} {self.describe(rel)} (the server account "
-                f"needs read and write access to the ring folder).") from None
+                f"needs read and write access to the ring folder)."
+            ) from None
         except (socket.timeout, TimeoutError):
             self.close()  # a server silent for io_timeout_s: treat as a dropped connection
-            raise ConnectionLostError(f"The ring server {self.describe()} did not answer within "
-                                      f"{self.options.io_timeout_s:g} s while trying to {verb} "
-                                      f"{rel or 'the folder'}.") from None
+            raise ConnectionLostError(
+                f"The ring server {self.describe()} did not answer within "
+                f"{self.options.io_timeout_s:g} s while trying to {verb} "
+                f"{rel or 'the folder'}."
+            ) from None
         except (OSError, EOFError, paramiko.SSHException) as exc:
             if not self._alive() or not self._answers():
                 self.close()
-                raise ConnectionLostError(f"The connection to the ring server {self.describe()} "
-                                          f"dropped while trying to {verb} {rel or 'the folder'}.") from None
-            raise ServerError(f"The ring server failed to {verb} {self.describe(rel)}: "
-                              f"{str(exc) or type(exc).__name__}.") from exc
+                raise ConnectionLostError(
+                    f"The connection to the ring server {self.describe()} "
+                    f"dropped while trying to {verb} {rel or 'the folder'}."
+                ) from None
+            raise ServerError(
+                f"The ring server failed to {verb} {self.describe(rel)}: {str(exc) or type(exc).__name__}."
+            ) from exc
 
     def _path(self, rel: str) -> str:
         assert self._root is not None
@@ -320,7 +354,7 @@ class SftpTransport(Transport):
             fh.set_pipelined(True)
             view = memoryview(data)
             for start in range(0, len(data), self.chunk_bytes):
-                block = bytes(view[start:start + self.chunk_bytes])
+                block = bytes(view[start : start + self.chunk_bytes])
                 self._call("write", tmp, lambda s: fh.write(block))
                 yield min(start + self.chunk_bytes, len(data))
             self._call("write", tmp, lambda s: fh.close())  # waits for every pipelined ack
@@ -354,6 +388,7 @@ class SftpTransport(Transport):
             with fh:
                 fh.write(data)
             return True
+
         return self._call("create", rel, op)
 
     def rename(self, src: str, dst: str) -> None:
@@ -367,9 +402,14 @@ class SftpTransport(Transport):
             attrs = self._call("list", rel, lambda s: s.listdir_attr(self._path(rel)))
         except FileNotFoundError:
             return []
-        return sorted((FileInfo(a.filename, a.st_size or 0, float(a.st_mtime or 0)) for a in attrs
-                       if a.st_mode is not None and stat_mod.S_ISREG(a.st_mode)),
-                      key=lambda f: f.name)
+        return sorted(
+            (
+                FileInfo(a.filename, a.st_size or 0, float(a.st_mtime or 0))
+                for a in attrs
+                if a.st_mode is not None and stat_mod.S_ISREG(a.st_mode)
+            ),
+            key=lambda f: f.name,
+        )
 
     def list_entries(self, rel: str) -> list[Entry]:
         self.guard(rel)
@@ -380,8 +420,15 @@ class SftpTransport(Transport):
         out = []
         for a in attrs:  # readdir attributes are lstat's: links are seen as links
             mode = a.st_mode or 0
-            kind = ("link" if stat_mod.S_ISLNK(mode) else "dir" if stat_mod.S_ISDIR(mode)
-                    else "file" if stat_mod.S_ISREG(mode) else "other")
+            kind = (
+                "link"
+                if stat_mod.S_ISLNK(mode)
+                else "dir"
+                if stat_mod.S_ISDIR(mode)
+                else "file"
+                if stat_mod.S_ISREG(mode)
+                else "other"
+            )
             out.append(Entry(a.filename, kind, a.st_size or 0))
         return sorted(out, key=lambda f: f.name)
 

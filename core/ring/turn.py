@@ -16,6 +16,7 @@ lease is broken after expiry (or at once by a restart on the same machine).
 Lost connections are retried with backoff for ``retry_for_s``; every other
 error releases the lease and stops with a one-line message.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,14 +27,40 @@ from typing import Callable, Generator, Iterator, TypeVar
 
 from ..progress import CancelToken, Progress, relay
 from .audit import AuditLog
-from .codec import (decode_optimizer_state, decode_weights, encode_optimizer_state, encode_weights,
-                    sha256_hex, verify_sha256)
+from .codec import (
+    decode_optimizer_state,
+    decode_weights,
+    encode_optimizer_state,
+    encode_weights,
+    sha256_hex,
+    verify_sha256,
+)
 from .convergence import judge_turn
 from .errors import RingStateError, ServerError, ServerUnreachableError
-from .lease import (Lease, LeaseView, LeaseWatch, break_lease, judge_lease, new_lease, read_lease,
-                    release, renew, try_acquire)
-from .manifest import (OPTIMIZER_DIR, WEIGHTS_DIR, BestWeights, FileRef, Holder, Manifest, RingEvent,
-                       TurnRecord, read_manifest, utc_now)
+from .lease import (
+    Lease,
+    LeaseView,
+    LeaseWatch,
+    break_lease,
+    judge_lease,
+    new_lease,
+    read_lease,
+    release,
+    renew,
+    try_acquire,
+)
+from .manifest import (
+    OPTIMIZER_DIR,
+    WEIGHTS_DIR,
+    BestWeights,
+    FileRef,
+    Holder,
+    Manifest,
+    RingEvent,
+    TurnRecord,
+    read_manifest,
+    utc_now,
+)
 from .server import MAX_WEIGHTS_BYTES, commit_manifest, prune, size_cap, versioned_name
 from .signing import TrustStore, TurnSigner, Verified, check_own_key, record_hash, sign_record, verify_chain
 from .trainer import TurnInput, TurnResult, TurnTrainer, check_result
@@ -128,8 +155,7 @@ class _Retry:
     def _backoff(self, exc: ServerUnreachableError, waits: Iterator[float]) -> Generator[Progress, None, None]:
         delay = next(waits, None)
         if delay is None:
-            raise ServerUnreachableError(f"{exc} Gave up after retrying for "
-                                         f"{self.opts.retry_for_s:g} s.") from exc
+            raise ServerUnreachableError(f"{exc} Gave up after retrying for {self.opts.retry_for_s:g} s.") from exc
         log.warning("%s; retrying in %.1f s", exc, delay)
         yield Progress(STAGE_RETRY, message=f"{exc} Retrying in {delay:.0f} s.")
         _sleep(delay, self.token)
@@ -142,14 +168,22 @@ class _Retry:
             except ServerUnreachableError as exc:
                 yield from self._backoff(exc, waits)
 
-    def transfer(self, make: Callable[[], Generator[int, None, T] | Iterator[int]], stage: str,
-                 total: int) -> Generator[Progress, None, T]:
+    def transfer(
+        self, make: Callable[[], Generator[int, None, T] | Iterator[int]], stage: str, total: int
+    ) -> Generator[Progress, None, T]:
         """Run a chunked read/write, yielding byte progress; restarted from scratch after a drop."""
         waits = self._waits()
         while True:
             try:
-                return (yield from relay(make(), lambda _: self.tick(), lambda done: Progress(
-                    stage, done=float(done), total=float(total), message=f"{_size(done)} of {_size(total)}")))
+                return (
+                    yield from relay(
+                        make(),
+                        lambda _: self.tick(),
+                        lambda done: Progress(
+                            stage, done=float(done), total=float(total), message=f"{_size(done)} of {_size(total)}"
+                        ),
+                    )
+                )
             except ServerUnreachableError as exc:
                 yield from self._backoff(exc, waits)
 
@@ -175,8 +209,9 @@ class _LeaseKeeper:
             log.warning("could not renew the ring lease: %s", exc)
 
 
-def take_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions,
-              token: CancelToken) -> Generator[Progress, None, TurnOutcome]:
+def take_turn(
+    t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken
+) -> Generator[Progress, None, TurnOutcome]:
     """Wait for this site's turn, train, publish. Returns without training when
     the ring has converged or stopped. Call ``t.connect()`` first to fail fast on
     a server that cannot be reached at all; from here on, lost connections are
@@ -224,8 +259,10 @@ def take_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions,
                 if lease is None:
                     continue
         if lease is None:
-            yield Progress(STAGE_WAIT, message=f"Turn {m.turns_done + 1} (round {m.round + 1}) "
-                                               f"belongs to site {rightful}; {waiting_for}.")
+            yield Progress(
+                STAGE_WAIT,
+                message=f"Turn {m.turns_done + 1} (round {m.round + 1}) belongs to site {rightful}; {waiting_for}.",
+            )
             _sleep(opts.poll_s, token)
             continue
 
@@ -254,11 +291,13 @@ def epochs_for_turn(ring_epochs: int, opts: SiteOptions) -> int:
 
 def _check_member(m: Manifest, site: str, trainer: TurnTrainer, t: Transport) -> None:
     if site not in m.config.sites:
-        raise RingStateError(f"Site '{site}' is not a member of the ring at {t.describe()} "
-                             f"(members: {', '.join(m.config.sites)}).")
+        raise RingStateError(
+            f"Site '{site}' is not a member of the ring at {t.describe()} (members: {', '.join(m.config.sites)})."
+        )
     if m.model_id is not None and m.model_id != trainer.model_id:
-        raise RingStateError(f"The ring at {t.describe()} trains model '{m.model_id}', but this "
-                             f"site's trainer is '{trainer.model_id}'.")
+        raise RingStateError(
+            f"The ring at {t.describe()} trains model '{m.model_id}', but this site's trainer is '{trainer.model_id}'."
+        )
 
 
 @dataclass(frozen=True)
@@ -279,14 +318,23 @@ class _HeldTurn:
     """Steps 2-5 of the module docstring for a site that holds the lease, one
     method per step. Any error before the manifest swap releases the lease."""
 
-    def __init__(self, t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken,
-                 retry: _Retry, audit: AuditLog, lease: Lease) -> None:
+    def __init__(
+        self,
+        t: Transport,
+        trainer: TurnTrainer,
+        opts: SiteOptions,
+        token: CancelToken,
+        retry: _Retry,
+        audit: AuditLog,
+        lease: Lease,
+    ) -> None:
         self.t, self.trainer, self.opts, self.token = t, trainer, opts, token
         self.retry, self.audit, self.site = retry, audit, opts.site
         self.keeper = _LeaseKeeper(t, lease, lease.ttl_s)
 
-    def record_holder(self, broken: tuple[LeaseView, str] | None
-                      ) -> Generator[Progress, None, tuple[Manifest, str | None] | None]:
+    def record_holder(
+        self, broken: tuple[LeaseView, str] | None
+    ) -> Generator[Progress, None, tuple[Manifest, str | None] | None]:
         """Step 2: name this site as the holder in the manifest (and the lease it
         broke, if any). None when the ring moved on while the lease was taken."""
         t, site, lease = self.t, self.site, self.keeper.lease
@@ -301,9 +349,9 @@ class _HeldTurn:
         if broken is not None:
             old = broken[0].lease
             in_place_of = rightful if rightful != site else None
-            detail = (f"Site {site} broke the lease of site {old.site if old else '(unreadable)'} "
-                      f"({broken[1]})" + (f" and takes turn {m.turns_done + 1} in place of site "
-                                          f"{rightful}." if in_place_of else "."))
+            detail = f"Site {site} broke the lease of site {old.site if old else '(unreadable)'} ({broken[1]})" + (
+                f" and takes turn {m.turns_done + 1} in place of site {rightful}." if in_place_of else "."
+            )
             events = (RingEvent("lease_break", started, site, detail),)
         yield Progress(STAGE_LEASE, message=f"Site {site} holds the ring lease for turn {m.turns_done + 1}.")
         expected = m
@@ -319,28 +367,27 @@ class _HeldTurn:
         if m.weights is not None:
             ref = m.weights
             data = yield from self.retry.transfer(
-                lambda: _verified(t, ref, "weights", self.opts.max_weights_bytes), STAGE_DOWNLOAD, ref.size)
+                lambda: _verified(t, ref, "weights", self.opts.max_weights_bytes), STAGE_DOWNLOAD, ref.size
+            )
             weights = decode_weights(data, t.describe(ref.file))
             size += len(data)
-            self.audit.record("download", file=ref.file, version=ref.version, sha256=ref.sha256,
-                              bytes=len(data))
+            self.audit.record("download", file=ref.file, version=ref.version, sha256=ref.sha256, bytes=len(data))
         if not m.config.reset_optimizer and m.optimizer is not None:
             oref = m.optimizer
             data = yield from self.retry.transfer(
-                lambda: _verified(t, oref, "optimizer state", self.opts.max_weights_bytes), STAGE_DOWNLOAD,
-                oref.size)
+                lambda: _verified(t, oref, "optimizer state", self.opts.max_weights_bytes), STAGE_DOWNLOAD, oref.size
+            )
             opt_state = decode_optimizer_state(data, t.describe(oref.file))
             size += len(data)
-            self.audit.record("download", file=oref.file, version=oref.version, sha256=oref.sha256,
-                              bytes=len(data))
+            self.audit.record("download", file=oref.file, version=oref.version, sha256=oref.sha256, bytes=len(data))
         return _Downloaded(weights, opt_state, size)
 
     def train(self, m: Manifest, got: _Downloaded, epochs: int) -> Generator[Progress, None, TurnResult]:
         """Step 4: ``epochs`` epochs on this site's data, renewing the lease between events."""
-        yield Progress(STAGE_TRAIN, message=f"Turn {m.turns_done + 1}: {epochs} epoch(s) on site "
-                                            f"{self.site}'s data.")
-        inp = TurnInput(got.weights, got.optimizer_state, epochs, m.config.seed, m.turns_done, self.site,
-                        m.config.start_from)
+        yield Progress(STAGE_TRAIN, message=f"Turn {m.turns_done + 1}: {epochs} epoch(s) on site {self.site}'s data.")
+        inp = TurnInput(
+            got.weights, got.optimizer_state, epochs, m.config.seed, m.turns_done, self.site, m.config.start_from
+        )
         result = yield from relay(self.trainer.train_turn(inp, self.token), lambda _: self.keeper.tick())
         return check_result(result, self.trainer.model_id)
 
@@ -348,29 +395,34 @@ class _HeldTurn:
         """Step 5a: the new weights (and optimizer state) under temp names, renamed into place."""
         t, site = self.t, self.site
         version = m.latest_version + 1
-        meta = {"ring_id": m.ring_id, "version": str(version), "site": site, "turn": str(m.turns_done),
-                "model_id": self.trainer.model_id}
+        meta = {
+            "ring_id": m.ring_id,
+            "version": str(version),
+            "site": site,
+            "turn": str(m.turns_done),
+            "model_id": self.trainer.model_id,
+        }
         wdata = encode_weights(result.weights, meta)
-        wref = FileRef(version, versioned_name(WEIGHTS_DIR, version, site), sha256_hex(wdata), len(wdata),
-                       site, m.turns_done)
-        yield from self.retry.transfer(lambda: t.iter_write_atomic(wref.file, wdata), STAGE_UPLOAD,
-                                       len(wdata))
+        wref = FileRef(
+            version, versioned_name(WEIGHTS_DIR, version, site), sha256_hex(wdata), len(wdata), site, m.turns_done
+        )
+        yield from self.retry.transfer(lambda: t.iter_write_atomic(wref.file, wdata), STAGE_UPLOAD, len(wdata))
         self.audit.record("upload", file=wref.file, version=version, sha256=wref.sha256, bytes=len(wdata))
         oref = None
         size = len(wdata)
         if not m.config.reset_optimizer and self.opts.upload_optimizer and result.optimizer_state is not None:
             odata = encode_optimizer_state(result.optimizer_state, meta)
-            oref = FileRef(version, versioned_name(OPTIMIZER_DIR, version, site), sha256_hex(odata),
-                           len(odata), site, m.turns_done)
-            yield from self.retry.transfer(lambda: t.iter_write_atomic(oref.file, odata), STAGE_UPLOAD,
-                                           len(odata))
-            self.audit.record("upload", file=oref.file, version=version, sha256=oref.sha256,
-                              bytes=len(odata))
+            oref = FileRef(
+                version, versioned_name(OPTIMIZER_DIR, version, site), sha256_hex(odata), len(odata), site, m.turns_done
+            )
+            yield from self.retry.transfer(lambda: t.iter_write_atomic(oref.file, odata), STAGE_UPLOAD, len(odata))
+            self.audit.record("upload", file=oref.file, version=version, sha256=oref.sha256, bytes=len(odata))
             size += len(odata)
         return _Uploaded(wref, oref, size)
 
-    def publish(self, m: Manifest, record: TurnRecord, up: _Uploaded
-                ) -> Generator[Progress, None, tuple[Manifest, TurnRecord]]:
+    def publish(
+        self, m: Manifest, record: TurnRecord, up: _Uploaded
+    ) -> Generator[Progress, None, tuple[Manifest, TurnRecord]]:
         """Step 5b: judge convergence, sign the record (on a signed ring) and swap the
         manifest (compare-and-swap under the lease); our own record then becomes
         this site's verified head."""
@@ -386,13 +438,27 @@ class _HeldTurn:
             status = "converged" if verdict.convergence.rule != "max-turns" else "stopped"
             history += (RingEvent(status, record.finished_at, self.site, verdict.convergence.explanation),)
         best = BestWeights(val, up.weights) if verdict.global_improved else m.best
-        new = m.bumped(turns_done=m.turns_done + 1, holder=None, weights=up.weights, optimizer=up.optimizer,
-                       best=best, patience_counter=verdict.global_counter, per_site=verdict.per_site,
-                       status=status, convergence=verdict.convergence, history=history,
-                       model_id=m.model_id or self.trainer.model_id)
+        new = m.bumped(
+            turns_done=m.turns_done + 1,
+            holder=None,
+            weights=up.weights,
+            optimizer=up.optimizer,
+            best=best,
+            patience_counter=verdict.global_counter,
+            per_site=verdict.per_site,
+            status=status,
+            convergence=verdict.convergence,
+            history=history,
+            model_id=m.model_id or self.trainer.model_id,
+        )
         new = yield from self.retry.call(lambda: commit_manifest(self.t, m, new, self.keeper.lease))
-        self.audit.record("publish", file=up.weights.file, version=record.version,
-                          sha256=up.weights.sha256, detail=f"turn {record.turn + 1}, val_loss {val:.6g}")
+        self.audit.record(
+            "publish",
+            file=up.weights.file,
+            version=record.version,
+            sha256=up.weights.sha256,
+            detail=f"turn {record.turn + 1}, val_loss {val:.6g}",
+        )
         if new.config.signers:  # our own record becomes this site's verified head
             try:
                 _verified_chain(new, self.opts)
@@ -415,9 +481,17 @@ class _HeldTurn:
         self.audit.record("release", detail=f"turn {record.turn + 1}")
 
 
-def _hold_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken, retry: _Retry,
-               audit: AuditLog, lease: Lease, broken: tuple[LeaseView, str] | None,
-               t_lease: float) -> Generator[Progress, None, TurnOutcome | None]:
+def _hold_turn(
+    t: Transport,
+    trainer: TurnTrainer,
+    opts: SiteOptions,
+    token: CancelToken,
+    retry: _Retry,
+    audit: AuditLog,
+    lease: Lease,
+    broken: tuple[LeaseView, str] | None,
+    t_lease: float,
+) -> Generator[Progress, None, TurnOutcome | None]:
     """Steps 2-5 for a site that has just taken the lease; None when the ring
     moved on meanwhile (a late publisher), to wait again."""
     turn = _HeldTurn(t, trainer, opts, token, retry, audit, lease)
@@ -439,15 +513,27 @@ def _hold_turn(t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: Can
         up = yield from turn.upload(m, result)
         upload_s, t0 = time.monotonic() - t0, time.monotonic()
         record = TurnRecord(
-            turn=m.turns_done, round=m.round, site=opts.site, version=up.weights.version,
-            weights_file=up.weights.file, weights_sha256=up.weights.sha256,
-            parent_version=m.latest_version, epochs=epochs,
-            metrics={k: float(v) for k, v in result.metrics.items()}, n_examples=result.n_examples,
-            improved=False, patience_counter=0,  # set by publish, from the convergence verdict
-            optimizer_carried=got.optimizer_state is not None, started_at=started, finished_at=utc_now(),
-            train_s=round(train_s, 3), overhead_s=round(lease_s + download_s + upload_s, 3),
-            in_place_of=in_place_of, optimizer_sha256=up.optimizer.sha256 if up.optimizer else "",
-            parent_hash=record_hash(m.ring_id, m.turn_records[-1]) if m.turn_records else "")
+            turn=m.turns_done,
+            round=m.round,
+            site=opts.site,
+            version=up.weights.version,
+            weights_file=up.weights.file,
+            weights_sha256=up.weights.sha256,
+            parent_version=m.latest_version,
+            epochs=epochs,
+            metrics={k: float(v) for k, v in result.metrics.items()},
+            n_examples=result.n_examples,
+            improved=False,
+            patience_counter=0,  # set by publish, from the convergence verdict
+            optimizer_carried=got.optimizer_state is not None,
+            started_at=started,
+            finished_at=utc_now(),
+            train_s=round(train_s, 3),
+            overhead_s=round(lease_s + download_s + upload_s, 3),
+            in_place_of=in_place_of,
+            optimizer_sha256=up.optimizer.sha256 if up.optimizer else "",
+            parent_hash=record_hash(m.ring_id, m.turn_records[-1]) if m.turn_records else "",
+        )
         m, record = yield from turn.publish(m, record, up)
     except Exception:
         _release_quietly(t, turn.keeper.lease)
@@ -465,8 +551,9 @@ def _verified(t: Transport, ref: FileRef, what: str, max_bytes: int) -> Generato
     try:
         data = yield from t.iter_read(ref.file, size_cap(ref, max_bytes))
     except FileNotFoundError:
-        raise RingStateError(f"The {what} file {t.describe(ref.file)} named by the manifest is "
-                             f"missing on the server.") from None
+        raise RingStateError(
+            f"The {what} file {t.describe(ref.file)} named by the manifest is missing on the server."
+        ) from None
     verify_sha256(data, ref.sha256, f"The {what} file {t.describe(ref.file)}")
     return data
 
@@ -478,8 +565,9 @@ def _release_quietly(t: Transport, lease: Lease) -> None:
         log.warning("could not release the ring lease (it will expire): %s", exc)
 
 
-def run_site(t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken,
-             wait: bool) -> Generator[Progress, None, SiteRun]:
+def run_site(
+    t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken, wait: bool
+) -> Generator[Progress, None, SiteRun]:
     """One turn, or with ``wait`` turns until the ring converges or stops."""
     turns: list[TurnOutcome] = []
     while True:

@@ -2,6 +2,7 @@
 says it is this site's turn, so a hostile server could otherwise make the site
 train (and publish) as often as it likes, e.g. to probe its data with crafted
 weights. At most ``per_hour`` automatic turns start in any sliding hour."""
+
 from __future__ import annotations
 
 from collections import deque
@@ -30,5 +31,7 @@ class AutoTurnBudget:
         if self.per_hour <= 0:
             return "Automatic turns are switched off in this site's settings (0 per hour)."
         wait = HOUR_S - (now - self._starts[0]) if self._starts else 0.0
-        return (f"This site already took {len(self._starts)} automatic turns in the last hour (its cap is "
-                f"{self.per_hour}); the next one may start in {wait / 60:.0f} min.")
+        return (
+            f"This site already took {len(self._starts)} automatic turns in the last hour (its cap is "
+            f"{self.per_hour}); the next one may start in {wait / 60:.0f} min."
+        )

@@ -1,4 +1,5 @@
 """The settings dialog's "Test connection": can this site reach, read and write its ring?"""
+
 from __future__ import annotations
 
 import uuid
@@ -32,12 +33,19 @@ def check_connection(setup: SiteSetup) -> ConnectionReport:
             t.write_atomic(probe, b"write check\n")
             t.delete(probe)
         except ServerError as exc:
-            return ConnectionReport(False, f"Connected to {where} and read the ring, but this site "
-                                           f"cannot write there: {exc}", view)
+            return ConnectionReport(
+                False, f"Connected to {where} and read the ring, but this site cannot write there: {exc}", view
+            )
         m = view.manifest
-        ring = (f"ring of sites {', '.join(m.config.sites)} ({m.status}, {m.turns_done} turns, "
-                f"model {m.model_id or 'not trained yet'})")
+        ring = (
+            f"ring of sites {', '.join(m.config.sites)} ({m.status}, {m.turns_done} turns, "
+            f"model {m.model_id or 'not trained yet'})"
+        )
         if not view.member:
-            return ConnectionReport(False, f"Connected to {where}: {ring}. Site '{setup.site}' is not "
-                                           "a member; check the site name with the consortium.", view)
+            return ConnectionReport(
+                False,
+                f"Connected to {where}: {ring}. Site '{setup.site}' is not "
+                "a member; check the site name with the consortium.",
+                view,
+            )
         return ConnectionReport(True, f"Connected to {where}: {ring}. {view.describe()}", view)

@@ -1,6 +1,7 @@
 """A model version measured on this site's reviewed cases before anyone uses it:
 Dice and absolute volume error against the site's own masks, on the reviewed
 cases the version was not trained on (:func:`held_out_cases`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -42,29 +43,48 @@ def _reviewed(c: WorklistCase) -> bool:
     return c.has_mask and c.status is not None and c.status.status in REVIEWED and c.unsaved is None
 
 
-def score_model(model_path: Path, cases: Sequence[Case], label: str = "",
-                token: CancelToken = NEVER_CANCELLED, n_excluded: int = 0
-                ) -> Generator[Progress, None, LocalScore]:
+def score_model(
+    model_path: Path, cases: Sequence[Case], label: str = "", token: CancelToken = NEVER_CANCELLED, n_excluded: int = 0
+) -> Generator[Progress, None, LocalScore]:
     from ..inference import Segmenter
 
     if not cases:
-        raise InputError("No reviewed cases with saved masks at this site to evaluate the model on; "
-                         "mark some cases 'reviewed' first.")
-    scores = yield from score_cases(cases, {label: Segmenter.from_file(model_path)}, STAGE_EVALUATE, label,
-                                    token)
+        raise InputError(
+            "No reviewed cases with saved masks at this site to evaluate the model on; "
+            "mark some cases 'reviewed' first."
+        )
+    scores = yield from score_cases(cases, {label: Segmenter.from_file(model_path)}, STAGE_EVALUATE, label, token)
     mine = tuple(scores[label])
-    return LocalScore(len(mine), float(np.mean([s.dice for s in mine])),
-                      float(np.mean([s.abs_volume_error_ml for s in mine])), mine, _now(), n_excluded)
+    return LocalScore(
+        len(mine),
+        float(np.mean([s.dice for s in mine])),
+        float(np.mean([s.abs_volume_error_ml for s in mine])),
+        mine,
+        _now(),
+        n_excluded,
+    )
 
 
-def score_model_in_child(model_path: Path, cases: Sequence[Case], label: str, token: CancelToken,
-                         n_excluded: int = 0) -> Generator[Progress, None, LocalScore]:
+def score_model_in_child(
+    model_path: Path, cases: Sequence[Case], label: str, token: CancelToken, n_excluded: int = 0
+) -> Generator[Progress, None, LocalScore]:
     """:func:`score_model` in a child process (the desktop application's way)."""
     from ..child_process import run_in_child
-    return (yield from run_in_child(_score_counting_excluded, model_path, list(cases), label, n_excluded,
-                                    token=token, what="The evaluation process"))
+
+    return (
+        yield from run_in_child(
+            _score_counting_excluded,
+            model_path,
+            list(cases),
+            label,
+            n_excluded,
+            token=token,
+            what="The evaluation process",
+        )
+    )
 
 
-def _score_counting_excluded(model_path: Path, cases: list[Case], label: str, n_excluded: int,
-                             token: CancelToken) -> Generator[Progress, None, LocalScore]:
+def _score_counting_excluded(
+    model_path: Path, cases: list[Case], label: str, n_excluded: int, token: CancelToken
+) -> Generator[Progress, None, LocalScore]:
     return (yield from score_model(model_path, cases, label, token, n_excluded))

@@ -6,6 +6,7 @@ administrator published; only after they confirm is that exact key (not
 whatever a later connection presents) written to known_hosts. A key that
 differs from the recorded one is never trusted from here.
 """
+
 from __future__ import annotations
 
 import socket
@@ -32,12 +33,16 @@ class HostKeyProbe:
         if self.status == "known":
             return f"The server {self.host} is known: {self.key_type} key {self.fingerprint}."
         if self.status == "changed":
-            return (f"The host key of {self.host} has CHANGED: it now shows {self.key_type} "
-                    f"{self.fingerprint}, which differs from the one recorded in {self.known_hosts}. "
-                    "Someone may be impersonating the server; ask its administrator.")
-        return (f"First connection to {self.host}. Its {self.key_type} host key fingerprint is "
-                f"{self.fingerprint}. Compare it with the fingerprint the server's administrator "
-                "gave you before trusting it.")
+            return (
+                f"The host key of {self.host} has CHANGED: it now shows {self.key_type} "
+                f"{self.fingerprint}, which differs from the one recorded in {self.known_hosts}. "
+                "Someone may be impersonating the server; ask its administrator."
+            )
+        return (
+            f"First connection to {self.host}. Its {self.key_type} host key fingerprint is "
+            f"{self.fingerprint}. Compare it with the fingerprint the server's administrator "
+            "gave you before trusting it."
+        )
 
 
 def probe_host_key(setup: SiteSetup, timeout_s: float = 10.0) -> HostKeyProbe | None:
@@ -54,16 +59,14 @@ def probe_host_key(setup: SiteSetup, timeout_s: float = 10.0) -> HostKeyProbe | 
     except socket.gaierror:
         raise ServerUnreachableError(f"Cannot reach the ring server: host name '{host}' is unknown.") from None
     except OSError as exc:
-        raise ServerUnreachableError(f"Cannot reach the ring server {where}: "
-                                     f"{exc.strerror or exc}.") from None
+        raise ServerUnreachableError(f"Cannot reach the ring server {where}: {exc.strerror or exc}.") from None
     tr = paramiko.Transport(sock)
     try:
         tr.banner_timeout = timeout_s
         tr.start_client(timeout=timeout_s)
         key = tr.get_remote_server_key()
     except (paramiko.SSHException, EOFError, OSError) as exc:
-        raise ServerUnreachableError(f"The ring server {where} did not complete the SSH greeting: "
-                                     f"{exc}.") from None
+        raise ServerUnreachableError(f"The ring server {where} did not complete the SSH greeting: {exc}.") from None
     finally:
         tr.close()
     name = _known_hosts_name(host, port)

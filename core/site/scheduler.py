@@ -17,6 +17,7 @@ tested without a window:
   of a turn the user started; automatic ones only show in the panel and status
   bar, so that dialogs never pile up overnight).
 """
+
 from __future__ import annotations
 
 import enum
@@ -110,16 +111,24 @@ class SiteScheduler:
         self.training, self.failed_at = False, None
         if outcome.trained and outcome.record is not None:
             r = outcome.record
-            return TurnEnded(TurnEnd.PUBLISHED, f"Turn {r.turn + 1} done: weights v{r.version} published "
-                             f"(validation loss {r.metrics.get('val_loss', float('nan')):.4g}).", self.automatic)
-        return TurnEnded(TurnEnd.NOT_NEEDED, f"The ring has {outcome.manifest.status}; no turn was needed.",
-                         self.automatic)
+            return TurnEnded(
+                TurnEnd.PUBLISHED,
+                f"Turn {r.turn + 1} done: weights v{r.version} published "
+                f"(validation loss {r.metrics.get('val_loss', float('nan')):.4g}).",
+                self.automatic,
+            )
+        return TurnEnded(
+            TurnEnd.NOT_NEEDED, f"The ring has {outcome.manifest.status}; no turn was needed.", self.automatic
+        )
 
     def turn_cancelled(self) -> TurnEnded:
         self.training = False
         self.set_keep_taking(False)  # cancelling means "not now"
-        return TurnEnded(TurnEnd.CANCELLED, "Training cancelled: the lease was released and nothing was "
-                         "published; the ring is unchanged.", self.automatic)
+        return TurnEnded(
+            TurnEnd.CANCELLED,
+            "Training cancelled: the lease was released and nothing was published; the ring is unchanged.",
+            self.automatic,
+        )
 
     def turn_failed(self, message: str, now: float) -> TurnEnded:
         self.training, self.failed_at = False, now

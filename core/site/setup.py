@@ -5,6 +5,7 @@ in the user's state directory, created on first use as a ring of one (this
 site, named "local" until the user names it), so a single hospital can train
 and use the model without any server.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,8 +60,10 @@ class SiteSetup:
 
     def validated(self) -> "SiteSetup":
         if self.site and not SITE_RE.match(self.site):
-            raise ConfigError(f"Site name '{self.site}': use 1-32 letters, digits, '-' or '_' "
-                              "(it is stored on the server: no patient or path information).")
+            raise ConfigError(
+                f"Site name '{self.site}': use 1-32 letters, digits, '-' or '_' "
+                "(it is stored on the server: no patient or path information)."
+            )
         if not (2.0 <= self.poll_s <= 3600.0):
             raise ConfigError(f"Sync interval {self.poll_s:g} s is outside 2 s to 1 hour.")
         if self.key_file and not Path(self.key_file).expanduser().is_file():
@@ -74,6 +77,7 @@ class SiteSetup:
         if not (0 <= self.max_auto_turns_per_hour <= 60):
             raise ConfigError("The cap on automatic turns per hour must be from 0 to 60.")
         from ..training.config import load_config
+
         load_config(self.preset, None, list(self.overrides))  # unknown preset/key: ConfigError
         return self
 
@@ -83,10 +87,14 @@ class SiteSetup:
         return parse_server_url(self.server.strip())
 
     def ssh_options(self, trust_host_key: bool = False) -> SshOptions:
-        return SshOptions(identity=Path(self.key_file).expanduser() if self.key_file else None,
-                          passphrase=os.environ.get("HEMARELAY_SSH_PASSPHRASE") or None,
-                          known_hosts=Path(self.known_hosts).expanduser() if self.known_hosts else None,
-                          trust_host_key=trust_host_key, connect_timeout_s=10.0, io_timeout_s=30.0)
+        return SshOptions(
+            identity=Path(self.key_file).expanduser() if self.key_file else None,
+            passphrase=os.environ.get("HEMARELAY_SSH_PASSPHRASE") or None,
+            known_hosts=Path(self.known_hosts).expanduser() if self.known_hosts else None,
+            trust_host_key=trust_host_key,
+            connect_timeout_s=10.0,
+            io_timeout_s=30.0,
+        )
 
     def with_(self, **kw) -> "SiteSetup":
         return replace(self, **kw)
@@ -98,8 +106,9 @@ def check_data_folder(folder: str | Path) -> str:
     from ..worklist import CaseStatus, scan_folder
 
     if not str(folder).strip():
-        raise ConfigError("Choose the site data folder: the cases this site reviews, trains on and "
-                          "evaluates new model versions on.")
+        raise ConfigError(
+            "Choose the site data folder: the cases this site reviews, trains on and evaluates new model versions on."
+        )
     wl = scan_folder(folder)  # InputError: folder not found, or no cases in it
     approved = sum(c.status is not None and c.status.status is CaseStatus.APPROVED for c in wl.cases)
     return f"{len(wl.cases)} case(s) in {wl.folder}, {approved} approved for training."
@@ -107,6 +116,7 @@ def check_data_folder(folder: str | Path) -> str:
 
 def signing_key_path(setup: SiteSetup) -> Path:
     from ..ring.signing import default_key_path
+
     return Path(setup.signing_key).expanduser() if setup.signing_key else default_key_path(setup.site)
 
 
@@ -115,8 +125,10 @@ def site_signer(setup: SiteSetup) -> "TurnSigner":
     import os
 
     from ..ring.signing import TurnSigner
-    return TurnSigner.load_or_create(setup.site, signing_key_path(setup),
-                                     os.environ.get("HEMARELAY_KEY_PASSPHRASE") or None)
+
+    return TurnSigner.load_or_create(
+        setup.site, signing_key_path(setup), os.environ.get("HEMARELAY_KEY_PASSPHRASE") or None
+    )
 
 
 def trust_dir(setup: SiteSetup) -> Path:

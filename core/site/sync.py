@@ -7,6 +7,7 @@ keeps (latest, best, the last turns') that this site has not kept yet
 :class:`~core.site.versions.ModelStore`. It never uses them: choosing a
 version is the user's decision, after seeing its local scores.
 """
+
 from __future__ import annotations
 
 import time
@@ -66,7 +67,7 @@ class SiteView:
 
     @property
     def state(self) -> str:
-        """"converged", "stopped", "not a member", "training" (this site holds the
+        """ "converged", "stopped", "not a member", "training" (this site holds the
         lease), "my turn", or "waiting"."""
         m = self.manifest
         if m.status != "running":
@@ -86,8 +87,11 @@ class SiteView:
             return f"Site {self.site} is not a member of this ring ({', '.join(m.config.sites)})."
         who = self.holder
         now = f"site {who} is training" if who else f"site {m.next_site} is next"
-        order = " → ".join(m.config.sites) if m.config.order == "fixed" else \
-            f"{', '.join(m.config.sites)} (order shuffled each round)"
+        order = (
+            " → ".join(m.config.sites)
+            if m.config.order == "fixed"
+            else f"{', '.join(m.config.sites)} (order shuffled each round)"
+        )
         return f"Round {m.round + 1}, turn {m.turns_done + 1}: {now}. Sites: {order}."
 
     def rows(self) -> list[SiteRow]:
@@ -98,10 +102,17 @@ class SiteView:
             last[r.site] = r
             counts[r.site] = counts.get(r.site, 0) + 1
         nxt = m.next_site if m.status == "running" else None
-        return [SiteRow(s, counts.get(s, 0), last[s].finished_at if s in last else "",
-                        float(last[s].metrics["val_loss"]) if s in last and "val_loss" in last[s].metrics
-                        else None, s == nxt, self.holder == s)
-                for s in m.config.sites]
+        return [
+            SiteRow(
+                s,
+                counts.get(s, 0),
+                last[s].finished_at if s in last else "",
+                float(last[s].metrics["val_loss"]) if s in last and "val_loss" in last[s].metrics else None,
+                s == nxt,
+                self.holder == s,
+            )
+            for s in m.config.sites
+        ]
 
 
 @dataclass(frozen=True)
@@ -132,8 +143,9 @@ def read_view(setup: SiteSetup, t: Transport) -> SiteView:
     return SiteView(setup.site, t.describe(), m, read_lease(t))
 
 
-def sync_once(setup: SiteSetup, token: CancelToken = NEVER_CANCELLED, download: bool = True,
-              store_root=None) -> Generator[Progress, None, SyncResult]:
+def sync_once(
+    setup: SiteSetup, token: CancelToken = NEVER_CANCELLED, download: bool = True, store_root=None
+) -> Generator[Progress, None, SyncResult]:
     """Read the ring; bring home weights this site has not kept yet."""
     yield Progress(STAGE_SYNC, 0, 0, setup.location().display())
     with open_site_transport(setup) as t:
@@ -173,7 +185,7 @@ def check_ring(setup: SiteSetup, m: Manifest) -> tuple[Verified | None, tuple[Re
     p = v.problem
     refused = [RefusedVersion(p.version, p.site, p.kind, str(p))]
     # Every later version hangs on the refused one: name them too, so none looks merely missing.
-    for r in m.turn_records[len(v.records) + 1:]:
+    for r in m.turn_records[len(v.records) + 1 :]:
         refused.append(RefusedVersion(r.version, r.site, p.kind, f"it follows refused version {p.version}."))
     if p.kind in ("rollback", "fork"):
         return None, tuple(refused)

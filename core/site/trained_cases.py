@@ -8,6 +8,7 @@ version are those of every turn of this site up to and including it.
 Kept beside the model versions (``<state>/models/<ring>/trained-on.json``),
 on this computer only: the ring never sees case names or paths.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -38,8 +39,10 @@ class TrainedCases:
         except FileNotFoundError:
             return {"format": FORMAT, "turns": []}
         except (OSError, ValueError) as exc:
-            raise InputError(f"{self.path}: the record of the cases this site trained on cannot be "
-                             f"read ({exc}); without it new versions cannot be judged fairly.") from None
+            raise InputError(
+                f"{self.path}: the record of the cases this site trained on cannot be "
+                f"read ({exc}); without it new versions cannot be judged fairly."
+            ) from None
         if not isinstance(raw, dict) or not isinstance(raw.get("turns"), list):
             raise InputError(f"{self.path}: the record of the cases this site trained on is damaged.")
         return raw
@@ -49,14 +52,18 @@ class TrainedCases:
         with _LOCK:
             raw = self._read()
             raw["turns"] = [t for t in raw["turns"] if t.get("version") != version]
-            raw["turns"].append({"version": int(version), "cases": sorted(case_key(c) for c in cts),
-                                 "at": _dt.datetime.now().astimezone().isoformat(timespec="seconds")})
+            raw["turns"].append(
+                {
+                    "version": int(version),
+                    "cases": sorted(case_key(c) for c in cts),
+                    "at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+                }
+            )
             atomic_write_text(self.path, json.dumps(raw, indent=1) + "\n")
 
     def used_by(self, version: int) -> set[str]:
         """Case keys learnt by ``version``: this site's turns up to and including it."""
-        return {c for t in self._read()["turns"] if int(t.get("version", 0)) <= version
-                for c in t.get("cases", [])}
+        return {c for t in self._read()["turns"] if int(t.get("version", 0)) <= version for c in t.get("cases", [])}
 
     def own_versions(self) -> set[int]:
         return {int(t["version"]) for t in self._read()["turns"] if "version" in t}

@@ -6,6 +6,7 @@ training". It runs in a child process (:func:`train_my_turn_in_child`) so the
 application stays responsive; cancelling releases the lease and publishes
 nothing.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,19 +29,27 @@ def approved_cases(data_folder: str | Path) -> list[Case]:
     if not str(data_folder):
         raise ConfigError("No site data folder is set: choose it under Training > Site and server.")
     wl = scan_folder(data_folder)
-    return [c.case for c in wl.cases
-            if c.status is not None and c.status.status is CaseStatus.APPROVED and c.has_mask
-            and c.unsaved is None]
+    return [
+        c.case
+        for c in wl.cases
+        if c.status is not None and c.status.status is CaseStatus.APPROVED and c.has_mask and c.unsaved is None
+    ]
 
 
 def site_options(setup: SiteSetup, poll_s: float = 2.0) -> SiteOptions:
     """The ring options this site's settings decide: its key, pins, caps."""
-    return SiteOptions(site=setup.site, epochs_per_turn=setup.epochs_per_turn, poll_s=poll_s,
-                       retry_for_s=300.0, audit_path=default_audit_path(setup.site),
-                       signer=site_signer(setup), trust_dir=trust_dir(setup),
-                       require_signed=not (setup.allow_unsigned or setup.is_local),
-                       max_epochs_per_turn=setup.max_epochs_per_turn,
-                       upload_optimizer=setup.upload_optimizer)
+    return SiteOptions(
+        site=setup.site,
+        epochs_per_turn=setup.epochs_per_turn,
+        poll_s=poll_s,
+        retry_for_s=300.0,
+        audit_path=default_audit_path(setup.site),
+        signer=site_signer(setup),
+        trust_dir=trust_dir(setup),
+        require_signed=not (setup.allow_unsigned or setup.is_local),
+        max_epochs_per_turn=setup.max_epochs_per_turn,
+        upload_optimizer=setup.upload_optimizer,
+    )
 
 
 @dataclass(frozen=True)
@@ -52,8 +61,10 @@ class TurnPlan:
     preset: str
 
     def describe(self) -> str:
-        return (f"Training this site's turn on {len(self.cases)} case(s) approved for training "
-                f"(preset {self.preset} needs at least {self.min_cases}).")
+        return (
+            f"Training this site's turn on {len(self.cases)} case(s) approved for training "
+            f"(preset {self.preset} needs at least {self.min_cases})."
+        )
 
 
 def plan_turn(setup: SiteSetup) -> TurnPlan:
@@ -65,17 +76,20 @@ def plan_turn(setup: SiteSetup) -> TurnPlan:
     config = load_config(setup.preset, None, list(setup.overrides))
     cases = approved_cases(setup.data_folder)
     if not cases:
-        raise InputError(f"No case in {setup.data_folder} is approved for training: review the masks "
-                         "and mark cases 'approved for training' first.")
+        raise InputError(
+            f"No case in {setup.data_folder} is approved for training: review the masks "
+            "and mark cases 'approved for training' first."
+        )
     if len(cases) < config.min_approved:
-        raise InputError(f"Only {len(cases)} case(s) in {setup.data_folder} are approved for training; "
-                         f"the training preset '{config.preset}' needs at least {config.min_approved}. "
-                         "Review and approve more cases first; nothing was started.")
+        raise InputError(
+            f"Only {len(cases)} case(s) in {setup.data_folder} are approved for training; "
+            f"the training preset '{config.preset}' needs at least {config.min_approved}. "
+            "Review and approve more cases first; nothing was started."
+        )
     return TurnPlan(tuple(cases), config.min_approved, config.preset)
 
 
-def train_my_turn(setup: SiteSetup, token: CancelToken, poll_s: float = 2.0
-                  ) -> Generator[Progress, None, TurnOutcome]:
+def train_my_turn(setup: SiteSetup, token: CancelToken, poll_s: float = 2.0) -> Generator[Progress, None, TurnOutcome]:
     from ..training.config import load_config
     from ..training.ring_turn import HematomaTurnTrainer
     from .trained_cases import TrainedCases
@@ -96,10 +110,12 @@ def train_my_turn(setup: SiteSetup, token: CancelToken, poll_s: float = 2.0
     if outcome.trained and outcome.record is not None:
         # which cases this version learnt: it is never judged on them (core.site.gates)
         TrainedCases(ModelStore.for_ring(outcome.manifest.ring_id).folder).record(
-            outcome.record.version, [c.ct_path for c in cases])
+            outcome.record.version, [c.ct_path for c in cases]
+        )
     return outcome
 
 
 def train_my_turn_in_child(setup: SiteSetup, token: CancelToken) -> Generator[Progress, None, TurnOutcome]:
     from ..child_process import run_in_child
+
     return (yield from run_in_child(train_my_turn, setup, token=token, what="The training process"))

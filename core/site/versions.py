@@ -8,6 +8,7 @@ validation loss on the training site, this site's own scores once evaluated,
 and which version this site uses. Any kept version can be chosen again
 (roll back). Version numbers are the ring's, so one folder per ring.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -136,17 +137,21 @@ class ModelStore:
         except FileNotFoundError:
             return StoreIndex(self.ring_id)
         except (OSError, ValueError) as exc:
-            raise InputError(f"{path}: the local list of model versions cannot be read ({exc}); "
-                             "move it aside to start a new list.") from None
+            raise InputError(
+                f"{path}: the local list of model versions cannot be read ({exc}); move it aside to start a new list."
+            ) from None
         try:
-            return StoreIndex(raw["ring_id"], [ModelVersion.from_json(v) for v in raw["versions"]],
-                              raw.get("chosen"))
+            return StoreIndex(raw["ring_id"], [ModelVersion.from_json(v) for v in raw["versions"]], raw.get("chosen"))
         except (KeyError, TypeError) as exc:
             raise InputError(f"{path}: the local list of model versions is damaged ({exc}).") from None
 
     def _write(self, idx: StoreIndex) -> None:
-        doc = {"format": FORMAT, "ring_id": idx.ring_id, "chosen": idx.chosen,
-               "versions": [asdict(v) for v in idx.versions]}
+        doc = {
+            "format": FORMAT,
+            "ring_id": idx.ring_id,
+            "chosen": idx.chosen,
+            "versions": [asdict(v) for v in idx.versions],
+        }
         atomic_write_text(self.folder / INDEX, json.dumps(doc, indent=1) + "\n")
 
     def versions(self) -> list[ModelVersion]:
@@ -168,6 +173,7 @@ class ModelStore:
     def trained_cases(self):
         """This site's record of the cases each of its own turns trained on."""
         from .trained_cases import TrainedCases
+
         return TrainedCases(self.folder)
 
     def chosen(self) -> ModelVersion | None:
@@ -190,15 +196,29 @@ class ModelStore:
         val = float(record.metrics["val_loss"]) if record and "val_loss" in record.metrics else None
         name = f"v{ref.version:06d}-{ref.site}-{ref.sha256[:12]}.safetensors"
         rnd = ref.turn // max(len(m.config.sites), 1)
-        save_ring_weights_as_model(tensors, m.model_id or "", inside(self.folder, name),
-                                   version=f"v{ref.version} from site {ref.site}, round {rnd + 1}, "
-                                           f"ring {m.ring_id[:8]}",
-                                   metrics={"val_loss": val} if val is not None else {})
+        save_ring_weights_as_model(
+            tensors,
+            m.model_id or "",
+            inside(self.folder, name),
+            version=f"v{ref.version} from site {ref.site}, round {rnd + 1}, ring {m.ring_id[:8]}",
+            metrics={"val_loss": val} if val is not None else {},
+        )
         from ..model.weights import read_meta
-        v = ModelVersion(ref.version, ref.site, rnd, ref.turn, ref.sha256, _now(), name,
-                         m.model_id or "", m.ring_id, val,
-                         bool(m.best and m.best.weights.sha256 == ref.sha256),
-                         tensors_sha256=read_meta(self.folder / name).sha256)
+
+        v = ModelVersion(
+            ref.version,
+            ref.site,
+            rnd,
+            ref.turn,
+            ref.sha256,
+            _now(),
+            name,
+            m.model_id or "",
+            m.ring_id,
+            val,
+            bool(m.best and m.best.weights.sha256 == ref.sha256),
+            tensors_sha256=read_meta(self.folder / name).sha256,
+        )
         with _LOCK:
             idx = self._read()
             if any(x.sha256 == v.sha256 for x in idx.versions):
@@ -244,8 +264,7 @@ class ModelStore:
                 if v is None:
                     raise InputError(f"Model version {version} is not kept on this computer.")
                 if not self.path(v).is_file():
-                    raise InputError(f"The weights file of model version {version} "
-                                     f"({self.path(v)}) is missing.")
+                    raise InputError(f"The weights file of model version {version} ({self.path(v)}) is missing.")
             idx.chosen = version
             self._write(idx)
         return v

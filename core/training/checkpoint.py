@@ -7,6 +7,7 @@ where an interrupted run stopped. :func:`optimizer_to_tensors` and
 :func:`optimizer_from_tensors` are also what a ring turn uses to ship Adam's
 state with the weights.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,7 @@ def optimizer_to_tensors(opt_state: dict, prefix: str = "optim.") -> tuple[dict[
                 tensors[f"{prefix}{pid}.{key}"] = value.detach().cpu().contiguous()
             else:
                 scalars.setdefault(str(pid), {})[key] = value
-    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()}
-              for g in opt_state["param_groups"]]
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in opt_state["param_groups"]]
     return tensors, {"param_groups": groups, "scalars": scalars, "prefix": prefix}
 
 
@@ -46,7 +46,7 @@ def optimizer_from_tensors(tensors: dict[str, torch.Tensor], info: dict) -> dict
     for name, value in tensors.items():
         if not name.startswith(prefix):
             continue
-        pid, _, key = name[len(prefix):].partition(".")
+        pid, _, key = name[len(prefix) :].partition(".")
         state.setdefault(int(pid), {})[key] = value.clone()
     for pid, values in info.get("scalars", {}).items():
         state.setdefault(int(pid), {}).update(values)
@@ -68,11 +68,16 @@ def save_checkpoint(path: str | Path, state: TrainState, config: dict) -> Path:
         opt_tensors, opt_info = optimizer_to_tensors(state.optimizer)
         tensors |= opt_tensors
     meta = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "config": config,
-        "epoch": state.epoch, "best_val_loss": _finite_or_none(state.best_val_loss),
-        "best_epoch": state.best_epoch, "patience_ref": _finite_or_none(state.patience_ref),
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": config,
+        "epoch": state.epoch,
+        "best_val_loss": _finite_or_none(state.best_val_loss),
+        "best_epoch": state.best_epoch,
+        "patience_ref": _finite_or_none(state.patience_ref),
         "epochs_since_improvement": state.epochs_since_improvement,
-        "history": [m.to_dict() for m in state.history], "optimizer": opt_info,
+        "history": [m.to_dict() for m in state.history],
+        "optimizer": opt_info,
     }
     with atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"hemarelay": json.dumps(meta)})
@@ -94,7 +99,7 @@ def load_checkpoint(path: str | Path) -> tuple[TrainState, dict]:
         raise InputError(f"{path}: not a checkpoint of this program version; remove it to start afresh.")
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
-        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
     best = part("best.")
     inf = math.inf
@@ -103,7 +108,8 @@ def load_checkpoint(path: str | Path) -> tuple[TrainState, dict]:
         optimizer=optimizer_from_tensors(tensors, meta["optimizer"]) if meta["optimizer"] else None,
         epoch=int(meta["epoch"]),
         best_val_loss=inf if meta["best_val_loss"] is None else float(meta["best_val_loss"]),
-        best_epoch=int(meta["best_epoch"]), best_weights=best or None,
+        best_epoch=int(meta["best_epoch"]),
+        best_weights=best or None,
         patience_ref=inf if meta["patience_ref"] is None else float(meta["patience_ref"]),
         epochs_since_improvement=int(meta["epochs_since_improvement"]),
         history=[EpochMetrics(**m) for m in meta["history"]],

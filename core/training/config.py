@@ -4,6 +4,7 @@ TOML file on top, then ``key=value`` overrides from the command line.
 Every number of a run lives in :class:`TrainingConfig`; unknown keys and values
 of the wrong type are refused with a :class:`ConfigError` naming the key.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -59,26 +60,30 @@ class TrainingConfig:
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> ConfigError:
             return ConfigError(f"training setting {key} = {getattr(self, key)!r}: {why}")
+
         if self.architecture not in ARCHITECTURES:
             raise bad("architecture", f"choose one of {', '.join(sorted(ARCHITECTURES))}")
-        {"inception": inception.check_ds, "unet": unet.check_ds,
-         "unet25d": unet25d.check_ds}[self.architecture](self.ds)
+        {"inception": inception.check_ds, "unet": unet.check_ds, "unet25d": unet25d.check_ds}[self.architecture](
+            self.ds
+        )
         if input_channels(self.architecture) != 2 * self.context_slices + 1:
-            raise bad("context_slices", f"the {self.architecture} network takes "
-                      f"{input_channels(self.architecture)} input slice(s); set context_slices = "
-                      f"{(input_channels(self.architecture) - 1) // 2}")
-        if min(self.in_plane_mm, self.normal_patches_per_volume, self.normal_volumes,
-               self.bce_weight) < 0:
-            raise ConfigError("in_plane_mm, normal_patches_per_volume, normal_volumes and "
-                              "bce_weight must not be negative.")
+            raise bad(
+                "context_slices",
+                f"the {self.architecture} network takes "
+                f"{input_channels(self.architecture)} input slice(s); set context_slices = "
+                f"{(input_channels(self.architecture) - 1) // 2}",
+            )
+        if min(self.in_plane_mm, self.normal_patches_per_volume, self.normal_volumes, self.bce_weight) < 0:
+            raise ConfigError(
+                "in_plane_mm, normal_patches_per_volume, normal_volumes and bce_weight must not be negative."
+            )
         if self.lr_schedule not in ("constant", "cosine"):
             raise bad("lr_schedule", 'choose "constant" or "cosine"')
         if self.loss not in LOSSES:
             raise bad("loss", f"choose one of {', '.join(LOSSES)}")
         if self.val_split not in ("patch", "case"):
             raise bad("val_split", 'choose "patch" or "case"')
-        for key in ("ds", "patch_size", "patches_per_volume", "batch_size", "max_epochs", "patience",
-                    "min_approved"):
+        for key in ("ds", "patch_size", "patches_per_volume", "batch_size", "max_epochs", "patience", "min_approved"):
             if getattr(self, key) < 1:
                 raise bad(key, "must be at least 1")
         if self.patch_size < 8:
@@ -143,8 +148,9 @@ def parse_override(text: str) -> tuple[str, object]:
     return key, value
 
 
-def load_config(preset: str | None = None, config_file: str | Path | None = None,
-                overrides: list[str] | tuple[str, ...] = ()) -> TrainingConfig:
+def load_config(
+    preset: str | None = None, config_file: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()
+) -> TrainingConfig:
     """Preset, then the file, then the overrides (later wins)."""
     name = preset or DEFAULT_PRESET
     path = PRESETS_DIR / f"{name}.toml"

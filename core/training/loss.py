@@ -4,6 +4,7 @@ Sums run over the whole batch (every pixel of every patch), as the authors'
 Keras code flattened the batch tensor. Losses are ``1 - coefficient`` (the
 authors minimised ``-coefficient``; the constant does not change training).
 """
+
 from __future__ import annotations
 
 from typing import Callable

@@ -10,6 +10,7 @@ For an even patch size the centre voxel sits at index ``size // 2``.
 Patches keep the input's dtype (int16 for integer HU, which halves memory for
 the paper's 255x255 patches) and are converted to float32 per batch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,10 +33,16 @@ class PatchSet:
     @staticmethod
     def concat(parts: list["PatchSet"], patch_size: int, dtype=np.int16, channels: int = 1) -> "PatchSet":
         if not parts:
-            return PatchSet(np.zeros((0, channels, patch_size, patch_size), dtype),
-                            np.zeros((0, 1, patch_size, patch_size), np.uint8), np.zeros(0, np.int32))
-        return PatchSet(np.concatenate([p.x for p in parts]), np.concatenate([p.y for p in parts]),
-                        np.concatenate([p.group for p in parts]))
+            return PatchSet(
+                np.zeros((0, channels, patch_size, patch_size), dtype),
+                np.zeros((0, 1, patch_size, patch_size), np.uint8),
+                np.zeros(0, np.int32),
+            )
+        return PatchSet(
+            np.concatenate([p.x for p in parts]),
+            np.concatenate([p.y for p in parts]),
+            np.concatenate([p.group for p in parts]),
+        )
 
 
 def _choose(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -45,9 +52,19 @@ def _choose(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
     return flat[rng.choice(flat.size, size=n, replace=False)] if n else flat[:0]
 
 
-def extract_patches(image: np.ndarray, mask: np.ndarray, brain: np.ndarray, n: int, size: int,
-                    rng: np.random.Generator, background: float, healthy_per_lesion: float = 1.0,
-                    group: int = 0, context: int = 0, n_healthy: int | None = None) -> PatchSet:
+def extract_patches(
+    image: np.ndarray,
+    mask: np.ndarray,
+    brain: np.ndarray,
+    n: int,
+    size: int,
+    rng: np.random.Generator,
+    background: float,
+    healthy_per_lesion: float = 1.0,
+    group: int = 0,
+    context: int = 0,
+    n_healthy: int | None = None,
+) -> PatchSet:
     """Patches from one canonical volume (axial slices are ``[:, :, k]``).
 
     ``image`` is the prepared network input, ``mask`` the hematoma reference,
@@ -76,13 +93,14 @@ def extract_patches(image: np.ndarray, mask: np.ndarray, brain: np.ndarray, n: i
     for t, (i, j, k) in enumerate(zip(ii, jj, kk)):
         # voxel (i, j) sits at (i + before, j + before) in the padded arrays
         for c in range(channels):
-            x[t, c] = img[i:i + size, j:j + size, min(max(k - context + c, 0), last)]
-        y[t, 0] = msk[i:i + size, j:j + size, k]
+            x[t, c] = img[i : i + size, j : j + size, min(max(k - context + c, 0), last)]
+        y[t, 0] = msk[i : i + size, j : j + size, k]
     return PatchSet(x, y, np.full(flat.size, group, np.int32))
 
 
-def split_patches(patches: PatchSet, val_fraction: float, by: str,
-                  rng: np.random.Generator) -> tuple[PatchSet, PatchSet]:
+def split_patches(
+    patches: PatchSet, val_fraction: float, by: str, rng: np.random.Generator
+) -> tuple[PatchSet, PatchSet]:
     """(train, validation). ``by="patch"``: the paper's split, the last
     ``val_fraction`` of the shuffled patches; ``by="case"``: whole volumes
     (at least one, and at least one left for training) go to validation."""
@@ -91,7 +109,7 @@ def split_patches(patches: PatchSet, val_fraction: float, by: str,
         order = rng.permutation(n)
         n_val = int(round(n * val_fraction))
         n_val = min(max(n_val, 1 if n > 1 else 0), n - 1) if n else 0
-        return patches.take(np.sort(order[:n - n_val])), patches.take(np.sort(order[n - n_val:]))
+        return patches.take(np.sort(order[: n - n_val])), patches.take(np.sort(order[n - n_val :]))
     if by == "case":
         val_groups = validation_groups(np.unique(patches.group), val_fraction, rng)
         is_val = np.isin(patches.group, val_groups)

@@ -6,6 +6,7 @@ from the previous site, this site trains ``k`` epochs on its own approved
 cases, and only weights, Adam state and scalar losses go back. Patches are
 built once per process and reused for every turn this site takes.
 """
+
 from __future__ import annotations
 
 import re
@@ -24,8 +25,9 @@ from .trainer import EpochTrainer, TrainState
 
 
 class HematomaTurnTrainer:
-    def __init__(self, site_dir: str | Path, config: TrainingConfig,
-                 convention: InputConvention | None = None, cases=None) -> None:
+    def __init__(
+        self, site_dir: str | Path, config: TrainingConfig, convention: InputConvention | None = None, cases=None
+    ) -> None:
         self.site_dir = Path(site_dir)
         self.config = config
         self.convention = convention or config.input_convention()
@@ -42,8 +44,7 @@ class HematomaTurnTrainer:
                     raise InputError(f"{self.site_dir}: no approved cases for this site's turn.")
             else:  # the site folder: train/ (and normal/ when the settings use it)
                 cases, normals = training_cases([self.site_dir], self.config)
-            data, self.summary = yield from build_patch_data(cases, self.config, self.convention,
-                                                             token, normals)
+            data, self.summary = yield from build_patch_data(cases, self.config, self.convention, token, normals)
             self._trainer = make_trainer(self.config, data)
         return self._trainer
 
@@ -54,8 +55,10 @@ class HematomaTurnTrainer:
         loaded = load_default_model()
         shipped = model_id_for(loaded.meta.architecture, loaded.meta.ds, loaded.meta.input)
         if shipped != self.model_id or loaded.meta.input != self.convention:
-            raise InputError(f"This ring starts from the default model ({shipped}), but this site "
-                             f"trains {self.model_id}; train with --preset default.")
+            raise InputError(
+                f"This ring starts from the default model ({shipped}), but this site "
+                f"trains {self.model_id}; train with --preset default."
+            )
         return {k: v.clone() for k, v in loaded.state_dict.items()}
 
     def train_turn(self, inp: TurnInput, token: CancelToken) -> Generator[Progress, None, TurnResult]:
@@ -73,8 +76,10 @@ class HematomaTurnTrainer:
             result = yield from trainer.train_epochs(state, inp.epochs, token)
         except (RuntimeError, KeyError) as exc:
             if "state_dict" in str(exc) or "size mismatch" in str(exc) or isinstance(exc, KeyError):
-                raise InputError(f"The ring's weights do not fit this site's network "
-                                 f"({self.model_id}): {str(exc).splitlines()[0][:200]}") from None
+                raise InputError(
+                    f"The ring's weights do not fit this site's network "
+                    f"({self.model_id}): {str(exc).splitlines()[0][:200]}"
+                ) from None
             raise
         last = result.epochs[-1]
         metrics = {"train_loss": float(last.train_loss), "val_loss": float(last.val_loss)}
@@ -103,9 +108,16 @@ def is_hematoma_model(model_id: str | None) -> bool:
     return bool(re.fullmatch(_MODEL_ID, model_id or ""))
 
 
-def save_ring_weights_as_model(tensors: dict, model_id: str, out_path: str | Path, *, version: str,
-                               metrics: dict | None = None, convention: InputConvention | None = None,
-                               source: dict | None = None) -> Path:
+def save_ring_weights_as_model(
+    tensors: dict,
+    model_id: str,
+    out_path: str | Path,
+    *,
+    version: str,
+    metrics: dict | None = None,
+    convention: InputConvention | None = None,
+    source: dict | None = None,
+) -> Path:
     """Write ring weights as a model weights file that ``predict``/``evaluate`` load.
 
     ``model_id`` is the ring's (``inception-ds4``): it gives architecture and ds.
@@ -116,11 +128,17 @@ def save_ring_weights_as_model(tensors: dict, model_id: str, out_path: str | Pat
 
     m = re.fullmatch(_MODEL_ID, model_id or "")
     if not m:
-        raise InputError(f"The ring's model '{model_id}' is not a hematoma network; "
-                         "its weights cannot be used for prediction.")
-    meta = WeightsMeta(architecture=m.group(1), ds=int(m.group(2)),
-                       input=convention or convention_for(model_id),
-                       preset="ring", metrics=dict(metrics or {}), version=version,
-                       training=source or {"source": "cyclic weight transfer ring"})
+        raise InputError(
+            f"The ring's model '{model_id}' is not a hematoma network; its weights cannot be used for prediction."
+        )
+    meta = WeightsMeta(
+        architecture=m.group(1),
+        ds=int(m.group(2)),
+        input=convention or convention_for(model_id),
+        preset="ring",
+        metrics=dict(metrics or {}),
+        version=version,
+        training=source or {"source": "cyclic weight transfer ring"},
+    )
     save_weights(out_path, tensors, meta)
     return Path(out_path)

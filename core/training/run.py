@@ -5,6 +5,7 @@ epoch; an interrupted or cancelled run started again with the same folder and
 settings continues from it) and, at the end, ``model.safetensors``: the best
 weights (lowest validation loss) with their metadata.
 """
+
 from __future__ import annotations
 
 import logging
@@ -41,26 +42,33 @@ class TrainRunResult:
 
 
 def make_trainer(config: TrainingConfig, data) -> EpochTrainer:
-    return EpochTrainer(lambda: build_network(config.architecture, config.ds),
-                        get_loss(config.loss, config.bce_weight),
-                        data, batch_size=config.batch_size, learning_rate=config.learning_rate,
-                        seed=config.seed, min_delta=config.min_delta, threads=config.threads,
-                        augment=config.augment, lr_schedule=config.lr_schedule,
-                        schedule_epochs=config.max_epochs)
+    return EpochTrainer(
+        lambda: build_network(config.architecture, config.ds),
+        get_loss(config.loss, config.bce_weight),
+        data,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        seed=config.seed,
+        min_delta=config.min_delta,
+        threads=config.threads,
+        augment=config.augment,
+        lr_schedule=config.lr_schedule,
+        schedule_epochs=config.max_epochs,
+    )
 
 
 def _check_resumable(saved: dict, config: TrainingConfig, path: Path) -> None:
     now = config.to_dict()
-    diff = [k for k in sorted(set(saved) | set(now))
-            if k not in _RESUMABLE_CHANGES and saved.get(k) != now.get(k)]
+    diff = [k for k in sorted(set(saved) | set(now)) if k not in _RESUMABLE_CHANGES and saved.get(k) != now.get(k)]
     if diff:
         what = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff[:4])
-        raise ConfigError(f"{path} belongs to a run with other settings ({what}); use a new "
-                          "output folder, or --fresh to discard that run.")
+        raise ConfigError(
+            f"{path} belongs to a run with other settings ({what}); use a new "
+            "output folder, or --fresh to discard that run."
+        )
 
 
-def training_cases(site_dirs: Sequence[str | Path], config: TrainingConfig
-                   ) -> tuple[list[Case], list[Case]]:
+def training_cases(site_dirs: Sequence[str | Path], config: TrainingConfig) -> tuple[list[Case], list[Case]]:
     """(cases with masks from each ``SITE/train``, scans from each ``SITE/normal``).
 
     Normal scans are read only when the settings use them, at most
@@ -77,15 +85,19 @@ def training_cases(site_dirs: Sequence[str | Path], config: TrainingConfig
         cases += found
         if config.normal_patches_per_volume > 0:
             extra = site_split(site, "normal")
-            normals += extra[:config.normal_volumes] if config.normal_volumes else extra
+            normals += extra[: config.normal_volumes] if config.normal_volumes else extra
     return cases, normals
 
 
-def train_site(site_dir: str | Path | Sequence[str | Path], out_dir: str | Path,
-               config: TrainingConfig, token: CancelToken = NEVER_CANCELLED, fresh: bool = False,
-               init_weights: str | Path | None = None,
-               convention: InputConvention | None = None
-               ) -> Generator[Progress, None, TrainRunResult]:
+def train_site(
+    site_dir: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+    config: TrainingConfig,
+    token: CancelToken = NEVER_CANCELLED,
+    fresh: bool = False,
+    init_weights: str | Path | None = None,
+    convention: InputConvention | None = None,
+) -> Generator[Progress, None, TrainRunResult]:
     """Train on one site folder, or on several (their train/ cases pooled)."""
     sites = [site_dir] if isinstance(site_dir, (str, Path)) else list(site_dir)
     out_dir = Path(out_dir)
@@ -122,17 +134,33 @@ def train_site(site_dir: str | Path | Sequence[str | Path], out_dir: str | Path,
     best = st.best_weights or st.weights
     best_metrics = st.history[st.best_epoch - 1] if st.best_epoch else st.history[-1]
     meta = WeightsMeta(
-        architecture=config.architecture, ds=config.ds, input=convention, preset=config.preset,
-        training={"config": config.to_dict(), "data": summary.to_dict(), "epochs": st.epoch,
-                  "best_epoch": st.best_epoch, "stopped": result.stopped,
-                  "history": [{"epoch": m.epoch, "train_loss": m.train_loss, "val_loss": m.val_loss,
-                               "seconds": round(m.seconds, 2)} for m in st.history]},
-        metrics={"val_loss": best_metrics.val_loss, "train_loss": best_metrics.train_loss,
-                 "loss": config.loss},
-        parent_sha256=parent, version=f"{config.preset or 'custom'} epoch {st.best_epoch}")
+        architecture=config.architecture,
+        ds=config.ds,
+        input=convention,
+        preset=config.preset,
+        training={
+            "config": config.to_dict(),
+            "data": summary.to_dict(),
+            "epochs": st.epoch,
+            "best_epoch": st.best_epoch,
+            "stopped": result.stopped,
+            "history": [
+                {"epoch": m.epoch, "train_loss": m.train_loss, "val_loss": m.val_loss, "seconds": round(m.seconds, 2)}
+                for m in st.history
+            ],
+        },
+        metrics={"val_loss": best_metrics.val_loss, "train_loss": best_metrics.train_loss, "loss": config.loss},
+        parent_sha256=parent,
+        version=f"{config.preset or 'custom'} epoch {st.best_epoch}",
+    )
     path = out_dir / MODEL_NAME
     meta = save_weights(path, best, meta)
-    yield Progress("Training finished", st.epoch, st.epoch,
-                   f"{result.stopped} after {st.epoch} epochs; best validation loss "
-                   f"{best_metrics.val_loss:.4f} at epoch {st.best_epoch}", 0.0)
+    yield Progress(
+        "Training finished",
+        st.epoch,
+        st.epoch,
+        f"{result.stopped} after {st.epoch} epochs; best validation loss "
+        f"{best_metrics.val_loss:.4f} at epoch {st.best_epoch}",
+        0.0,
+    )
     return TrainRunResult(path, meta, result.stopped, resumed_from)

@@ -7,6 +7,7 @@ own random generator seeded by ``(seed, volume index)``, so the patches of one
 volume do not depend on the others. What leaves this module is arrays and
 counts: case identifiers stay here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -49,8 +50,11 @@ def prepare_case(case: Case, convention: InputConvention, normal: bool = False) 
         raise InputError(f"{case.ct_path}: no mask beside it; training needs a mask for every CT.")
     ct = load_ct(case.ct_path)
     canon, re = to_canonical(ct)
-    mask = (re.to_canonical(load_mask(case.mask_path, ct).data) if case.mask_path is not None
-            else np.zeros(canon.shape, np.uint8))
+    mask = (
+        re.to_canonical(load_mask(case.mask_path, ct).data)
+        if case.mask_path is not None
+        else np.zeros(canon.shape, np.uint8)
+    )
     brain = brain_mask(canon)
     image = convention.prepare(canon.data, brain)
     if convention.in_plane_mm > 0:
@@ -80,9 +84,13 @@ class DataSummary:
         return dict(self.__dict__)
 
 
-def build_patch_data(cases: Sequence[Case], config: TrainingConfig, convention: InputConvention,
-                     token: CancelToken = NEVER_CANCELLED, normal_cases: Sequence[Case] = ()
-                     ) -> Generator[Progress, None, tuple[PatchData, DataSummary]]:
+def build_patch_data(
+    cases: Sequence[Case],
+    config: TrainingConfig,
+    convention: InputConvention,
+    token: CancelToken = NEVER_CANCELLED,
+    normal_cases: Sequence[Case] = (),
+) -> Generator[Progress, None, tuple[PatchData, DataSummary]]:
     """Patches from ``cases`` (with masks) and, when the settings ask for them
     (``normal_patches_per_volume``), healthy-brain patches from ``normal_cases``:
     scans without hematoma that teach the network what is *not* blood."""
@@ -95,31 +103,38 @@ def build_patch_data(cases: Sequence[Case], config: TrainingConfig, convention: 
     outside = total = 0
     for v, (case, normal) in enumerate(todo):
         token.raise_if_cancelled()
-        yield Progress("Preparing training patches", v, len(todo),
-                       f"volume {v + 1} of {len(todo)}", clock.eta(v, len(todo)))
+        yield Progress(
+            "Preparing training patches", v, len(todo), f"volume {v + 1} of {len(todo)}", clock.eta(v, len(todo))
+        )
         pc = prepare_case(case, convention, normal=normal)
         ref = pc.mask.astype(bool)
         outside += int(np.count_nonzero(ref & ~pc.brain))
         total += int(np.count_nonzero(ref))
         rng = np.random.default_rng([config.seed, v])
-        parts.append(extract_patches(pc.image, ref & pc.brain, pc.brain, config.patches_per_volume,
-                                     config.patch_size, rng, convention.background_hu,
-                                     config.healthy_per_lesion, group=v,
-                                     context=convention.context_slices,
-                                     n_healthy=config.normal_patches_per_volume if normal else None))
+        parts.append(
+            extract_patches(
+                pc.image,
+                ref & pc.brain,
+                pc.brain,
+                config.patches_per_volume,
+                config.patch_size,
+                rng,
+                convention.background_hu,
+                config.healthy_per_lesion,
+                group=v,
+                context=convention.context_slices,
+                n_healthy=config.normal_patches_per_volume if normal else None,
+            )
+        )
     dtype = np.result_type(*[p.x.dtype for p in parts])
-    everything = PatchSet.concat([p for p in parts if len(p)], config.patch_size, dtype,
-                                 convention.channels)
-    n_with = sum(1 for p in parts[:len(cases)] if len(p))
+    everything = PatchSet.concat([p for p in parts if len(p)], config.patch_size, dtype, convention.channels)
+    n_with = sum(1 for p in parts[: len(cases)] if len(p))
     if len(everything) < 2:
-        raise InputError("the training cases hold no hematoma voxels inside the brain; "
-                         "nothing to train on.")
+        raise InputError("the training cases hold no hematoma voxels inside the brain; nothing to train on.")
     try:
-        train, val = split_patches(everything, config.val_fraction, config.val_split,
-                                   split_rng(config))
+        train, val = split_patches(everything, config.val_fraction, config.val_split, split_rng(config))
     except ValueError as exc:
         raise ConfigError(f"val_split = {config.val_split!r}: {exc}.") from None
     yield Progress("Preparing training patches", len(cases), len(cases), "done", 0.0)
-    summary = DataSummary(len(cases), n_with, len(train), len(val), outside / total if total else 0.0,
-                          len(normals))
+    summary = DataSummary(len(cases), n_with, len(train), len(val), outside / total if total else 0.0, len(normals))
     return PatchData(train, val), summary

@@ -14,6 +14,7 @@ so a run resumed from a checkpoint produces the same weights as one that was
 never interrupted, and two runs with the same seed and data give identical
 weights (same torch build and thread count).
 """
+
 from __future__ import annotations
 
 import copy
@@ -104,11 +105,21 @@ class EpochsResult:
 class EpochTrainer:
     """Adam on a network built by ``make_network``, batches drawn from ``data``."""
 
-    def __init__(self, make_network: Callable[[], nn.Module], loss_fn: LossFn, data: PatchData,
-                 batch_size: int = 8, learning_rate: float = 1e-4, seed: int = 0,
-                 min_delta: float = 1e-4, threads: int = 0, channels_last: bool = True,
-                 augment: bool = False, lr_schedule: str = "constant", schedule_epochs: int = 0
-                 ) -> None:
+    def __init__(
+        self,
+        make_network: Callable[[], nn.Module],
+        loss_fn: LossFn,
+        data: PatchData,
+        batch_size: int = 8,
+        learning_rate: float = 1e-4,
+        seed: int = 0,
+        min_delta: float = 1e-4,
+        threads: int = 0,
+        channels_last: bool = True,
+        augment: bool = False,
+        lr_schedule: str = "constant",
+        schedule_epochs: int = 0,
+    ) -> None:
         if data.n_train == 0 or data.n_val == 0:
             raise ValueError("training needs at least one training and one validation patch")
         self.make_network = make_network
@@ -153,7 +164,7 @@ class EpochTrainer:
     # ---------------------------------------------------------------- batches
     def _batches(self, patches: PatchSet, order: np.ndarray, rng: np.random.Generator | None = None):
         for start in range(0, order.size, self.batch_size):
-            idx = np.sort(order[start:start + self.batch_size])
+            idx = np.sort(order[start : start + self.batch_size])
             xb, yb = patches.x[idx].astype(np.float32), patches.y[idx].astype(np.float32)
             if rng is not None:
                 xb, yb = augment_batch(xb, yb, rng)
@@ -162,11 +173,12 @@ class EpochTrainer:
             yield x, y
 
     def _epoch_seed(self, epoch: int) -> int:
-        return (self.seed * 1_000_003 + epoch * 7_919) % (2 ** 63 - 1)
+        return (self.seed * 1_000_003 + epoch * 7_919) % (2**63 - 1)
 
     # ------------------------------------------------------------------- turn
-    def train_epochs(self, state: TrainState, k: int, token: CancelToken = NEVER_CANCELLED
-                     ) -> Generator[TrainingProgress, None, EpochsResult]:
+    def train_epochs(
+        self, state: TrainState, k: int, token: CancelToken = NEVER_CANCELLED
+    ) -> Generator[TrainingProgress, None, EpochsResult]:
         """Run ``k`` epochs from ``state``; yields progress, returns the new state."""
         prev_threads = torch.get_num_threads()
         if self.threads:
@@ -208,8 +220,9 @@ class EpochTrainer:
                 total += float(loss.detach()) * x.shape[0]
                 count += x.shape[0]
                 done_batches += 1
-                yield self._event("train", epoch, b, n_train_batches, total / count, last_val, st,
-                                  done_batches, k * per_epoch, t0)
+                yield self._event(
+                    "train", epoch, b, n_train_batches, total / count, last_val, st, done_batches, k * per_epoch, t0
+                )
             train_loss = total / count
             net.eval()
             vtotal, vcount = 0.0, 0
@@ -220,16 +233,28 @@ class EpochTrainer:
                     vtotal += float(self.loss_fn(y, net(x))) * x.shape[0]
                     vcount += x.shape[0]
                     done_batches += 1
-                    yield self._event("validate", epoch, b, n_val_batches, train_loss, last_val, st,
-                                      done_batches, k * per_epoch, t0)
+                    yield self._event(
+                        "validate", epoch, b, n_val_batches, train_loss, last_val, st, done_batches, k * per_epoch, t0
+                    )
             val_loss = vtotal / vcount
-            metrics = EpochMetrics(epoch, train_loss, val_loss, self.data.n_train, self.data.n_val,
-                                   time.monotonic() - t_epoch)
+            metrics = EpochMetrics(
+                epoch, train_loss, val_loss, self.data.n_train, self.data.n_val, time.monotonic() - t_epoch
+            )
             st = self._after_epoch(st, net, metrics)
             finished.append(metrics)
             last_val = val_loss
-            yield self._event("epoch_end", epoch, n_val_batches, n_val_batches, train_loss, val_loss,
-                              st, done_batches, k * per_epoch, t0)
+            yield self._event(
+                "epoch_end",
+                epoch,
+                n_val_batches,
+                n_val_batches,
+                train_loss,
+                val_loss,
+                st,
+                done_batches,
+                k * per_epoch,
+                t0,
+            )
         st.weights = _copy(net)
         st.optimizer = copy.deepcopy(opt.state_dict())
         return EpochsResult(st, finished)
@@ -252,14 +277,23 @@ class EpochTrainer:
         elapsed = time.monotonic() - t0
         eta = elapsed / done * (total - done) if done else None
         best = st.best_val_loss if math.isfinite(st.best_val_loss) else None
-        return TrainingProgress(stage=f"Epoch {epoch}", done=done, total=total, eta_s=eta,
-                                message=f"{phase} batch {batch}/{n_batches}", phase=phase,
-                                epoch=epoch, batch=batch, n_batches=n_batches, loss=loss,
-                                val_loss=val_loss, best_val_loss=best)
+        return TrainingProgress(
+            stage=f"Epoch {epoch}",
+            done=done,
+            total=total,
+            eta_s=eta,
+            message=f"{phase} batch {batch}/{n_batches}",
+            phase=phase,
+            epoch=epoch,
+            batch=batch,
+            n_batches=n_batches,
+            loss=loss,
+            val_loss=val_loss,
+            best_val_loss=best,
+        )
 
 
-def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Random flips of both image axes and a small intensity shift, per patch.
 
     Flips keep the physics (a bleed on the left looks like one on the right);
@@ -284,10 +318,14 @@ class FitResult:
     stopped: str  # "converged" or "max_epochs"
 
 
-def fit(trainer: EpochTrainer, state: TrainState, patience: int, max_epochs: int,
-        token: CancelToken = NEVER_CANCELLED,
-        on_epoch: Callable[[TrainState], None] | None = None
-        ) -> Generator[TrainingProgress, None, FitResult]:
+def fit(
+    trainer: EpochTrainer,
+    state: TrainState,
+    patience: int,
+    max_epochs: int,
+    token: CancelToken = NEVER_CANCELLED,
+    on_epoch: Callable[[TrainState], None] | None = None,
+) -> Generator[TrainingProgress, None, FitResult]:
     """Train until ``patience`` epochs pass without a validation improvement
     larger than the trainer's ``min_delta`` (the paper's rule), or until
     ``max_epochs``. ``on_epoch`` (e.g. a checkpoint writer) runs after every

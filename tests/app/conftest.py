@@ -1,4 +1,5 @@
 """Fixtures for the GUI tests: offscreen Qt, a writable copy of real cases, the window."""
+
 from __future__ import annotations
 
 import os
@@ -49,6 +50,7 @@ def _collect_qt_garbage():
 
     from PySide6.QtCore import QThreadPool
     from PySide6.QtWidgets import QApplication
+
     QThreadPool.globalInstance().waitForDone(60000)
     QApplication.processEvents()
     gc.collect()

@@ -1,4 +1,5 @@
 """Helpers for the GUI tests: open a case, mouse events on the slice view."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -36,11 +37,20 @@ def send_mouse(w, kind: str, row: float, col: float, button=None) -> None:
     vp = w.view.view.viewport()
     pos = QPointF(viewport_pos(w, row, col))
     glob = vp.mapToGlobal(pos)
-    types = {"press": QEvent.Type.MouseButtonPress, "move": QEvent.Type.MouseMove,
-             "release": QEvent.Type.MouseButtonRelease}
+    types = {
+        "press": QEvent.Type.MouseButtonPress,
+        "move": QEvent.Type.MouseMove,
+        "release": QEvent.Type.MouseButtonRelease,
+    }
     held = Qt.MouseButton.NoButton if kind == "release" else button
-    ev = QMouseEvent(types[kind], pos, glob, Qt.MouseButton.NoButton if kind == "move" else button,
-                     held, Qt.KeyboardModifier.NoModifier)
+    ev = QMouseEvent(
+        types[kind],
+        pos,
+        glob,
+        Qt.MouseButton.NoButton if kind == "move" else button,
+        held,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(vp, ev)
 
 

@@ -1,6 +1,7 @@
 """Run by test_recovery.py in a subprocess: start the app, open a case, paint
 one stroke through the core mask model, wait for the autosave, say so, and
 keep running until killed (the test kills it with SIGKILL, as a crash would)."""
+
 from __future__ import annotations
 
 import os

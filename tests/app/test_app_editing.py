@@ -1,4 +1,5 @@
 """The main window on a real case: slices, painting, undo/redo, save, reopen."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -176,8 +177,10 @@ def test_unsaved_edits_prompt_on_close(qtbot, window, site):
     w.controller.ask = lambda *a: "Discard"
     w.controller.close_case()
     assert w.controller.session is None
-    assert load_mask(site / "mask_067.nii.gz", load_ct(site / "ct_067.nii.gz")).data.sum() == \
-        np.count_nonzero(s.to_source(np.asarray(s.model.data))) - 25
+    assert (
+        load_mask(site / "mask_067.nii.gz", load_ct(site / "ct_067.nii.gz")).data.sum()
+        == np.count_nonzero(s.to_source(np.asarray(s.model.data))) - 25
+    )
 
 
 def test_keyboard_focus_on_spinbox_does_not_switch_window(qtbot, window, site):

@@ -1,4 +1,5 @@
 """``hemarelay gui``: argument forwarding, and a start in a real process (smoke test)."""
+
 from __future__ import annotations
 
 import os
@@ -25,10 +26,21 @@ def test_gui_opens_and_paints_the_case_in_a_real_process(site, tmp_path):
     """The installed ``hemarelay gui`` entry point, in its own process: the window
     opens the folder and the case and paints it (the smoke-test mode quits with
     status 0 once the case is painted, 1 if opening failed, 3 if nothing happened)."""
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HEMARELAY_CONFIG_DIR=str(tmp_path / "cfg"),
-               PYTHONPATH=str(ROOT), HEMARELAY_SMOKE_TEST="60")
-    r = subprocess.run([sys.executable, "-m", "core", "gui", str(site), "--case", str(site / "ct_067.nii.gz")],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    env = dict(
+        os.environ,
+        QT_QPA_PLATFORM="offscreen",
+        HEMARELAY_CONFIG_DIR=str(tmp_path / "cfg"),
+        PYTHONPATH=str(ROOT),
+        HEMARELAY_SMOKE_TEST="60",
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "core", "gui", str(site), "--case", str(site / "ct_067.nii.gz")],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "case 067 opened and painted" in r.stderr
     assert "Traceback" not in r.stderr

@@ -1,4 +1,5 @@
 """Before any ring turn, the shipped default model predicts the open case."""
+
 from __future__ import annotations
 
 import json

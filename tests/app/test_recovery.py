@@ -1,4 +1,5 @@
 """Crash safety: edits autosaved by a process killed with SIGKILL come back."""
+
 from __future__ import annotations
 
 import os
@@ -16,8 +17,13 @@ HELPER = Path(__file__).with_name("paint_then_wait.py")
 
 def _paint_and_kill(site: Path) -> int:
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-    proc = subprocess.Popen([sys.executable, str(HELPER), str(site), "067"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(HELPER), str(site), "067"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         line = ""
         for line in proc.stdout:  # blocks until the helper reports the autosave
@@ -42,8 +48,7 @@ def test_kill_then_restore_autosaved_edits(qtbot, window, site):
 
     w = window
     w.open_folder(site)
-    assert w.worklist_panel.model.data(
-        w.worklist_panel.model.index(w.worklist_panel.model.row_of("067"), 5)) == "yes"
+    assert w.worklist_panel.model.data(w.worklist_panel.model.index(w.worklist_panel.model.row_of("067"), 5)) == "yes"
     asked = []
     w.controller.ask = lambda title, text, buttons: asked.append((title, buttons)) or "Restore"
     s = open_case(qtbot, w, site)

@@ -1,4 +1,5 @@
 """Reports from the GUI, case status, errors shown without breaking the app, screenshot."""
+
 from __future__ import annotations
 
 import csv

@@ -7,6 +7,7 @@ tiny configuration so a turn takes seconds; the ring protocol, the child
 training process, downloads, verification, evaluation and prediction are
 the real ones.
 """
+
 from __future__ import annotations
 
 import json
@@ -47,15 +48,30 @@ def _other_site(site_b: Path, dst: Path) -> Path:
 
 
 def _start_other_site(server: str, data: Path, tmp_path: Path, ssh: SshdServer | None) -> subprocess.Popen:
-    args = [sys.executable, "-m", "core", "ring", "turn", "--server", server, "--site", "b",
-            "--data", str(data), "--wait", "--poll", "0.5", "--preset", PRESET]
+    args = [
+        sys.executable,
+        "-m",
+        "core",
+        "ring",
+        "turn",
+        "--server",
+        server,
+        "--site",
+        "b",
+        "--data",
+        str(data),
+        "--wait",
+        "--poll",
+        "0.5",
+        "--preset",
+        PRESET,
+    ]
     for kv in TINY:
         args += ["--set", kv]
     if ssh is not None:
         args += ["--identity", str(ssh.client_key), "--known-hosts", str(ssh.known_hosts)]
     env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_STATE_HOME=str(tmp_path / "state-b"))
-    return subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    return subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
 def _init_ring(server: str, ssh: SshdServer | None, tmp_path: Path, **config) -> None:
@@ -64,9 +80,9 @@ def _init_ring(server: str, ssh: SshdServer | None, tmp_path: Path, **config) ->
     (its key where the command line creates it, under ``state-b``)."""
     from core.ring.signing import TurnSigner, default_key_path
     from core.site.setup import site_signer
+
     key_b = tmp_path / "state-b" / default_key_path("b").relative_to(default_key_path("b").parents[2])
-    signers = {"a": site_signer(SiteSetup(site="a")).public,
-               "b": TurnSigner.load_or_create("b", key_b).public}
+    signers = {"a": site_signer(SiteSetup(site="a")).public, "b": TurnSigner.load_or_create("b", key_b).public}
     opts = SshOptions(identity=ssh.client_key, known_hosts=ssh.known_hosts) if ssh else None
     with open_transport(parse_server_url(server), opts) as t:
         t.connect()
@@ -90,7 +106,8 @@ def _manifest(ring_dir: Path) -> dict:
 
 @pytest.mark.parametrize("server_kind", ["folder", "sftp"])
 def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
-        qtbot, window, site, site_b, tmp_path, server_kind, sshd_factory):
+    qtbot, window, site, site_b, tmp_path, server_kind, sshd_factory
+):
     w = window
     ssh = sshd_factory() if server_kind == "sftp" else None
     ring_dir = tmp_path / "ring-server"
@@ -100,11 +117,17 @@ def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
     StatusStore(site).set("052", CaseStatus.REVIEWED, "tester")  # the case they are judged on
     other = _start_other_site(server, _other_site(site_b, tmp_path / "site-b"), tmp_path, ssh)
     try:
-        setup = SiteSetup(site="a", data_folder=str(site), server=server, poll_s=2.0, overrides=TINY,
-                          preset=PRESET,
-                          key_file=str(ssh.client_key) if ssh else "",
-                          known_hosts=str(ssh.known_hosts) if ssh else "",
-                          keep_taking_turns=ssh is None)  # the folder ring also tests "keep taking"
+        setup = SiteSetup(
+            site="a",
+            data_folder=str(site),
+            server=server,
+            poll_s=2.0,
+            overrides=TINY,
+            preset=PRESET,
+            key_file=str(ssh.client_key) if ssh else "",
+            known_hosts=str(ssh.known_hosts) if ssh else "",
+            keep_taking_turns=ssh is None,
+        )  # the folder ring also tests "keep taking"
         rp = w.ring_dock.panel
         curves, ended, messages = [], [], []
         w.ring_dock.ring.message.connect(messages.append)
@@ -117,19 +140,32 @@ def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
             assert "this site's turn" in rp.state_label.text()
             rp.train_button.click()
         n_turns = 4 if ssh is None else 2
-        _wait(qtbot, lambda: _manifest(ring_dir)["status"] != "running" and len(ended) == n_turns // 2,
-              480, "the ring to finish and this site's turns to end",
-              lambda: f"turns done {_manifest(ring_dir)['turns_done']}, ended {ended}, messages {messages[-4:]}, "
-                      f"site b exited {other.poll()}, ring {w.ring_dock.ring.status.text()}")
+        _wait(
+            qtbot,
+            lambda: _manifest(ring_dir)["status"] != "running" and len(ended) == n_turns // 2,
+            480,
+            "the ring to finish and this site's turns to end",
+            lambda: (
+                f"turns done {_manifest(ring_dir)['turns_done']}, ended {ended}, messages {messages[-4:]}, "
+                f"site b exited {other.poll()}, ring {w.ring_dock.ring.status.text()}"
+            ),
+        )
         assert other.wait(60) == 0, other.stdout.read()
         turns = [h for h in _manifest(ring_dir)["history"] if h.get("event") == "turn"]
         assert [h["site"] for h in turns] == ["a", "b"] * (n_turns // 2)
         assert all(ok for ok, _ in ended) and len(ended) == n_turns // 2, ended
         assert curves and curves[-1][0] > 0  # the live loss curve was drawn from the turn's events
         # the sync brought every published version home, verified, and scored it here
-        _wait(qtbot, lambda: len(w.ring_dock.ring.versions()) == n_turns
-              and all(v.score is not None for v in w.ring_dock.ring.versions()), 120, "versions kept and evaluated",
-              lambda: f"versions {w.ring_dock.ring.versions()}; messages {messages}")
+        _wait(
+            qtbot,
+            lambda: (
+                len(w.ring_dock.ring.versions()) == n_turns
+                and all(v.score is not None for v in w.ring_dock.ring.versions())
+            ),
+            120,
+            "versions kept and evaluated",
+            lambda: f"versions {w.ring_dock.ring.versions()}; messages {messages}",
+        )
         versions = w.ring_dock.ring.versions()
         assert [v.version for v in versions] == list(range(n_turns, 0, -1))
         assert [v.site for v in versions] == ["b", "a"] * (n_turns // 2)
@@ -146,20 +182,24 @@ def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
         # open a case; choose the newest, then roll back to v1: the overlay is recomputed each time.
         # One held-out case is "not enough cases to judge": each choice is confirmed
         from gui_helpers import open_case
+
         asked = []
         w.controller.ask = lambda title, text, buttons: asked.append(text) or buttons[0]
         session = open_case(qtbot, w, site, "067")
         before = session.prediction.copy()
         w.ring_dock.models.offer_button.click()
-        _wait(qtbot, lambda: f"v{n_turns} from site b" in w.display_panel.prediction_source.text(), 180,
-              "prediction with the newest version",
-              lambda: f"label {w.display_panel.prediction_source.text()!r}; asked {asked}")
+        _wait(
+            qtbot,
+            lambda: f"v{n_turns} from site b" in w.display_panel.prediction_source.text(),
+            180,
+            "prediction with the newest version",
+            lambda: f"label {w.display_panel.prediction_source.text()!r}; asked {asked}",
+        )
         newest = session.prediction.copy()
         assert not (newest == before).all()  # the stand-in prediction was replaced
         w.ring_dock.models.select(1)
         w.ring_dock.models.use_button.click()
-        _wait(qtbot, lambda: "v1 from site a" in w.display_panel.prediction_source.text(), 180,
-              "prediction with v1")
+        _wait(qtbot, lambda: "v1 from site a" in w.display_panel.prediction_source.text(), 180, "prediction with v1")
         assert w.ring_dock.ring.chosen().version == 1 and len(asked) == 2
         assert all("not enough cases to judge" in text for text in asked)
         assert "✔" in w.ring_dock.models.table.item(n_turns - 1, 8).text()
@@ -178,8 +218,14 @@ def test_cancel_mid_turn_leaves_the_ring_unchanged_and_gui_stays_responsive(qtbo
     """Embedded ring (no server): cancel while training; measure event-loop stalls."""
     w = window
     _approve(site, "067")
-    setup = SiteSetup(site="solo", data_folder=str(site), poll_s=2.0, epochs_per_turn=200, preset=PRESET,
-                      overrides=("patches_per_volume=24", "patch_size=32", "threads=1", "min_approved=1"))
+    setup = SiteSetup(
+        site="solo",
+        data_folder=str(site),
+        poll_s=2.0,
+        epochs_per_turn=200,
+        preset=PRESET,
+        overrides=("patches_per_volume=24", "patch_size=32", "threads=1", "min_approved=1"),
+    )
     w.apply_site(setup)
     _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled")
     ring_dir = tmp_path / "state" / "hemarelay" / "local-ring" / "solo"
@@ -192,14 +238,14 @@ def test_cancel_mid_turn_leaves_the_ring_unchanged_and_gui_stays_responsive(qtbo
 
     def tick() -> None:
         gaps.append(clock.restart() / 1000.0)
+
     ticker.timeout.connect(tick)
     events: list[Progress] = []
     w.ring_dock.ring.trainingProgress.connect(events.append)
     w.ring_dock.panel.train_button.click()
     clock.start()
     ticker.start()
-    _wait(qtbot, lambda: sum(getattr(e, "phase", "") == "train" for e in events) >= 20, 120,
-          "training batches")
+    _wait(qtbot, lambda: sum(getattr(e, "phase", "") == "train" for e in events) >= 20, 120, "training batches")
     ticker.stop()
     ended = []
     w.ring_dock.ring.trainingEnded.connect(lambda end: ended.append((end.published, end.message)))
@@ -216,8 +262,10 @@ def test_cancel_mid_turn_leaves_the_ring_unchanged_and_gui_stays_responsive(qtbo
     # the event loop kept turning while the child process trained (the interval is 5 ms)
     stalls = sorted(g - 0.005 for g in gaps[1:])
     worst, p99 = stalls[-1], stalls[int(0.99 * (len(stalls) - 1))]
-    print(f"event loop during training: {len(gaps)} ticks, worst stall {1000 * worst:.1f} ms, "
-          f"99th percentile {1000 * p99:.1f} ms; cancel took {stop_s:.2f} s")
+    print(
+        f"event loop during training: {len(gaps)} ticks, worst stall {1000 * worst:.1f} ms, "
+        f"99th percentile {1000 * p99:.1f} ms; cancel took {stop_s:.2f} s"
+    )
     assert worst < 0.050, f"the GUI stalled {1000 * worst:.0f} ms during training"
     assert not w.ring_dock.panel.cancel_button.isEnabled()
     _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled again")
@@ -228,8 +276,15 @@ def test_server_going_away_shows_offline_and_recovers(qtbot, window, tmp_path, s
     ssh = sshd_factory()
     ring_dir = tmp_path / "ring"
     _init_ring(ssh.url(ring_dir), ssh, tmp_path)
-    w.apply_site(SiteSetup(site="a", server=ssh.url(ring_dir), key_file=str(ssh.client_key),
-                           known_hosts=str(ssh.known_hosts), poll_s=2.0))
+    w.apply_site(
+        SiteSetup(
+            site="a",
+            server=ssh.url(ring_dir),
+            key_file=str(ssh.client_key),
+            known_hosts=str(ssh.known_hosts),
+            poll_s=2.0,
+        )
+    )
     _wait(qtbot, lambda: w.ring_dock.ring.status.state == "connected", 30, "connected")
     assert w.ring_dock.panel.train_button.isEnabled()
     ssh.stop()
@@ -255,6 +310,7 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
     def ask(title, text, buttons):
         questions.append(text)
         return answers[0]
+
     dlg = SiteDialog(SiteSetup(), ask)
     qtbot.addWidget(dlg)
     dlg.show()  # results for a closed dialog are ignored
@@ -266,6 +322,7 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
 
     def tested() -> bool:
         return dlg.test_button.isEnabled() and dlg.result.text() not in ("", "Connecting…")
+
     dlg.test_button.click()
     _wait(qtbot, tested, 30, "the test to finish")
     fp = ssh.host_key_line.split()[1]
@@ -302,8 +359,16 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
 def test_quitting_during_a_turn_waits_for_the_lease_to_be_released(qtbot, window, site, tmp_path):
     w = window
     _approve(site, "067")
-    w.apply_site(SiteSetup(site="solo", data_folder=str(site), poll_s=2.0, epochs_per_turn=200, preset=PRESET,
-                           overrides=("patches_per_volume=24", "patch_size=32", "threads=1", "min_approved=1")))
+    w.apply_site(
+        SiteSetup(
+            site="solo",
+            data_folder=str(site),
+            poll_s=2.0,
+            epochs_per_turn=200,
+            preset=PRESET,
+            overrides=("patches_per_volume=24", "patch_size=32", "threads=1", "min_approved=1"),
+        )
+    )
     _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled")
     events: list[Progress] = []
     w.ring_dock.ring.trainingProgress.connect(events.append)
@@ -313,9 +378,13 @@ def test_quitting_during_a_turn_waits_for_the_lease_to_be_released(qtbot, window
     w.controller.ask = lambda title, text, buttons: asked.append(title) or "Cancel training and quit"
     w.close()
     assert asked == ["Training in progress"] and w.isVisible()  # not closed while the child holds the lease
-    _wait(qtbot, lambda: not w.isVisible(), 30, "the window to close once the turn has stopped",
-          lambda: f"training {w.ring_dock.ring.training}, asked {asked}, "
-                  f"label {w.ring_dock.panel.progress_label.text()}")
+    _wait(
+        qtbot,
+        lambda: not w.isVisible(),
+        30,
+        "the window to close once the turn has stopped",
+        lambda: f"training {w.ring_dock.ring.training}, asked {asked}, label {w.ring_dock.panel.progress_label.text()}",
+    )
     ring_dir = tmp_path / "state" / "hemarelay" / "local-ring" / "solo"
     assert not (ring_dir / "lease.json").exists() and _manifest(ring_dir)["turns_done"] == 0
 

@@ -1,5 +1,6 @@
 """HEMARELAY_SMOKE_TEST: the packaged application's self-test quits by itself
 with an exit status that says whether the case opened (packaging/smoke_test.sh)."""
+
 from __future__ import annotations
 
 import pytest

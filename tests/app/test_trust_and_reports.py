@@ -1,5 +1,6 @@
 """Issue 14 in the window, on real cases: model gates, one state per case, fileable
 reports, DICOM SEG export and mask comparison."""
+
 from __future__ import annotations
 
 import csv
@@ -49,8 +50,9 @@ def test_training_on_one_case_is_gated_end_to_end(qtbot, window, site):
     w.open_folder(site)
     ended: list[tuple[bool, str]] = []
     w.ring_dock.ring.trainingEnded.connect(lambda end: ended.append((end.published, end.message)))
-    w.apply_site(SiteSetup(site="solo", data_folder=str(site), poll_s=2.0, epochs_per_turn=1, overrides=TINY,
-                           preset="cpu-small"))  # the paper's small network: seconds per turn
+    w.apply_site(
+        SiteSetup(site="solo", data_folder=str(site), poll_s=2.0, epochs_per_turn=1, overrides=TINY, preset="cpu-small")
+    )  # the paper's small network: seconds per turn
     _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled")
     assert w.ring_dock.status_label.text().startswith("Ring: local (no server)")  # no server configured
     w.ring_dock.panel.train_button.click()
@@ -81,8 +83,12 @@ def test_training_on_one_case_is_gated_end_to_end(qtbot, window, site):
     assert asked and "not enough cases to judge" in asked[0][1] and "No model is in use now" in asked[0][1]
     assert w.ring_dock.ring.chosen() is None
     open_case(qtbot, w, site, "052")  # the next case: v1, not chosen, never predicts it
-    _wait(qtbot, lambda: w.predictions.job is None or not w.predictions.job.running, 300,
-          "any prediction of the open case (the shipped default model may predict it)")
+    _wait(
+        qtbot,
+        lambda: w.predictions.job is None or not w.predictions.job.running,
+        300,
+        "any prediction of the open case (the shipped default model may predict it)",
+    )
     assert "v1" not in w.display_panel.prediction_source.text()
     if (site / "pred_052.json").exists():
         assert not json.loads((site / "pred_052.json").read_text())["model_version"].startswith("v1")
@@ -90,8 +96,12 @@ def test_training_on_one_case_is_gated_end_to_end(qtbot, window, site):
     answer[0] = "Use v1 anyway"
     w.ring_dock.models.offer_button.click()
     assert w.ring_dock.ring.chosen().version == 1
-    _wait(qtbot, lambda: "v1 from site solo" in w.display_panel.prediction_source.text(), 300,
-          "the open case predicted with the chosen v1")
+    _wait(
+        qtbot,
+        lambda: "v1 from site solo" in w.display_panel.prediction_source.text(),
+        300,
+        "the open case predicted with the chosen v1",
+    )
     # the prediction label and the versions table name the same hash, and say which
     label = w.display_panel.prediction_source.text()
     shown = table.item(0, 4).text()
@@ -157,11 +167,17 @@ def test_one_state_everywhere_after_edit_save_and_a_bad_file(qtbot, window, site
     qtbot.wait(400)
 
     def views() -> dict:
-        return {"worklist unsaved": _row_text(w, "067", 5) == "yes",
-                "title unsaved": w.windowTitle().endswith("*"),
-                "report unsaved": "unsaved edits: yes" in w.report_panel.state.text(),
-                "status": (_row_text(w, "067", 1), w.worklist_panel.status_combo.currentText(),
-                           re.search(r"\[(.*)\]", w.windowTitle()).group(1))}
+        return {
+            "worklist unsaved": _row_text(w, "067", 5) == "yes",
+            "title unsaved": w.windowTitle().endswith("*"),
+            "report unsaved": "unsaved edits: yes" in w.report_panel.state.text(),
+            "status": (
+                _row_text(w, "067", 1),
+                w.worklist_panel.status_combo.currentText(),
+                re.search(r"\[(.*)\]", w.windowTitle()).group(1),
+            ),
+        }
+
     v = views()
     assert v["worklist unsaved"] and v["title unsaved"] and v["report unsaved"], v
     assert "manual (unsaved edits)" in w.report_panel.live.text()

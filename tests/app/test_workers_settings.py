@@ -1,4 +1,5 @@
 """The worker runner and the preferences file."""
+
 from __future__ import annotations
 
 import threading

@@ -1,6 +1,7 @@
 """The reading workstation on real case 051 (and a synthetic phantom for midline
 shift): linked views, painting in any view, interpolation, limited fill,
 measurements, menus and shortcuts, the clipped-range notice."""
+
 from __future__ import annotations
 
 import os
@@ -41,12 +42,20 @@ def _pos(view, row: float, col: float) -> QPointF:
 def _mouse(view, kind: str, row: float, col: float, button=Qt.MouseButton.LeftButton) -> None:
     vp = view.view.viewport()
     pos = _pos(view, row, col)
-    types = {"press": QEvent.Type.MouseButtonPress, "move": QEvent.Type.MouseMove,
-             "release": QEvent.Type.MouseButtonRelease}
+    types = {
+        "press": QEvent.Type.MouseButtonPress,
+        "move": QEvent.Type.MouseMove,
+        "release": QEvent.Type.MouseButtonRelease,
+    }
     held = Qt.MouseButton.NoButton if kind == "release" else button
-    ev = QMouseEvent(types[kind], pos, vp.mapToGlobal(pos),
-                     Qt.MouseButton.NoButton if kind == "move" else button, held,
-                     Qt.KeyboardModifier.NoModifier)
+    ev = QMouseEvent(
+        types[kind],
+        pos,
+        vp.mapToGlobal(pos),
+        Qt.MouseButton.NoButton if kind == "move" else button,
+        held,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(vp, ev)
 
 
@@ -122,8 +131,7 @@ def test_painting_in_sagittal_changes_the_expected_voxels_and_undoes_in_one_step
     assert not np.array_equal(s.model.data, before)
 
 
-def test_interpolation_between_two_drawn_slices_fills_between_and_undoes_in_one_step(
-        qtbot, window, site051):
+def test_interpolation_between_two_drawn_slices_fills_between_and_undoes_in_one_step(qtbot, window, site051):
     w = window
     (site051 / "mask_051.nii.gz").unlink()  # contouring from scratch
     s = open_case(qtbot, w, site051, "051")
@@ -208,7 +216,7 @@ def _phantom(folder: Path, shift_px: int) -> Path:
     rr, cc = np.ogrid[:nr, :nc]
     stack[:, ((rr - 100) / 90.0) ** 2 + ((cc - 100) / 80.0) ** 2 <= 1] = 30
     stack[:, 20:180, 99:102] = 80  # falx
-    stack[:, 95:110, 100 + shift_px - 1:100 + shift_px + 2] = 60  # septum pellucidum
+    stack[:, 95:110, 100 + shift_px - 1 : 100 + shift_px + 2] = 60  # septum pellucidum
     canonical = stack.transpose(2, 1, 0)[::-1]  # [i, j, k]: i = nc - 1 - col
     path = folder / "ct_phantom.nii.gz"
     nib.save(nib.Nifti1Image(np.ascontiguousarray(canonical), np.diag([0.45, 0.45, 5.0, 1.0])), path)
@@ -263,8 +271,7 @@ def test_ruler_thickness_and_hu_circle_are_kept_beside_the_mask(qtbot, window, s
     assert path == site051 / "measurements_051.json"
     w.controller.close_case()
     s2 = open_case(qtbot, w, site051, "051")
-    assert [m.kind for m in w.edit.measure.items] == [MeasureKind.THICKNESS, MeasureKind.RULER,
-                                                      MeasureKind.HU_CIRCLE]
+    assert [m.kind for m in w.edit.measure.items] == [MeasureKind.THICKNESS, MeasureKind.RULER, MeasureKind.HU_CIRCLE]
     assert w.measure_panel.list.count() == 3 and s2 is w.controller.session
     w.measure_panel.list.setCurrentRow(1)
     w.measure_panel.removeRequested.emit(1)

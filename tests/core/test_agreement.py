@@ -1,4 +1,5 @@
 """Agreement between two masks (hemarelay compare) on real CT-ICH cases."""
+
 from __future__ import annotations
 
 import json
@@ -55,9 +56,13 @@ def test_compare_command_prints_and_writes_json(site_a, tmp_path):
     ct = load_ct(ct_path)
     empty = save_mask(np.zeros(ct.shape, np.uint8), ct, tmp_path / "empty.nii.gz")
     out = tmp_path / "agreement.json"
-    p = subprocess.run([sys.executable, "-m", "core", "compare", str(mask_path), str(empty),
-                        "--ct", str(ct_path), "--json", str(out)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "core", "compare", str(mask_path), str(empty), "--ct", str(ct_path), "--json", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     assert "Dice 0.000" in p.stdout and "HD95 n/a" in p.stdout and "One mask is empty" in p.stdout
     doc = json.loads(out.read_text())

@@ -1,11 +1,21 @@
 """core.annotation without Qt: undo/redo model, tools, editor, stack layout."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.annotation import (AxialStack, Editor, EditorSettings, HURange, MaskModel, Tool,
-                             capsule, component_at, flood_fill)
+from core.annotation import (
+    AxialStack,
+    Editor,
+    EditorSettings,
+    HURange,
+    MaskModel,
+    Tool,
+    capsule,
+    component_at,
+    flood_fill,
+)
 from core.errors import InputError
 from core.orientation import to_canonical
 from core.volume import Volume

@@ -1,4 +1,5 @@
 """Opening, editing, saving and recovering a real case without Qt."""
+
 from __future__ import annotations
 
 import os
@@ -9,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.annotation import (Editor, Tool, open_case, pending_recovery,
-                             read_recovery, write_recovery)
+from core.annotation import Editor, Tool, open_case, pending_recovery, read_recovery, write_recovery
 from core.case_files import case_files, case_id, is_case_ct, provenance_path
 from core.errors import CancelledError, InputError
 from core.io import load_ct, load_mask, save_mask

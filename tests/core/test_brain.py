@@ -1,4 +1,5 @@
 """Brain extraction on real data: hematomas stay inside, volumes plausible."""
+
 from __future__ import annotations
 
 import glob

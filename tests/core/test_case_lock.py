@@ -1,6 +1,7 @@
 """One writer per case (issue 15), on real CT-ICH cases: a second program opening a
 case someone edits gets it read-only and is told who holds it; a dead holder's
 lock is taken over; status changes are compare-and-swap and never lost."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -47,8 +48,14 @@ time.sleep(600)
 
 
 def _other_window(ct: Path) -> subprocess.Popen:
-    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(ct)], cwd=ROOT, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    p = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(ct)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert p.stdout.readline().strip() == "open", p.stderr.read()
     return p
 
@@ -86,6 +93,7 @@ def test_a_second_program_opens_the_case_read_only_and_says_who_holds_it(folder)
 
 def test_a_lock_taken_over_as_stale_stops_the_old_holder_from_writing(folder, monkeypatch):
     import core.annotation.case_lock as CL
+
     s = run_to_end(open_case(folder / "ct_052.nii.gz", user="first"))
     lock = folder / ".case_052.lock"
     old = time.time() - CL.STALE_AFTER_S - 10

@@ -1,4 +1,5 @@
 """The command line: lazy start-up, the command table, shared options, the printer."""
+
 from __future__ import annotations
 
 import io
@@ -17,19 +18,27 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fresh(code: str) -> str:
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
 
 
 def test_building_the_parser_and_help_load_no_command_module_nor_torch():
-    out = _fresh("import sys, contextlib, io\nfrom core import cli\ncli.build_parser()\n"
-                 "with contextlib.redirect_stdout(io.StringIO()):\n"
-                 "    for a in (['--help'], ['--version']):\n"
-                 "        try:\n            cli.main(a)\n        except SystemExit:\n            pass\n"
-                 "print(sorted(m for m in sys.modules if m.startswith('core.commands.') or "
-                 "m.split('.')[0] in ('torch', 'scipy', 'matplotlib', 'paramiko')))")
+    out = _fresh(
+        "import sys, contextlib, io\nfrom core import cli\ncli.build_parser()\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    for a in (['--help'], ['--version']):\n"
+        "        try:\n            cli.main(a)\n        except SystemExit:\n            pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('core.commands.') or "
+        "m.split('.')[0] in ('torch', 'scipy', 'matplotlib', 'paramiko')))"
+    )
     assert out == "[]"
 
 
@@ -44,8 +53,10 @@ def test_every_listed_command_is_registered_by_its_module_with_its_help():
 
 
 def test_only_the_chosen_command_module_is_imported():
-    out = _fresh("import sys\nfrom core import cli\ncli.build_parser(['info'])\n"
-                 "print(sorted(m for m in sys.modules if m.startswith('core.commands.')))")
+    out = _fresh(
+        "import sys\nfrom core import cli\ncli.build_parser(['info'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('core.commands.')))"
+    )
     assert out == "['core.commands.imaging']"
 
 
@@ -57,11 +68,27 @@ def test_a_missing_command_module_fails_loudly(monkeypatch):
 
 def test_shared_option_groups(capsys):
     parser = cli.build_parser(["train", "ring", "experiment"])
-    a = parser.parse_args(["train", "--data", "d", "--out", "o", "--preset", "paper", "--config", "c.toml",
-                           "--set", "ds=2", "--set", "patience=3"])
+    a = parser.parse_args(
+        [
+            "train",
+            "--data",
+            "d",
+            "--out",
+            "o",
+            "--preset",
+            "paper",
+            "--config",
+            "c.toml",
+            "--set",
+            "ds=2",
+            "--set",
+            "patience=3",
+        ]
+    )
     assert (a.preset, a.config, a.overrides) == ("paper", Path("c.toml"), ["ds=2", "patience=3"])
-    a = parser.parse_args(["ring", "turn", "--server", "/r", "--site", "a", "--data", "d", "--set", "ds=2",
-                           "--identity", "k"])
+    a = parser.parse_args(
+        ["ring", "turn", "--server", "/r", "--site", "a", "--data", "d", "--set", "ds=2", "--identity", "k"]
+    )
     assert a.overrides == ["ds=2"] and a.identity == Path("k") and a.server == "/r"
     a = parser.parse_args(["ring", "status", "--server", "sftp://h/x", "--trust-host-key"])
     assert a.trust_host_key
@@ -72,6 +99,7 @@ def test_shared_option_groups(capsys):
 
 def test_gui_without_a_registered_application_says_how_to_install(monkeypatch, capsys):
     from core.commands import gui
+
     monkeypatch.setattr(gui, "entry_points", lambda group: [])
     assert cli.main(["gui"]) == 2
     assert "pip install 'hematoma-relay[gui]'" in capsys.readouterr().err
@@ -79,13 +107,20 @@ def test_gui_without_a_registered_application_says_how_to_install(monkeypatch, c
 
 def test_gui_finds_the_application_through_its_entry_point():
     from importlib.metadata import entry_points
+
     (ep,) = entry_points(group="hemarelay.gui")
     assert ep.value == "app.main:main"
 
 
 def test_format_eta():
     assert [format_eta(s) for s in (None, float("nan"), 0.2, 42.4, 185, 7800)] == [
-        "", "", "", "about 42 s left", "about 3 min 05 s left", "about 2 h 10 min left"]
+        "",
+        "",
+        "",
+        "about 42 s left",
+        "about 3 min 05 s left",
+        "about 2 h 10 min left",
+    ]
 
 
 class _Tty(io.StringIO):
@@ -107,7 +142,10 @@ def test_console_printer_in_a_log_keeps_steps_and_drops_fine_progress():
     printer = console.ConsolePrinter(quiet_stages=("Segmenting",), stream=out)
     assert drive(_events(), printer) == "done"
     assert out.getvalue().splitlines() == [
-        "Loading [0%]: a.nii.gz (1 of 2)", "Segmenting: slice 1 of 3", "Loading [50%]: b.nii.gz (2 of 2)"]
+        "Loading [0%]: a.nii.gz (1 of 2)",
+        "Segmenting: slice 1 of 3",
+        "Loading [50%]: b.nii.gz (2 of 2)",
+    ]
 
 
 def test_console_printer_on_a_terminal_rewrites_one_status_line():

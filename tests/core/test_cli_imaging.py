@@ -1,4 +1,5 @@
 """`hemarelay brain` end to end, and bad input: one line, exit 2, no output file."""
+
 from __future__ import annotations
 
 import gzip
@@ -16,8 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def hemarelay(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.run([sys.executable, "-m", "core", *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], capture_output=True, text=True, env=env, cwd=ROOT, timeout=300
+    )
 
 
 def test_brain_command_on_real_dicom(data_root, tmp_path):
@@ -61,10 +63,15 @@ def test_bad_inputs_exit_2_with_one_line_and_no_output(data_root, tmp_path):
         assert r.returncode == 2, (expect, r.stdout, r.stderr)
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-        assert str(path.name) in lines[0] and (expect.lower() in lines[0].lower()
-                                               or expect == "truncated" and "corrupt" in lines[0]
-                                               or expect == "not an image" and "readable" in lines[0]
-                                               or expect == "no DICOM" and "no DICOM" in lines[0]), lines[0]
+        assert str(path.name) in lines[0] and (
+            expect.lower() in lines[0].lower()
+            or expect == "truncated"
+            and "corrupt" in lines[0]
+            or expect == "not an image"
+            and "readable" in lines[0]
+            or expect == "no DICOM"
+            and "no DICOM" in lines[0]
+        ), lines[0]
         assert not out.exists()
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out_")]
 

@@ -1,5 +1,6 @@
 """The default model shipped with the program: integrity, use without --model,
 and a ring that starts from it."""
+
 from __future__ import annotations
 
 import json
@@ -85,9 +86,19 @@ def test_ring_config_keeps_where_it_starts_from():
 @pytest.mark.slow
 def test_a_ring_started_from_the_default_model_trains_from_its_weights(site_a: Path):
     cases = [Case("071", site_a / "train" / "ct_071.nii.gz", site_a / "train" / "mask_071.nii.gz")]
-    config = load_config("default", None, ["patches_per_volume=2", "normal_patches_per_volume=0",
-                                           "patch_size=32", "learning_rate=1e-12", "val_split=patch",
-                                           "threads=1", "augment=false"])
+    config = load_config(
+        "default",
+        None,
+        [
+            "patches_per_volume=2",
+            "normal_patches_per_volume=0",
+            "patch_size=32",
+            "learning_rate=1e-12",
+            "val_split=patch",
+            "threads=1",
+            "augment=false",
+        ],
+    )
     trainer = HematomaTurnTrainer(site_a, config, cases=cases)
     shipped = load_default_model().state_dict
     inp = TurnInput(None, None, 1, seed=0, turn=0, site="a", start_from="default")

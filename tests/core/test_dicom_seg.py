@@ -1,5 +1,6 @@
 """DICOM cases: the mask mapped back onto the source frames, the DICOM SEG round trip,
 and the study details a report files (real GE series with an 18.5 degree gantry tilt)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -12,8 +13,14 @@ import pytest
 
 from core.errors import InputError
 from core.io import load_ct, save_mask
-from core.io.dicom_source import (NOT_AVAILABLE, mask_on_source_frames, read_frames, series_files,
-                                  source_pixels, study_info)
+from core.io.dicom_source import (
+    NOT_AVAILABLE,
+    mask_on_source_frames,
+    read_frames,
+    series_files,
+    source_pixels,
+    study_info,
+)
 from core.metrics import dice
 from core.reports.seg import export_seg, read_seg_on_frames, why_no_seg, write_seg
 
@@ -36,7 +43,7 @@ def _blob(ct) -> np.ndarray:
     c = np.array([ni // 2, nj // 2 + 40, nk // 2])
     ii, jj, kk = np.ogrid[:ni, :nj, :nk]
     sp = ct.spacing
-    ball = (((ii - c[0]) * sp[0]) ** 2 + ((jj - c[1]) * sp[1]) ** 2 + ((kk - c[2]) * sp[2]) ** 2) < 30 ** 2
+    ball = (((ii - c[0]) * sp[0]) ** 2 + ((jj - c[1]) * sp[1]) ** 2 + ((kk - c[2]) * sp[2]) ** 2) < 30**2
     return (ball & (ct.data > 10) & (ct.data < 90)).astype(np.uint8)
 
 
@@ -110,8 +117,13 @@ def test_export_seg_command_and_refusals(tilted, tmp_path, site_a):
     save_mask(_blob(ct), ct, mask_path)
     out = tmp_path / "out" / "seg.dcm"
     out.parent.mkdir()
-    p = subprocess.run([sys.executable, "-m", "core", "export-seg", str(folder), str(mask_path),
-                        "-o", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    p = subprocess.run(
+        [sys.executable, "-m", "core", "export-seg", str(folder), str(mask_path), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stderr
     assert "SEG:" in p.stdout and out.is_file() and pydicom.dcmread(out).Modality == "SEG"
     # a NIfTI case: the reason, in plain words

@@ -4,6 +4,7 @@ per volume, at most 2 epochs per site (4 ring turns). The outputs are checked
 for their content: Table 2 against the per-case scores, the per-case scores
 against ``evaluate_site``, the MSL model against the ring, the figures, the
 report, and ``--resume`` on a finished experiment."""
+
 from __future__ import annotations
 
 import csv
@@ -24,8 +25,18 @@ from core.experiment import ExperimentPlan, SiteSpec, parse_site_arg, ring_budge
 from core.training.config import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
-TINY = ["--set", "patches_per_volume=4", "--set", "patch_size=24", "--set", "max_epochs=2",
-        "--set", "patience=1", "--set", "threads=1"]
+TINY = [
+    "--set",
+    "patches_per_volume=4",
+    "--set",
+    "patch_size=24",
+    "--set",
+    "max_epochs=2",
+    "--set",
+    "patience=1",
+    "--set",
+    "threads=1",
+]
 
 
 def _link_site(src: Path, dst: Path, n_train: int = 2) -> Path:
@@ -40,13 +51,22 @@ def _link_site(src: Path, dst: Path, n_train: int = 2) -> Path:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core", *args], cwd=ROOT, capture_output=True, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=600,
+    )
 
 
 def _hashes(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and "ring" not in p.parts}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "ring" not in p.parts
+    }
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +96,8 @@ def test_table2_matches_the_per_case_scores(experiment):
             assert r[f"r_site_{site}"] == ""
             assert "at least 3" in stats["models"][r["model"]][site]["pearson_note"]
         assert float(r["dice_average"]) == pytest.approx(
-            (float(r["dice_site_a"]) + float(r["dice_site_b"])) / 2, abs=1e-4)
+            (float(r["dice_site_a"]) + float(r["dice_site_b"])) / 2, abs=1e-4
+        )
     md = (out / "table2.md").read_text()
     for r in rows:
         assert f"| {r['model']} | {float(r['dice_site_a']):.3f} / n/a |" in md
@@ -84,9 +105,15 @@ def test_table2_matches_the_per_case_scores(experiment):
         for ssl in ("SSL-A", "SSL-B"):
             t = stats["wilcoxon"][site][f"MSL vs {ssl}"]
             assert t["n"] == 1 and t["note"]  # n too small: the note says so
-    assert stats["plan"]["ring"] == {"patience_turns": 2, "max_turns": 4, "epochs_per_turn": 1,
-                                     "order": "fixed", "convergence": "global", "seed": 0,
-                                     "min_delta": 1e-4}
+    assert stats["plan"]["ring"] == {
+        "patience_turns": 2,
+        "max_turns": 4,
+        "epochs_per_turn": 1,
+        "order": "fixed",
+        "convergence": "global",
+        "seed": 0,
+        "min_delta": 1e-4,
+    }
     assert all(v > 0 for v in stats["timings_s"].values())
     assert "Table 2" in experiment["stdout"] and "step 3 of 5: train-MSL" in experiment["stderr"]
 
@@ -95,6 +122,7 @@ def test_table2_matches_the_per_case_scores(experiment):
 def test_scores_agree_with_the_evaluate_function(experiment):
     from core.inference import Segmenter, evaluate_site
     from core.progress import run_to_end
+
     out = experiment["out"]
     stats = json.loads((out / "stats.json").read_text())
     ev = run_to_end(evaluate_site(experiment["a"], Segmenter.from_file(out / "models/SSL-B/model.safetensors")))
@@ -111,14 +139,16 @@ def test_scores_agree_with_the_evaluate_function(experiment):
 @pytest.mark.slow
 def test_models_come_from_where_they_should(experiment):
     from core.model.weights import load_weights
+
     out = experiment["out"]
     msl = load_weights(out / "models/MSL/model.safetensors")
     assert msl.meta.training["source"] == "cyclic weight transfer ring" and msl.meta.preset == "ring"
     manifest = json.loads((out / "ring/server/manifest.json").read_text())
     turns = [h for h in manifest["history"] if h.get("event") == "turn"]
-    assert 2 <= len(turns) <= 4 and [t["site"] for t in turns] == ["a", "b", "a", "b"][:len(turns)]
+    assert 2 <= len(turns) <= 4 and [t["site"] for t in turns] == ["a", "b", "a", "b"][: len(turns)]
     # the fetched weights are the ring's best: the same tensors as the best file on the server
     from core.ring.codec import decode_weights, sha256_hex
+
     best = manifest["best"]["weights"]
     ring_bytes = (out / "ring/server" / best["file"]).read_bytes()
     assert sha256_hex(ring_bytes) == best["sha256"]
@@ -137,6 +167,7 @@ def test_models_come_from_where_they_should(experiment):
 @pytest.mark.slow
 def test_figures_and_report(experiment):
     import matplotlib.image as mpimg
+
     out = experiment["out"]
     for name in ("fig_dice_site_a.png", "fig_dice_site_b.png", "fig_examples.png"):
         data = (out / name).read_bytes()
@@ -163,8 +194,19 @@ def test_resume_of_a_finished_experiment_changes_nothing(experiment):
     # the same folder without --resume, or with other settings, is refused
     r = _cli("experiment", "--site", f"a={a}", "--site", f"b={b}", "--out", str(out), *TINY)
     assert r.returncode == 2 and "--resume" in r.stderr
-    r = _cli("experiment", "--site", f"a={a}", "--site", f"b={b}", "--out", str(out), "--resume",
-             *TINY, "--set", "patch_size=32")
+    r = _cli(
+        "experiment",
+        "--site",
+        f"a={a}",
+        "--site",
+        f"b={b}",
+        "--out",
+        str(out),
+        "--resume",
+        *TINY,
+        "--set",
+        "patch_size=32",
+    )
     assert r.returncode == 2 and "patch_size" in r.stderr
 
 

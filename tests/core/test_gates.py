@@ -1,6 +1,7 @@
 """Model gates: a version is judged only on reviewed cases it was not trained on, with
 enough of them, above floors and not below the model in use; training refuses too few
 approved cases before any process starts (real CT-ICH cases, real tiny training)."""
+
 from __future__ import annotations
 
 import math
@@ -11,7 +12,7 @@ import pytest
 from core.errors import InputError
 from core.progress import CancelToken, run_to_end
 from core.site.evaluate import held_out_cases, not_enough_cases, reviewed_cases, score_model
-from core.site.gates import (MIN_CASES_TO_JUDGE, PLAUSIBLE_MAX_ML, describe, implausible, judge)
+from core.site.gates import MIN_CASES_TO_JUDGE, PLAUSIBLE_MAX_ML, describe, implausible, judge
 from core.site.setup import SiteSetup
 from core.site.trained_cases import TrainedCases, case_key
 from core.site.training import plan_turn, train_my_turn
@@ -36,13 +37,15 @@ def _site(tmp_path: Path, site_a: Path, cases=("067", "052")) -> Path:
 
 
 def _version(n: int, score: LocalScore | None) -> ModelVersion:
-    return ModelVersion(n, "a", 0, n - 1, "f" * 64, "", f"v{n}.safetensors", "inception-ds4", "r", score=score,
-                        tensors_sha256="e" * 64)
+    return ModelVersion(
+        n, "a", 0, n - 1, "f" * 64, "", f"v{n}.safetensors", "inception-ds4", "r", score=score, tensors_sha256="e" * 64
+    )
 
 
 def _score(dices, fp=(), n_excluded=0) -> LocalScore:
-    cases = tuple(CaseScore(f"c{i}", d, 10.0, 10.0) for i, d in enumerate(dices)) + \
-        tuple(CaseScore(f"n{i}", 1.0 if v == 0 else 0.0, 0.0, v) for i, v in enumerate(fp))
+    cases = tuple(CaseScore(f"c{i}", d, 10.0, 10.0) for i, d in enumerate(dices)) + tuple(
+        CaseScore(f"n{i}", 1.0 if v == 0 else 0.0, 0.0, v) for i, v in enumerate(fp)
+    )
     return LocalScore(len(cases), sum(c.dice for c in cases) / len(cases), 0.0, cases, "", n_excluded)
 
 
@@ -52,8 +55,9 @@ def test_training_on_one_case_is_refused_then_the_version_cannot_be_judged(tmp_p
     of 1, v1 is judged on no case it was not trained on: "not enough cases to judge"."""
     folder = _site(tmp_path, site_a)
     StatusStore(folder).set("067", CaseStatus.APPROVED, "dr_a")
-    setup = SiteSetup(site="solo", data_folder=str(folder), overrides=TINY, epochs_per_turn=1,
-                      preset="cpu-small")  # the paper's small network: seconds per turn
+    setup = SiteSetup(
+        site="solo", data_folder=str(folder), overrides=TINY, epochs_per_turn=1, preset="cpu-small"
+    )  # the paper's small network: seconds per turn
     with pytest.raises(InputError, match=r"Only 1 case\(s\) .* needs at least 5.*nothing was started"):
         plan_turn(setup)
     with pytest.raises(InputError, match="needs at least 5"):
@@ -63,6 +67,7 @@ def test_training_on_one_case_is_refused_then_the_version_cannot_be_judged(tmp_p
     # reports filed at the site (patient details, reviewer) before the turn...
     from core.reports import export_reports
     from core.worklist import report_jobs
+
     jobs, _ = report_jobs(scan_folder(folder).cases, use_prediction=False)
     run_to_end(export_reports(jobs, folder / "reports" / "volumes.csv", folder / "reports"))
     assert (folder / "reports" / "hematoma_report_067.pdf").is_file()
@@ -77,6 +82,7 @@ def test_training_on_one_case_is_refused_then_the_version_cannot_be_judged(tmp_p
     # ...never leave through the ring: nothing but weights, optimizer state and scalars there
     from core.model.architectures import build_network
     from core.ring.privacy import forbidden_terms, scan_server_dir
+
     ring = tmp_path / "state" / "hemarelay" / "local-ring" / "solo"
     shapes = {k: tuple(v.shape) for k, v in build_network("inception", 4).state_dict().items()}
     assert scan_server_dir(ring, forbidden_terms(folder), shapes) == []
@@ -117,8 +123,12 @@ def test_a_real_score_counts_the_left_out_cases(tmp_path, site_a):
     from core.model.architectures import build_network
     from core.training.ring_turn import save_ring_weights_as_model
 
-    model = save_ring_weights_as_model(build_network("inception", 4).state_dict(), "inception-ds4",
-                                       tmp_path / "untrained.safetensors", version="untrained")
+    model = save_ring_weights_as_model(
+        build_network("inception", 4).state_dict(),
+        "inception-ds4",
+        tmp_path / "untrained.safetensors",
+        version="untrained",
+    )
     folder = _site(tmp_path, site_a)
     StatusStore(folder).set("052", CaseStatus.REVIEWED, "dr_a")
     cases = reviewed_cases(scan_folder(folder))

@@ -7,6 +7,7 @@ not cycles. This test reads every module with ``ast`` and builds the graph from
 functions and ``if TYPE_CHECKING:`` blocks too) and from ``import_module``
 calls with a literal name, then looks for strongly connected components.
 """
+
 from __future__ import annotations
 
 import ast
@@ -33,15 +34,19 @@ def _imported_names(tree: ast.AST, package: str) -> list[str]:
             names += [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base_parts = package.split(".")[:len(package.split(".")) - (node.level - 1)]
+                base_parts = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join(base_parts + ([node.module] if node.module else []))
             else:
                 base = node.module or ""
             # ``from pkg import name``: the submodule pkg.name when there is one, else pkg
             names += [f"{base}.{a.name}|{base}" for a in node.names]
-        elif (isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None))
-              == "import_module" and node.args and isinstance(node.args[0], ast.Constant)
-              and isinstance(node.args[0].value, str)):
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
             names.append(node.args[0].value)
     return names
 
@@ -110,8 +115,9 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_checker_finds_a_cycle_and_its_imports():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"b"}, "b": set()}) == []
-    tree = ast.parse("import x.y\ndef f():\n    from . import z\n    from ..w import v\n"
-                     "importlib.import_module('p.q')\n")
+    tree = ast.parse(
+        "import x.y\ndef f():\n    from . import z\n    from ..w import v\nimportlib.import_module('p.q')\n"
+    )
     names = _imported_names(tree, "core.ring")
     assert names == ["x.y", "core.ring.z|core.ring", "core.w.v|core.w", "p.q"]
 
@@ -124,13 +130,19 @@ def test_core_and_app_import_graph_has_no_cycle():
 
 def test_core_never_imports_app_not_even_by_name():
     graph = import_graph()
-    reaching = {m: sorted(t for t in targets if t.split(".")[0] == "app")
-                for m, targets in graph.items() if m.split(".")[0] == "core"}
+    reaching = {
+        m: sorted(t for t in targets if t.split(".")[0] == "app")
+        for m, targets in graph.items()
+        if m.split(".")[0] == "core"
+    }
     assert {m: t for m, t in reaching.items() if t} == {}
 
 
 def test_the_ring_imports_neither_training_nor_the_site():
     graph = import_graph()
-    bad = {m: sorted(t for t in targets if t.startswith(("core.training", "core.site", "core.model")))
-           for m, targets in graph.items() if m.startswith("core.ring")}
+    bad = {
+        m: sorted(t for t in targets if t.startswith(("core.training", "core.site", "core.model")))
+        for m, targets in graph.items()
+        if m.startswith("core.ring")
+    }
     assert {m: t for m, t in bad.items() if t} == {}

@@ -1,5 +1,6 @@
 """Whole-volume prediction, the train/predict/evaluate commands, on a synthetic head
 (and one real CT-ICH case when the shared data is present)."""
+
 from __future__ import annotations
 
 import json
@@ -64,8 +65,7 @@ def test_cropped_prediction_equals_whole_slice_reference(tmp_path):
     image = seg.convention.prepare(canon.data, brain)
     prob, plans = run_to_end(seg.probabilities_canonical(image, brain))
     # the crops skip pixels (margins of 16 px around the brain) ...
-    assert sum(p.pixels for p in plans) < image.shape[0] * image.shape[1] * len(plans) or \
-        all(p.i0 == 0 for p in plans)
+    assert sum(p.pixels for p in plans) < image.shape[0] * image.shape[1] * len(plans) or all(p.i0 == 0 for p in plans)
     # ... yet inside the brain equal the reference network run on whole slices
     with torch.inference_mode():
         full = net(torch.from_numpy(np.moveaxis(image, 2, 0)[:, None])).numpy()[:, 0]
@@ -137,8 +137,7 @@ def test_output_names(tmp_path):
     a.mkdir(), b.mkdir()
     path, _ = _weights(tmp_path)
     with pytest.raises(InputError, match="distinct names"):
-        run_to_end(predict_files([a / "ct_1.nii.gz", b / "ct_1.nii.gz"], Segmenter.from_file(path),
-                                 tmp_path / "o"))
+        run_to_end(predict_files([a / "ct_1.nii.gz", b / "ct_1.nii.gz"], Segmenter.from_file(path), tmp_path / "o"))
 
 
 def _site(tmp_path):
@@ -159,8 +158,7 @@ def _site(tmp_path):
 def test_train_predict_evaluate_commands(tmp_path, capsys):
     site = _site(tmp_path)
     out = tmp_path / "model"
-    small = ["--set", "patch_size=16", "--set", "patches_per_volume=6", "--set", "threads=1",
-             "--set", "batch_size=4"]
+    small = ["--set", "patch_size=16", "--set", "patches_per_volume=6", "--set", "threads=1", "--set", "batch_size=4"]
     assert main(["train", "--data", str(site), "--out", str(out), "--set", "max_epochs=1", *small]) == 0
     w = load_weights(out / "model.safetensors")
     assert w.meta.training["epochs"] == 1 and w.meta.preset == "default"
@@ -172,16 +170,21 @@ def test_train_predict_evaluate_commands(tmp_path, capsys):
     assert main(["train", "--data", str(site), "--out", str(out), "--set", "max_epochs=2", *small]) == 0
     w2 = load_weights(out / "model.safetensors")
     assert w2.meta.training["epochs"] == 2
-    assert [h["val_loss"] for h in w2.meta.training["history"][:1]] == \
-        [h["val_loss"] for h in w.meta.training["history"]]
+    assert [h["val_loss"] for h in w2.meta.training["history"][:1]] == [
+        h["val_loss"] for h in w.meta.training["history"]
+    ]
     # other settings refuse to resume
     assert main(["train", "--data", str(site), "--out", str(out), "--set", "seed=9", *small]) == 2
     assert "other settings" in capsys.readouterr().err
 
     pred_dir = tmp_path / "pred"
     ct_path = site / "test" / "ct_charlie.nii.gz"
-    assert main(["predict", str(ct_path), "-o", str(pred_dir), "--model", str(out / "model.safetensors"),
-                 "--probabilities"]) == 0
+    assert (
+        main(
+            ["predict", str(ct_path), "-o", str(pred_dir), "--model", str(out / "model.safetensors"), "--probabilities"]
+        )
+        == 0
+    )
     mask_img = nib.load(pred_dir / "pred_charlie.nii.gz")
     ct_img = nib.load(ct_path)
     assert mask_img.shape == ct_img.shape and np.allclose(mask_img.affine, ct_img.affine)
@@ -192,13 +195,15 @@ def test_train_predict_evaluate_commands(tmp_path, capsys):
     # which model made the mask is recorded beside it, and reports name it
     from core.model.weights import read_meta
     from core.provenance import prediction_label
+
     meta = read_meta(out / "model.safetensors")
     label = prediction_label(pred_dir / "pred_charlie.nii.gz")
     assert meta.sha256[:12] in label and meta.version in label
 
     report = tmp_path / "eval.json"
-    assert main(["evaluate", "--model", str(out / "model.safetensors"), "--data", str(site),
-                 "--json", str(report)]) == 0
+    assert (
+        main(["evaluate", "--model", str(out / "model.safetensors"), "--data", str(site), "--json", str(report)]) == 0
+    )
     data = json.loads(report.read_text())
     assert [c["case"] for c in data["cases"]] == ["charlie", "delta"]
     assert set(data["cases"][0]) == {"case", "dice", "manual_ml", "auto_ml"}
@@ -238,8 +243,9 @@ def test_training_a_site_twice_gives_identical_weights(tmp_path):
     from core.training.run import train_site
 
     site = _site(tmp_path)
-    config = load_config("cpu-small", None, ["patch_size=16", "patches_per_volume=5", "threads=1",
-                                             "max_epochs=1", "seed=3"])
+    config = load_config(
+        "cpu-small", None, ["patch_size=16", "patches_per_volume=5", "threads=1", "max_epochs=1", "seed=3"]
+    )
     first = run_to_end(train_site(site, tmp_path / "one", config))
     second = run_to_end(train_site(site, tmp_path / "two", config))
     assert first.meta.sha256 == second.meta.sha256

@@ -1,4 +1,5 @@
 """Reading CT (NIfTI, DICOM), masks on the CT grid, atomic writes, bad input."""
+
 from __future__ import annotations
 
 import gzip
@@ -36,6 +37,7 @@ def _write(path: Path, data, affine) -> Path:
 
 # --- NIfTI -------------------------------------------------------------------
 
+
 def test_load_nifti_phantom_keeps_hu_and_geometry(tmp_path):
     data, aff = _phantom()
     aff[:3, 3] = (-10, 20, 30)
@@ -72,6 +74,7 @@ def test_full_range_head_ct(data_root):
 
 # --- DICOM -------------------------------------------------------------------
 
+
 def test_tilted_dicom_is_resampled_and_matches_dcm2niix(data_root, tmp_path):
     """The GE series (18.5 degree tilt, 1.1-7 mm gaps) against dcm2niix's
     tilt-corrected, equalised output: same world geometry, same HU."""
@@ -87,8 +90,7 @@ def test_tilted_dicom_is_resampled_and_matches_dcm2niix(data_root, tmp_path):
     dcm2niix = shutil.which("dcm2niix") or str(Path(sys.executable).parent / "dcm2niix")
     out = tmp_path / "d2n"
     out.mkdir()
-    subprocess.run([dcm2niix, "-z", "y", "-f", "ref", "-o", str(out), str(folder)],
-                   check=True, capture_output=True)
+    subprocess.run([dcm2niix, "-z", "y", "-f", "ref", "-o", str(out), str(folder)], check=True, capture_output=True)
     tilt = sorted(out.glob("ref_Tilt*.nii.gz"))
     assert tilt, f"dcm2niix wrote no tilt-corrected file: {sorted(p.name for p in out.iterdir())}"
     ref = nib.load(str(tilt[0]))
@@ -144,6 +146,7 @@ def test_dicom_folder_without_ct_series_is_refused(data_root, tmp_path):
 
 # --- bad input ---------------------------------------------------------------
 
+
 def test_truncated_nifti(tmp_path, site_a):
     raw = (site_a / "train" / "ct_049.nii.gz").read_bytes()
     bad = tmp_path / "ct_cut.nii.gz"
@@ -175,11 +178,14 @@ def test_4d_volume(tmp_path):
         load_ct(_write(tmp_path / "fmri.nii.gz", np.stack([data, data], axis=3), aff))
 
 
-@pytest.mark.parametrize("values,match", [
-    ("zeros", "every voxel has the value 0"),
-    ("mri", "lowest value is 17.*MRI"),
-    ("normalised", "lowest value is 0.*normalised"),
-])
+@pytest.mark.parametrize(
+    "values,match",
+    [
+        ("zeros", "every voxel has the value 0"),
+        ("mri", "lowest value is 17.*MRI"),
+        ("normalised", "lowest value is 0.*normalised"),
+    ],
+)
 def test_non_ct_intensities(tmp_path, values, match):
     data, aff = _phantom()
     if values == "zeros":
@@ -193,6 +199,7 @@ def test_non_ct_intensities(tmp_path, values, match):
 
 
 # --- masks -------------------------------------------------------------------
+
 
 def test_mask_round_trip_on_real_case_is_exact_and_atomic(site_a, tmp_path):
     ct_path = site_a / "train" / "ct_049.nii.gz"
@@ -259,8 +266,10 @@ def test_volume_rejects_non_3d():
 
 # --- size limits (issue 15): checked from the header before pixels are read ----
 
+
 def test_a_nifti_header_asking_for_too_much_memory_is_refused_before_reading(tmp_path):
     import nibabel as nib
+
     hdr = nib.Nifti1Header()
     hdr.set_data_dtype(np.int16)
     hdr.set_data_shape((1024, 1024, 1024))  # 2 GB of int16 declared; the file holds 1 MB of zeros
@@ -278,6 +287,7 @@ def test_a_nifti_header_asking_for_too_much_memory_is_refused_before_reading(tmp
 
 def test_a_dicom_header_asking_for_too_much_memory_is_refused_before_reading(data_root, tmp_path):
     import pydicom
+
     folder = tmp_path / "huge"
     folder.mkdir()
     for f in sorted((data_root / "headct" / "dicom-ge-tilt").glob("*.dcm"))[:3]:

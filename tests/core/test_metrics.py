@@ -1,4 +1,5 @@
 """core.metrics against values worked out by hand, and against the real masks."""
+
 from __future__ import annotations
 
 import math
@@ -6,8 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from core.metrics import (WILCOXON_MIN_N, abc2, dice, pearson, remove_small_components,
-                          volume_ml, wilcoxon_paired)
+from core.metrics import WILCOXON_MIN_N, abc2, dice, pearson, remove_small_components, volume_ml, wilcoxon_paired
 
 
 # ------------------------------------------------------------------- dice/volume
@@ -182,11 +182,14 @@ def _ellipsoid(semi_mm, spacing, angle_deg=0.0):
     return ((u / ra) ** 2 + (v / rb) ** 2 + (Z / rc) ** 2) <= 1.0
 
 
-@pytest.mark.parametrize("semi,spacing,angle", [
-    ((20, 12, 15), (0.45, 0.45, 5.0), 0.0),
-    ((30, 15, 25), (0.42, 0.42, 5.0), 30.0),
-    ((25, 10, 12), (0.5, 0.8, 2.5), 60.0),  # anisotropic pixels, oblique long axis
-])
+@pytest.mark.parametrize(
+    "semi,spacing,angle",
+    [
+        ((20, 12, 15), (0.45, 0.45, 5.0), 0.0),
+        ((30, 15, 25), (0.42, 0.42, 5.0), 30.0),
+        ((25, 10, 12), (0.5, 0.8, 2.5), 60.0),  # anisotropic pixels, oblique long axis
+    ],
+)
 def test_abc2_close_to_planimetric_on_ellipsoids(semi, spacing, angle):
     m = _ellipsoid(semi, spacing, angle)
     aff = np.diag([*spacing, 1.0])
@@ -203,6 +206,7 @@ def test_abc2_close_to_planimetric_on_ellipsoids(semi, spacing, angle):
 def _real_masks(site_dirs):
     from core.io import load_ct, load_mask
     from core.orientation import to_canonical
+
     for site in site_dirs:
         for split in ("train", "test", "normal"):
             folder = site / split

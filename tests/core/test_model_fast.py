@@ -1,4 +1,5 @@
 """The fast inference engines compute the reference network's function."""
+
 from __future__ import annotations
 
 import numpy as np

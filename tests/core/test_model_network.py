@@ -1,4 +1,5 @@
 """The Inception network's layers, parameter count and FLOPs; the U-Net option."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,10 @@ LAYERS_DS4 = [("conv9", 9, 1, 16), ("conv7", 7, 16, 16)]
 for _i, _cin in enumerate((16, 72, 72)):
     LAYERS_DS4 += [
         (f"modules_.{_i}.b1x1", 1, _cin, 16),
-        (f"modules_.{_i}.b3x3_reduce", 1, _cin, 24), (f"modules_.{_i}.b3x3", 3, 24, 32),
-        (f"modules_.{_i}.b5x5_reduce", 1, _cin, 4), (f"modules_.{_i}.b5x5", 5, 4, 8),
+        (f"modules_.{_i}.b3x3_reduce", 1, _cin, 24),
+        (f"modules_.{_i}.b3x3", 3, 24, 32),
+        (f"modules_.{_i}.b5x5_reduce", 1, _cin, 4),
+        (f"modules_.{_i}.b5x5", 5, 4, 8),
         (f"modules_.{_i}.avg_proj", 1, _cin, 8),
         (f"modules_.{_i}.max_proj", 1, _cin, 8),
     ]
@@ -49,7 +52,8 @@ def test_macs_per_pixel_match_layers():
     for ds in (1, 2, 8):
         net = InceptionNet(ds)
         assert inception_macs_per_pixel(ds) == sum(
-            m.weight.numel() for m in net.modules() if isinstance(m, torch.nn.Conv2d))
+            m.weight.numel() for m in net.modules() if isinstance(m, torch.nn.Conv2d)
+        )
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 33, 33), (2, 1, 17, 40)])

@@ -1,6 +1,7 @@
 """The product recipe's parts (preset ``default``): working grid, 2.5-D input,
 the scaled U-Net, Dice + cross-entropy, augmentation, denormal flushing, and a
 pooled two-site training run on real cases that predicts through the product path."""
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,14 @@ def test_stack_gives_neighbours_and_repeats_at_the_ends():
 
 
 def test_old_weights_files_read_as_native_grid_single_slice():
-    old = {"units": "HU", "clip_low_hu": -20, "clip_high_hu": 100, "background_hu": -20,
-           "skull_stripped": True, "plane": "axial"}
+    old = {
+        "units": "HU",
+        "clip_low_hu": -20,
+        "clip_high_hu": 100,
+        "background_hu": -20,
+        "skull_stripped": True,
+        "plane": "axial",
+    }
     conv = InputConvention.from_dict(old)
     assert conv == DEFAULT_INPUT and conv.channels == 1
     assert InputConvention.from_dict(WORKING.to_dict()) == WORKING
@@ -100,12 +107,22 @@ def test_patches_carry_the_neighbouring_slices():
         image[:, :, k] = 10 * (k + 1)
     mask = np.zeros(image.shape, np.uint8)
     mask[10, 10, 0] = 1
-    ps = extract_patches(image, mask, np.ones(image.shape, bool), 1, 9, np.random.default_rng(0),
-                         -20, healthy_per_lesion=0, context=1)
+    ps = extract_patches(
+        image, mask, np.ones(image.shape, bool), 1, 9, np.random.default_rng(0), -20, healthy_per_lesion=0, context=1
+    )
     assert ps.x.shape == (1, 3, 9, 9)
     assert [int(ps.x[0, c, 4, 4]) for c in range(3)] == [10, 10, 20]  # slice 0 repeats below
-    normal = extract_patches(image, np.zeros_like(mask), np.ones(image.shape, bool), 5, 9,
-                             np.random.default_rng(0), -20, context=1, n_healthy=7)
+    normal = extract_patches(
+        image,
+        np.zeros_like(mask),
+        np.ones(image.shape, bool),
+        5,
+        9,
+        np.random.default_rng(0),
+        -20,
+        context=1,
+        n_healthy=7,
+    )
     assert len(normal) == 7 and not normal.y.any()
 
 
@@ -196,8 +213,13 @@ def test_training_and_prediction_flush_denormals(what):
     import sys
 
     root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", _FLUSH_CHECK.replace("{what}", what)], cwd=root,
-                         capture_output=True, text=True, timeout=300)
+    out = subprocess.run(
+        [sys.executable, "-c", _FLUSH_CHECK.replace("{what}", what)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
 
 
@@ -213,12 +235,22 @@ def _site(root: Path, src: Path, train: str, normal: str | None) -> Path:
 
 @pytest.mark.slow
 def test_default_recipe_pools_two_sites_and_predicts_through_the_working_grid(
-        site_a: Path, site_b: Path, tmp_path: Path):
+    site_a: Path, site_b: Path, tmp_path: Path
+):
     a = _site(tmp_path / "a", site_a, "071", "057")
     b = _site(tmp_path / "b", site_b, "078", None)
-    config = load_config("default", None, ["patches_per_volume=3", "normal_patches_per_volume=2",
-                                           "patch_size=64", "max_epochs=1", "batch_size=4",
-                                           "val_fraction=0.34"])
+    config = load_config(
+        "default",
+        None,
+        [
+            "patches_per_volume=3",
+            "normal_patches_per_volume=2",
+            "patch_size=64",
+            "max_epochs=1",
+            "batch_size=4",
+            "val_fraction=0.34",
+        ],
+    )
     cases, normals = training_cases([a, b], config)
     assert len(cases) == 2 and len(normals) == 1
     result = run_to_end(train_site([a, b], tmp_path / "out", config))

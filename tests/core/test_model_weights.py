@@ -1,4 +1,5 @@
 """Weights files: round trip, sha256 check, wrong architecture, no pickle."""
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,14 @@ def _save(path, arch="inception", ds=4, **meta):
 
 def test_round_trip(tmp_path):
     path = tmp_path / "w.safetensors"
-    net, written = _save(path, preset="cpu-small", training={"epochs": 3, "n_train_patches": 120},
-                         metrics={"val_loss": 0.25}, parent_sha256="ab" * 32, version="v1")
+    net, written = _save(
+        path,
+        preset="cpu-small",
+        training={"epochs": 3, "n_train_patches": 120},
+        metrics={"val_loss": 0.25},
+        parent_sha256="ab" * 32,
+        version="v1",
+    )
     loaded = load_weights(path)
     assert loaded.meta == written
     assert written.sha256 == tensors_sha256(net.state_dict())
@@ -85,8 +92,9 @@ def test_wrong_architecture(tmp_path):
     net = _net("unet", 16)
     meta = WeightsMeta("inception", 4, sha256=tensors_sha256(net.state_dict()))
     forged = tmp_path / "forged.safetensors"
-    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(forged),
-              metadata={"hemarelay": meta.to_json()})
+    save_file(
+        {k: v.contiguous() for k, v in net.state_dict().items()}, str(forged), metadata={"hemarelay": meta.to_json()}
+    )
     with pytest.raises(InputError, match="do not form a inception network"):
         load_weights(forged)
     # Inception with another width divisor
@@ -120,12 +128,14 @@ def test_unknown_architecture_and_foreign_files(tmp_path):
 class _Boom:
     def __reduce__(self):  # would run when unpickled
         import os
+
         return (os.mkdir, ("/tmp/hemarelay-pickle-ran",))
 
 
 def test_pickle_files_are_never_unpickled(tmp_path):
     marker = "/tmp/hemarelay-pickle-ran"
     import os
+
     if os.path.exists(marker):
         os.rmdir(marker)
     evil = tmp_path / "evil.safetensors"
@@ -142,9 +152,15 @@ def test_pickle_files_are_never_unpickled(tmp_path):
 def test_identifiers_are_kept_out(tmp_path):
     net = _net()
     with pytest.raises(ConfigError, match="case_ids"):
-        save_weights(tmp_path / "w.safetensors", net.state_dict(),
-                     WeightsMeta("inception", 4, training={"case_ids": ["049", "050"]}))
+        save_weights(
+            tmp_path / "w.safetensors",
+            net.state_dict(),
+            WeightsMeta("inception", 4, training={"case_ids": ["049", "050"]}),
+        )
     with pytest.raises(ConfigError, match="patient"):
-        save_weights(tmp_path / "w.safetensors", net.state_dict(),
-                     WeightsMeta("inception", 4, training={"data": {"patient": "x"}}))
+        save_weights(
+            tmp_path / "w.safetensors",
+            net.state_dict(),
+            WeightsMeta("inception", 4, training={"data": {"patient": "x"}}),
+        )
     assert not (tmp_path / "w.safetensors").exists()

@@ -1,4 +1,5 @@
 """core never imports Qt: the import-linter contract, and a live check."""
+
 from __future__ import annotations
 
 import os
@@ -25,10 +26,18 @@ def test_import_linter_contract_holds():
 def test_importing_every_core_module_loads_no_qt():
     names = [m.name for m in pkgutil.walk_packages(core.__path__, "core.") if m.name != "core.__main__"]
     assert len(names) > 10
-    code = ("import importlib, sys\n"
-            f"for n in {names!r}: importlib.import_module(n)\n"
-            f"bad = [m for m in sys.modules if m.split('.')[0] in {QT!r}]\n"
-            "print(bad); sys.exit(1 if bad else 0)")
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=300)
+    code = (
+        "import importlib, sys\n"
+        f"for n in {names!r}: importlib.import_module(n)\n"
+        f"bad = [m for m in sys.modules if m.split('.')[0] in {QT!r}]\n"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr

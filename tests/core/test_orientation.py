@@ -1,4 +1,5 @@
 """Canonical orientation by flips/permutations only, and the exact way back."""
+
 from __future__ import annotations
 
 import itertools
@@ -23,9 +24,9 @@ def _oriented(perm, flips):
     return Volume(data, aff)
 
 
-@pytest.mark.parametrize("perm,flips", [
-    (p, f) for p in itertools.permutations(range(3)) for f in [(0, 0, 0), (1, 0, 1), (1, 1, 1)]
-])
+@pytest.mark.parametrize(
+    "perm,flips", [(p, f) for p in itertools.permutations(range(3)) for f in [(0, 0, 0), (1, 0, 1), (1, 1, 1)]]
+)
 def test_every_voxel_keeps_its_world_position_and_maps_back(perm, flips):
     vol = _oriented(perm, flips)
     canon, re = to_canonical(vol)

@@ -1,4 +1,5 @@
 """core.reports and ``hemarelay report``: numbers, CSV, PDF, cancellation."""
+
 from __future__ import annotations
 
 import csv
@@ -18,9 +19,19 @@ from core.io import load_ct, load_mask
 from core.metrics import abc2, volume_ml
 from core.orientation import to_canonical
 from core.progress import CancelToken, Progress, run_collecting, run_to_end
-from core.reports import (COLUMNS, DISCLAIMER, CanonicalCase, ReportJob, csv_text,
-                          export_reports, key_slices, measure_case, pdf_name, write_case_pdf,
-                          write_csv)
+from core.reports import (
+    COLUMNS,
+    DISCLAIMER,
+    CanonicalCase,
+    ReportJob,
+    csv_text,
+    export_reports,
+    key_slices,
+    measure_case,
+    pdf_name,
+    write_case_pdf,
+    write_csv,
+)
 from core.volume import Volume
 
 
@@ -128,15 +139,17 @@ def _pdf_pages(path: Path) -> int:
 
 @pytest.fixture(scope="module")
 def real_jobs(site_a, site_b):
-    cases = [(site_a / "train", "049"),  # 5.5 mL in 8 parts
-             (site_b / "test", "081")]  # 41 mL: flagged large
-    return [ReportJob(cid, d / f"ct_{cid}.nii.gz", d / f"mask_{cid}.nii.gz", "manual")
-            for d, cid in cases]
+    cases = [
+        (site_a / "train", "049"),  # 5.5 mL in 8 parts
+        (site_b / "test", "081"),
+    ]  # 41 mL: flagged large
+    return [ReportJob(cid, d / f"ct_{cid}.nii.gz", d / f"mask_{cid}.nii.gz", "manual") for d, cid in cases]
 
 
 def test_export_real_cases_csv_matches_metrics_and_pdfs(real_jobs, tmp_path):
-    events, result = run_collecting(export_reports(real_jobs, tmp_path / "out" / "vol.csv", tmp_path / "pdf",
-                                                   date="2025-03-04"))
+    events, result = run_collecting(
+        export_reports(real_jobs, tmp_path / "out" / "vol.csv", tmp_path / "pdf", date="2025-03-04")
+    )
     assert all(isinstance(e, Progress) for e in events)
     assert [e.done for e in events] == [0, 1, 2] and events[-1].fraction == 1.0
 
@@ -160,9 +173,13 @@ def test_export_real_cases_csv_matches_metrics_and_pdfs(real_jobs, tmp_path):
     assert [r["large"] for r in rows] == ["no", "yes"]
 
     assert sorted(p.name for p in (tmp_path / "pdf").iterdir()) == [
-        "hematoma_report_049.pdf", "hematoma_report_081.pdf"]
-    assert result.pdf_paths == (tmp_path / "pdf" / "hematoma_report_049.pdf",
-                                tmp_path / "pdf" / "hematoma_report_081.pdf")
+        "hematoma_report_049.pdf",
+        "hematoma_report_081.pdf",
+    ]
+    assert result.pdf_paths == (
+        tmp_path / "pdf" / "hematoma_report_049.pdf",
+        tmp_path / "pdf" / "hematoma_report_081.pdf",
+    )
     for pdf in result.pdf_paths:
         data = pdf.read_bytes()
         assert data.startswith(b"%PDF-") and data.rstrip().endswith(b"%%EOF")
@@ -170,8 +187,9 @@ def test_export_real_cases_csv_matches_metrics_and_pdfs(real_jobs, tmp_path):
         assert DISCLAIMER.encode() in data  # also in the document info, uncompressed
         assert str(real_jobs[0].ct.parent).encode() not in data  # no paths in the PDF
     if shutil.which("pdftotext"):
-        text = subprocess.run(["pdftotext", str(result.pdf_paths[1]), "-"], capture_output=True,
-                              text=True, check=True).stdout
+        text = subprocess.run(
+            ["pdftotext", str(result.pdf_paths[1]), "-"], capture_output=True, text=True, check=True
+        ).stdout
         assert "Case 081" in text and DISCLAIMER in text and "ABC/2" in text
         assert f"{result.reports[1].volume_ml:.2f} mL" in text
 
@@ -209,8 +227,20 @@ def test_write_case_pdf_for_an_in_memory_mask(real_jobs, tmp_path):
 
 def test_cli_report(site_b, tmp_path, capsys):
     ct = site_b / "test" / "ct_079.nii.gz"
-    rc = main(["report", str(ct), "--csv", str(tmp_path / "r.csv"), "--pdf-dir",
-               str(tmp_path / "pdf"), "--mask-source", "model v2", "--large-ml", "0.1"])
+    rc = main(
+        [
+            "report",
+            str(ct),
+            "--csv",
+            str(tmp_path / "r.csv"),
+            "--pdf-dir",
+            str(tmp_path / "pdf"),
+            "--mask-source",
+            "model v2",
+            "--large-ml",
+            "0.1",
+        ]
+    )
     assert rc == 0
     row = next(csv.DictReader((tmp_path / "r.csv").open()))
     assert row["case"] == "079" and row["mask_source"] == "model v2"
@@ -219,8 +249,9 @@ def test_cli_report(site_b, tmp_path, capsys):
     assert "079" in capsys.readouterr().out
 
     # a mask that does not fit the CT: one line, exit 2, nothing written
-    rc = main(["report", str(ct), "--mask", str(site_b / "test" / "mask_081.nii.gz"),
-               "--csv", str(tmp_path / "bad.csv")])
+    rc = main(
+        ["report", str(ct), "--mask", str(site_b / "test" / "mask_081.nii.gz"), "--csv", str(tmp_path / "bad.csv")]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err[-1].startswith("hemarelay: error:") and "does not fit" in err[-1]
     assert "Traceback" not in "\n".join(err)
@@ -236,8 +267,7 @@ def test_cli_report(site_b, tmp_path, capsys):
 def _pdf_text(path: Path) -> str:
     if not shutil.which("pdftotext"):
         pytest.skip("pdftotext (poppler-utils) is not installed")
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True,
-                          check=True).stdout
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
 def test_dicom_case_report_names_patient_study_reviewer_and_versions(data_root, tmp_path):
@@ -254,9 +284,16 @@ def test_dicom_case_report_names_patient_study_reviewer_and_versions(data_root, 
     m[200:240, 300:340, 15] = 1  # one large slice, and a thin second part over many slices:
     m[330:333, 380:383, 3:30] = 1  # ABC/2 takes C from all of them and is far off
     mask = ct.with_data(m, source=None)
-    job = ReportJob("ge-tilt", ct, mask, "manual (mask_dicom-ge-tilt.nii.gz)", reviewer="dr_a",
-                    case_status="reviewed", model_version="v3 from site b (tensors sha256 0123456789ab)",
-                    measurements=("midline shift 4.2 mm (axial slice 16)",))
+    job = ReportJob(
+        "ge-tilt",
+        ct,
+        mask,
+        "manual (mask_dicom-ge-tilt.nii.gz)",
+        reviewer="dr_a",
+        case_status="reviewed",
+        model_version="v3 from site b (tensors sha256 0123456789ab)",
+        measurements=("midline shift 4.2 mm (axial slice 16)",),
+    )
     _, result = run_collecting(export_reports([job], tmp_path / "r.csv", tmp_path / "pdf", date="2026-11-30"))
     r = result.reports[0]
     ds = pydicom.dcmread(series_files(folder)[0], stop_before_pixels=True)
@@ -285,9 +322,11 @@ def test_nifti_case_report_says_patient_details_are_not_available(site_a, tmp_pa
     for kind in ("ct", "mask"):
         shutil.copy(site_a / "test" / f"{kind}_067.nii.gz", folder / f"{kind}_067.nii.gz")
     from core.worklist import CaseStatus, StatusStore
+
     StatusStore(folder).set("067", CaseStatus.APPROVED, "dr_b")
-    rc = main(["report", str(folder / "ct_067.nii.gz"), "--csv", str(tmp_path / "r.csv"),
-               "--pdf-dir", str(tmp_path / "pdf")])
+    rc = main(
+        ["report", str(folder / "ct_067.nii.gz"), "--csv", str(tmp_path / "r.csv"), "--pdf-dir", str(tmp_path / "pdf")]
+    )
     assert rc == 0
     row = next(csv.DictReader((tmp_path / "r.csv").open()))
     assert row["patient_name"] == row["patient_id"] == row["accession_number"] == "not available"

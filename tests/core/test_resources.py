@@ -1,4 +1,5 @@
 """core.resources: one way to find the shipped files from source, a wheel and the bundle."""
+
 from __future__ import annotations
 
 import sys

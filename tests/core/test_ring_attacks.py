@@ -2,6 +2,7 @@
 access to the ring folder tries to write outside it, delete elsewhere, slip in
 weights (swap, roll back, fork), steer this site's training, or exhaust it.
 Each test is one attack from issue 15; the SFTP ones are in test_ring_attacks_sftp.py."""
+
 from __future__ import annotations
 
 import json
@@ -76,6 +77,7 @@ class Ring:
 
 # -- server-controlled names never become local paths ---------------------------
 
+
 class StandIn:
     """Real inception-ds4 shapes (so the site sync keeps the weights), no training."""
 
@@ -83,6 +85,7 @@ class StandIn:
 
     def train_turn(self, inp, token):
         from core.model.architectures import build_network
+
         weights = inp.weights or build_network("inception", 4).state_dict()
         yield Progress("Epoch 1", 1, 1)
         return TurnResult({k: v + 0.01 for k, v in weights.items()}, None, {"val_loss": 0.5}, 8)
@@ -92,6 +95,7 @@ class StandIn:
 def test_server_names_never_become_local_paths(tmp_path, monkeypatch, field):
     from core.site.setup import SiteSetup
     from core.site.sync import sync_once
+
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "a" / "b" / "state"))
     ring = Ring(tmp_path, sites=("a",), signed=False)
     ring.turn(StandIn(), "a", require_signed=False)
@@ -110,10 +114,13 @@ def test_server_names_never_become_local_paths(tmp_path, monkeypatch, field):
 
 def test_every_server_name_field_is_validated():
     from core.ring.manifest import new_manifest
+
     good = json.loads(new_manifest(RingConfig(sites=("a", "b"))).to_bytes())
     bad_values = {
-        ("history", 0, "site"): "a\x1b[2J", ("per_site",): {"../x": good["per_site"]["a"]},
-        ("model_id",): "../../m", ("holder",): {"site": "a/..", "token": "0" * 32, "turn": 0, "since": "x"},
+        ("history", 0, "site"): "a\x1b[2J",
+        ("per_site",): {"../x": good["per_site"]["a"]},
+        ("model_id",): "../../m",
+        ("holder",): {"site": "a/..", "token": "0" * 32, "turn": 0, "since": "x"},
     }
     for path, value in bad_values.items():
         doc = json.loads(json.dumps(good))
@@ -126,6 +133,7 @@ def test_every_server_name_field_is_validated():
 
 
 # -- links planted in the ring folder ----------------------------------------------
+
 
 def test_prune_never_follows_a_linked_leases_folder(tmp_path, trainers):
     ring = Ring(tmp_path)
@@ -179,6 +187,7 @@ def test_prune_deletes_only_the_rings_own_names(tmp_path, trainers):
 
 # -- substitution, rollback, fork ----------------------------------------------
 
+
 def _swap_weights(ring: Ring, rewrite_record: bool) -> None:
     """The server replaces the latest weights by its own and fixes the hashes it controls."""
     doc = ring.manifest_doc()
@@ -211,8 +220,10 @@ def test_repointed_best_is_refused(tmp_path, trainers):
     ring.turn(trainers["b"], "b")
     doc = ring.manifest_doc()
     first = [h for h in doc["history"] if h.get("event") == "turn"][0]
-    doc["best"] = {"val_loss": -1.0, "weights": {**doc["weights"], "file": first["weights_file"],
-                                                 "sha256": first["weights_sha256"], "version": 1}}
+    doc["best"] = {
+        "val_loss": -1.0,
+        "weights": {**doc["weights"], "file": first["weights_file"], "sha256": first["weights_sha256"], "version": 1},
+    }
     ring.write_manifest(doc)
     with pytest.raises(RingTrustError, match="'best' weights") as err:
         ring.turn(trainers["a"], "a")
@@ -253,6 +264,7 @@ def test_a_record_signed_by_the_wrong_site_or_a_swapped_key_is_refused(tmp_path,
     # Site a (a member, with write access) re-signs turn 2, which was b's, with its own key.
     recs = list(m.turn_records)
     from dataclasses import replace
+
     forged = sign_record(ring.signers["a"], m.ring_id, replace(recs[1], site="a"))
     history = tuple(forged if h is recs[1] else h for h in m.history)
     v = verify_chain(replace(m, history=history), None)
@@ -289,6 +301,7 @@ def test_unsigned_rings_are_refused_unless_allowed(tmp_path, trainers):
 
 # -- the site decides ---------------------------------------------------------------
 
+
 def test_server_optimizer_settings_and_epochs_are_only_suggestions(tmp_path, trainers, data):
     toy = ToyTrainer(data["a"], lr=1e-2)
     first = run_to_end(toy.train_turn(TurnInput(None, None, 1, 0, 0, "a"), CancelToken()))
@@ -298,19 +311,28 @@ def test_server_optimizer_settings_and_epochs_are_only_suggestions(tmp_path, tra
         g.update(lr=10.0, betas=(0.0, 0.0), eps=1.0, weight_decay=100.0, maximize=True)
     out = run_to_end(toy.train_turn(TurnInput(first.weights, state, 1, 0, 1, "a"), CancelToken()))
     for g in out.optimizer_state["param_groups"]:
-        assert (g["lr"], tuple(g["betas"]), g["eps"], g["weight_decay"], g["maximize"]) == \
-               (1e-2, (0.9, 0.999), 1e-8, 0, False)
+        assert (g["lr"], tuple(g["betas"]), g["eps"], g["weight_decay"], g["maximize"]) == (
+            1e-2,
+            (0.9, 0.999),
+            1e-8,
+            0,
+            False,
+        )
     ring = Ring(tmp_path, epochs_per_turn=50)
     out = ring.turn(trainers["a"], "a", max_epochs_per_turn=2)
     assert out.record.epochs == 2  # the ring asked for 50
     out = ring.turn(trainers["b"], "b", upload_optimizer=False)
     m = read_manifest(ring.t)
-    assert m.optimizer is None and out.record.optimizer_sha256 == "" and not list((ring.root / "optimizer").glob(
-        "v000002-*"))
+    assert (
+        m.optimizer is None
+        and out.record.optimizer_sha256 == ""
+        and not list((ring.root / "optimizer").glob("v000002-*"))
+    )
 
 
 def test_automatic_turns_are_capped_per_hour():
     from core.site.autoturn import AutoTurnBudget
+
     budget = AutoTurnBudget(per_hour=2)
     assert budget.allow(0.0)
     budget.record(0.0)
@@ -321,6 +343,7 @@ def test_automatic_turns_are_capped_per_hour():
 
 
 # -- limits -----------------------------------------------------------------------
+
 
 def test_oversized_manifest_lease_and_weights_are_refused_before_reading(tmp_path, trainers):
     ring = Ring(tmp_path)
@@ -342,10 +365,14 @@ def test_deeply_nested_json_and_mistyped_leases_are_refused_cleanly(tmp_path):
     with pytest.raises(RingStateError, match="not a valid ring manifest"):
         parse_manifest(b"[" * 200_000 + b"]" * 200_000, "manifest.json")
     with pytest.raises(RingStateError, match="not a valid ring manifest"):
-        parse_manifest(b'{"format": "hemarelay-ring/1", "config": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-                       "manifest.json")
-    good = json.loads(Lease("a", "0" * 32, 0, "0" * 16, 1, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z",
-                            "2026-01-01T00:10:00Z", 600.0).to_bytes())
+        parse_manifest(
+            b'{"format": "hemarelay-ring/1", "config": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "manifest.json"
+        )
+    good = json.loads(
+        Lease(
+            "a", "0" * 32, 0, "0" * 16, 1, "2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z", "2026-01-01T00:10:00Z", 600.0
+        ).to_bytes()
+    )
     assert Lease.parse(json.dumps(good).encode()) is not None
     for k, v in {"turn": "0", "site": "../a", "pid": 1.5, "token": ["x"], "ttl_s": "600"}.items():
         assert Lease.parse(json.dumps({**good, k: v}).encode()) is None, k
@@ -365,8 +392,15 @@ def test_cli_output_has_no_control_characters_from_the_server(tmp_path, trainers
 
 def test_versions_kept_locally_are_bounded_and_the_one_in_use_stays():
     from core.site.versions import MAX_VERSIONS, ModelStore, ModelVersion, StoreIndex
-    idx = StoreIndex("0" * 32, [ModelVersion(v, "a", 0, v, f"{v:064x}", "", f"v{v}.safetensors", "m", "0" * 32)
-                                for v in range(1, MAX_VERSIONS + 6)], chosen=2)
+
+    idx = StoreIndex(
+        "0" * 32,
+        [
+            ModelVersion(v, "a", 0, v, f"{v:064x}", "", f"v{v}.safetensors", "m", "0" * 32)
+            for v in range(1, MAX_VERSIONS + 6)
+        ],
+        chosen=2,
+    )
     dropped = ModelStore(Path("/nonexistent"), "0" * 32)._bound(idx)
     kept = sorted(v.version for v in idx.versions)
     assert len(kept) == MAX_VERSIONS and 2 in kept and [v.version for v in dropped] == [1, 3, 4, 5, 6]

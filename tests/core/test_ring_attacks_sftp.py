@@ -1,6 +1,7 @@
 """The ring under attack over SFTP, against a real OpenSSH sshd (tests/sshd.py):
 links planted in the ring folder, the server switching its host key type, and
 the SSH key handling a hospital needs (passphrases, key-file permissions)."""
+
 from __future__ import annotations
 
 import os
@@ -80,6 +81,7 @@ def test_links_in_the_ring_folder_are_not_followed_over_sftp(sshd, tmp_path, dat
 def test_a_host_key_type_switch_is_a_change_not_a_first_contact(sshd, tmp_path):
     from core.site.hostkey import probe_host_key
     from core.site.setup import SiteSetup
+
     rsa = paramiko.RSAKey.generate(2048)
     known = tmp_path / "known_hosts"
     known.write_text(f"[{sshd.host}]:{sshd.port} ssh-rsa {rsa.get_base64()}\n")  # the RSA key on record
@@ -87,8 +89,9 @@ def test_a_host_key_type_switch_is_a_change_not_a_first_contact(sshd, tmp_path):
     with pytest.raises(HostKeyError, match="CHANGED"):
         sftp(sshd, tmp_path / "ring", known_hosts=known, trust_host_key=True).connect()
     assert known.read_text() == before  # never recorded, even with "trust"
-    probe = probe_host_key(SiteSetup(site="a", server=sshd.url(tmp_path / "ring"), key_file=str(sshd.client_key),
-                                     known_hosts=str(known)))
+    probe = probe_host_key(
+        SiteSetup(site="a", server=sshd.url(tmp_path / "ring"), key_file=str(sshd.client_key), known_hosts=str(known))
+    )
     assert probe is not None and probe.status == "changed" and "CHANGED" in probe.describe()
 
 

@@ -6,6 +6,7 @@ The site's case is a real DICOM CT series whose tags carry a patient name, id an
 accession number and whose folder is named after them (as exported by many PACS).
 A real turn of the hematoma trainer on it leaves nothing of that on the server;
 the same strings planted by a careless or hostile member are flagged."""
+
 from __future__ import annotations
 
 import json
@@ -33,6 +34,7 @@ SECRETS = ("DOE", "JANE", "778899", "445566")
 @pytest.fixture(scope="module")
 def dicom_site(data_root: Path, tmp_path_factory) -> Path:
     import pydicom
+
     site = tmp_path_factory.mktemp("site-with-dicom")
     series = site / CASE
     series.mkdir()
@@ -50,17 +52,18 @@ def dicom_site(data_root: Path, tmp_path_factory) -> Path:
     return site
 
 
-def test_a_real_turn_on_a_dicom_case_leaves_nothing_flagged_and_planted_patient_data_is(
-        dicom_site, tmp_path, capsys):
+def test_a_real_turn_on_a_dicom_case_leaves_nothing_flagged_and_planted_patient_data_is(dicom_site, tmp_path, capsys):
     from core.training.config import load_config
     from core.training.ring_turn import HematomaTurnTrainer
+
     ring = tmp_path / "ring"
     t = DirectoryTransport(ring)
     key = TurnSigner.load_or_create("a", tmp_path / "a.key")
     init_ring(t, RingConfig(sites=("a",), signers={"a": key.public}, max_turns=1))
     config = load_config("cpu-small", None, ["patches_per_volume=4", "patch_size=24", "threads=1"])
-    trainer = HematomaTurnTrainer(dicom_site, config, cases=[Case(CASE, dicom_site / CASE,
-                                                                  dicom_site / f"mask_{CASE}.nii.gz")])
+    trainer = HematomaTurnTrainer(
+        dicom_site, config, cases=[Case(CASE, dicom_site / CASE, dicom_site / f"mask_{CASE}.nii.gz")]
+    )
     opts = T.SiteOptions("a", signer=key, trust_dir=tmp_path / "trust", require_signed=True, poll_s=0.02)
     assert run_to_end(T.take_turn(t, trainer, opts, NEVER_CANCELLED)).trained
     everything = b"".join(p.read_bytes() for p in ring.rglob("*") if p.is_file())
@@ -71,9 +74,14 @@ def test_a_real_turn_on_a_dicom_case_leaves_nothing_flagged_and_planted_patient_
     m = read_manifest(t)
     for name in ("manifest.json", m.weights.file, m.optimizer.file):
         assert name in out  # every file listed ...
-    for field in ("config.sites[*]: site name", "history[*].weights_sha256: hash or id",
-                  "history[*].signature: signature", "config.signers.<site>: public key",
-                  "history[*].metrics.val_loss: scalar", "metadata.site: site name"):
+    for field in (
+        "config.sites[*]: site name",
+        "history[*].weights_sha256: hash or id",
+        "history[*].signature: signature",
+        "config.signers.<site>: public key",
+        "history[*].metrics.val_loss: scalar",
+        "metadata.site: site name",
+    ):
         assert field in out  # ... with every field and what it is
     assert "0 item(s) flagged" in out
 
@@ -88,11 +96,11 @@ def test_a_real_turn_on_a_dicom_case_leaves_nothing_flagged_and_planted_patient_
     w = ring / m.weights.file
     data = w.read_bytes()
     n = int.from_bytes(data[:8], "little")
-    header = json.loads(data[8:8 + n])
+    header = json.loads(data[8 : 8 + n])
     header["__metadata__"]["case"] = CASE
     blob = json.dumps(header).encode()
     blob += b" " * (-len(blob) % 8)
-    w.write_bytes(len(blob).to_bytes(8, "little") + blob + data[8 + n:])
+    w.write_bytes(len(blob).to_bytes(8, "little") + blob + data[8 + n :])
     report = audit_server(t)
     flagged = "\n".join(f"{f}: {p}" for f, p in report.flagged)
     assert f"leases/{CASE}.json: not a file the ring writes" in flagged
@@ -105,20 +113,32 @@ def test_a_real_turn_on_a_dicom_case_leaves_nothing_flagged_and_planted_patient_
 
 def test_an_honest_two_site_ring_audits_clean_including_lease_breaks(tmp_path):
     from core.ring.toy import ToyTrainer, write_toy_site
+
     ring = tmp_path / "ring"
     t = DirectoryTransport(ring)
     keys = {s: TurnSigner.load_or_create(s, tmp_path / f"{s}.key") for s in ("a", "b")}
-    init_ring(t, RingConfig(sites=("a", "b"), signers={s: k.public for s, k in keys.items()}, patience=1,
-                            max_turns=6, lease_ttl_s=0.2, clock_skew_s=0.0))
+    init_ring(
+        t,
+        RingConfig(
+            sites=("a", "b"),
+            signers={s: k.public for s, k in keys.items()},
+            patience=1,
+            max_turns=6,
+            lease_ttl_s=0.2,
+            clock_skew_s=0.0,
+        ),
+    )
     write_toy_site(tmp_path / "toy", site_seed=1)
     trainer = ToyTrainer(tmp_path / "toy")
     from core.ring.lease import new_lease, try_acquire
+
     assert try_acquire(t, new_lease("b", 0, 0.2))  # a stalled lease that a breaks and records
     while read_manifest(t).status == "running":
         m = read_manifest(t)
         site = "a" if m.turns_done == 0 else m.next_site
-        opts = T.SiteOptions(site, signer=keys[site], trust_dir=tmp_path / f"trust-{site}", poll_s=0.02,
-                             obsolete_grace_s=0.0)
+        opts = T.SiteOptions(
+            site, signer=keys[site], trust_dir=tmp_path / f"trust-{site}", poll_s=0.02, obsolete_grace_s=0.0
+        )
         run_to_end(T.take_turn(t, trainer, opts, NEVER_CANCELLED))
     m = read_manifest(t)
     assert any(getattr(h, "event", "") == "lease_break" for h in m.history) and m.convergence is not None

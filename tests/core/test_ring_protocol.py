@@ -1,5 +1,6 @@
 """The ring protocol on a folder server with a real (tiny) torch trainer: turns,
 order, convergence, leases, crashes at every step, corruption, audit, privacy."""
+
 from __future__ import annotations
 
 import json
@@ -19,11 +20,15 @@ from core.progress import NEVER_CANCELLED, CancelToken, Progress, run_to_end
 from core.ring import turn as T
 from core.ring.audit import read_audit
 from core.ring.codec import decode_weights, sha256_hex
-from core.ring.errors import (CorruptWeightsError, LeaseLostError, ManifestConflictError, RingStateError,
-                              TrainerUnavailableError)
+from core.ring.errors import (
+    CorruptWeightsError,
+    LeaseLostError,
+    ManifestConflictError,
+    RingStateError,
+    TrainerUnavailableError,
+)
 from core.ring.lease import Lease, new_lease, try_acquire
-from core.ring.manifest import (LEASE, MANIFEST, Holder, RingConfig, RingEvent, parse_utc, read_manifest,
-                                site_for_turn)
+from core.ring.manifest import LEASE, MANIFEST, Holder, RingConfig, RingEvent, parse_utc, read_manifest, site_for_turn
 from core.ring.privacy import forbidden_terms, scan_server_dir
 from core.ring.server import commit_manifest, fetch_weights, init_ring
 from core.ring.toy import ToyTrainer, write_toy_site
@@ -104,8 +109,12 @@ def test_ring_of_one_converges_and_every_site_stops(tmp_path, data, trainers):
     again = turn(t, trainers["a"], "solo")
     assert not again.trained and again.manifest.revision == m.revision
     data_bytes, ref, _ = fetch_weights(t, "best")
-    assert ref == m.best.weights and set(decode_weights(data_bytes, "best")) == {"0.weight", "0.bias",
-                                                                                  "2.weight", "2.bias"}
+    assert ref == m.best.weights and set(decode_weights(data_bytes, "best")) == {
+        "0.weight",
+        "0.bias",
+        "2.weight",
+        "2.bias",
+    }
     # The audit log records every transfer with the version and sha256 the manifest has.
     log = read_audit(tmp_path / "audit-solo.jsonl")
     uploads = {(e.version, e.sha256) for e in log if e.action == "upload" and e.file.startswith("weights/")}
@@ -216,8 +225,9 @@ class Slow:
         self.inner, self.pause_s, self.repeat, self.model_id = inner, pause_s, repeat, inner.model_id
 
     def train_turn(self, inp, token):
-        gen = self.inner.train_turn(TurnInput(inp.weights, inp.optimizer_state, self.repeat, inp.seed,
-                                              inp.turn, inp.site), token)
+        gen = self.inner.train_turn(
+            TurnInput(inp.weights, inp.optimizer_state, self.repeat, inp.seed, inp.turn, inp.site), token
+        )
         while True:
             try:
                 ev = next(gen)
@@ -250,8 +260,15 @@ def test_expired_lease_is_broken_and_next_site_takes_over(tmp_path, trainers):
     assert_server_consistent(t)
 
 
-CRASH_STAGES = [T.STAGE_LEASE, T.STAGE_DOWNLOAD, T.STAGE_TRAIN, "Epoch", T.STAGE_UPLOAD, T.STAGE_PUBLISH,
-                T.STAGE_RELEASE]
+CRASH_STAGES = [
+    T.STAGE_LEASE,
+    T.STAGE_DOWNLOAD,
+    T.STAGE_TRAIN,
+    "Epoch",
+    T.STAGE_UPLOAD,
+    T.STAGE_PUBLISH,
+    T.STAGE_RELEASE,
+]
 
 
 @pytest.mark.parametrize("stage", CRASH_STAGES)
@@ -295,9 +312,27 @@ def test_corrupt_weights_are_refused_with_a_clear_message(tmp_path, trainers, da
         turn(t, trainers["b"], "b")
     assert not (t.root / LEASE).exists()  # released for whoever repairs the ring
     assert read_manifest(t).turns_done == 1
-    rc = cli_main(["ring", "turn", "--server", str(t.root), "--site", "b", "--data", str(data["b"]),
-                   "--trainer", "toy", "--audit-log", str(tmp_path / "cli-audit.jsonl"), "--allow-unsigned",
-                   "--signing-key", str(tmp_path / "b.key"), "--trust-dir", str(tmp_path / "trust-b")])
+    rc = cli_main(
+        [
+            "ring",
+            "turn",
+            "--server",
+            str(t.root),
+            "--site",
+            "b",
+            "--data",
+            str(data["b"]),
+            "--trainer",
+            "toy",
+            "--audit-log",
+            str(tmp_path / "cli-audit.jsonl"),
+            "--allow-unsigned",
+            "--signing-key",
+            str(tmp_path / "b.key"),
+            "--trust-dir",
+            str(tmp_path / "trust-b"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and err[-1].startswith("hemarelay: error: The weights file") and "corrupt" in err[-1]
 
@@ -361,22 +396,62 @@ def test_trainer_factory(monkeypatch, data):
 
 def test_cli_init_turn_status(tmp_path, data, capsys):
     ring = str(tmp_path / "ring")
-    keys = {s: ["--signing-key", str(tmp_path / f"{s}.key"), "--trust-dir", str(tmp_path / f"trust-{s}")]
-            for s in ("a", "b")}
+    keys = {
+        s: ["--signing-key", str(tmp_path / f"{s}.key"), "--trust-dir", str(tmp_path / f"trust-{s}")]
+        for s in ("a", "b")
+    }
     signers = tmp_path / "signers"
     for s in ("a", "b"):  # each site prints its public key for the coordinator
         assert cli_main(["ring", "key", "--site", s, *keys[s][:2]]) == 0
-        signers.write_text(signers.read_text() + capsys.readouterr().out if signers.exists()
-                           else capsys.readouterr().out)
-    assert cli_main(["ring", "init", "--server", ring, "--sites", "a,b", "--patience", "3",
-                     "--order", "shuffle", "--seed", "4", "--signers", str(signers)]) == 0
+        signers.write_text(
+            signers.read_text() + capsys.readouterr().out if signers.exists() else capsys.readouterr().out
+        )
+    assert (
+        cli_main(
+            [
+                "ring",
+                "init",
+                "--server",
+                ring,
+                "--sites",
+                "a,b",
+                "--patience",
+                "3",
+                "--order",
+                "shuffle",
+                "--seed",
+                "4",
+                "--signers",
+                str(signers),
+            ]
+        )
+        == 0
+    )
     assert "Ring created" in capsys.readouterr().out
     assert cli_main(["ring", "init", "--server", ring, "--sites", "a"]) == 2
     assert "already exists" in capsys.readouterr().err
     m = read_manifest(DirectoryTransport(Path(ring)))
     first = m.next_site
-    assert cli_main(["ring", "turn", "--server", ring, "--site", first, "--data", str(data[first]),
-                     "--trainer", "toy", "--audit-log", str(tmp_path / "a.jsonl"), *keys[first]]) == 0
+    assert (
+        cli_main(
+            [
+                "ring",
+                "turn",
+                "--server",
+                ring,
+                "--site",
+                first,
+                "--data",
+                str(data[first]),
+                "--trainer",
+                "toy",
+                "--audit-log",
+                str(tmp_path / "a.jsonl"),
+                *keys[first],
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"site {first} published weights version 1" in out
     assert cli_main(["ring", "status", "--server", ring]) == 0

@@ -2,6 +2,7 @@
 the hematoma trainer; then every file on the server is inspected for anything
 but weights, optimizer state and scalar metrics, and the ring's best weights are
 fetched and used for prediction."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,14 @@ TINY = ["--set", "patches_per_volume=4", "--set", "patch_size=24", "--set", "thr
 
 def _cli(*args, **kw) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(ROOT), HOME=str(kw.pop("home")))
-    return subprocess.Popen([sys.executable, "-m", "core", *args], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "core", *args],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _small_site(src: Path, dst: Path, n: int) -> Path:
@@ -46,14 +53,48 @@ def test_two_site_ring_on_real_data_leaks_nothing(site_a, site_b, tmp_path):
         out = key.communicate(timeout=120)[0]  # the key line, and a "# fingerprint" comment (ignored)
         assert key.returncode == 0, out
         signers.write_text((signers.read_text() if signers.exists() else "") + out)
-    init = subprocess.run([sys.executable, "-m", "core", "ring", "init", "--server", str(ring),
-                           "--sites", "a,b", "--max-turns", "4", "--seed", "3", "--signers", str(signers)],
-                          env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT,
-                          capture_output=True, text=True)
+    init = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "ring",
+            "init",
+            "--server",
+            str(ring),
+            "--sites",
+            "a,b",
+            "--max-turns",
+            "4",
+            "--seed",
+            "3",
+            "--signers",
+            str(signers),
+        ],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert init.returncode == 0, init.stderr
-    procs = [_cli("ring", "turn", "--server", str(ring), "--site", s, "--data", str(d), "--wait",
-                  "--poll", "0.5", *TINY, home=tmp_path / f"home-{s}")
-             for s, d in (("a", a), ("b", b))]
+    procs = [
+        _cli(
+            "ring",
+            "turn",
+            "--server",
+            str(ring),
+            "--site",
+            s,
+            "--data",
+            str(d),
+            "--wait",
+            "--poll",
+            "0.5",
+            *TINY,
+            home=tmp_path / f"home-{s}",
+        )
+        for s, d in (("a", a), ("b", b))
+    ]
     outs = [p.communicate(timeout=600)[0] for p in procs]
     for p, out in zip(procs, outs):
         assert p.returncode == 0, out
@@ -67,24 +108,47 @@ def test_two_site_ring_on_real_data_leaks_nothing(site_a, site_b, tmp_path):
     shapes = {k: tuple(v.shape) for k, v in build_network("unet25d", 4).state_dict().items()}
     terms = forbidden_terms(site_a) | forbidden_terms(site_b) | forbidden_terms(a) | forbidden_terms(b)
     assert scan_server_dir(ring, terms, shapes) == []
-    audit = subprocess.run([sys.executable, "-m", "core", "ring", "audit", "--server", str(ring)],
-                           env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT, capture_output=True, text=True)
+    audit = subprocess.run(
+        [sys.executable, "-m", "core", "ring", "audit", "--server", str(ring)],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert audit.returncode == 0 and "0 item(s) flagged" in audit.stdout, audit.stdout[-3000:] + audit.stderr
     # the audit logs stayed on each site's machine, not on the server
     assert all((tmp_path / f"home-{s}").rglob("ring-audit-*.jsonl") for s in "ab")
 
     # the ring's best weights work as a model for prediction
     model = tmp_path / "msl.safetensors"
-    r = subprocess.run([sys.executable, "-m", "core", "ring", "fetch", "--server", str(ring),
-                        "--out", str(model)], env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT,
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "core", "ring", "fetch", "--server", str(ring), "--out", str(model)],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     out = tmp_path / "pred"
-    r = subprocess.run([sys.executable, "-m", "core", "predict", str(site_a / "test" / "ct_067.nii.gz"),
-                        "-o", str(out), "--model", str(model)],
-                       env=dict(os.environ, PYTHONPATH=str(ROOT)), cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "core",
+            "predict",
+            str(site_a / "test" / "ct_067.nii.gz"),
+            "-o",
+            str(out),
+            "--model",
+            str(model),
+        ],
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     import nibabel as nib
+
     pred = nib.load(str(next(out.glob("*.nii.gz"))))
-    assert pred.get_data_dtype() == np.uint8 and pred.shape == nib.load(
-        str(site_a / "test" / "ct_067.nii.gz")).shape
+    assert pred.get_data_dtype() == np.uint8 and pred.shape == nib.load(str(site_a / "test" / "ct_067.nii.gz")).shape

@@ -1,5 +1,6 @@
 """The ring over SFTP against a real OpenSSH sshd on 127.0.0.1 (no transport mocks):
 security refusals, faults, and site processes running a ring together."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,13 @@ from core.cli import main as cli_main
 from core.progress import NEVER_CANCELLED, run_to_end
 from core.ring import turn as T
 from core.ring.codec import sha256_hex
-from core.ring.errors import (CorruptWeightsError, HostKeyError, ServerAuthError, ServerPermissionError,
-                              ServerUnreachableError)
+from core.ring.errors import (
+    CorruptWeightsError,
+    HostKeyError,
+    ServerAuthError,
+    ServerPermissionError,
+    ServerUnreachableError,
+)
 from core.ring.lease import Lease, new_lease, read_lease, try_acquire
 from core.ring.manifest import LEASE, RingConfig, RingEvent, parse_utc
 from core.ring.privacy import forbidden_terms, scan_server_dir
@@ -55,11 +61,36 @@ def data(tmp_path_factory) -> dict[str, Path]:
 def site_cmd(server: SshdServer, ring: Path, site: str, data: Path, audit: Path, *extra: str) -> list[str]:
     """A site's ``ring turn`` process, signing with its key from :func:`signers` (beside ``audit``)."""
     keys = audit.parent / "keys"
-    return [sys.executable, "-m", "core", "ring", "turn", "--server", server.url(ring), "--site", site,
-            "--data", str(data), "--trainer", "toy", "--identity", str(server.client_key),
-            "--known-hosts", str(server.known_hosts), "--poll", "0.1", "--retry-for", "30",
-            "--audit-log", str(audit), "--signing-key", str(keys / f"{site}.key"),
-            "--trust-dir", str(keys / f"trust-{site}"), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "core",
+        "ring",
+        "turn",
+        "--server",
+        server.url(ring),
+        "--site",
+        site,
+        "--data",
+        str(data),
+        "--trainer",
+        "toy",
+        "--identity",
+        str(server.client_key),
+        "--known-hosts",
+        str(server.known_hosts),
+        "--poll",
+        "0.1",
+        "--retry-for",
+        "30",
+        "--audit-log",
+        str(audit),
+        "--signing-key",
+        str(keys / f"{site}.key"),
+        "--trust-dir",
+        str(keys / f"trust-{site}"),
+        *extra,
+    ]
 
 
 def signers(folder: Path, sites) -> dict[str, str]:
@@ -78,6 +109,7 @@ def finish(p: subprocess.Popen, timeout: float = 90) -> tuple[int, str, str]:
 
 
 # -- security and reachability -------------------------------------------------
+
 
 def test_sftp_primitives_on_openssh(sshd, tmp_path):
     with sftp(sshd, tmp_path / "ring") as t:
@@ -129,6 +161,7 @@ def test_wrong_client_key_missing_key_and_unreachable_server(sshd, tmp_path):
     with pytest.raises(ServerAuthError, match="does not exist"):
         sftp(sshd, tmp_path, identity=tmp_path / "no-key").connect()
     import socket
+
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -140,8 +173,10 @@ def test_wrong_client_key_missing_key_and_unreachable_server(sshd, tmp_path):
 
 def test_ssh_config_alias(sshd, tmp_path):
     cfg = tmp_path / "ssh_config"
-    cfg.write_text(f"Host ringserver\n  HostName {sshd.host}\n  Port {sshd.port}\n  User root\n"
-                   f"  IdentityFile {sshd.client_key}\n  UserKnownHostsFile {sshd.known_hosts}\n")
+    cfg.write_text(
+        f"Host ringserver\n  HostName {sshd.host}\n  Port {sshd.port}\n  User root\n"
+        f"  IdentityFile {sshd.client_key}\n  UserKnownHostsFile {sshd.known_hosts}\n"
+    )
     t = SftpTransport(parse_server_url(f"sftp://ringserver{tmp_path}/ring"), SshOptions(ssh_config=cfg))
     with t:
         init_ring(t, RingConfig(sites=("a",)))
@@ -159,17 +194,38 @@ def test_permission_denied_on_the_ring_folder(sshd_factory, tmp_path):
 def test_cli_errors_are_one_line(sshd, tmp_path, capsys):
     empty = tmp_path / "known_hosts"
     empty.write_text("")
-    rc = cli_main(["ring", "status", "--server", sshd.url(tmp_path), "--identity", str(sshd.client_key),
-                   "--known-hosts", str(empty)])
+    rc = cli_main(
+        [
+            "ring",
+            "status",
+            "--server",
+            sshd.url(tmp_path),
+            "--identity",
+            str(sshd.client_key),
+            "--known-hosts",
+            str(empty),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "--trust-host-key" in err[0]
-    rc = cli_main(["ring", "status", "--server", sshd.url(tmp_path / "none"), "--identity",
-                   str(sshd.client_key), "--known-hosts", str(sshd.known_hosts)])
+    rc = cli_main(
+        [
+            "ring",
+            "status",
+            "--server",
+            sshd.url(tmp_path / "none"),
+            "--identity",
+            str(sshd.client_key),
+            "--known-hosts",
+            str(sshd.known_hosts),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert rc == 2 and len(err) == 1 and "No ring at sftp://root@127.0.0.1" in err[0]
 
 
 # -- faults ---------------------------------------------------------------------
+
 
 def test_server_outage_during_upload_is_retried_and_nothing_partial_is_published(sshd_factory, tmp_path, data):
     server = sshd_factory()
@@ -234,8 +290,13 @@ def test_exclusive_lease_under_contention(sshd, tmp_path):
     for _ in range(3):
         (ring / LEASE).unlink(missing_ok=True)
         barrier, results = ctx.Barrier(4), ctx.Queue()
-        procs = [ctx.Process(target=_race, args=(sshd.url(ring), str(sshd.client_key), str(sshd.known_hosts),
-                                                   f"s{i}", barrier, results)) for i in range(4)]
+        procs = [
+            ctx.Process(
+                target=_race,
+                args=(sshd.url(ring), str(sshd.client_key), str(sshd.known_hosts), f"s{i}", barrier, results),
+            )
+            for i in range(4)
+        ]
         for p in procs:
             p.start()
         got = [results.get(timeout=60) for _ in procs]
@@ -252,11 +313,11 @@ def test_site_processes_run_a_ring_to_convergence_one_turn_at_a_time(sshd, tmp_p
     process stops when the ring converges."""
     ring = tmp_path / "ring"
     with sftp(sshd, ring) as t:
-        init_ring(t, RingConfig(sites=("a", "b"), patience=3, max_turns=8,
-                                signers=signers(tmp_path, ("a", "b"))))  # signing on
+        init_ring(
+            t, RingConfig(sites=("a", "b"), patience=3, max_turns=8, signers=signers(tmp_path, ("a", "b")))
+        )  # signing on
     names = ["a", "a2", "b"]
-    procs = {n: spawn(site_cmd(sshd, ring, n[0], data[n[0]], tmp_path / f"audit-{n}.jsonl", "--wait"))
-             for n in names}
+    procs = {n: spawn(site_cmd(sshd, ring, n[0], data[n[0]], tmp_path / f"audit-{n}.jsonl", "--wait")) for n in names}
     results = {n: finish(p) for n, p in procs.items()}
     for n, (rc, out, err) in results.items():
         assert rc == 0, f"process {n}: {err[-2000:]}"
@@ -268,6 +329,7 @@ def test_site_processes_run_a_ring_to_convergence_one_turn_at_a_time(sshd, tmp_p
     assert sites == ["a", "b"] * (len(sites) // 2) + ["a"] * (len(sites) % 2)
     assert [r.parent_version for r in m.turn_records] == list(range(len(sites)))
     from core.ring.signing import verify_chain
+
     verified = verify_chain(m, None)
     assert verified.problem is None and len(verified.records) == len(sites)  # every turn signed, one chain
     spans = [(parse_utc(r.started_at), parse_utc(r.finished_at)) for r in m.turn_records]
@@ -286,8 +348,20 @@ def test_site_killed_while_holding_the_lease(sshd, tmp_path, data):
     ring = tmp_path / "ring"
     with sftp(sshd, ring) as t:
         init_ring(t, RingConfig(sites=("a", "b"), lease_ttl_s=600))
-    victim = spawn(site_cmd(sshd, ring, "a", data["a"], tmp_path / "audit-a.jsonl", "--epochs-per-turn", "100000",
-                            "--max-epochs-per-turn", "100000", "--allow-unsigned"))
+    victim = spawn(
+        site_cmd(
+            sshd,
+            ring,
+            "a",
+            data["a"],
+            tmp_path / "audit-a.jsonl",
+            "--epochs-per-turn",
+            "100000",
+            "--max-epochs-per-turn",
+            "100000",
+            "--allow-unsigned",
+        )
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if (ring / LEASE).exists() and json.loads((ring / "manifest.json").read_text())["holder"]:

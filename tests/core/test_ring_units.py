@@ -1,5 +1,6 @@
 """The ring's pure parts: URLs, order, convergence rules, weights files, manifest
 validation, the privacy scanner."""
+
 from __future__ import annotations
 
 import json
@@ -9,8 +10,14 @@ import pytest
 import torch
 
 from core.errors import ConfigError
-from core.ring.codec import (decode_optimizer_state, decode_weights, encode_optimizer_state, encode_weights,
-                             sha256_hex, verify_sha256)
+from core.ring.codec import (
+    decode_optimizer_state,
+    decode_weights,
+    encode_optimizer_state,
+    encode_weights,
+    sha256_hex,
+    verify_sha256,
+)
 from core.ring.convergence import judge_turn
 from core.ring.errors import CorruptWeightsError, RingStateError
 from core.ring.manifest import BestWeights, FileRef, RingConfig, new_manifest, parse_manifest
@@ -21,16 +28,25 @@ from core.ring.transport import parse_server_url
 
 def test_parse_server_urls(tmp_path):
     loc = parse_server_url("sftp://alice@ring.example.org:2222/srv/ring/")
-    assert (loc.kind, loc.user, loc.host, loc.port, loc.path) == ("sftp", "alice", "ring.example.org", 2222,
-                                                                  "/srv/ring")
+    assert (loc.kind, loc.user, loc.host, loc.port, loc.path) == (
+        "sftp",
+        "alice",
+        "ring.example.org",
+        2222,
+        "/srv/ring",
+    )
     assert loc.display() == "sftp://alice@ring.example.org:2222/srv/ring"
     home = parse_server_url("sftp://ringhost/~/rings/ich")
     assert (home.user, home.port, home.path) == (None, None, "rings/ich")
     assert home.display() == "sftp://ringhost/~/rings/ich"
     assert parse_server_url(str(tmp_path)).path == str(tmp_path)
     assert parse_server_url(f"file://{tmp_path}").kind == "dir"
-    for bad, words in [("http://x/y", "unsupported scheme"), ("sftp://host", "ring folder"),
-                       ("sftp://host:99999/x", "port"), ("", "empty")]:
+    for bad, words in [
+        ("http://x/y", "unsupported scheme"),
+        ("sftp://host", "ring folder"),
+        ("sftp://host:99999/x", "port"),
+        ("", "empty"),
+    ]:
         with pytest.raises(ConfigError, match=words):
             parse_server_url(bad)
 
@@ -66,8 +82,7 @@ def _ref(v: int) -> FileRef:
 def _apply(m, site, loss):
     v = judge_turn(m, site, loss, "2026-01-01T00:00:00Z")
     best = BestWeights(loss, _ref(m.turns_done + 1)) if v.global_improved else m.best
-    return v, replace(m, turns_done=m.turns_done + 1, best=best, patience_counter=v.global_counter,
-                      per_site=v.per_site)
+    return v, replace(m, turns_done=m.turns_done + 1, best=best, patience_counter=v.global_counter, per_site=v.per_site)
 
 
 def test_global_patience_counts_every_turn_with_min_delta():
@@ -87,8 +102,18 @@ def test_per_site_rule_waits_for_every_site():
     # Site b's validation split gives higher losses: under the global rule site a's
     # low numbers would end the ring while b still improves on its own scale.
     m = new_manifest(RingConfig(sites=("a", "b"), patience=2, convergence="per-site"))
-    seq = [("a", 0.1), ("b", 0.9), ("a", 0.2), ("b", 0.8), ("a", 0.2), ("b", 0.7), ("a", 0.2), ("b", 0.7),
-           ("a", 0.2), ("b", 0.7)]
+    seq = [
+        ("a", 0.1),
+        ("b", 0.9),
+        ("a", 0.2),
+        ("b", 0.8),
+        ("a", 0.2),
+        ("b", 0.7),
+        ("a", 0.2),
+        ("b", 0.7),
+        ("a", 0.2),
+        ("b", 0.7),
+    ]
     rules = []
     for site, loss in seq:
         v, m = _apply(m, site, loss)
@@ -149,7 +174,7 @@ def test_manifest_roundtrip_and_validation():
     with pytest.raises(RingStateError, match="unexpected file name"):
         parse_manifest(json.dumps(d).encode(), "manifest.json")
     with pytest.raises(RingStateError):
-        parse_manifest(b"{\"format\": \"hemarelay-ring/1\"", "manifest.json")
+        parse_manifest(b'{"format": "hemarelay-ring/1"', "manifest.json")
 
 
 def test_privacy_scanner_flags_what_must_not_leave(tmp_path):
@@ -173,7 +198,8 @@ def test_privacy_scanner_flags_what_must_not_leave(tmp_path):
     assert scan_server_dir(ring, terms, shapes) == []
 
     (ring / "weights/v000002-a-cd34.safetensors").write_bytes(
-        _unchecked_weights({**net.state_dict(), "slice": torch.zeros(64, 64)}, {"case": "ct_117"}))
+        _unchecked_weights({**net.state_dict(), "slice": torch.zeros(64, 64)}, {"case": "ct_117"})
+    )
     (ring / "notes.txt").write_text("hello")
     d = json.loads(m.to_bytes())
     d["history"][0]["detail"] = "trained on case 049 from /data/site-a"
@@ -189,4 +215,5 @@ def _unchecked_weights(state, meta) -> bytes:
     """A weights file as a careless or hostile site could write it: the ring's encoder
     refuses metadata outside its allow-list, so this bypasses it."""
     from safetensors.torch import save
+
     return save({k: v.contiguous() for k, v in state.items()}, metadata={"format": "hemarelay-weights/1", **meta})

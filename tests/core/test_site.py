@@ -5,6 +5,7 @@ Rings here are driven by a stand-in trainer that returns real Inception
 weights without training (the ring protocol and the sync are what is tested);
 the GUI tests run the real trainer on real cases.
 """
+
 from __future__ import annotations
 
 import os
@@ -136,8 +137,16 @@ def test_choosing_versions_rolls_back_and_survives_a_restart(tmp_path):
     score = LocalScore(1, 0.5, 2.0, (CaseScore("067", 0.5, 3.0, 5.0),), "now")
     assert again.set_score(1, score).score == score and again.get(1).score == score
     # records written before the score type was shared keep their meaning
-    old = {**again.get(1).__dict__, "score": {"n_cases": 1, "mean_dice": 0.5, "mean_abs_volume_error_ml": 2.0,
-           "cases": [{"label": "067", "dice": 0.5, "volume_ml": 3.0, "predicted_ml": 5.0}], "evaluated_at": "now"}}
+    old = {
+        **again.get(1).__dict__,
+        "score": {
+            "n_cases": 1,
+            "mean_dice": 0.5,
+            "mean_abs_volume_error_ml": 2.0,
+            "cases": [{"label": "067", "dice": 0.5, "volume_ml": 3.0, "predicted_ml": 5.0}],
+            "evaluated_at": "now",
+        },
+    }
     assert ModelVersion.from_json(old).score == score
     with pytest.raises(InputError, match="not kept"):
         again.choose(9)
@@ -232,6 +241,7 @@ def _crashing(token: CancelToken):
 
 def test_child_process_passes_events_result_and_typed_errors():
     from core.child_process import run_in_child
+
     events, out = run_collecting(run_in_child(_counting, 5, token=CancelToken()))
     assert [e.done for e in events] == [0, 1, 2, 3, 4] and out["n"] == 5 and out["pid"] != os.getpid()
     with pytest.raises(InputError, match="truncated"):
@@ -242,6 +252,7 @@ def test_child_process_passes_events_result_and_typed_errors():
 
 def test_child_process_stops_on_cancel():
     from core.child_process import run_in_child
+
     token = CancelToken()
     gen = run_in_child(_endless, token=token)
     for _ in range(5):
@@ -257,8 +268,9 @@ def test_child_process_stops_on_cancel():
 # -- host keys (real sshd) ------------------------------------------------------
 def test_host_key_is_shown_then_recorded_only_when_confirmed(tmp_path, sshd):
     known = tmp_path / "known_hosts"
-    setup = SiteSetup(site="a", server=sshd.url(tmp_path / "ring"), key_file=str(sshd.client_key),
-                      known_hosts=str(known))
+    setup = SiteSetup(
+        site="a", server=sshd.url(tmp_path / "ring"), key_file=str(sshd.client_key), known_hosts=str(known)
+    )
     probe = probe_host_key(setup)
     assert probe.status == "unknown" and probe.fingerprint.startswith("SHA256:")
     assert probe.key_type == "ssh-ed25519" and probe.fingerprint in probe.describe()
@@ -277,6 +289,7 @@ def test_host_key_is_shown_then_recorded_only_when_confirmed(tmp_path, sshd):
 
 def build_other_known_hosts(tmp_path: Path, server: SshdServer) -> Path:
     import subprocess
+
     key = tmp_path / "impostor"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     kind, b64 = key.with_suffix(".pub").read_text().split()[:2]
@@ -286,9 +299,11 @@ def build_other_known_hosts(tmp_path: Path, server: SshdServer) -> Path:
 
 
 def test_connection_over_sftp_with_wrong_key_says_so(tmp_path, sshd):
-    setup = SiteSetup(site="a", server=sshd.url(tmp_path / "ring"), key_file=str(sshd.other_key),
-                      known_hosts=str(sshd.known_hosts))
+    setup = SiteSetup(
+        site="a", server=sshd.url(tmp_path / "ring"), key_file=str(sshd.other_key), known_hosts=str(sshd.known_hosts)
+    )
     from core.ring.errors import ServerAuthError
+
     with pytest.raises(ServerAuthError, match="refused the login"):
         check_connection(setup)
 
@@ -296,6 +311,7 @@ def test_connection_over_sftp_with_wrong_key_says_so(tmp_path, sshd):
 def test_user_folders_follow_one_rule(monkeypatch, tmp_path):
     from core.ring.audit import default_audit_path
     from core.user_dirs import config_dir
+
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     monkeypatch.delenv("HEMARELAY_CONFIG_DIR", raising=False)

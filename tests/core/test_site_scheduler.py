@@ -1,4 +1,5 @@
 """core.site.scheduler: the site's scheduling rules, without Qt."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -10,10 +11,25 @@ from core.site.setup import SiteSetup
 
 
 def _record(turn: int = 2, version: int = 3) -> TurnRecord:
-    return TurnRecord(turn=turn, round=1, site="a", version=version, weights_file="w", weights_sha256="0" * 64,
-                      parent_version=version - 1, epochs=1, metrics={"val_loss": 0.25}, n_examples=10,
-                      improved=True, patience_counter=0, optimizer_carried=True, started_at="t0",
-                      finished_at="t1", train_s=1.0, overhead_s=0.1)
+    return TurnRecord(
+        turn=turn,
+        round=1,
+        site="a",
+        version=version,
+        weights_file="w",
+        weights_sha256="0" * 64,
+        parent_version=version - 1,
+        epochs=1,
+        metrics={"val_loss": 0.25},
+        n_examples=10,
+        improved=True,
+        patience_counter=0,
+        optimizer_carried=True,
+        started_at="t0",
+        finished_at="t1",
+        train_s=1.0,
+        overhead_s=0.1,
+    )
 
 
 def test_evaluations_run_one_at_a_time_in_order_without_duplicates():

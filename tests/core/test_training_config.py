@@ -1,4 +1,5 @@
 """Presets, TOML files and --set overrides."""
+
 from __future__ import annotations
 
 import pytest
@@ -17,8 +18,12 @@ def test_presets_exist_with_the_papers_numbers():
     small = load_config("cpu-small")
     assert small.preset == "cpu-small" and small.patch_size < 255 and small.patience < 10
     product = load_config()  # the product recipe is the default
-    assert (product.preset, product.architecture, product.loss, product.val_split) == \
-        ("default", "unet25d", "dice_bce", "case")
+    assert (product.preset, product.architecture, product.loss, product.val_split) == (
+        "default",
+        "unet25d",
+        "dice_bce",
+        "case",
+    )
     assert product.input_convention().in_plane_mm > 0 and product.context_slices == 1
 
 
@@ -30,15 +35,18 @@ def test_file_then_overrides(tmp_path):
     assert c.val_split == "case" and c.healthy_per_lesion == 3.0 and c.patch_size == 255
 
 
-@pytest.mark.parametrize("override, message", [
-    ("nonsense=3", "unknown training setting"),
-    ("patience=2.5", "should be int"),
-    ("patience", "key=value"),
-    ("loss=hinge", "loss"),
-    ("ds=3", "width divisor"),
-    ("val_fraction=1.5", "between 0 and 1"),
-    ("architecture=vgg", "architecture"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("nonsense=3", "unknown training setting"),
+        ("patience=2.5", "should be int"),
+        ("patience", "key=value"),
+        ("loss=hinge", "loss"),
+        ("ds=3", "width divisor"),
+        ("val_fraction=1.5", "between 0 and 1"),
+        ("architecture=vgg", "architecture"),
+    ],
+)
 def test_bad_overrides(override, message):
     with pytest.raises(ConfigError, match=message):
         load_config("cpu-small", None, [override])

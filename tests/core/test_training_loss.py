@@ -1,4 +1,5 @@
 """cDC and soft Dice against hand-computed values."""
+
 from __future__ import annotations
 
 import pytest
@@ -53,7 +54,8 @@ def test_batch_is_flattened_and_losses_are_one_minus():
     inter_pos = float((y * p_pos).sum())
     c_pos = inter_pos / float(y.sum())
     assert float(continuous_dice(y, p_pos)) == pytest.approx(
-        (2 * inter_pos + 1) / (c_pos * float(y.sum()) + float(p_pos.sum()) + 1), rel=1e-6)
+        (2 * inter_pos + 1) / (c_pos * float(y.sum()) + float(p_pos.sum()) + 1), rel=1e-6
+    )
     assert expected != pytest.approx(float(soft_dice(y, p)))  # cDC really differs from soft Dice
 
 

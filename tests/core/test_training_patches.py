@@ -1,4 +1,5 @@
 """Patch sampling and the validation split."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,7 @@ def _volume():
 @pytest.mark.parametrize("size", [9, 10])
 def test_centres_and_counts(size):
     image, mask, brain = _volume()
-    ps = extract_patches(image, mask, brain, n=5, size=size, rng=np.random.default_rng(0),
-                         background=-20, group=3)
+    ps = extract_patches(image, mask, brain, n=5, size=size, rng=np.random.default_rng(0), background=-20, group=3)
     assert len(ps) == 10 and ps.x.shape == (10, 1, size, size) and ps.x.dtype == np.int16
     c = size // 2
     assert (ps.y[:5, 0, c, c] == 1).all() and (ps.x[:5, 0, c, c] == 70).all()  # hematoma-centred
@@ -32,8 +32,7 @@ def test_centres_and_counts(size):
 
 def test_n_is_capped_by_hematoma_voxels_and_edges_are_padded():
     image, mask, brain = _volume()
-    ps = extract_patches(image, mask, brain, n=1000, size=21, rng=np.random.default_rng(1),
-                         background=-20)
+    ps = extract_patches(image, mask, brain, n=1000, size=21, rng=np.random.default_rng(1), background=-20)
     assert len(ps) == 24  # 12 hematoma voxels, each used once, + 12 healthy centres
     # every hematoma voxel appears as a centre exactly once
     assert ps.y[:12].sum() == 12 * 12

@@ -1,4 +1,5 @@
 """The ring-agnostic trainer: turns, reproducibility, resume, cancel, convergence."""
+
 from __future__ import annotations
 
 import math
@@ -10,8 +11,7 @@ import torch
 from core.errors import CancelledError
 from core.model.architectures import build_network
 from core.progress import CancelToken, run_collecting, run_to_end
-from core.training.checkpoint import (load_checkpoint, optimizer_from_tensors, optimizer_to_tensors,
-                                      save_checkpoint)
+from core.training.checkpoint import load_checkpoint, optimizer_from_tensors, optimizer_to_tensors, save_checkpoint
 from core.training.loss import get_loss
 from core.training.patches import extract_patches, split_patches
 from core.training.trainer import EpochTrainer, PatchData, TrainingProgress, TrainState, fit
@@ -29,8 +29,9 @@ def _data(n=6, size=12, seed=0):
 
 
 def _trainer(seed=1, **kw):
-    return EpochTrainer(lambda: build_network("inception", 4), get_loss("cdc"), _data(),
-                        batch_size=4, seed=seed, threads=1, **kw)
+    return EpochTrainer(
+        lambda: build_network("inception", 4), get_loss("cdc"), _data(), batch_size=4, seed=seed, threads=1, **kw
+    )
 
 
 def _same(a: dict, b: dict) -> bool:
@@ -80,6 +81,7 @@ def test_optimizer_state_travels_as_tensors_and_json():
     st = run_to_end(tr.train_epochs(tr.initial_state(), 1)).state
     tensors, info = optimizer_to_tensors(st.optimizer)
     import json
+
     back = optimizer_from_tensors(tensors, json.loads(json.dumps(info)))
     assert back["param_groups"][0]["betas"] == st.optimizer["param_groups"][0]["betas"]
     for pid, per in st.optimizer["state"].items():
@@ -104,8 +106,7 @@ def test_cancel_stops_between_batches():
 def test_fit_stops_after_patience_and_keeps_best():
     tr = _trainer(min_delta=10.0)  # no improvement is ever "large enough"
     seen = []
-    result = run_to_end(fit(tr, tr.initial_state(), patience=2, max_epochs=10,
-                            on_epoch=lambda s: seen.append(s.epoch)))
+    result = run_to_end(fit(tr, tr.initial_state(), patience=2, max_epochs=10, on_epoch=lambda s: seen.append(s.epoch)))
     # epoch 1 sets the reference (improvement from infinity); then 2 epochs without
     assert result.stopped == "converged" and result.state.epoch == 3 and seen == [1, 2, 3]
     losses = [m.val_loss for m in result.state.history]

@@ -5,6 +5,7 @@ in it (presets, icon, desktop entry, every file under core/resources/), installs
 it into an empty folder and reads the presets from there, with the checkout
 off the path.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                        "-w", str(out), str(ROOT)], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     (whl,) = out.glob("hematoma_relay-*.whl")
     return whl
@@ -30,11 +35,17 @@ def wheel(tmp_path_factory) -> Path:
 
 def test_the_wheel_carries_every_resource(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
-    shipped = {f"core/resources/{p.relative_to(ROOT / 'core' / 'resources').as_posix()}"
-               for p in (ROOT / "core" / "resources").rglob("*")
-               if p.is_file() and "__pycache__" not in p.parts}
-    assert {"core/resources/presets/cpu-small.toml", "core/resources/presets/paper.toml",
-            "core/resources/icons/hemarelay.svg", "core/resources/hemarelay.desktop"} <= shipped
+    shipped = {
+        f"core/resources/{p.relative_to(ROOT / 'core' / 'resources').as_posix()}"
+        for p in (ROOT / "core" / "resources").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert {
+        "core/resources/presets/cpu-small.toml",
+        "core/resources/presets/paper.toml",
+        "core/resources/icons/hemarelay.svg",
+        "core/resources/hemarelay.desktop",
+    } <= shipped
     assert shipped - names == set()
     assert {"core/cli.py", "app/main.py", "core/commands/gui.py"} <= names
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
@@ -44,18 +55,23 @@ def test_the_wheel_carries_every_resource(wheel):
 
 def test_an_installed_wheel_finds_its_presets_away_from_the_checkout(wheel, tmp_path):
     target = tmp_path / "site"
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
-                        str(wheel)], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
-    code = ("import core, core.resources as r\n"
-            "from core.training.config import load_config\n"
-            "print(core.__file__)\n"
-            "print(r.resource_path('icons', 'hemarelay.svg').is_file(), r.list_presets())\n"
-            "print(load_config('cpu-small').ds)\n")
+    code = (
+        "import core, core.resources as r\n"
+        "from core.training.config import load_config\n"
+        "print(core.__file__)\n"
+        "print(r.resource_path('icons', 'hemarelay.svg').is_file(), r.list_presets())\n"
+        "print(load_config('cpu-small').ds)\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["PYTHONPATH"] = str(target)
-    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     where, found, ds = r.stdout.strip().splitlines()
     assert Path(where).is_relative_to(target)

@@ -1,5 +1,6 @@
 """Reading workstation core (no Qt): planes, painting in any plane, interpolation,
 limited fill, measurements, the stored-range notice. Real case 051 where it matters."""
+
 from __future__ import annotations
 
 import json
@@ -12,9 +13,17 @@ from core.annotation.fill import fill_region
 from core.annotation.interpolate import interpolate_between_slices
 from core.annotation.planes import Plane, PlaneGeometry
 from core.errors import InputError
-from core.measurements import (MeasureKind, distance_mm, load_measurements, make_measurement,
-                               mask_hu_per_slice, measurements_path, midline_shift,
-                               save_measurements, thickness_mm)
+from core.measurements import (
+    MeasureKind,
+    distance_mm,
+    load_measurements,
+    make_measurement,
+    mask_hu_per_slice,
+    measurements_path,
+    midline_shift,
+    save_measurements,
+    thickness_mm,
+)
 from core.stored_range import stored_range
 
 SHAPE = (6, 20, 30)  # k, row, col
@@ -85,7 +94,7 @@ def test_threshold_box_paints_in_range_pixels_inside_the_box_only():
 # ------------------------------------------------------------------ interpolation
 def _disc(shape, centre, radius):
     r, c = np.ogrid[: shape[0], : shape[1]]
-    return (r - centre[0]) ** 2 + (c - centre[1]) ** 2 <= radius ** 2
+    return (r - centre[0]) ** 2 + (c - centre[1]) ** 2 <= radius**2
 
 
 def test_interpolation_fills_the_empty_slices_between_drawn_ones_with_blended_shapes():
@@ -102,7 +111,7 @@ def test_interpolation_fills_the_empty_slices_between_drawn_ones_with_blended_sh
     assert np.all(np.diff(areas) > 0)  # grows from the small to the large disc
     centres = [np.argwhere(add[k])[:, 1].mean() for k in range(2, 7)]
     assert np.all(np.diff(centres) > 0)  # and drifts towards the second one
-    assert abs(areas[2] - np.pi * 9 ** 2) < 0.15 * np.pi * 9 ** 2  # midway radius ~ 9
+    assert abs(areas[2] - np.pi * 9**2) < 0.15 * np.pi * 9**2  # midway radius ~ 9
 
 
 def test_interpolation_works_along_the_coronal_axis_and_reports_nothing_to_fill():
@@ -124,7 +133,7 @@ def test_fill_is_cut_at_its_limit_to_the_part_nearest_the_seed():
     assert res.limited and res.region.n_voxels <= 100 and res.whole.n_voxels == hu.size
     pts = np.argwhere(res.region.mask) + [s.start for s in res.region.box]
     assert np.abs(pts - [2, 20, 20]).max() <= 4  # a ball around the click
-    small = fill_region(hu, (2, 20, 20), HURange(), (1.0, 1.0, 1.0), 10 ** 6)
+    small = fill_region(hu, (2, 20, 20), HURange(), (1.0, 1.0, 1.0), 10**6)
     assert not small.limited and small.region.n_voxels == 40 * 40  # 2-D: one slice
     assert fill_region(hu, (2, 20, 20), HURange(70, 90), (1.0, 1.0, 1.0), 100) is None
 
@@ -148,8 +157,7 @@ def test_3d_fill_from_the_scalp_of_051_stays_under_its_limit(site_a):
     row = s.hu[k, s.hu.shape[1] // 2]
     col = int(np.flatnonzero((row >= 40) & (row <= 90))[0])  # first blood-range pixel: scalp
     limit = int(5.0 / s.ct.voxel_volume_ml)
-    res = fill_region(s.hu, (k, s.hu.shape[1] // 2, col), HURange(), s.stack.spacing, limit,
-                      three_d=True)
+    res = fill_region(s.hu, (k, s.hu.shape[1] // 2, col), HURange(), s.stack.spacing, limit, three_d=True)
     assert res.limited and res.whole_ml > 50  # the soft tissue of the whole head would leak in
     assert 0 < res.region.n_voxels <= limit and res.ml <= 5.0
 
@@ -166,8 +174,7 @@ def test_ruler_and_thickness():
     mask[1, 10:40, 20:45] = 1  # 25 columns = 10 mm thick along a row
     t = thickness_mm(mask, (1, 25, 5), (1, 25, 49), sp)
     assert t == pytest.approx(10.0, abs=0.4)
-    m = make_measurement(MeasureKind.THICKNESS, "axial", [(1, 25, 5), (1, 25, 49)], spacing=sp,
-                         world=_world, mask=mask)
+    m = make_measurement(MeasureKind.THICKNESS, "axial", [(1, 25, 5), (1, 25, 49)], spacing=sp, world=_world, mask=mask)
     assert m.value == pytest.approx(t) and "10." in m.text
 
 
@@ -204,8 +211,16 @@ def test_hu_statistics_per_slice_and_in_a_circle():
     rows, overall = mask_hu_per_slice(hu, mask)
     assert [r.slice for r in rows] == [1] and overall.n == 25 and overall.max == 70
     assert overall.mean == pytest.approx((24 * 60 + 70) / 25)
-    m = make_measurement(MeasureKind.HU_CIRCLE, "axial", [(1, 7, 7), (1, 7, 9)], spacing=(1, 1, 1),
-                         world=_world, image=hu[1], image_point=(7.0, 7.0), pixel_mm=(1.0, 1.0))
+    m = make_measurement(
+        MeasureKind.HU_CIRCLE,
+        "axial",
+        [(1, 7, 7), (1, 7, 9)],
+        spacing=(1, 1, 1),
+        world=_world,
+        image=hu[1],
+        image_point=(7.0, 7.0),
+        pixel_mm=(1.0, 1.0),
+    )
     assert m.stats.n == 13 and m.stats.mean == 60 and m.unit == "HU"  # radius 2 px disc, inside the block
 
 
@@ -215,10 +230,12 @@ def test_measurements_file_round_trip_beside_the_mask(tmp_path):
     hu = np.full((3, 10, 10), 50, np.int16)
     mask = np.zeros_like(hu, dtype=np.uint8)
     mask[1, 2:4, 2:4] = 1
-    items = [make_measurement(MeasureKind.RULER, "coronal", [(0, 0, 0), (2, 0, 0)], spacing=(5, 1, 1),
-                              world=_world, user="dr"),
-             make_measurement(MeasureKind.MASK_HU, "axial", (), spacing=(5, 1, 1), world=_world,
-                              hu=hu, mask=mask)]
+    items = [
+        make_measurement(
+            MeasureKind.RULER, "coronal", [(0, 0, 0), (2, 0, 0)], spacing=(5, 1, 1), world=_world, user="dr"
+        ),
+        make_measurement(MeasureKind.MASK_HU, "axial", (), spacing=(5, 1, 1), world=_world, hu=hu, mask=mask),
+    ]
     save_measurements(path, items, "051")
     assert json.loads(path.read_text())["case"] == "051"
     back = load_measurements(path)
@@ -251,11 +268,18 @@ def test_report_pdf_lists_the_measurements_kept_beside_the_mask(site_a, tmp_path
 
     for kind in ("ct", "mask"):
         shutil.copy(site_a / "test" / f"{kind}_067.nii.gz", tmp_path / f"{kind}_067.nii.gz")
-    m = make_measurement(MeasureKind.MIDLINE_SHIFT, "axial", [(5, 10, 100), (5, 200, 100), (5, 100, 117)],
-                         spacing=(5.0, 0.45, 0.45), world=_world)
+    m = make_measurement(
+        MeasureKind.MIDLINE_SHIFT,
+        "axial",
+        [(5, 10, 100), (5, 200, 100), (5, 100, 117)],
+        spacing=(5.0, 0.45, 0.45),
+        world=_world,
+    )
     save_measurements(measurements_path(tmp_path / "mask_067.nii.gz"), [m], "067")
-    out = run_to_end(export_reports([ReportJob("067", tmp_path / "ct_067.nii.gz",
-                                               tmp_path / "mask_067.nii.gz")], pdf_dir=tmp_path / "pdf"))
-    text = subprocess.run(["pdftotext", str(out.pdf_paths[0]), "-"], capture_output=True,
-                          text=True, check=True).stdout
+    out = run_to_end(
+        export_reports(
+            [ReportJob("067", tmp_path / "ct_067.nii.gz", tmp_path / "mask_067.nii.gz")], pdf_dir=tmp_path / "pdf"
+        )
+    )
+    text = subprocess.run(["pdftotext", str(out.pdf_paths[0]), "-"], capture_output=True, text=True, check=True).stdout
     assert "Midline shift: 7.6 mm" in text
