@@ -51,8 +51,9 @@ def _quit_when_shown(app: QApplication, window, wait_for_case: bool, timeout_s: 
         window.controller.opened.connect(lambda s: done(0, f"case {s.case_id} opened and painted"))
         window.controller.failed.connect(lambda text: done(1, f"opening failed: {text}"))
     else:
-        QTimer.singleShot(0, lambda: done(0, "window painted"))
-    QTimer.singleShot(int(timeout_s * 1000), lambda: done(3, f"nothing happened in {timeout_s:g} s"))
+        QTimer.singleShot(0, window, lambda: done(0, "window painted"))
+    # The window is the timers' context: they die with it, never firing into a later window.
+    QTimer.singleShot(int(timeout_s * 1000), window, lambda: done(3, f"nothing happened in {timeout_s:g} s"))
 
 
 def main(argv: list[str] | None = None) -> int:
