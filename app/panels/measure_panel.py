@@ -3,7 +3,7 @@ the measuring tools, and the case's list of measurements."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFormLayout,
@@ -11,21 +11,13 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QListWidget,
     QPushButton,
-    QSizePolicy,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from core.measurements import Measurement
 
-
-def _button(action) -> QToolButton:
-    b = QToolButton()
-    b.setDefaultAction(action)
-    b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-    b.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-    return b
+from .tools_panel import action_button
 
 
 class MeasurePanel(QGroupBox):
@@ -37,7 +29,7 @@ class MeasurePanel(QGroupBox):
         self.setObjectName("measurePanel")
         grid = QGridLayout()
         for n, act in enumerate((va.interpolate, va.fill_3d, *va.measure.values(), va.mask_hu)):
-            grid.addWidget(_button(act), n // 2, n % 2)
+            grid.addWidget(action_button(act), n // 2, n % 2)
         self.limit = QDoubleSpinBox()
         self.limit.setObjectName("fillLimit")
         self.limit.setRange(0.1, 500.0)

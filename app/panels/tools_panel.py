@@ -19,7 +19,8 @@ from PySide6.QtWidgets import (
 from ..actions import Actions
 
 
-def _button(action) -> QToolButton:
+def action_button(action) -> QToolButton:
+    """A full-width text button for an action (the tool and measure panels' grids)."""
     b = QToolButton()
     b.setDefaultAction(action)
     b.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
@@ -38,7 +39,7 @@ class ToolsPanel(QGroupBox):
         self.setObjectName("toolsPanel")
         grid = QGridLayout()
         for n, action in enumerate(actions.tools.values()):
-            grid.addWidget(_button(action), n // 2, n % 2)
+            grid.addWidget(action_button(action), n // 2, n % 2)
         self.brush = QDoubleSpinBox()
         self.brush.setObjectName("brushSize")
         self.brush.setRange(0.5, 100.0)
@@ -65,11 +66,11 @@ class ToolsPanel(QGroupBox):
         form.addRow("Blood range", hu_row)
         edit_row = QHBoxLayout()
         for a in (actions.undo, actions.redo, actions.save):
-            edit_row.addWidget(_button(a))
+            edit_row.addWidget(action_button(a))
         lay = QVBoxLayout(self)
         lay.addLayout(grid)
         lay.addLayout(form)
-        lay.addWidget(_button(actions.accept_all))
+        lay.addWidget(action_button(actions.accept_all))
         lay.addLayout(edit_row)
         self.state = QLabel("")
         self.state.setObjectName("editState")
