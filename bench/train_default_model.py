@@ -28,6 +28,7 @@ from core.datasets import shared_data_root, site_split
 from core.inference import Segmenter
 from core.io import load_ct, load_mask
 from core.metrics import dice, pearson, volume_ml
+from core.model.weights import load_weights
 from core.training.config import load_config
 from core.training.patches import validation_groups
 from core.training.run import train_site, training_cases
@@ -119,6 +120,9 @@ def main() -> int:
                 )
         print(f"trained in {(time.monotonic() - t0) / 60:.1f} min: {result.meta.version}", flush=True)
     minutes = (time.monotonic() - t0) / 60
+    if args.skip_training:  # the epochs' own times, from the weights file (patch preparation not included)
+        history = load_weights(args.out / "model.safetensors").meta.training.get("history", [])
+        minutes = sum(h["seconds"] for h in history) / 60
     cases, normals = training_cases(sites, config)
     groups = np.arange(len(cases) + len(normals))
     val_idx = set(int(g) for g in validation_groups(groups, config.val_fraction, split_rng(config)))
@@ -167,7 +171,7 @@ def ship(model: Path, out: dict, lines: list[str]) -> None:
     from core.model.weights import load_weights, save_weights
 
     loaded = load_weights(model)
-    version = "default-" + time.strftime("%Y.%m")
+    version = "default-" + time.strftime("%Y.%m.%d")  # one label per shipped file
     training = dict(loaded.meta.training, shipped_default=True, data_source=TRAINING_DATA)
     meta = replace(loaded.meta, training=training, version=version, sha256="")
     dest = default_model_path()
@@ -191,6 +195,8 @@ def ship(model: Path, out: dict, lines: list[str]) -> None:
         "training_data": TRAINING_DATA,
         "training_counts": loaded.meta.training.get("data", {}),
         "training_minutes": round(out["train_minutes"], 1),
+        "prediction": "on the 0.8 mm working grid, each slice with its neighbours, averaged with its "
+        "left-right mirror; inside the brain mask, probability > 0.5, 3-D components of 27 voxels or more",
         "scores": {
             "test_dice": agg(test_rows, "dice"),
             "test_volume_pearson_r": float(

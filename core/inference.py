@@ -19,7 +19,10 @@ the prepared volume is resampled in-plane to the convention's ``in_plane_mm``,
 each slice is given with its neighbours (2.5-D), all slices share the brain's
 bounding box on that grid, and the probabilities are resampled back to the
 canonical grid before the brain mask, the threshold and the clean-up, which are
-the same for every network.
+the same for every network. On that grid each slice is also run mirrored left to
+right and the two probabilities averaged (the head is nearly symmetric, its
+artefacts are not: on the validation split this halved the blood painted into
+normal scans); the paper's networks run once, as the paper did.
 """
 
 from __future__ import annotations
@@ -113,6 +116,7 @@ class Segmenter:
         threads: int | None = None,
         threshold: float = THRESHOLD,
         min_component_voxels: int = MIN_COMPONENT_VOXELS,
+        mirror: bool = True,
     ) -> None:
         self.weights = weights
         self.convention = weights.meta.input
@@ -120,6 +124,7 @@ class Segmenter:
         self.engine: SliceEngine = make_engine(weights.network(), backend, threads)
         self.threshold = threshold
         self.min_component_voxels = min_component_voxels
+        self.mirror = mirror  # working-grid networks: average with the left-right mirror
         # Cropping is exact for the Inception network (stride 1, receptive radius 16).
         # The U-Net's pooling grid and larger field depend on where a slice starts,
         # so it runs on whole slices.
@@ -190,7 +195,12 @@ class Segmenter:
                 token.raise_if_cancelled()
                 yield Progress(STAGE_SEGMENT, start, total, f"slice {start + 1} of {total}", clock.eta(start, total))
                 batch = ks[start : start + WORKING_BATCH]
-                out = self.engine(conv.stack(crop, batch))
+                x = conv.stack(crop, batch)
+                if self.mirror:  # one call for both: the mirrored slices follow the slices
+                    both = self.engine(np.concatenate([x, x[:, :, ::-1]]))
+                    out = 0.5 * (both[: len(batch)] + both[len(batch) :, :, ::-1])
+                else:
+                    out = self.engine(x)
                 prob_w[i0:i1, j0:j1, batch] = np.moveaxis(out[:, 0], 0, -1)
         prob = np.clip(conv.from_working(prob_w, image.shape), 0.0, 1.0) if conv.in_plane_mm > 0 else prob_w
         prob *= brain

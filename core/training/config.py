@@ -50,8 +50,13 @@ class TrainingConfig:
     normal_patches_per_volume: int = 0  # brain patches from each scan of normal/ (no hematoma)
     normal_volumes: int = 0  # use at most this many scans of each normal/ folder; 0 = all
     augment: bool = False  # random left-right/front-back flips and a small HU shift per batch
+    rotate_degrees: float = 0.0  # with augment: turn each patch by up to this many degrees
+    scale_jitter: float = 0.0  # with augment: zoom each patch by a factor within 1 +- this
     lr_schedule: str = "constant"  # "constant" or "cosine" (decays to 5% over max_epochs)
     bce_weight: float = 1.0  # weight of the cross-entropy term of loss "dice_bce"
+    # healthy-brain patch centres: "voxel" (every brain voxel equally likely) or "slice"
+    # (every slice equally likely; more patches from the vertex and the skull base)
+    healthy_sampling: str = "voxel"
     # a site's turn refuses to train on fewer approved cases (no "case" in the key: see
     # core.model.weights.check_no_identifiers, which the saved settings pass through)
     min_approved: int = 5
@@ -77,8 +82,12 @@ class TrainingConfig:
             raise ConfigError(
                 "in_plane_mm, normal_patches_per_volume, normal_volumes and bce_weight must not be negative."
             )
+        if not (0.0 <= self.rotate_degrees <= 180.0 and 0.0 <= self.scale_jitter < 0.5):
+            raise ConfigError("rotate_degrees must lie in [0, 180] and scale_jitter in [0, 0.5).")
         if self.lr_schedule not in ("constant", "cosine"):
             raise bad("lr_schedule", 'choose "constant" or "cosine"')
+        if self.healthy_sampling not in ("voxel", "slice"):
+            raise bad("healthy_sampling", 'choose "voxel" or "slice"')
         if self.loss not in LOSSES:
             raise bad("loss", f"choose one of {', '.join(LOSSES)}")
         if self.val_split not in ("patch", "case"):

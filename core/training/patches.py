@@ -52,6 +52,31 @@ def _choose(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndar
     return flat[rng.choice(flat.size, size=n, replace=False)] if n else flat[:0]
 
 
+def _choose_by_slice(candidates: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` distinct flat indices where ``candidates`` is True, spread evenly over
+    the axial slices that hold any: each slice is drawn with the same chance, then
+    a voxel within it (fewer if there are fewer candidates).
+
+    Drawn per voxel, the large middle slices of the head give most patches and the
+    first and last brain slices (the vertex, the skull base) hardly any, though
+    that is where bone in the slice's thickness raises brain to blood-like values
+    and where the network paints blood into normal scans.
+    """
+    ks = np.flatnonzero(candidates.any(axis=(0, 1)))
+    total = int(np.count_nonzero(candidates))
+    if 2 * n > total:  # most candidates are taken anyway (and rejection below would crawl)
+        return _choose(candidates, n, rng)
+    chosen: set[int] = set()
+    per_slice = {int(k): np.flatnonzero(candidates[:, :, k]) for k in ks}
+    while len(chosen) < n:
+        k = int(ks[rng.integers(ks.size)])
+        ij = per_slice[k]
+        flat_ij = int(ij[rng.integers(ij.size)])
+        i, j = np.unravel_index(flat_ij, candidates.shape[:2])
+        chosen.add(int(np.ravel_multi_index((i, j, k), candidates.shape)))
+    return np.fromiter(sorted(chosen), np.int64, len(chosen))
+
+
 def extract_patches(
     image: np.ndarray,
     mask: np.ndarray,
@@ -64,6 +89,7 @@ def extract_patches(
     group: int = 0,
     context: int = 0,
     n_healthy: int | None = None,
+    healthy_by_slice: bool = False,
 ) -> PatchSet:
     """Patches from one canonical volume (axial slices are ``[:, :, k]``).
 
@@ -72,6 +98,8 @@ def extract_patches(
     ``context`` neighbouring slices on each side become extra channels (the
     first and last slices repeat, as at prediction). ``n_healthy`` overrides
     ``healthy_per_lesion`` (scans without hematoma give healthy patches only).
+    ``healthy_by_slice`` spreads healthy centres evenly over the slices
+    (:func:`_choose_by_slice`) instead of evenly over the brain's voxels.
     """
     mask = mask.astype(bool, copy=False)
     lesion = _choose(mask, n, rng)
@@ -79,7 +107,8 @@ def extract_patches(
     if n_healthy is None:
         n_healthy = int(round(lesion.size * healthy_per_lesion))
     if n_healthy:
-        centres.append(_choose(brain.astype(bool, copy=False) & ~mask, n_healthy, rng))
+        choose = _choose_by_slice if healthy_by_slice else _choose
+        centres.append(choose(brain.astype(bool, copy=False) & ~mask, n_healthy, rng))
     flat = np.concatenate(centres)
     ii, jj, kk = np.unravel_index(flat, image.shape)
     before, after = size // 2, size - size // 2 - 1

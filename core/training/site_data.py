@@ -124,6 +124,7 @@ def build_patch_data(
                 group=v,
                 context=convention.context_slices,
                 n_healthy=config.normal_patches_per_volume if normal else None,
+                healthy_by_slice=config.healthy_sampling == "slice",
             )
         )
     dtype = np.result_type(*[p.x.dtype for p in parts])

@@ -16,7 +16,7 @@ from core.inference import Segmenter
 from core.io import load_ct
 from core.model.input import DEFAULT_INPUT, InputConvention
 from core.model.unet25d import UNet25D
-from core.model.weights import WeightsMeta, load_weights, save_weights
+from core.model.weights import LoadedWeights, WeightsMeta, load_weights, save_weights
 from core.progress import run_to_end
 from core.training.config import load_config
 from core.training.loss import binary_cross_entropy, dice_bce, soft_dice
@@ -124,6 +124,74 @@ def test_patches_carry_the_neighbouring_slices():
         n_healthy=7,
     )
     assert len(normal) == 7 and not normal.y.any()
+
+
+def test_healthy_centres_by_slice_reach_the_small_end_slices():
+    """Per voxel, a 4-voxel end slice next to a 2,500-voxel middle slice almost
+    never gives a centre; per slice it gives about half of them."""
+    from core.training.patches import _choose_by_slice
+
+    brain = np.zeros((50, 50, 3), bool)
+    brain[:, :, 1] = True
+    brain[10:12, 10:12, 2] = True
+    image = np.zeros(brain.shape, np.int16)
+    mask = np.zeros(brain.shape, np.uint8)
+    rng = np.random.default_rng(0)
+    by_voxel = extract_patches(image, mask, brain, 1, 9, rng, -20, n_healthy=40)
+    by_slice = extract_patches(image, mask, brain, 1, 9, rng, -20, n_healthy=40, healthy_by_slice=True)
+    assert len(by_voxel) == len(by_slice) == 40
+    idx = _choose_by_slice(brain, 40, np.random.default_rng(1))
+    assert len(set(idx.tolist())) == 40 and brain.reshape(-1)[idx].all()  # distinct, inside the brain
+    per_slice = np.bincount(np.unravel_index(idx, brain.shape)[2], minlength=3)
+    assert per_slice[0] == 0 and per_slice[2] == 4  # every voxel of the small slice (it has only 4)
+    idx = _choose_by_slice(brain[:, :, 1:3], 8, np.random.default_rng(2))
+    assert 2 <= np.bincount(np.unravel_index(idx, (50, 50, 2))[2], minlength=2)[1] <= 4
+    with pytest.raises(ConfigError, match="healthy_sampling"):
+        load_config("default", None, ["healthy_sampling=edge"])
+
+
+def test_rotation_and_scaling_move_image_and_mask_together():
+    from core.training.trainer import rotate_scale_batch
+
+    rng = np.random.default_rng(0)
+    y = np.zeros((6, 1, 32, 32), np.float32)
+    y[:, :, 8:14, 10:24] = 1.0  # an off-centre bar: any turn moves it
+    x = np.repeat(np.where(y > 0, 80.0, 20.0), 3, axis=1).astype(np.float32)
+    xr, yr = rotate_scale_batch(x, y, rng, degrees=30.0, scale=0.2)
+    assert xr.shape == x.shape and yr.shape == y.shape and xr.dtype == np.float32
+    assert set(np.unique(yr)) <= {0.0, 1.0}  # the mask stays binary
+    assert not np.array_equal(yr, y)
+    assert xr.min() >= 20.0 - 1e-3 and xr.max() <= 80.0 + 1e-3  # reflection: no foreign values
+    # image and mask agree away from the interpolated edge of the bar
+    agree = ((xr[:, 0] > 50) == (yr[:, 0] > 0)).mean()
+    assert agree > 0.97
+    same, _ = rotate_scale_batch(x, y, rng, degrees=0.0, scale=0.0)
+    np.testing.assert_allclose(same, x, atol=1e-3)
+
+
+def test_working_grid_prediction_averages_the_mirror():
+    """Mirror averaging = the mean of the plain network on the slice and, flipped
+    back, on its left-right mirror; the result no longer depends on the side."""
+    torch.manual_seed(0)
+    conv = InputConvention(in_plane_mm=1.0, context_slices=1)
+    net = UNet25D(ds=4)
+    with torch.no_grad():
+        net.out.bias.fill_(0.0)  # probabilities near 0.5, where differences show
+    weights = LoadedWeights(WeightsMeta("unet25d", 4, input=conv), net.state_dict())
+    rng = np.random.default_rng(0)
+    image = rng.uniform(-20, 100, (40, 36, 5)).astype(np.float32)
+    brain = np.zeros(image.shape, bool)
+    brain[4:36, 5:30, :] = True
+    image[~brain] = -20
+    spacing = (1.0, 1.0, 5.0)
+    plain = Segmenter(weights, backend="torch", mirror=False)
+    mirrored = Segmenter(weights, backend="torch")
+    p, _ = run_to_end(plain.probabilities_canonical(image, brain, spacing=spacing))
+    pf, _ = run_to_end(plain.probabilities_canonical(image[::-1].copy(), brain[::-1].copy(), spacing=spacing))
+    pm, _ = run_to_end(mirrored.probabilities_canonical(image, brain, spacing=spacing))
+    assert not np.allclose(p, pf[::-1], atol=1e-3)  # the network alone is not symmetric
+    # crops are the brain's box either way, so the mirror of the crop is the crop of the mirror
+    np.testing.assert_allclose(pm, 0.5 * (p + pf[::-1]), atol=1e-5)
 
 
 def test_dice_bce_by_hand_and_its_gradient_where_soft_dice_is_flat():
