@@ -8,10 +8,8 @@ weights (lowest validation loss) with their metadata.
 
 from __future__ import annotations
 
-import dataclasses
-
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Generator, Sequence
 
@@ -54,8 +52,8 @@ def make_trainer(config: TrainingConfig, data) -> EpochTrainer:
         min_delta=config.min_delta,
         threads=config.threads,
         augment=config.augment,
-        rotate_degrees=config.rotate_degrees if config.augment else 0.0,
-        scale_jitter=config.scale_jitter if config.augment else 0.0,
+        rotate_degrees=config.rotate_degrees,  # applied only with augment (EpochTrainer._batches)
+        scale_jitter=config.scale_jitter,
         lr_schedule=config.lr_schedule,
         schedule_epochs=config.max_epochs,
     )
@@ -64,7 +62,7 @@ def make_trainer(config: TrainingConfig, data) -> EpochTrainer:
 def _check_resumable(saved: dict, config: TrainingConfig, path: Path) -> None:
     now = config.to_dict()
     # a setting added after the run was saved held its default then
-    saved = {f.name: f.default for f in dataclasses.fields(TrainingConfig)} | saved
+    saved = {f.name: f.default for f in fields(TrainingConfig)} | saved
     diff = [k for k in sorted(set(saved) | set(now)) if k not in _RESUMABLE_CHANGES and saved.get(k) != now.get(k)]
     if diff:
         what = ", ".join(f"{k}: {saved.get(k)!r} -> {now.get(k)!r}" for k in diff[:4])
