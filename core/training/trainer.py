@@ -305,7 +305,8 @@ def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tup
     Flips keep the physics (a bleed on the left looks like one on the right);
     the shift (up to 3 units, i.e. HU) covers scanner calibration differences
     without moving blood out of its range. Rotations and scaling are
-    :func:`rotate_scale_batch` (the product recipe turns them on).
+    :func:`rotate_scale_batch` (off in the product recipe: they did not help on
+    the validation split).
     """
     x, y = x.copy(), y.copy()
     n = x.shape[0]
