@@ -24,6 +24,11 @@ TOOL_KEYS = {
     Tool.ACCEPT_COMPONENT: ("A", "Accept the predicted part under the click into the mask"),
     Tool.DELETE_COMPONENT: ("X", "Delete the mask part (3-D connected) under the click"),
     Tool.THRESHOLD: ("T", "Threshold box: drag a box; its pixels inside the HU range are painted"),
+    Tool.CLICK_BLEED: (
+        "Q",
+        "Click bleed: click inside a bleed and the model draws it; Shift+click or right-click where it is "
+        "not blood; Enter accepts, Esc drops",
+    ),
 }
 
 

@@ -14,15 +14,18 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QApplication
 
 from core.annotation import EditSession, Editor, EditorSettings, HURange, Tool, VolumeRegion
 from core.annotation.fill import FillResult, fill_job, fill_region
 from core.annotation.interpolate import interpolate_between_slices
 from core.annotation.planes import Plane
+from core.annotation.session import brain_job
 from core.errors import CancelledError, HemaRelayError
 from core.measurements import MeasureKind
 
+from .click_controller import ClickController, ModelPath
 from .errors import user_message
 from .measure_controller import MeasureController
 from .viewer import ViewerArea
@@ -50,7 +53,13 @@ class EditController(QObject):
     previewChanged = Signal(bool)  # a change waits in preview
 
     def __init__(
-        self, viewer: ViewerArea, settings: EditorSettings, ask: Ask, parent: QObject | None = None, user: str = ""
+        self,
+        viewer: ViewerArea,
+        settings: EditorSettings,
+        ask: Ask,
+        parent: QObject | None = None,
+        user: str = "",
+        model_path: ModelPath | None = None,
     ) -> None:
         super().__init__(parent)
         self.viewer = viewer
@@ -63,10 +72,15 @@ class EditController(QObject):
         self.fill_limit_ml = FILL_LIMIT_ML_DEFAULT
         self.pending: Pending | None = None
         self._fill_job: Job | None = None
+        self._brain_job: Job | None = None
         self._box: tuple[Plane, tuple[float, float]] | None = None  # threshold box being dragged
         self.measure = MeasureController(viewer, user, self)
         self.measure.message.connect(self.message)
+        self.clicks = ClickController(model_path or _default_model_path, self)
+        self.clicks.message.connect(self.message)
+        self.clicks.previewChanged.connect(self._show_click_preview)
         viewer.toolPressed.connect(self._press)
+        viewer.toolAltPressed.connect(self._alt_press)
         viewer.toolMoved.connect(self._move)
         viewer.toolReleased.connect(self._release)
         bar = viewer.preview_bar
@@ -87,20 +101,57 @@ class EditController(QObject):
             slice_mm=session.stack.spacing[0],
         )
         self.measure.attach(session)
+        self.clicks.attach(session)
+        self._find_brain(session)
+
+    def _find_brain(self, session: EditSession) -> None:
+        """The brain mask the HU-range tools keep to, on a worker (about a second)."""
+        if session.brain is not None:
+            self.editor.brain = session.brain  # type: ignore[union-attr]
+            return
+        if self._brain_job is not None:
+            self._brain_job.cancel()
+        self._brain_job = start_job(
+            "Finding the brain",
+            lambda token: brain_job(session, token),
+            on_finished=lambda brain, s=session: self._brain_found(s, brain),
+            on_error=lambda exc, s=session: self._brain_failed(s, exc),
+            parent=self,
+        )
+
+    def _brain_found(self, session: EditSession, brain: np.ndarray) -> None:
+        self._brain_job = None
+        session.brain = brain
+        if session is self.session and self.editor is not None:
+            self.editor.brain = brain
+
+    def _brain_failed(self, session: EditSession, exc: BaseException) -> None:
+        self._brain_job = None
+        if session is self.session and not isinstance(exc, CancelledError):
+            self.message.emit(
+                f"The brain could not be found in this scan ({user_message(exc)}); the blood brush, "
+                "threshold box and fills are not limited to it."
+            )
 
     def detach(self) -> None:
+        if self._brain_job is not None:
+            self._brain_job.cancel()
+            self._brain_job = None
         if self.editor is not None and self.editor.in_stroke:
             self.editor.release()
         self.discard_preview()
         self.editor = None
         self.session = None
         self.measure.detach()
+        self.clicks.detach()
 
     # ----------------------------------------------------------- settings
     def set_tool(self, tool: Tool | MeasureKind | str) -> None:
         if self.editor is not None and self.editor.in_stroke:
             self.editor.release()
         self.measure.cancel()
+        if tool is not Tool.CLICK_BLEED:
+            self.clicks.discard()
         self.tool = tool
         if tool is Tool.NAVIGATE:
             self.viewer.set_left_mode("crosshair")
@@ -183,6 +234,9 @@ class EditController(QObject):
         self.previewChanged.emit(True)
 
     def accept_preview(self) -> None:
+        if self.clicks.active:
+            self.clicks.accept()
+            return
         p = self.pending
         if p is None or self.session is None:
             return
@@ -210,6 +264,8 @@ class EditController(QObject):
     def discard_preview(self) -> None:
         """Esc: drop the previewed change (and a measurement being placed)."""
         self.measure.cancel()
+        if self.clicks.discard():
+            self.message.emit("Click bleed: clicks dropped; the mask is as it was.")
         if self._fill_job is not None:
             self._fill_job.cancel()
             self._fill_job = None
@@ -225,6 +281,9 @@ class EditController(QObject):
             return
         if not isinstance(self.tool, Tool):
             return
+        if self.tool is Tool.CLICK_BLEED:
+            self._click(plane, k, row, col, positive=not _shift_held())
+            return
         if self.pending is not None:
             self.discard_preview()
         if self.tool is Tool.FLOOD_FILL:
@@ -235,6 +294,33 @@ class EditController(QObject):
             self.message.emit(out.message)
         if self.tool is Tool.THRESHOLD:
             self._box = (plane, (row, col))
+
+    def _alt_press(self, plane: Plane, k: int, row: float, col: float) -> None:
+        """A right-click in a view: a negative click for the click tool (else nothing)."""
+        if self.editor is not None and self.tool is Tool.CLICK_BLEED:
+            self._click(plane, k, row, col, positive=False)
+
+    # ----------------------------------------------------------- click bleed
+    def _click(self, plane: Plane, k: int, row: float, col: float, positive: bool) -> None:
+        assert self.editor is not None and self.session is not None
+        geo = self.editor.planes[plane]
+        voxel = tuple(int(round(v)) for v in geo.to_voxel(k, round(row), round(col)))
+        if not all(0 <= p < n for p, n in zip(voxel, self.session.hu.shape)):
+            return
+        self.clicks.click(voxel, positive)  # type: ignore[arg-type]
+
+    def _show_click_preview(self, preview: np.ndarray | None) -> None:
+        bar = self.viewer.preview_bar
+        self.viewer.set_preview(preview)
+        if preview is None:
+            if self.pending is None:
+                bar.hide()
+                self.previewChanged.emit(False)
+            return
+        bar.text.setText("Click bleed: yellow would be added, purple removed. Enter accepts; Esc drops the clicks.")
+        bar.extra_button.setVisible(False)
+        bar.show()
+        self.previewChanged.emit(True)
 
     def _move(self, plane: Plane, row: float, col: float) -> None:
         if isinstance(self.tool, MeasureKind):
@@ -272,8 +358,12 @@ class EditController(QObject):
             return
         limit = max(int(self.fill_limit_ml / s.ct.voxel_volume_ml), 1)
         spacing = s.stack.spacing
+        brain = self.editor.brain_limit()
+        if brain is not None and not brain[seed]:
+            self.message.emit("Fill: the click is outside the brain (the fills stay inside it).")
+            return
         if not self.fill_3d:
-            self._fill_done(fill_region(s.hu, seed, hu_range, spacing, limit, plane=plane), s)
+            self._fill_done(fill_region(s.hu, seed, hu_range, spacing, limit, plane=plane, brain=brain), s)
             return
         if self._fill_job is not None:
             self._fill_job.cancel()
@@ -281,7 +371,9 @@ class EditController(QObject):
         self.message.emit("Fill: finding the connected 3-D region…")
         self._fill_job = start_job(
             "3-D fill",
-            lambda token: fill_job(hu, seed, hu_range, spacing, limit, three_d=True, plane=plane, token=token),
+            lambda token: fill_job(
+                hu, seed, hu_range, spacing, limit, three_d=True, plane=plane, token=token, brain=brain
+            ),
             on_finished=lambda result, s=s: self._fill_done(result, s),
             on_error=self._fill_failed,
             parent=self,
@@ -327,3 +419,13 @@ class EditController(QObject):
                 ),
             )
         )
+
+
+def _shift_held() -> bool:
+    return bool(QApplication.keyboardModifiers() & Qt.KeyboardModifier.ShiftModifier)
+
+
+def _default_model_path():
+    from core.model.default import default_model_path, has_default_model
+
+    return default_model_path() if has_default_model() else None

@@ -57,6 +57,7 @@ class ViewerActions:
     discard_preview: QAction
     fill_3d: QAction
     fill_limit: QAction
+    undo_click: QAction
     brush_smaller: QAction
     brush_larger: QAction
     measure: dict[MeasureKind, QAction]
@@ -177,6 +178,14 @@ def build_viewer_actions(window: QMainWindow, viewer: ViewerArea, actions: Actio
         discard_preview=_act(
             v, "Discard preview", "Esc", "Drop the previewed change", name="discard_preview", viewer=True
         ),
+        undo_click=_act(
+            v,
+            "Take back the last click",
+            "Backspace",
+            "Click bleed: drop the last click of the preview",
+            name="undo_click",
+            viewer=True,
+        ),
         fill_3d=_act(
             window, "3-D fill", "Shift+F", "The fill follows the HU range across slices", name="fill_3d", checkable=True
         ),
@@ -224,6 +233,7 @@ def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training_menu=
             None,
             va.accept_preview,
             va.discard_preview,
+            va.undo_click,
         ):
             edit.addSeparator() if act is None else edit.addAction(act)
     view = bar.addMenu("&View")
@@ -266,6 +276,7 @@ def connect_viewer_actions(
     va.interpolate.triggered.connect(lambda: edit.interpolate())
     va.accept_preview.triggered.connect(edit.accept_preview)
     va.discard_preview.triggered.connect(edit.discard_preview)
+    va.undo_click.triggered.connect(lambda: edit.clicks.undo_click())
     va.fill_3d.toggled.connect(edit.set_fill_3d)
 
     def ask_limit() -> None:

@@ -82,6 +82,7 @@ class MainWindow(QMainWindow):
             lambda *q: self.controller.ask(*q),
             self,
             user=settings.user,
+            model_path=lambda: self.predictions.wanted.path if self.predictions.wanted else None,
         )
         styles = {
             "manual": OverlayStyle(**vars(settings.manual)),

@@ -1,15 +1,21 @@
-"""Train the product recipe on both sites' train/ folders and score it.
+"""The shipped default model: chosen by cross-validation, trained on everything labelled.
 
-    .venv/bin/python bench/train_default_model.py --out /tmp/run [--set k=v ...]
-    .venv/bin/python bench/train_default_model.py --out /tmp/run --final   # + test sets
+    # cross-validation by case (3 folds over both sites' train/ + test/ and the
+    # normal scans; bench/folds.py): train on two folds, score the third
+    .venv/bin/python bench/train_default_model.py cv --out runs/cv [--fold F] [--set k=v ...]
+    # the reviewer benchmark on each fold's held-out cases, with that fold's model
+    .venv/bin/python bench/train_default_model.py reviewer --out runs/cv [--fold F]
+    # the final model on every labelled case and normal scan; --ship writes it and
+    # its card (with the cross-validated scores read from runs/cv) to the resources
+    .venv/bin/python bench/train_default_model.py final --out runs/final --cv-dir runs/cv [--ship]
 
-Without ``--final`` it scores only what a recipe may be chosen on: the
-validation cases (the held-out *cases* of the split by case, predicted as whole
-volumes through the product's prediction path) and the normal scans the recipe
-does not train on. ``--final`` adds both sites' test/ folders and every normal
-scan: run it once, on the chosen recipe, to fill the table of the note.
-The output folder holds model.safetensors (``hemarelay train``'s output) and
-scores.json. Prints the fp32 GEMM rate of this machine as the reference.
+Every choice of the recipe is made on the cross-validated scores, never on
+scans set aside: the owners measure the shipped model on scans this project
+never sees. ``cv`` writes, per fold, ``fold-F/model.safetensors``,
+``fold-F/scores.json`` (automatic Dice, volumes and false positives of the
+held-out cases) and ``fold-F/held_out.txt`` (the held-out CTs, one per line,
+which ``bench/bench_correction.py --cases`` reads). Prints the fp32 GEMM rate
+of this machine as the reference.
 """
 
 from __future__ import annotations
@@ -24,147 +30,171 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.datasets import shared_data_root, site_split
+from bench.folds import case_label, labelled_cases, make_folds
+from bench.machine import gemm_gflops
+from core.datasets import shared_data_root
 from core.inference import Segmenter
 from core.io import load_ct, load_mask
 from core.metrics import dice, pearson, volume_ml
-from core.model.weights import load_weights
+from core.progress import run_to_end
 from core.training.config import load_config
-from core.training.patches import validation_groups
-from core.training.run import train_site, training_cases
-from core.training.site_data import split_rng
+from core.training.run import train_site
+
+K_FOLDS = 3
 
 
-def gemm_gflops() -> float:
-    import torch
+def train(out: Path, config, cases, normals) -> float:
+    """Train into ``out``; returns the minutes it took (resumes an interrupted run)."""
+    t0 = time.monotonic()
+    gen = train_site([], out, config, cases=(cases, normals))
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as stop:
+            result = stop.value
+            break
+        if getattr(ev, "phase", "") == "epoch_end":
+            print(
+                f"  epoch {ev.epoch}: train {ev.loss:.4f} val {ev.val_loss:.4f} "
+                f"[{(time.monotonic() - t0) / 60:.1f} min]",
+                flush=True,
+            )
+    minutes = (time.monotonic() - t0) / 60
+    print(f"  trained in {minutes:.1f} min: {result.meta.version}", flush=True)
+    return minutes
 
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    torch.mm(a, b)
-    t = time.perf_counter()
-    for _ in range(5):
-        torch.mm(a, b)
-    return 5 * 2 * 2048**3 / (time.perf_counter() - t) / 1e9
 
-
-def score(seg: Segmenter, cases, with_masks: bool) -> list[dict]:
+def score(seg: Segmenter, cases, normal: bool) -> list[dict]:
     rows = []
     for c in cases:
         ct = load_ct(c.ct_path)
-        gen = seg.predict(ct)
-        while True:
-            try:
-                next(gen)
-            except StopIteration as stop:
-                pred = stop.value
-                break
-        manual = load_mask(c.mask_path, ct).data if (with_masks and c.mask_path) else np.zeros(ct.shape, np.uint8)
+        pred = run_to_end(seg.predict(ct))
+        manual = np.zeros(ct.shape, np.uint8) if normal else load_mask(c.mask_path, ct).data
         rows.append(
             {
-                "case": f"{c.ct_path.parent.parent.name}/{c.ct_path.parent.name}/{c.case_id}",
-                "dice": dice(manual, pred.mask) if with_masks else None,
+                "case": case_label(c),
+                "dice": None if normal else dice(manual, pred.mask),
                 "manual_ml": volume_ml(manual, ct.voxel_volume_ml),
                 "auto_ml": pred.volume_ml,
                 "seconds": pred.seconds,
             }
         )
+        r = rows[-1]
+        dice_text = "-" if normal else f"{r['dice']:.3f}"
         print(
-            f"  {rows[-1]['case']}: Dice {rows[-1]['dice'] if with_masks else '-'}, "
-            f"manual {rows[-1]['manual_ml']:.1f} mL, auto {pred.volume_ml:.1f} mL",
-            flush=True,
+            f"  {r['case']}: Dice {dice_text}, manual {r['manual_ml']:.1f} mL, auto {r['auto_ml']:.1f} mL", flush=True
         )
     return rows
 
 
-def summary(rows: list[dict]) -> str:
+def summary(rows: list[dict], normals: list[dict]) -> dict:
     d = [r["dice"] for r in rows]
-    r = pearson([x["manual_ml"] for x in rows], [x["auto_ml"] for x in rows]).r if len(rows) > 2 else float("nan")
-    return f"mean Dice {np.mean(d):.3f} (sd {np.std(d):.3f}, n={len(d)}), volume r {r:.3f}"
+    man, auto = [r["manual_ml"] for r in rows], [r["auto_ml"] for r in rows]
+    fp = [r["auto_ml"] for r in normals]
+    return {
+        "n": len(d),
+        "mean_dice": float(np.mean(d)) if d else None,
+        "median_dice": float(np.median(d)) if d else None,
+        "volume_r": float(pearson(man, auto).r) if len(d) > 2 else None,
+        "found": int(sum(1 for r in rows if r["dice"] > 0.1)),
+        "normal_fp_median_ml": float(np.median(fp)) if fp else None,
+        "normal_fp_max_ml": float(np.max(fp)) if fp else None,
+        "n_normals": len(fp),
+    }
 
 
-def fp_summary(rows: list[dict]) -> str:
-    v = [r["auto_ml"] for r in rows]
-    return f"false positives median {np.median(v):.2f} mL, max {np.max(v):.2f} mL (n={len(v)})" if v else "none"
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--preset", default="default")
-    ap.add_argument("--set", action="append", default=[])
-    ap.add_argument("--final", action="store_true", help="also score test/ and every normal/ scan")
-    ap.add_argument("--skip-training", action="store_true", help="score OUT/model.safetensors as it is")
-    ap.add_argument(
-        "--ship",
-        action="store_true",
-        help="with --final: write the model and its card to core/resources/models/ (the default model)",
+def fmt(s: dict) -> str:
+    return (
+        f"mean Dice {s['mean_dice']:.3f} (median {s['median_dice']:.3f}, n={s['n']}, found {s['found']}), "
+        f"volume r {s['volume_r']:.3f}, normals FP median {s['normal_fp_median_ml']:.2f} / max "
+        f"{s['normal_fp_max_ml']:.2f} mL (n={s['n_normals']})"
     )
-    args = ap.parse_args()
-    root = shared_data_root() / "ctich"
-    sites = [root / "site-a", root / "site-b"]
-    config = load_config(args.preset, None, args.set)
-    print(f"fp32 GEMM (torch.mm 2048^2): {gemm_gflops():.1f} GFLOP/s", flush=True)
-    t0 = time.monotonic()
-    if not args.skip_training:
-        gen = train_site(sites, args.out, config)
-        while True:
-            try:
-                ev = next(gen)
-            except StopIteration as stop:
-                result = stop.value
-                break
-            if getattr(ev, "phase", "") == "epoch_end":
-                print(
-                    f"epoch {ev.epoch}: train {ev.loss:.4f} val {ev.val_loss:.4f} "
-                    f"best {ev.best_val_loss:.4f} [{(time.monotonic() - t0) / 60:.1f} min]",
-                    flush=True,
-                )
-        print(f"trained in {(time.monotonic() - t0) / 60:.1f} min: {result.meta.version}", flush=True)
-    minutes = (time.monotonic() - t0) / 60
-    if args.skip_training:  # the epochs' own times, from the weights file (patch preparation not included)
-        history = load_weights(args.out / "model.safetensors").meta.training.get("history", [])
-        minutes = sum(h["seconds"] for h in history) / 60
-    cases, normals = training_cases(sites, config)
-    groups = np.arange(len(cases) + len(normals))
-    val_idx = set(int(g) for g in validation_groups(groups, config.val_fraction, split_rng(config)))
-    val_cases = [c for i, c in enumerate(cases) if i in val_idx]
-    all_normals = [c for s in sites for c in site_split(s, "normal")]
-    seen = {c.ct_path for c in normals}
-    unseen_normals = [c for c in all_normals if c.ct_path not in seen]
-    seg = Segmenter.from_file(args.out / "model.safetensors")
-    out = {"config": config.to_dict(), "train_minutes": minutes}
-    print("validation cases:", flush=True)
-    out["validation"] = score(seg, val_cases, True)
-    print("normal scans not trained on:", flush=True)
-    out["unseen_normals"] = score(seg, unseen_normals, False)
-    lines = [f"validation: {summary(out['validation'])}", f"unseen normals: {fp_summary(out['unseen_normals'])}"]
-    if args.final:
-        for s in sites:
-            print(f"{s.name} test:", flush=True)
-            out[f"test_{s.name}"] = score(seg, site_split(s, "test", require_masks=True), True)
-        out["all_normals"] = [r for r in out["unseen_normals"]] + score(
-            seg, [c for c in all_normals if c.ct_path in seen], False
-        )
-        test_rows = out["test_site-a"] + out["test_site-b"]
-        lines += [
-            f"test site-a: {summary(out['test_site-a'])}",
-            f"test site-b: {summary(out['test_site-b'])}",
-            f"test both: {summary(test_rows)}",
-            f"all normals: {fp_summary(out['all_normals'])}",
-        ]
-    lines.append(f"training minutes {minutes:.1f}")
-    (args.out / "scores.json").write_text(json.dumps(out, indent=1, default=float))
-    print("\n".join(lines))
+
+
+def cmd_cv(args, config, root: Path) -> None:
+    folds = make_folds(root, K_FOLDS, seed=0)
+    todo = [f for f in folds if args.fold is None or f.index == args.fold]
+    for fold in todo:
+        out = args.out / f"fold-{fold.index}"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "held_out.txt").write_text("".join(f"{c.ct_path}\n" for c in fold.held_out))
+        print(f"fold {fold.index}: training on {len(fold.train)} cases + {len(fold.train_normals)} normal scans")
+        if not (out / "model.safetensors").exists():
+            minutes = train(out, config, fold.train, fold.train_normals)
+        else:
+            minutes = None
+            print("  model.safetensors exists: scoring it as it is")
+        seg = Segmenter.from_file(out / "model.safetensors")
+        print(f"fold {fold.index}: held-out cases")
+        rows = score(seg, fold.held_out, normal=False)
+        normals = score(seg, fold.held_out_normals, normal=True)
+        result = {"config": config.to_dict(), "train_minutes": minutes, "cases": rows, "normals": normals}
+        result["summary"] = summary(rows, normals)
+        (out / "scores.json").write_text(json.dumps(result, indent=1))
+        print(f"fold {fold.index}: {fmt(result['summary'])}", flush=True)
+    print_cv(args.out)
+
+
+def print_cv(cv_dir: Path) -> dict | None:
+    """The folds' automatic scores, and all held-out cases pooled."""
+    files = sorted(cv_dir.glob("fold-*/scores.json"))
+    if not files:
+        return None
+    rows, normals = [], []
+    for f in files:
+        d = json.loads(f.read_text())
+        rows += d["cases"]
+        normals += d["normals"]
+        print(f"{f.parent.name}: {fmt(d['summary'])}")
+    pooled = summary(rows, normals)
+    print(f"pooled ({len(files)} folds): {fmt(pooled)}")
+    return pooled
+
+
+def cmd_reviewer(args, root: Path) -> None:
+    from bench.bench_correction import print_table, run_cases
+
+    for fold_dir in sorted(args.out.glob("fold-*")):
+        if args.fold is not None and fold_dir.name != f"fold-{args.fold}":
+            continue
+        cts = [Path(line) for line in (fold_dir / "held_out.txt").read_text().split()]
+        print(f"{fold_dir.name}: reviewer benchmark on {len(cts)} held-out cases", flush=True)
+        results = run_cases(cts, fold_dir / "model.safetensors", budget=args.budget)
+        (fold_dir / "correction.json").write_text(json.dumps(results, indent=1))
+        print_table(results)
+
+
+def cmd_final(args, config, root: Path) -> None:
+    cases, normals = labelled_cases(root)
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"final: training on {len(cases)} cases + {len(normals)} normal scans")
+    minutes = None
+    if not (out / "model.safetensors").exists():
+        minutes = train(out, config, cases, normals)
+        (out / "minutes.json").write_text(json.dumps({"train_minutes": minutes}))
+    elif (out / "minutes.json").exists():
+        minutes = json.loads((out / "minutes.json").read_text())["train_minutes"]
+    pooled = print_cv(args.cv_dir) if args.cv_dir else None
     if args.ship:
-        if not args.final:
-            ap.error("--ship needs --final (the card records the test scores)")
-        ship(args.out / "model.safetensors", out, lines)
-    return 0
+        if pooled is None:
+            raise SystemExit("--ship needs --cv-dir with the cross-validation of this recipe")
+        ship(out / "model.safetensors", config, minutes, args.cv_dir, pooled)
 
 
-def ship(model: Path, out: dict, lines: list[str]) -> None:
+def cv_reviewer_summary(cv_dir: Path) -> dict | None:
+    from bench.bench_correction import pooled_summary
+
+    results = []
+    for f in sorted(cv_dir.glob("fold-*/correction.json")):
+        results += json.loads(f.read_text())
+    return pooled_summary(results) if results else None
+
+
+def ship(model: Path, config, minutes: float | None, cv_dir: Path, pooled: dict) -> None:
     """The default model: the weights with a version and the data they came from
-    in their metadata, and a card with the file's sha256 and aggregate scores
-    (counts and means only: no case ids leave with the program)."""
+    in their metadata, and a card with the file's sha256 and the cross-validated
+    scores (aggregates only: no case ids leave with the program)."""
     from dataclasses import replace
 
     from core.model.default import TRAINING_DATA, default_card_path, default_model_path, file_sha256
@@ -177,12 +207,9 @@ def ship(model: Path, out: dict, lines: list[str]) -> None:
     dest = default_model_path()
     dest.parent.mkdir(parents=True, exist_ok=True)
     meta = save_weights(dest, loaded.state_dict, meta)
-
-    def agg(rows, key):
-        v = [r[key] for r in rows]
-        return {"n": len(v), "mean": float(np.mean(v)), "median": float(np.median(v)), "max": float(np.max(v))}
-
-    test_rows = out["test_site-a"] + out["test_site-b"]
+    folds = {}
+    for f in sorted(cv_dir.glob("fold-*/scores.json")):
+        folds[f.parent.name] = json.loads(f.read_text())["summary"]
     card = {
         "file": dest.name,
         "file_sha256": file_sha256(dest),
@@ -191,26 +218,50 @@ def ship(model: Path, out: dict, lines: list[str]) -> None:
         "architecture": meta.architecture,
         "ds": meta.ds,
         "input": meta.input.to_dict(),
-        "recipe": out["config"],
+        "recipe": config.to_dict(),
         "training_data": TRAINING_DATA,
         "training_counts": loaded.meta.training.get("data", {}),
-        "training_minutes": round(out["train_minutes"], 1),
-        "prediction": "on the 0.8 mm working grid, each slice with its neighbours, averaged with its "
-        "left-right mirror; inside the brain mask, probability > 0.5, 3-D components of 27 voxels or more",
+        "training_minutes": None if minutes is None else round(minutes, 1),
+        "prediction": "on the 0.8 mm working grid, each slice with its neighbours (and no click), averaged with "
+        "its left-right mirror; inside the brain mask, probability > 0.5, 3-D components of 27 voxels or more",
+        "clicks": "the same weights take a reviewer's positive and negative clicks (Tools > Click bleed)",
         "scores": {
-            "test_dice": agg(test_rows, "dice"),
-            "test_volume_pearson_r": float(
-                pearson([r["manual_ml"] for r in test_rows], [r["auto_ml"] for r in test_rows]).r
-            ),
-            "normal_false_positive_ml": agg(out["all_normals"], "auto_ml"),
-            "validation_dice": agg(out["validation"], "dice"),
+            "cross_validation": {
+                "folds": K_FOLDS,
+                "split": "by case, over both sites' train/ and test/ and their normal/ scans (bench/folds.py)",
+                "per_fold": folds,
+                "pooled": pooled,
+                "reviewer": cv_reviewer_summary(cv_dir),
+            }
         },
-        "summary": lines,
         "intended_use": "A starting point that clinicians correct, and the start of a ring "
         "(ring init --start-from default); not a diagnostic device.",
     }
     default_card_path().write_text(json.dumps(card, indent=1) + "\n")
     print(f"shipped {dest} (sha256 {card['file_sha256'][:12]}) and {default_card_path()}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("mode", choices=("cv", "reviewer", "final"))
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--preset", default="default")
+    ap.add_argument("--set", action="append", default=[])
+    ap.add_argument("--fold", type=int, default=None, help="cv/reviewer: only this fold (0-based)")
+    ap.add_argument("--budget", type=int, default=30, help="reviewer: clicks per case at most")
+    ap.add_argument("--cv-dir", type=Path, default=None, help="final: the cross-validation run of this recipe")
+    ap.add_argument("--ship", action="store_true", help="final: write the model and its card to the resources")
+    args = ap.parse_args()
+    root = shared_data_root() / "ctich"
+    config = load_config(args.preset, None, args.set)
+    print(f"fp32 GEMM (torch.mm 2048^2): {gemm_gflops():.1f} GFLOP/s", flush=True)
+    if args.mode == "cv":
+        cmd_cv(args, config, root)
+    elif args.mode == "reviewer":
+        cmd_reviewer(args, root)
+    else:
+        cmd_final(args, config, root)
+    return 0
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ from .io import load_ct, save_mask, save_volume
 from .provenance import write_provenance
 from .scoring import CaseScore, score_cases
 from .metrics import pearson, remove_small_components, volume_ml
+from .model.architectures import guidance_channels
 from .model.fast import SliceEngine, make_engine
 from .model.inception import RECEPTIVE_RADIUS
 from .model.numerics import flush_denormals
@@ -67,6 +68,21 @@ class Prediction:
     slices_run: int  # axial slices that held brain
     pixels_run: int  # network output pixels computed
     seconds: float
+
+
+@dataclass(frozen=True)
+class WorkingGrid:
+    """A prepared volume on a 2.5-D network's working grid (canonical axes)."""
+
+    image: np.ndarray  # network input, background outside the brain
+    slices: np.ndarray  # indices of the axial slices that hold brain
+    crop: tuple[int, int, int, int]  # i0, i1, j0, j1: the box every slice is run on
+    spacing: tuple[float, float, float]  # mm of one voxel of this grid
+
+    @property
+    def box(self) -> tuple[slice, slice]:
+        i0, i1, j0, j1 = self.crop
+        return slice(i0, i1), slice(j0, j1)
 
 
 @dataclass(frozen=True)
@@ -125,6 +141,7 @@ class Segmenter:
         self.threshold = threshold
         self.min_component_voxels = min_component_voxels
         self.mirror = mirror  # working-grid networks: average with the left-right mirror
+        self.guidance_channels = guidance_channels(weights.meta.architecture)  # 2 for click networks
         # Cropping is exact for the Inception network (stride 1, receptive radius 16).
         # The U-Net's pooling grid and larger field depend on where a slice starts,
         # so it runs on whole slices.
@@ -173,38 +190,66 @@ class Segmenter:
         constant, so the network sees what it saw in training patches), run a
         few slices per call.
         """
+        grid = self.working_grid(image, brain, spacing)
+        prob_w = np.zeros(grid.image.shape, np.float32)
+        plans = [SlicePlan(int(k), *grid.crop) for k in grid.slices]
+        clock, total = EtaClock(), len(grid.slices)
+        for start in range(0, total, WORKING_BATCH):
+            token.raise_if_cancelled()
+            yield Progress(STAGE_SEGMENT, start, total, f"slice {start + 1} of {total}", clock.eta(start, total))
+            batch = grid.slices[start : start + WORKING_BATCH]
+            prob_w[grid.box][:, :, batch] = np.moveaxis(self.run_working_slices(grid, batch), 0, -1)
+        return self.to_canonical(grid, prob_w, brain), plans
+
+    def working_grid(self, image: np.ndarray, brain: np.ndarray, spacing: tuple[float, ...] | None) -> "WorkingGrid":
+        """A prepared canonical volume on the network's working grid, with the
+        slices that hold brain and the crop every slice shares."""
         conv = self.convention
-        spacing = spacing or (1.0, 1.0, 1.0)
+        spacing = tuple(float(v) for v in (spacing or (1.0, 1.0, 1.0)))
         work = conv.to_working(image, spacing)
         brain_w = conv.mask_to_working(brain, spacing)
         work[~brain_w] = conv.background_hu
-        prob_w = np.zeros(work.shape, np.float32)
         ks = np.flatnonzero(brain.any(axis=(0, 1)))
-        plans: list[SlicePlan] = []
+        crop = (0, 0, 0, 0)
         if ks.size:
             ii = np.flatnonzero(brain_w.any(axis=(1, 2)))
             jj = np.flatnonzero(brain_w.any(axis=(0, 2)))
             if ii.size == 0:  # brain thinner than a working voxel: use the whole slice
                 ii, jj = np.arange(work.shape[0]), np.arange(work.shape[1])
-            i0, i1 = max(int(ii[0]) - WORKING_MARGIN, 0), min(int(ii[-1]) + 1 + WORKING_MARGIN, work.shape[0])
-            j0, j1 = max(int(jj[0]) - WORKING_MARGIN, 0), min(int(jj[-1]) + 1 + WORKING_MARGIN, work.shape[1])
-            plans = [SlicePlan(int(k), i0, i1, j0, j1) for k in ks]
-            crop = work[i0:i1, j0:j1]
-            clock, total = EtaClock(), len(ks)
-            for start in range(0, ks.size, WORKING_BATCH):
-                token.raise_if_cancelled()
-                yield Progress(STAGE_SEGMENT, start, total, f"slice {start + 1} of {total}", clock.eta(start, total))
-                batch = ks[start : start + WORKING_BATCH]
-                x = conv.stack(crop, batch)
-                if self.mirror:  # one call for both: the mirrored slices follow the slices
-                    both = self.engine(np.concatenate([x, x[:, :, ::-1]]))
-                    out = 0.5 * (both[: len(batch)] + both[len(batch) :, :, ::-1])
-                else:
-                    out = self.engine(x)
-                prob_w[i0:i1, j0:j1, batch] = np.moveaxis(out[:, 0], 0, -1)
-        prob = np.clip(conv.from_working(prob_w, image.shape), 0.0, 1.0) if conv.in_plane_mm > 0 else prob_w
+            crop = (
+                max(int(ii[0]) - WORKING_MARGIN, 0),
+                min(int(ii[-1]) + 1 + WORKING_MARGIN, work.shape[0]),
+                max(int(jj[0]) - WORKING_MARGIN, 0),
+                min(int(jj[-1]) + 1 + WORKING_MARGIN, work.shape[1]),
+            )
+        grid_mm = tuple(s * n / w for s, n, w in zip(spacing, image.shape, work.shape))
+        return WorkingGrid(work, ks, crop, grid_mm)  # type: ignore[arg-type]
+
+    def run_working_slices(self, grid: "WorkingGrid", ks: np.ndarray, guidance: np.ndarray | None = None) -> np.ndarray:
+        """Probabilities (len(ks), crop rows, crop cols) of working-grid slices ``ks``.
+
+        ``guidance`` (len(ks), 2, crop rows, crop cols): a reviewer's clicks, for
+        networks that take them; None is no click (the automatic use). Each
+        slice also runs mirrored left to right, in the same call, and the two
+        are averaged (see the module docstring).
+        """
+        x = self.convention.stack(grid.image[grid.box], ks)
+        if self.guidance_channels:
+            g = np.zeros((len(ks), self.guidance_channels, *x.shape[2:]), np.float32) if guidance is None else guidance
+            x = np.concatenate([x, g.astype(np.float32, copy=False)], axis=1)
+        if self.mirror:  # one call for both: the mirrored slices follow the slices
+            both = self.engine(np.concatenate([x, x[:, :, ::-1]]))
+            out = 0.5 * (both[: len(ks)] + both[len(ks) :, :, ::-1])
+        else:
+            out = self.engine(x)
+        return out[:, 0]
+
+    def to_canonical(self, grid: "WorkingGrid", prob_w: np.ndarray, brain: np.ndarray) -> np.ndarray:
+        """Working-grid probabilities (all slices) back on the canonical grid, inside the brain."""
+        conv = self.convention
+        prob = np.clip(conv.from_working(prob_w, brain.shape), 0.0, 1.0) if conv.in_plane_mm > 0 else prob_w
         prob *= brain
-        return prob, plans
+        return prob
 
     def predict(
         self, ct: Volume, token: CancelToken = NEVER_CANCELLED, keep_probabilities: bool = False

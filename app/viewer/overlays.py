@@ -17,7 +17,8 @@ MANUAL_RGB = (255, 64, 32)  # red-orange: the clinician's mask
 PREDICTION_RGB = (40, 200, 255)  # cyan: the model's mask
 ADDED_RGB = (60, 230, 60)  # green: in the manual mask, not in the prediction
 REMOVED_RGB = (235, 60, 235)  # magenta: predicted, removed by the clinician
-PREVIEW_RGB = (255, 220, 0)  # yellow: a fill or interpolation waiting to be accepted
+PREVIEW_RGB = (255, 220, 0)  # yellow: a fill, interpolation or click result waiting to be accepted
+PREVIEW_REMOVE_RGB = (150, 70, 255)  # purple: what a waiting click result would remove
 
 
 def lut(*colours: tuple[int, int, int]) -> np.ndarray:

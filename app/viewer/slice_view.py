@@ -39,6 +39,7 @@ from .overlays import (
     ADDED_RGB,
     MANUAL_RGB,
     PREDICTION_RGB,
+    PREVIEW_REMOVE_RGB,
     PREVIEW_RGB,
     REMOVED_RGB,
     OverlayStyle,
@@ -112,6 +113,7 @@ class SliceView(QWidget):
     editPressed = Signal(int, float, float)  # slice, image row, col (pixel centres are integers)
     editMoved = Signal(float, float)  # image row, col
     editReleased = Signal()
+    editAltPressed = Signal(int, float, float)  # a right-click with an editing tool: slice, image row, col
     crosshairPicked = Signal(float, float)  # image row, col: move the linked cursor here
     windowChanged = Signal(object)  # WindowLevel (kept for callers of a single view)
 
@@ -139,7 +141,7 @@ class SliceView(QWidget):
         self.manual_item = _label_item(lut(MANUAL_RGB), 1)
         self.pred_item = _label_item(lut(PREDICTION_RGB), 2)
         self.diff_item = _label_item(lut(ADDED_RGB, REMOVED_RGB), 3)
-        self.preview_item = _label_item(lut(PREVIEW_RGB), 4)
+        self.preview_item = _label_item(lut(PREVIEW_RGB, PREVIEW_REMOVE_RGB), 4)
         self.preview_item.setOpacity(0.6)
         self._images = (self.ct_item, self.manual_item, self.pred_item, self.diff_item, self.preview_item)
         for item in self._images:
@@ -197,6 +199,7 @@ class SliceView(QWidget):
         self.vb.sigEditPress.connect(self._edit_press)
         self.vb.sigEditMove.connect(self._edit_move)
         self.vb.sigEditRelease.connect(self.editReleased)
+        self.vb.sigEditAlt.connect(self._edit_alt)
         self.vb.sigCrosshair.connect(self._crosshair)
         self.view.scene().sigMouseMoved.connect(self._mouse_moved)
         self.slider.valueChanged.connect(self.set_slice)
@@ -257,7 +260,7 @@ class SliceView(QWidget):
         self.refresh_overlays()
 
     def set_preview(self, preview: np.ndarray | None) -> None:
-        """Show a pending change (a uint8 volume, 1 = would be added) or none."""
+        """Show a pending change (a uint8 volume, 1 = would be added, 2 = would be removed) or none."""
         self.preview = preview
         self.refresh_overlays()
 
@@ -458,6 +461,11 @@ class SliceView(QWidget):
         if self.hu is not None:
             row, col = self.to_pixel(p)
             self.editPressed.emit(self.k, row, col)
+
+    def _edit_alt(self, p: QPointF) -> None:
+        if self.hu is not None:
+            row, col = self.to_pixel(p)
+            self.editAltPressed.emit(self.k, row, col)
 
     def _edit_move(self, p: QPointF) -> None:
         if self.hu is not None:

@@ -22,6 +22,8 @@ MOUSE_BINDINGS = (
     ("Left click / drag (Crosshair tool)", "Move the crosshair: the other views follow"),
     ("Left drag (Pan mode)", "Pan"),
     ("Left click / drag (a tool)", "Paint, fill or measure with the chosen tool"),
+    ("Left click (Click bleed)", "A click inside a bleed: the model draws it (preview)"),
+    ("Shift+left click or right click (Click bleed)", "A click where it is not blood: the model takes it out"),
     ("Middle drag", "Pan"),
     ("Right drag", "Window: right/left = wider/narrower, up/down = level up/down"),
 )
@@ -33,6 +35,7 @@ class SliceViewBox(pg.ViewBox):
     sigEditPress = Signal(QPointF)
     sigEditMove = Signal(QPointF)
     sigEditRelease = Signal()
+    sigEditAlt = Signal(QPointF)  # a right-click with an editing tool (the click tool's negative click)
     sigCrosshair = Signal(QPointF)
 
     def __init__(self) -> None:
@@ -89,5 +92,7 @@ class SliceViewBox(pg.ViewBox):
             return
         if ev.button() == Qt.MouseButton.RightButton:
             ev.accept()
+            if self.left_mode == "tool":
+                self.sigEditAlt.emit(self.mapToView(ev.pos()))
             return
         super().mouseClickEvent(ev)

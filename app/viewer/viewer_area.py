@@ -70,6 +70,7 @@ class ViewerArea(QWidget):
     toolPressed = Signal(object, int, float, float)  # Plane, slice, image row, col
     toolMoved = Signal(object, float, float)  # Plane, image row, col
     toolReleased = Signal(object)  # Plane
+    toolAltPressed = Signal(object, int, float, float)  # a right-click with an editing tool: Plane, slice, row, col
     layoutChanged = Signal(object)  # Layout
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -110,6 +111,7 @@ class ViewerArea(QWidget):
             v.editPressed.connect(lambda k, r, c, p=plane: self._tool_press(p, k, r, c))
             v.editMoved.connect(lambda r, c, p=plane: self.toolMoved.emit(p, r, c))
             v.editReleased.connect(lambda p=plane: self.toolReleased.emit(p))
+            v.editAltPressed.connect(lambda k, r, c, p=plane: self.toolAltPressed.emit(p, k, r, c))
             v.cursorMoved.connect(self._hover)
         QApplication.instance().focusChanged.connect(self._focus_changed)
         self._arrange()

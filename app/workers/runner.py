@@ -117,8 +117,9 @@ def start_job(
     on_finished: Callable[[Any], None] | None = None,
     on_error: Callable[[BaseException], None] | None = None,
     parent: QObject | None = None,
+    pool: QThreadPool | None = None,
 ) -> Job:
-    """Create, connect and start a :class:`Job`."""
+    """Create, connect and start a :class:`Job` (on ``pool``, default the global pool)."""
     job = Job(name, factory, parent)
     if on_progress is not None:
         job.progress.connect(on_progress)
@@ -126,7 +127,7 @@ def start_job(
         job.finished.connect(on_finished)
     if on_error is not None:
         job.errored.connect(on_error)
-    return job.start()
+    return job.start(pool)
 
 
 def job_from_function(stage: str, fn: Callable[[], Any]) -> JobFactory:

@@ -15,7 +15,8 @@ import numpy as np
 
 from .model import MaskModel
 from .planes import Plane, PlaneGeometry
-from .tools import HURange, SliceRegion, capsule, component_at, flood_fill, rectangle, whole
+from .fill import fill_region
+from .tools import HURange, SliceRegion, capsule, component_at, rectangle, whole
 
 
 class Tool(enum.Enum):
@@ -27,6 +28,7 @@ class Tool(enum.Enum):
     ACCEPT_COMPONENT = "accept prediction part"
     DELETE_COMPONENT = "delete part"
     THRESHOLD = "threshold box"  # drag a box: paints the pixels inside it within the HU range
+    CLICK_BLEED = "click bleed"  # clicks inside (or outside) a bleed; the model draws it (app/click_controller.py)
 
     @property
     def drags(self) -> bool:
@@ -38,6 +40,9 @@ class Tool(enum.Enum):
 class EditorSettings:
     brush_mm: float = 4.0  # brush diameter in mm
     hu_range: HURange = field(default_factory=HURange)
+    # The blood brush, the threshold box and the fills paint inside the brain mask only
+    # (scalp and muscle share blood's HU range; thin bone lets a brush reach them).
+    limit_to_brain: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,7 @@ class Editor:
         self.pixel_mm = pixel_mm
         self.prediction = prediction
         self.settings = settings or EditorSettings()
+        self.brain: np.ndarray | None = None  # stack-layout bool, once known (see EditSession.brain)
         spacing = (float(slice_mm if slice_mm is not None else pixel_mm[0]), *map(float, pixel_mm))
         self.planes = {p: PlaneGeometry(p, model.shape, spacing) for p in Plane}  # type: ignore[arg-type]
         self._tool: Tool | None = None  # tool of the stroke in progress
@@ -99,7 +105,7 @@ class Editor:
             return self.accept_prediction(voxel)  # type: ignore[arg-type]
         if tool is Tool.DELETE_COMPONENT:
             return self.delete_component(voxel)  # type: ignore[arg-type]
-        raise ValueError(f"unknown tool {tool}")
+        raise ValueError(f"the {tool.value} tool is not applied by the editor")
 
     def drag(self, pos: tuple[float, float]) -> EditOutcome:
         if self._tool is None or self._last is None:
@@ -120,10 +126,13 @@ class Editor:
         tool, changed = self._tool, self._changed
         self._tool, self._last, self._start = None, None, None
         self.model.end_stroke()
+        where = " inside the brain" if self.brain_limit() is not None else ""
         if changed == 0 and tool is Tool.BLOOD_BRUSH:
-            return EditOutcome(0, f"Blood brush: no pixel under the brush is within {self.settings.hu_range}.")
+            return EditOutcome(0, f"Blood brush: no pixel under the brush is within {self.settings.hu_range}{where}.")
         if changed == 0 and tool is Tool.THRESHOLD:
-            return EditOutcome(0, f"Threshold box: no new pixel inside the box is within {self.settings.hu_range}.")
+            return EditOutcome(
+                0, f"Threshold box: no new pixel inside the box is within {self.settings.hu_range}{where}."
+            )
         return EditOutcome(changed)
 
     @property
@@ -138,7 +147,7 @@ class Editor:
         if region.mask.size == 0:
             return
         if self._tool is Tool.BLOOD_BRUSH:
-            region = SliceRegion(region.offset, region.mask & self.settings.hu_range.contains(hu[region.box]))
+            region = SliceRegion(region.offset, region.mask & self._blood_like(hu)[region.box])
         value = 0 if self._tool is Tool.ERASER else 1
         self._paint(region, value)
 
@@ -146,7 +155,20 @@ class Editor:
         hu = self._geo.image(self.hu, self._k)
         region = rectangle(hu.shape, p0, p1)
         if region.mask.size:
-            self._paint(region.restrict(self.settings.hu_range.contains(hu)), 1)
+            self._paint(region.restrict(self._blood_like(hu)), 1)
+
+    def brain_limit(self) -> np.ndarray | None:
+        """The brain mask the HU-range tools keep to, or None (not known yet, or off)."""
+        return self.brain if self.settings.limit_to_brain else None
+
+    def _blood_like(self, hu_slice: np.ndarray) -> np.ndarray:
+        """Pixels of the stroke's slice the HU-range tools may paint: inside the HU
+        range and, when the limit is on and the brain is known, inside the brain."""
+        inside = self.settings.hu_range.contains(hu_slice)
+        brain = self.brain_limit()
+        if brain is not None:
+            inside &= self._geo.image(brain, self._k)
+        return inside
 
     def _paint(self, region: SliceRegion, value: int) -> None:
         box, block = self._geo.box(self._k, region.offset, region.mask)
@@ -154,14 +176,25 @@ class Editor:
 
     # ----------------------------------------------------------- clicks
     def fill(self, k: int, seed: tuple[int, int]) -> EditOutcome:
+        """The fill in axial slice ``k`` from ``seed`` at once (no preview, no size
+        limit), with the application's rule: inside the brain, stopping at the
+        bleed's edge (:func:`core.annotation.fill.fill_region`)."""
         hu = self.hu[k]
-        region = flood_fill(hu, seed, self.settings.hu_range)
-        if region.mask.size == 0 or region.empty:
+        result = fill_region(
+            self.hu,
+            (k, *seed),
+            self.settings.hu_range,
+            self.planes[Plane.AXIAL].spacing,
+            self.hu.size,
+            brain=self.brain_limit(),
+        )
+        if result is None or result.region.empty:
             value = hu[seed] if 0 <= seed[0] < hu.shape[0] and 0 <= seed[1] < hu.shape[1] else None
             where = f"the clicked pixel is {float(value):g} HU, " if value is not None else ""
-            return EditOutcome(0, f"Fill: {where}outside {self.settings.hu_range}.")
+            inside = " inside the brain" if self.brain_limit() is not None else ""
+            return EditOutcome(0, f"Fill: {where}outside {self.settings.hu_range}{inside}.")
         self.model.begin_stroke(Tool.FLOOD_FILL.value)
-        n = self.model.set_slice_region(k, region.mask, 1, region.offset)
+        n = self.model.set_box(result.region.box, result.region.mask, 1)
         self.model.end_stroke()
         return EditOutcome(n)
 

@@ -71,6 +71,10 @@ class EditSession:
     notes: list[str] = field(default_factory=list)  # things worth telling the user
     lock: CaseLock | None = None  # None: read-only (another window edits the case)
     read_only_reason: str = ""  # why, for the user
+    # The brain mask in stack layout, once :func:`brain_job` has run (a worker computes
+    # it after the case opens): the blood brush, the threshold box and the fills stay
+    # inside it, and the click tool starts from it. None until then.
+    brain: np.ndarray | None = None
 
     @property
     def read_only(self) -> bool:
@@ -206,6 +210,22 @@ class EditSession:
         mask = self.ct.with_data(self.to_source(np.asarray(data, dtype=np.uint8)), source=None)
         lines = () if use_prediction else tuple(case_measurement_lines(self.paths.mask))
         return ReportJob(self.case_id, self.ct, mask, label, measurements=lines)
+
+
+STAGE_BRAIN = "Finding the brain"
+
+
+def brain_job(session: EditSession, token: CancelToken = NEVER_CANCELLED) -> Generator[Progress, None, np.ndarray]:
+    """The brain mask of the open case in stack layout (about a second; on a worker).
+    Raises InputError when the scan holds no brain the extraction recognises."""
+    from ..brain import brain_mask_canonical
+
+    yield Progress(STAGE_BRAIN, 0, 1, session.case_id)
+    canon = Volume(session.stack.from_stack(session.hu), session.stack.canonical_affine)
+    token.raise_if_cancelled()
+    brain = session.stack.to_stack(brain_mask_canonical(canon))
+    yield Progress(STAGE_BRAIN, 1, 1, session.case_id)
+    return brain
 
 
 def open_case(

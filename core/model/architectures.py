@@ -7,15 +7,35 @@ from torch import nn
 from ..errors import ConfigError
 from .inception import STEM_WIDTHS, BRANCH_WIDTHS, HEAD_WIDTHS, N_MODULES, InceptionNet
 from .unet import UNet2D
-from .unet25d import UNet25D
+from .unet25d import ClickUNet25D, UNet25D
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"inception": InceptionNet, "unet": UNet2D, "unet25d": UNet25D}
-DEFAULT_DS = {"inception": 4, "unet": 2, "unet25d": 2}
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "inception": InceptionNet,
+    "unet": UNet2D,
+    "unet25d": UNet25D,
+    "unet25d-click": ClickUNet25D,
+}
+DEFAULT_DS = {"inception": 4, "unet": 2, "unet25d": 2, "unet25d-click": 2}
 
 
 def input_channels(architecture: str) -> int:
-    """How many input channels (slices) the network takes: 1, or 3 for the 2.5-D U-Net."""
+    """How many CT slices the network takes per input: 1, or 3 for the 2.5-D U-Nets."""
     return int(getattr(ARCHITECTURES.get(architecture), "in_channels", 1))
+
+
+def guidance_channels(architecture: str) -> int:
+    """Click channels after the slices: 2 (positive, negative) for networks that
+    take a reviewer's clicks, else 0."""
+    return int(getattr(ARCHITECTURES.get(architecture), "guidance_channels", 0))
+
+
+def check_ds(architecture: str, ds: int) -> None:
+    """:class:`ConfigError` unless ``ds`` is a width divisor ``architecture`` accepts."""
+    if architecture not in ARCHITECTURES:
+        raise ConfigError(
+            f"unknown network architecture {architecture!r}; choose one of {', '.join(sorted(ARCHITECTURES))}."
+        )
+    ARCHITECTURES[architecture].check_ds(ds)  # type: ignore[attr-defined]
 
 
 def build_network(architecture: str, ds: int | None = None) -> nn.Module:

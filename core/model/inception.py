@@ -77,6 +77,7 @@ class InceptionNet(nn.Module):
     """Input (N, 1, H, W) HU slice; output (N, 1, H, W) hematoma probability."""
 
     architecture = "inception"
+    check_ds = staticmethod(check_ds)
 
     def __init__(self, ds: int = 4) -> None:
         super().__init__()

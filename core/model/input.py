@@ -21,6 +21,9 @@ Two optional parts of the convention belong to the product recipe (preset
   Prediction resamples back to the scan's own grid before thresholding.
 - ``context_slices``: the network sees each slice with this many neighbours on
   each side as extra input channels (2.5-D; the first and last slices repeat).
+- ``click_sigma_mm``: the network also takes a reviewer's clicks, rendered with
+  this Gaussian width (:mod:`core.model.guidance`), as two more channels after
+  the slices; 0 for networks that take no clicks.
 
 The convention is stored in every weights file and checked at prediction.
 """
@@ -44,10 +47,16 @@ class InputConvention:
     plane: str = "axial"  # 2-D slices data[:, :, k] of the RAS-canonical volume
     in_plane_mm: float = 0.0  # resample axial slices to this spacing first; 0 = the scan's own grid
     context_slices: int = 0  # neighbouring slices on each side given as extra channels
+    click_sigma_mm: float = 0.0  # > 0: two click-guidance channels follow the slices
 
     @property
     def channels(self) -> int:
+        """CT slices per network input (the click channels come on top)."""
         return 2 * self.context_slices + 1
+
+    @property
+    def takes_clicks(self) -> bool:
+        return self.click_sigma_mm > 0
 
     def working_shape(self, shape: tuple[int, ...], spacing: tuple[float, ...]) -> tuple[int, int, int]:
         """Shape of the canonical volume on the network's working grid."""
@@ -113,6 +122,7 @@ class InputConvention:
                 plane=str(d.get("plane", "axial")),
                 in_plane_mm=float(d.get("in_plane_mm", 0.0)),
                 context_slices=int(d.get("context_slices", 0)),
+                click_sigma_mm=float(d.get("click_sigma_mm", 0.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(f"{source}: its input convention is unreadable ({exc}).") from None
@@ -121,6 +131,7 @@ class InputConvention:
             or not conv.clip_low_hu < conv.clip_high_hu
             or conv.in_plane_mm < 0
             or not 0 <= conv.context_slices <= 4
+            or not 0.0 <= conv.click_sigma_mm <= 50.0
         ):
             raise InputError(f"{source}: its input convention ({conv}) is not one this program runs.")
         return conv

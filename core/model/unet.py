@@ -15,6 +15,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ConfigError
+from .unet_parts import encode, pad_to_multiple
 
 WIDTHS = (64, 128, 256, 512, 1024)
 SIZE_MULTIPLE = 2 ** (len(WIDTHS) - 1)
@@ -51,6 +52,7 @@ class UNet2D(nn.Module):
     """Input (N, 1, H, W) HU slice; output (N, 1, H, W) hematoma probability."""
 
     architecture = "unet"
+    check_ds = staticmethod(check_ds)
 
     def __init__(self, ds: int = 2) -> None:
         super().__init__()
@@ -74,18 +76,13 @@ class UNet2D(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        ph, pw = (-h) % SIZE_MULTIPLE, (-w) % SIZE_MULTIPLE
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        skips = []
         n = len(self.down)
-        for level, block in enumerate(self.down):
-            x = block(x)
-            if level >= n - 2:  # dropout on the two deepest levels, as the authors did
-                x = self.dropout(x)
-            if level < n - 1:
-                skips.append(x)
-                x = F.max_pool2d(x, 2)
+        # dropout on the two deepest levels, as the authors did
+        x, skips = encode(
+            self.down,
+            pad_to_multiple(x, SIZE_MULTIPLE),
+            lambda level, y: self.dropout(y) if level >= n - 2 else y,
+        )
         for up, block in zip(self.up_convs, self.up_blocks):
             x = F.relu(_same(up, F.interpolate(x, scale_factor=2, mode="nearest")))
             x = block(torch.cat([skips.pop(), x], dim=1))

@@ -20,6 +20,13 @@ measured in the issue-12 note):
 
 Widths are ``(32, 64, 128, 256, 320) // ds``. Any slice size is accepted: sides
 are padded by edge replication to a multiple of 16 and the output cropped back.
+
+:class:`ClickUNet25D` (``unet25d-click``, the product recipe since issue 22) is
+the same network with two more input channels: the positive and the negative
+clicks of a reviewer, each rendered as a Gaussian of the 3-D distance in mm
+(:mod:`core.model.guidance`). With both channels zero it segments on its own,
+so one set of weights serves automatic prediction and the click tool (MONAI
+Label's DeepEdit scheme). The guidance channels pass unscaled (they are 0..1).
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..errors import ConfigError
+from .unet_parts import encode, pad_to_multiple
 
 WIDTHS = (32, 64, 128, 256, 320)
 SIZE_MULTIPLE = 2 ** (len(WIDTHS) - 1)
@@ -65,7 +73,9 @@ class UNet25D(nn.Module):
     """Input (N, 3, H, W) HU (slices k-1, k, k+1); output (N, 1, H, W) probability."""
 
     architecture = "unet25d"
-    in_channels = IN_CHANNELS
+    in_channels = IN_CHANNELS  # CT slices
+    guidance_channels = 0  # click channels after the slices
+    check_ds = staticmethod(check_ds)
 
     def __init__(self, ds: int = 2) -> None:
         super().__init__()
@@ -73,7 +83,7 @@ class UNet25D(nn.Module):
         self.ds = ds
         w = [c // ds for c in WIDTHS]
         self.down = nn.ModuleList()
-        cin = IN_CHANNELS
+        cin = IN_CHANNELS + self.guidance_channels
         for c in w:
             self.down.append(_Block(cin, c))
             cin = c
@@ -92,19 +102,20 @@ class UNet25D(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
-        ph, pw = (-h) % SIZE_MULTIPLE, (-w) % SIZE_MULTIPLE
-        x = (x - HU_CENTRE) / HU_SCALE
-        if ph or pw:
-            x = F.pad(x, (0, pw, 0, ph), mode="replicate")
-        skips = []
-        for level, block in enumerate(self.down):
-            x = block(x)
-            if level < len(self.down) - 1:
-                skips.append(x)
-                x = F.max_pool2d(x, 2)
+        hu = (x[:, :IN_CHANNELS] - HU_CENTRE) / HU_SCALE
+        x = torch.cat([hu, x[:, IN_CHANNELS:]], dim=1) if self.guidance_channels else hu
+        x, skips = encode(self.down, pad_to_multiple(x, SIZE_MULTIPLE))
         for up, block in zip(self.up, self.blocks):
             x = block(torch.cat([skips.pop(), up(x)], dim=1))
         return self.out(x)[..., :h, :w]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logits(x))
+
+
+class ClickUNet25D(UNet25D):
+    """Input (N, 5, H, W): slices k-1, k, k+1 in HU, then the positive and the
+    negative click guidance (0..1); output (N, 1, H, W) probability."""
+
+    architecture = "unet25d-click"
+    guidance_channels = 2

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..errors import ConfigError, InputError
 from ..io.atomic import atomic_path
-from .architectures import ARCHITECTURES, build_network, input_channels
+from .architectures import ARCHITECTURES, build_network, guidance_channels, input_channels
 from .input import DEFAULT_INPUT, InputConvention
 
 FORMAT = "hemarelay-weights"
@@ -107,6 +107,10 @@ class WeightsMeta:
             raise InputError(
                 f"{source}: its input convention gives {convention.channels} slice(s) "
                 f"per input, but the {arch} network takes {input_channels(arch)}."
+            )
+        if convention.takes_clicks != (guidance_channels(arch) > 0):
+            raise InputError(
+                f"{source}: its input convention and its {arch} network disagree on whether the network takes clicks."
             )
         return cls(
             architecture=arch,

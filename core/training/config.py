@@ -18,8 +18,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from ..errors import ConfigError
 from ..resources import list_presets, resource_path
-from ..model import inception, unet, unet25d
-from ..model.architectures import ARCHITECTURES, input_channels
+from ..model.architectures import ARCHITECTURES, check_ds, guidance_channels, input_channels
 from ..model.input import InputConvention
 from .loss import LOSSES
 
@@ -57,6 +56,14 @@ class TrainingConfig:
     # healthy-brain patch centres: "voxel" (every brain voxel equally likely) or "slice"
     # (every slice equally likely; more patches from the vertex and the skull base)
     healthy_sampling: str = "voxel"
+    # Clicks (issue 22): > 0 trains a network that also takes a reviewer's clicks
+    # (architecture unet25d-click), rendered with this Gaussian width in mm
+    # (core/model/guidance.py), with clicks simulated from the masks as MONAI
+    # Label's DeepEdit does (core/training/clicks.py).
+    click_sigma_mm: float = 0.0
+    click_free_fraction: float = 0.4  # training patches shown without any click (automatic use)
+    click_iterations: int = 2  # at most this many clicks placed in the prediction's errors
+    click_random: int = 2  # at most this many clicks drawn at random on the bleed
     # a site's turn refuses to train on fewer approved cases (no "case" in the key: see
     # core.model.weights.check_no_identifiers, which the saved settings pass through)
     min_approved: int = 5
@@ -68,15 +75,29 @@ class TrainingConfig:
 
         if self.architecture not in ARCHITECTURES:
             raise bad("architecture", f"choose one of {', '.join(sorted(ARCHITECTURES))}")
-        {"inception": inception.check_ds, "unet": unet.check_ds, "unet25d": unet25d.check_ds}[self.architecture](
-            self.ds
-        )
+        check_ds(self.architecture, self.ds)
         if input_channels(self.architecture) != 2 * self.context_slices + 1:
             raise bad(
                 "context_slices",
                 f"the {self.architecture} network takes "
                 f"{input_channels(self.architecture)} input slice(s); set context_slices = "
                 f"{(input_channels(self.architecture) - 1) // 2}",
+            )
+        if (self.click_sigma_mm > 0) != (guidance_channels(self.architecture) > 0):
+            raise bad(
+                "click_sigma_mm",
+                "a network that takes clicks (unet25d-click) needs click_sigma_mm > 0, "
+                "and only such a network can use it",
+            )
+        if not (
+            0.0 <= self.click_sigma_mm <= 50.0
+            and 0.0 <= self.click_free_fraction <= 1.0
+            and 0 <= self.click_iterations <= 10
+            and 0 <= self.click_random <= 10
+        ):
+            raise ConfigError(
+                "click_sigma_mm must lie in [0, 50], click_free_fraction in [0, 1], "
+                "click_iterations and click_random in [0, 10]."
             )
         if min(self.in_plane_mm, self.normal_patches_per_volume, self.normal_volumes, self.bce_weight) < 0:
             raise ConfigError(
@@ -109,7 +130,9 @@ class TrainingConfig:
 
     def input_convention(self) -> InputConvention:
         """What the network sees with these settings (stored in the weights file)."""
-        return InputConvention(in_plane_mm=self.in_plane_mm, context_slices=self.context_slices)
+        return InputConvention(
+            in_plane_mm=self.in_plane_mm, context_slices=self.context_slices, click_sigma_mm=self.click_sigma_mm
+        )
 
     def replace(self, **changes) -> "TrainingConfig":
         return _build(self.to_dict() | changes, "settings")

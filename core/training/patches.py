@@ -23,12 +23,23 @@ class PatchSet:
     x: np.ndarray  # (N, C, P, P) network input (int16 or float32 HU); C = 1, or 3 for 2.5-D
     y: np.ndarray  # (N, 1, P, P) uint8 reference 0/1
     group: np.ndarray  # (N,) int32: index of the volume each patch came from (0..V-1)
+    # For training with simulated clicks (core/training/clicks.py): the reference on
+    # the slices around each patch's own (N, 2G+1, P, P) uint8, zero beyond the
+    # volume, and each patch's voxel size (N, 3) mm (patch rows, patch cols, slices).
+    y_context: np.ndarray | None = None
+    spacing: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
     def take(self, index: np.ndarray) -> "PatchSet":
-        return PatchSet(self.x[index], self.y[index], self.group[index])
+        return PatchSet(
+            self.x[index],
+            self.y[index],
+            self.group[index],
+            None if self.y_context is None else self.y_context[index],
+            None if self.spacing is None else self.spacing[index],
+        )
 
     @staticmethod
     def concat(parts: list["PatchSet"], patch_size: int, dtype=np.int16, channels: int = 1) -> "PatchSet":
@@ -38,10 +49,13 @@ class PatchSet:
                 np.zeros((0, 1, patch_size, patch_size), np.uint8),
                 np.zeros(0, np.int32),
             )
+        with_context = all(p.y_context is not None and p.spacing is not None for p in parts)
         return PatchSet(
             np.concatenate([p.x for p in parts]),
             np.concatenate([p.y for p in parts]),
             np.concatenate([p.group for p in parts]),
+            np.concatenate([p.y_context for p in parts]) if with_context else None,  # type: ignore[misc]
+            np.concatenate([p.spacing for p in parts]) if with_context else None,  # type: ignore[misc]
         )
 
 
@@ -90,6 +104,8 @@ def extract_patches(
     context: int = 0,
     n_healthy: int | None = None,
     healthy_by_slice: bool = False,
+    mask_context: int = 0,
+    spacing: tuple[float, float, float] | None = None,
 ) -> PatchSet:
     """Patches from one canonical volume (axial slices are ``[:, :, k]``).
 
@@ -100,6 +116,9 @@ def extract_patches(
     ``healthy_per_lesion`` (scans without hematoma give healthy patches only).
     ``healthy_by_slice`` spreads healthy centres evenly over the slices
     (:func:`_choose_by_slice`) instead of evenly over the brain's voxels.
+    ``mask_context`` > 0 also keeps the reference of that many slices on each
+    side (zero beyond the volume) with the voxel ``spacing`` (mm), from which
+    training simulates a reviewer's clicks.
     """
     mask = mask.astype(bool, copy=False)
     lesion = _choose(mask, n, rng)
@@ -119,12 +138,22 @@ def extract_patches(
     x = np.empty((flat.size, channels, size, size), image.dtype)
     y = np.empty((flat.size, 1, size, size), np.uint8)
     last = image.shape[2] - 1
+    ctx = np.zeros((flat.size, 2 * mask_context + 1, size, size), np.uint8) if mask_context else None
     for t, (i, j, k) in enumerate(zip(ii, jj, kk)):
         # voxel (i, j) sits at (i + before, j + before) in the padded arrays
         for c in range(channels):
             x[t, c] = img[i : i + size, j : j + size, min(max(k - context + c, 0), last)]
         y[t, 0] = msk[i : i + size, j : j + size, k]
-    return PatchSet(x, y, np.full(flat.size, group, np.int32))
+        if ctx is not None:
+            for c, kc in enumerate(range(k - mask_context, k + mask_context + 1)):
+                if 0 <= kc <= last:
+                    ctx[t, c] = msk[i : i + size, j : j + size, kc]
+    groups = np.full(flat.size, group, np.int32)
+    if ctx is None:
+        return PatchSet(x, y, groups)
+    if spacing is None:
+        raise ValueError("mask_context needs the voxel spacing")
+    return PatchSet(x, y, groups, ctx, np.tile(np.asarray(spacing, np.float32), (flat.size, 1)))
 
 
 def split_patches(

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Generator
 
 from ..errors import InputError
-from ..model.architectures import input_channels
+from ..model.architectures import guidance_channels, input_channels
 from ..model.input import InputConvention
 from ..progress import CancelToken, Progress
 from ..ring.trainer import TurnInput, TurnResult
@@ -86,14 +86,17 @@ class HematomaTurnTrainer:
         return TurnResult(result.state.weights, result.state.optimizer, metrics, int(last.n_train))
 
 
-_MODEL_ID = r"(inception|unet|unet25d)-ds(\d+)(?:-(\d+(?:\.\d+)?)mm)?"
+_MODEL_ID = r"(inception|unet|unet25d|unet25d-click)-ds(\d+)(?:-(\d+(?:\.\d+)?)mm)?(?:-clicks(\d+(?:\.\d+)?)mm)?"
 
 
 def model_id_for(architecture: str, ds: int, convention: InputConvention) -> str:
     """The ring's name for a network and its input grid: ``inception-ds4``,
-    ``unet25d-ds2-0.8mm`` (sites must agree on both to share weights)."""
+    ``unet25d-ds2-0.8mm``, ``unet25d-click-ds4-0.8mm-clicks5mm`` (the network
+    that also takes clicks, with the width of their Gaussian); sites must agree
+    on all of it to share weights."""
     grid = f"-{convention.in_plane_mm:g}mm" if convention.in_plane_mm > 0 else ""
-    return f"{architecture}-ds{ds}{grid}"
+    clicks = f"-clicks{convention.click_sigma_mm:g}mm" if convention.click_sigma_mm > 0 else ""
+    return f"{architecture}-ds{ds}{grid}{clicks}"
 
 
 def convention_for(model_id: str) -> InputConvention:
@@ -101,7 +104,10 @@ def convention_for(model_id: str) -> InputConvention:
     if not m:
         raise InputError(f"The ring's model '{model_id}' is not a hematoma network.")
     context = (input_channels(m.group(1)) - 1) // 2
-    return InputConvention(in_plane_mm=float(m.group(3) or 0.0), context_slices=context)
+    sigma = float(m.group(4) or 0.0)
+    if (sigma > 0) != (guidance_channels(m.group(1)) > 0):
+        raise InputError(f"The ring's model '{model_id}' names a click width for a network without clicks, or none.")
+    return InputConvention(in_plane_mm=float(m.group(3) or 0.0), context_slices=context, click_sigma_mm=sigma)
 
 
 def is_hematoma_model(model_id: str | None) -> bool:

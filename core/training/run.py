@@ -20,6 +20,7 @@ from ..model.input import InputConvention
 from ..model.weights import WeightsMeta, load_weights, save_weights
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from .checkpoint import load_checkpoint, save_checkpoint
+from .clicks import ClickTraining
 from .config import TrainingConfig
 from .loss import get_loss
 from .site_data import build_patch_data
@@ -56,6 +57,20 @@ def make_trainer(config: TrainingConfig, data) -> EpochTrainer:
         scale_jitter=config.scale_jitter,
         lr_schedule=config.lr_schedule,
         schedule_epochs=config.max_epochs,
+        clicks=click_training(config),
+    )
+
+
+def click_training(config: TrainingConfig) -> ClickTraining | None:
+    """How this recipe simulates clicks (None: the network takes no clicks)."""
+    if config.click_sigma_mm <= 0:
+        return None
+    return ClickTraining(
+        sigma_mm=config.click_sigma_mm,
+        free_fraction=config.click_free_fraction,
+        iterations=config.click_iterations,
+        random=config.click_random,
+        background_hu=config.input_convention().background_hu,
     )
 
 
@@ -101,12 +116,17 @@ def train_site(
     fresh: bool = False,
     init_weights: str | Path | None = None,
     convention: InputConvention | None = None,
+    cases: tuple[Sequence[Case], Sequence[Case]] | None = None,
 ) -> Generator[Progress, None, TrainRunResult]:
-    """Train on one site folder, or on several (their train/ cases pooled)."""
+    """Train on one site folder, or on several (their train/ cases pooled), or on
+    ``cases``: (cases with masks, normal scans) chosen by the caller (a
+    cross-validation fold)."""
     sites = [site_dir] if isinstance(site_dir, (str, Path)) else list(site_dir)
     out_dir = Path(out_dir)
     convention = convention or config.input_convention()
-    cases, normals = training_cases(sites, config)
+    if cases is None:
+        cases = training_cases(sites, config)
+    cases, normals = list(cases[0]), list(cases[1])
     ckpt_path = out_dir / CHECKPOINT_NAME
     state: TrainState | None = None
     parent = None

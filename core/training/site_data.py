@@ -23,6 +23,7 @@ from ..model.input import InputConvention
 from ..orientation import to_canonical
 from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
 from .config import TrainingConfig
+from .clicks import CLICK_CONTEXT_SLICES
 from .patches import PatchSet, extract_patches, split_patches
 from .trainer import PatchData
 
@@ -39,6 +40,7 @@ class PreparedCase:
     image: np.ndarray  # canonical network input (int16 when the HU values are whole numbers)
     mask: np.ndarray  # canonical uint8 reference
     brain: np.ndarray  # canonical bool brain mask
+    spacing: tuple[float, float, float]  # voxel size of these arrays (mm), on the working grid
 
 
 def prepare_case(case: Case, convention: InputConvention, normal: bool = False) -> PreparedCase:
@@ -57,8 +59,8 @@ def prepare_case(case: Case, convention: InputConvention, normal: bool = False) 
     )
     brain = brain_mask(canon)
     image = convention.prepare(canon.data, brain)
+    spacing = tuple(float(v) for v in canon.spacing)
     if convention.in_plane_mm > 0:
-        spacing = canon.spacing
         image = convention.to_working(image, spacing)
         brain = convention.mask_to_working(brain, spacing)
         mask = convention.mask_to_working(mask, spacing).astype(np.uint8)
@@ -66,7 +68,9 @@ def prepare_case(case: Case, convention: InputConvention, normal: bool = False) 
         image = np.round(image)  # whole HU: int16 patches (half the memory of float32)
     if np.array_equal(image, np.round(image)) and np.abs(image).max() < 32768:
         image = image.astype(np.int16)
-    return PreparedCase(image, mask, brain)
+    # the working grid's own voxel size (the in-plane zoom rounds the shape)
+    grid = tuple(s * n / w for s, n, w in zip(spacing, canon.shape, image.shape))
+    return PreparedCase(image, mask, brain, grid)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,8 @@ def build_patch_data(
                 context=convention.context_slices,
                 n_healthy=config.normal_patches_per_volume if normal else None,
                 healthy_by_slice=config.healthy_sampling == "slice",
+                mask_context=CLICK_CONTEXT_SLICES if config.click_sigma_mm > 0 else 0,
+                spacing=pc.spacing,
             )
         )
     dtype = np.result_type(*[p.x.dtype for p in parts])

@@ -30,6 +30,7 @@ from torch import nn
 from ..model.numerics import flush_denormals
 from ..progress import NEVER_CANCELLED, CancelToken, Progress, relay
 from ..ring.trainer import load_site_optimizer_state
+from .clicks import ClickTraining, with_training_clicks, with_validation_clicks
 from .patches import PatchSet
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -121,9 +122,13 @@ class EpochTrainer:
         schedule_epochs: int = 0,
         rotate_degrees: float = 0.0,
         scale_jitter: float = 0.0,
+        clicks: ClickTraining | None = None,
     ) -> None:
         if data.n_train == 0 or data.n_val == 0:
             raise ValueError("training needs at least one training and one validation patch")
+        if clicks is not None and (data.train.y_context is None or data.val.y_context is None):
+            raise ValueError("training with clicks needs patches with the reference of the slices around them")
+        self.clicks = clicks
         self.make_network = make_network
         self.loss_fn = loss_fn
         self.data = data
@@ -166,17 +171,43 @@ class EpochTrainer:
         return opt
 
     # ---------------------------------------------------------------- batches
-    def _batches(self, patches: PatchSet, order: np.ndarray, rng: np.random.Generator | None = None):
+    def _batches(
+        self,
+        patches: PatchSet,
+        order: np.ndarray,
+        rng: np.random.Generator | None = None,
+        net: nn.Module | None = None,
+    ):
+        """Batches of ``patches`` in ``order``; with ``rng``, augmented (training).
+
+        With click training, ``net`` (training) or no ``net`` (validation) decides
+        how the guidance channels are filled (:mod:`.clicks`).
+        """
         for start in range(0, order.size, self.batch_size):
             idx = np.sort(order[start : start + self.batch_size])
             xb, yb = patches.x[idx].astype(np.float32), patches.y[idx].astype(np.float32)
-            if rng is not None:
-                xb, yb = augment_batch(xb, yb, rng)
+            ctx = patches.y_context[idx] if self.clicks is not None else None
+            if rng is not None and self.augment:
+                xb, yb, ctx = augment_batch(xb, yb, rng, ctx)
                 if self.rotate_degrees or self.scale_jitter:
-                    xb, yb = rotate_scale_batch(xb, yb, rng, self.rotate_degrees, self.scale_jitter)
+                    xb, yb, ctx = rotate_scale_batch(xb, yb, rng, self.rotate_degrees, self.scale_jitter, ctx)
+            if self.clicks is not None:
+                assert ctx is not None and patches.spacing is not None
+                spacing = patches.spacing[idx]
+                if net is not None and rng is not None:
+                    xb = with_training_clicks(xb, yb, ctx, spacing, rng, self.clicks, self._predictor(net))
+                else:
+                    xb = with_validation_clicks(xb, ctx, spacing, idx, self.clicks, self.seed)
             x = torch.from_numpy(xb).contiguous(memory_format=self.memory_format)
             y = torch.from_numpy(yb)
             yield x, y
+
+    def _predictor(self, net: nn.Module):
+        def predict(x: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return net(torch.from_numpy(x).contiguous(memory_format=self.memory_format)).numpy()
+
+        return predict
 
     def _epoch_seed(self, epoch: int) -> int:
         return (self.seed * 1_000_003 + epoch * 7_919) % (2**63 - 1)
@@ -216,7 +247,7 @@ class EpochTrainer:
                 group["lr"] = self.learning_rate_at(epoch)
             net.train()
             total, count = 0.0, 0
-            batches = self._batches(self.data.train, order, rng if self.augment else None)
+            batches = self._batches(self.data.train, order, rng, net)
             for b, (x, y) in enumerate(batches, 1):
                 token.raise_if_cancelled()
                 opt.zero_grad(set_to_none=True)
@@ -299,37 +330,48 @@ class EpochTrainer:
         )
 
 
-def augment_batch(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def augment_batch(
+    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, context: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Random flips of both image axes and a small intensity shift, per patch.
 
     Flips keep the physics (a bleed on the left looks like one on the right);
     the shift (up to 3 units, i.e. HU) covers scanner calibration differences
     without moving blood out of its range. Rotations and scaling are
     :func:`rotate_scale_batch` (off in the product recipe: they did not help on
-    the validation split).
+    the validation split). ``context`` (the reference of the neighbouring
+    slices, for click training) is flipped with the patch.
     """
     x, y = x.copy(), y.copy()
+    context = None if context is None else context.copy()
     n = x.shape[0]
     for axis in (2, 3):
         flip = rng.random(n) < 0.5
         x[flip] = np.flip(x[flip], axis=axis)
         y[flip] = np.flip(y[flip], axis=axis)
+        if context is not None:
+            context[flip] = np.flip(context[flip], axis=axis)
     x += rng.uniform(-3.0, 3.0, size=(n, 1, 1, 1)).astype(np.float32)
-    return np.ascontiguousarray(x), np.ascontiguousarray(y)
+    return np.ascontiguousarray(x), np.ascontiguousarray(y), None if context is None else np.ascontiguousarray(context)
 
 
 def rotate_scale_batch(
-    x: np.ndarray, y: np.ndarray, rng: np.random.Generator, degrees: float, scale: float
-) -> tuple[np.ndarray, np.ndarray]:
+    x: np.ndarray,
+    y: np.ndarray,
+    rng: np.random.Generator,
+    degrees: float,
+    scale: float,
+    context: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Each patch turned by up to ``degrees`` and zoomed by a factor within
     ``1 +- scale`` about its centre, image and mask with the same transform.
 
     Heads lie tilted in the gantry and differ in size; 19 training volumes show
     few of those poses. One batched ``grid_sample`` (a few ms per batch on 2
     cores, next to ~250 ms for the network's step). Linear interpolation for
-    the image, and for the mask followed by a 0.5 threshold (it stays 0/1);
-    the edges are filled by reflection, so no value foreign to the patch
-    (such as 0 HU) appears in a corner.
+    the image, and for the masks (``y``, and ``context`` when given) followed by
+    a 0.5 threshold (they stay 0/1); the edges are filled by reflection, so no
+    value foreign to the patch (such as 0 HU) appears in a corner.
     """
     n = x.shape[0]
     angle = np.deg2rad(rng.uniform(-degrees, degrees, n))
@@ -337,11 +379,14 @@ def rotate_scale_batch(
     cos, sin = np.cos(angle) / zoom, np.sin(angle) / zoom
     theta = np.zeros((n, 2, 3), np.float32)
     theta[:, 0, 0], theta[:, 0, 1], theta[:, 1, 0], theta[:, 1, 1] = cos, -sin, sin, cos
-    both = torch.from_numpy(np.concatenate([x, y], axis=1))
+    parts = [x, y] + ([] if context is None else [context.astype(np.float32)])
+    both = torch.from_numpy(np.concatenate(parts, axis=1))
     grid = torch.nn.functional.affine_grid(torch.from_numpy(theta), list(both.shape), align_corners=False)
     out = torch.nn.functional.grid_sample(both, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    c = x.shape[1]
-    return np.ascontiguousarray(out[:, :c].numpy()), np.ascontiguousarray((out[:, c:] >= 0.5).float().numpy())
+    c, cy = x.shape[1], x.shape[1] + y.shape[1]
+    y_out = np.ascontiguousarray((out[:, c:cy] >= 0.5).float().numpy())
+    ctx_out = None if context is None else np.ascontiguousarray((out[:, cy:] >= 0.5).numpy().astype(np.uint8))
+    return np.ascontiguousarray(out[:, :c].numpy()), y_out, ctx_out
 
 
 # ---------------------------------------------------------------- convergence

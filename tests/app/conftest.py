@@ -51,7 +51,10 @@ def _collect_qt_garbage():
     from PySide6.QtCore import QThreadPool
     from PySide6.QtWidgets import QApplication
 
+    from app.click_controller import click_pool
+
     QThreadPool.globalInstance().waitForDone(60000)
+    click_pool().waitForDone(60000)
     QApplication.processEvents()
     gc.collect()
     QApplication.processEvents()

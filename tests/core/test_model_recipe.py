@@ -5,6 +5,7 @@ pooled two-site training run on real cases that predicts through the product pat
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -157,7 +158,7 @@ def test_rotation_and_scaling_move_image_and_mask_together():
     y = np.zeros((6, 1, 32, 32), np.float32)
     y[:, :, 8:14, 10:24] = 1.0  # an off-centre bar: any turn moves it
     x = np.repeat(np.where(y > 0, 80.0, 20.0), 3, axis=1).astype(np.float32)
-    xr, yr = rotate_scale_batch(x, y, rng, degrees=30.0, scale=0.2)
+    xr, yr, _ = rotate_scale_batch(x, y, rng, degrees=30.0, scale=0.2)
     assert xr.shape == x.shape and yr.shape == y.shape and xr.dtype == np.float32
     assert set(np.unique(yr)) <= {0.0, 1.0}  # the mask stays binary
     assert not np.array_equal(yr, y)
@@ -165,7 +166,7 @@ def test_rotation_and_scaling_move_image_and_mask_together():
     # image and mask agree away from the interpolated edge of the bar
     agree = ((xr[:, 0] > 50) == (yr[:, 0] > 0)).mean()
     assert agree > 0.97
-    same, _ = rotate_scale_batch(x, y, rng, degrees=0.0, scale=0.0)
+    same, _, _ = rotate_scale_batch(x, y, rng, degrees=0.0, scale=0.0)
     np.testing.assert_allclose(same, x, atol=1e-3)
 
 
@@ -219,7 +220,7 @@ def test_augmentation_flips_image_and_mask_together_and_keeps_hu():
     rng = np.random.default_rng(3)
     x = rng.normal(40, 10, (16, 3, 8, 8)).astype(np.float32)
     y = (x[:, 1:2] > 45).astype(np.float32)
-    xa, ya = augment_batch(x, y, rng)
+    xa, ya, _ = augment_batch(x, y, rng)
     assert xa.shape == x.shape and ya.shape == y.shape
     flipped = 0
     for n in range(16):
@@ -323,7 +324,7 @@ def test_default_recipe_pools_two_sites_and_predicts_through_the_working_grid(
     assert len(cases) == 2 and len(normals) == 1
     result = run_to_end(train_site([a, b], tmp_path / "out", config))
     meta = result.meta
-    assert meta.architecture == "unet25d" and meta.input == WORKING
+    assert meta.architecture == "unet25d-click" and meta.input == replace(WORKING, click_sigma_mm=config.click_sigma_mm)
     assert meta.training["data"]["n_volumes"] == 2 and meta.training["data"]["n_normal_volumes"] == 1
     seg = Segmenter.from_file(result.weights_path)
     ct = load_ct(site_a / "test" / "ct_067.nii.gz")

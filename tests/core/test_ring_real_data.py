@@ -1,5 +1,6 @@
 """A two-site ring on the real CT-ICH data, each site in its own process, through
-the hematoma trainer; then every file on the server is inspected for anything
+the hematoma trainer (the product recipe: the network that takes clicks, trained
+with simulated clicks); then every file on the server is inspected for anything
 but weights, optimizer state and scalar metrics, and the ring's best weights are
 fetched and used for prediction."""
 
@@ -103,9 +104,10 @@ def test_two_site_ring_on_real_data_leaks_nothing(site_a, site_b, tmp_path):
     turns = [h for h in manifest["history"] if h.get("event") == "turn"]
     assert [h["site"] for h in turns] == ["a", "b", "a", "b"]
     assert all(np.isfinite(h["metrics"]["val_loss"]) and h["n_examples"] > 0 for h in turns)
-    assert manifest["model_id"] == "unet25d-ds4-0.8mm"  # the product recipe is the default preset
+    # the product recipe is the default preset: the network that also takes clicks
+    assert manifest["model_id"] == "unet25d-click-ds4-0.8mm-clicks5mm"
 
-    shapes = {k: tuple(v.shape) for k, v in build_network("unet25d", 4).state_dict().items()}
+    shapes = {k: tuple(v.shape) for k, v in build_network("unet25d-click", 4).state_dict().items()}
     terms = forbidden_terms(site_a) | forbidden_terms(site_b) | forbidden_terms(a) | forbidden_terms(b)
     assert scan_server_dir(ring, terms, shapes) == []
     audit = subprocess.run(

@@ -20,11 +20,12 @@ def test_presets_exist_with_the_papers_numbers():
     product = load_config()  # the product recipe is the default
     assert (product.preset, product.architecture, product.loss, product.val_split) == (
         "default",
-        "unet25d",
+        "unet25d-click",
         "dice_bce",
         "case",
     )
     assert product.input_convention().in_plane_mm > 0 and product.context_slices == 1
+    assert product.click_sigma_mm > 0  # one network for automatic and click-guided segmentation
 
 
 def test_file_then_overrides(tmp_path):
