@@ -21,7 +21,7 @@ from core.annotation.fill import FillResult, fill_job, fill_region
 from core.annotation.interpolate import interpolate_between_slices
 from core.annotation.planes import Plane
 from core.errors import CancelledError, HemaRelayError
-from core.measurements import MeasureKind
+from core.cases.measurements import MeasureKind
 
 from .errors import user_message
 from .measure_controller import MeasureController

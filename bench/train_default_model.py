@@ -24,10 +24,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from core.datasets import shared_data_root, site_split
-from core.inference import Segmenter
+from core.cases.datasets import shared_data_root, site_split
+from core.evaluation.inference import Segmenter
 from core.io import load_ct, load_mask
-from core.metrics import dice, pearson, volume_ml
+from core.evaluation.metrics import dice, pearson, volume_ml
 from core.model.weights import load_weights
 from core.training.config import load_config
 from core.training.patches import validation_groups

@@ -75,3 +75,11 @@ def test_the_pyinstaller_hook_searches_where_pyproject_maps_the_package():
     assert (ROOT / "resources" / "__init__.py").is_file()
     spec_text = (ROOT / "packaging" / "hemarelay.spec").read_text()
     assert '"core.resources"' in spec_text and 'hookspath=[str(Path(SPECPATH) / "hooks")]' in spec_text
+
+
+def test_the_default_data_folder_is_beside_the_project(monkeypatch):
+    # A module's own path is how it finds the project: moving it to another folder depth must not move the data.
+    from core.cases.datasets import DATA_ENV, shared_data_root
+
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    assert shared_data_root() == (ROOT.parent / "shared" / "data").resolve()
