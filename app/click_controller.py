@@ -257,7 +257,7 @@ def _full(mask: np.ndarray) -> tuple[slice, slice, slice]:
 
 
 def _prepare_job(path: str, hu, stack, brain, token):
-    from core.inference import Segmenter
+    from core.evaluation.inference import Segmenter
 
     segmenter = Segmenter.from_file(path)
     return (yield from prepare_clicks(hu, stack, segmenter, token, brain=brain))

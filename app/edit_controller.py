@@ -23,7 +23,7 @@ from core.annotation.interpolate import interpolate_between_slices
 from core.annotation.planes import Plane
 from core.annotation.session import brain_job
 from core.errors import CancelledError, HemaRelayError
-from core.measurements import MeasureKind
+from core.cases.measurements import MeasureKind
 
 from .click_controller import ClickController, ModelPath
 from .errors import user_message

@@ -16,7 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.measurements import mask_hu_per_slice
+from core.cases.measurements import mask_hu_per_slice
 
 
 class MaskHUDialog(QDialog):

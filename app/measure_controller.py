@@ -3,7 +3,7 @@
 A line (ruler, thickness, the falx line of a midline shift) is drawn by a
 drag, or by two clicks; the midline shift then takes one more click on the
 septum pellucidum; an HU circle is a drag from its centre. The numbers come
-from :mod:`core.measurements`, which also stores the list beside the mask.
+from :mod:`core.cases.measurements`, which also stores the list beside the mask.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 from core.annotation import EditSession
 from core.annotation.planes import Plane
 from core.errors import HemaRelayError
-from core.measurements import (
+from core.cases.measurements import (
     Measurement,
     MeasureKind,
     load_measurements,

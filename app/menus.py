@@ -18,7 +18,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QInputDialog, QMainWindow, QWidget
 
 from core.annotation.planes import Plane
-from core.measurements import MeasureKind
+from core.cases.measurements import MeasureKind
 
 from .actions import Actions
 from .edit_controller import PAN

@@ -24,8 +24,8 @@ from core.annotation import EditSession
 from core.annotation.session import PredictionUpdate
 from core.model.default import default_model_path, has_default_model
 from core.model.weights import read_meta
-from core.case_files import provenance_path
-from core.provenance import prediction_label
+from core.cases.case_files import provenance_path
+from core.cases.provenance import prediction_label
 from core.site.versions import ModelVersion
 
 from .errors import is_cancel, user_message

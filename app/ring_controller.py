@@ -24,7 +24,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.errors import CancelledError, HemaRelayError
 from core.ring.errors import ServerUnreachableError
-from core.case_files import Case
+from core.cases.case_files import Case
 from core.site.autoturn import AutoTurnBudget
 from core.site.evaluate import held_out_cases, not_enough_cases, reviewed_cases, score_model_in_child
 from core.site.gates import MIN_CASES_TO_JUDGE, describe, enough, judge
@@ -33,7 +33,7 @@ from core.site.setup import SiteSetup
 from core.site.sync import SiteView, SyncResult, sync_once
 from core.site.training import plan_turn, train_my_turn_in_child
 from core.site.versions import LocalScore, ModelStore, ModelVersion
-from core.worklist import scan_folder
+from core.cases.worklist import scan_folder
 
 from .errors import user_message
 from .workers import Job, start_job

@@ -23,7 +23,7 @@ from core.errors import ConfigError
 from core.io import atomic_write_text
 from core.site.setup import SiteSetup
 from core.user_dirs import config_dir
-from core.worklist import default_user
+from core.cases.worklist import default_user
 
 FILE_NAME = "settings.toml"
 

@@ -19,17 +19,17 @@ from PySide6.QtCore import QThreadPool, QTimer, Qt
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton
 
 from core.annotation import EditorSettings, HURange, Tool
-from core.case_state import CaseState, case_state
+from core.cases.case_state import CaseState, case_state
 from core.errors import ConfigError, HemaRelayError, InputError
 from core.progress import Progress
 from core.io import load_mask
-from core.provenance import prediction_model
+from core.cases.provenance import prediction_model
 from core.reports import ReportJob
 from core.reports.agreement import MaskAgreement, compare_volumes
 from core.reports.seg import why_no_seg, write_seg
-from core.volume import Volume
+from core.imaging.volume import Volume
 from core.site.gates import implausible
-from core.worklist import CaseStatus, CaseVolume, Worklist, measure_volumes, report_jobs, scan_folder
+from core.cases.worklist import CaseStatus, CaseVolume, Worklist, measure_volumes, report_jobs, scan_folder
 
 from .actions import build_actions
 from .case_controller import CaseController

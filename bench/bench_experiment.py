@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.datasets import shared_data_root
+from core.cases.datasets import shared_data_root
 
 PAPER = {  # Dice / r on NIH data (site a here), VUMC data (site b), average
     "NIH SSL (SSL-A)": ((0.512, 0.913), (0.690, 0.752), (0.601, 0.832)),

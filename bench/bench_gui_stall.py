@@ -58,9 +58,9 @@ def main() -> int:
 
     from app.settings import Settings
     from app.window import MainWindow
-    from core.datasets import shared_data_root
+    from core.cases.datasets import shared_data_root
     from core.site.setup import SiteSetup
-    from core.worklist import CaseStatus, StatusStore
+    from core.cases.worklist import CaseStatus, StatusStore
 
     gemm = gemm_gflops()
     src = shared_data_root() / "ctich" / "site-a" / "train"

@@ -52,7 +52,7 @@ def machine_reference_ms() -> float:
 def prepare(case: str, folder: Path) -> None:
     from scipy import ndimage
 
-    from core.datasets import shared_data_root
+    from core.cases.datasets import shared_data_root
     from core.io import load_ct, load_mask, save_mask
 
     src = shared_data_root() / "ctich" / "site-a" / "test"

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from core.case_files import Case
-from core.datasets import site_split
+from core.cases.case_files import Case
+from core.cases.datasets import site_split
 
 SITES = ("site-a", "site-b")
 LABELLED_SPLITS = ("train", "test")

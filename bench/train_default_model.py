@@ -32,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.folds import case_label, labelled_cases, make_folds
 from bench.machine import gemm_gflops
-from core.datasets import shared_data_root
-from core.inference import Segmenter
+from core.cases.datasets import shared_data_root
+from core.evaluation.inference import Segmenter
+from core.evaluation.metrics import dice, pearson, volume_ml
 from core.io import load_ct, load_mask
-from core.metrics import dice, pearson, volume_ml
 from core.progress import run_to_end
 from core.training.config import load_config
 from core.training.run import train_site

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.datasets import shared_data_root
+from core.cases.datasets import shared_data_root
 
 # The real-sshd fixtures (sshd, sshd_factory), registered once for every test
 # module, so that the whole run shares one session sshd.

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.measurements import Measurement
+from core.cases.measurements import Measurement
 
 from .tools_panel import action_button
 

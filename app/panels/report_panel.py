@@ -5,7 +5,7 @@ a worker; this panel picks which mask to measure (the manual mask as it is on
 screen, unsaved edits included, or the model's prediction), shows progress
 with a Cancel button, and summarises the result, naming the mask measured.
 Above the numbers it shows the open case's state (status, reviewer, unsaved
-edits, the mask measured) from :func:`core.case_state.case_state`, as the
+edits, the mask measured) from :func:`core.cases.case_state.case_state`, as the
 worklist and the title do. "Export DICOM SEG…" and "Compare masks…" are asked
 of the window (``segRequested``, ``compareRequested``).
 """

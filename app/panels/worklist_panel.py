@@ -1,6 +1,6 @@
 """The worklist: the site folder's cases with status, volume and unsaved edits.
 
-Status and unsaved edits come from :func:`core.case_state.case_state` (through
+Status and unsaved edits come from :func:`core.cases.case_state.case_state` (through
 ``state_of``, which the window points at the open session), the same source the
 status control, the report panel and the title read. The status control follows
 the selected row, so "Set status" never applies a value left from another case.
@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.case_state import CaseState, case_state
+from core.cases.case_state import CaseState, case_state
 from core.site.gates import implausible
-from core.worklist import CaseStatus, CaseVolume, Worklist, WorklistCase
+from core.cases.worklist import CaseStatus, CaseVolume, Worklist, WorklistCase
 
 from ..actions import Actions
 

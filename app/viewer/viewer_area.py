@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QApplication, QGridLayout, QHBoxLayout, QLabel, QP
 
 from core.annotation import AxialStack
 from core.annotation.planes import Plane
-from core.stored_range import StoredRange, stored_range
+from core.imaging.stored_range import StoredRange, stored_range
 
 from .overlays import OverlayStyle
 from .slice_view import CursorInfo, Drawing, SliceView

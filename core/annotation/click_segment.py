@@ -41,12 +41,12 @@ from typing import Generator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from ..brain import brain_mask_canonical
+from ..imaging.brain import brain_mask_canonical
 from ..errors import InputError
-from ..inference import THRESHOLD, WORKING_BATCH, Segmenter, WorkingGrid
+from ..evaluation.inference import THRESHOLD, WORKING_BATCH, Segmenter, WorkingGrid
 from ..model.guidance import GuidancePoint, reach_mm, render
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
-from ..volume import Volume
+from ..imaging.volume import Volume
 from .stack import AxialStack
 
 STAGE_PREPARE = "Preparing the click tool"

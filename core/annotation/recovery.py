@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import atomic_path
-from ..volume import Volume
+from ..imaging.volume import Volume
 
 FORMAT = 1
 

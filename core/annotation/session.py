@@ -21,16 +21,16 @@ from typing import Generator
 
 import numpy as np
 
-from ..case_files import CaseFiles, case_files
-from ..provenance import prediction_label
+from ..cases.case_files import CaseFiles, case_files
+from ..cases.provenance import prediction_label
 from ..errors import HemaRelayError, InputError
 from ..io import load_ct, load_mask, save_mask
-from ..metrics import volume_ml
-from ..orientation import Reorientation, to_canonical
+from ..evaluation.metrics import volume_ml
+from ..imaging.orientation import Reorientation, to_canonical
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
-from ..measurements import case_measurement_lines
+from ..cases.measurements import case_measurement_lines
 from ..reports import ReportJob
-from ..volume import Volume
+from ..imaging.volume import Volume
 from .model import MAX_UNDO_DEFAULT, MaskModel
 from .recovery import RecoveryFile, discard_recovery, pending_recovery, read_recovery, write_recovery
 from .case_lock import CaseLock, CaseLockedError
@@ -172,8 +172,8 @@ class EditSession:
     ) -> Generator[Progress, None, "PredictionUpdate"]:
         """Segment this case's CT with the model in ``model_path`` (on a worker) and
         write ``pred_NNN.nii.gz`` with its provenance (which model made it)."""
-        from ..inference import Segmenter
-        from ..provenance import write_provenance
+        from ..evaluation.inference import Segmenter
+        from ..cases.provenance import write_provenance
 
         seg = Segmenter.from_file(model_path)
         pred = yield from seg.predict(self.ct, token)
@@ -218,7 +218,7 @@ STAGE_BRAIN = "Finding the brain"
 def brain_job(session: EditSession, token: CancelToken = NEVER_CANCELLED) -> Generator[Progress, None, np.ndarray]:
     """The brain mask of the open case in stack layout (about a second; on a worker).
     Raises InputError when the scan holds no brain the extraction recognises."""
-    from ..brain import brain_mask_canonical
+    from ..imaging.brain import brain_mask_canonical
 
     yield Progress(STAGE_BRAIN, 0, 1, session.case_id)
     canon = Volume(session.stack.from_stack(session.hu), session.stack.canonical_affine)
@@ -274,7 +274,7 @@ def open_case(
 
 def _take_lock(paths: CaseFiles, user: str | None) -> tuple[CaseLock | None, str]:
     """The case's lock, or (None, why the case opens read-only)."""
-    from ..worklist import default_user
+    from ..cases.worklist import default_user
 
     try:
         return CaseLock.acquire(paths.lock, user or default_user(), f"Case {paths.case_id}"), ""

@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 def run_experiment_command(args: argparse.Namespace) -> int:
     from ..experiment import ExperimentPlan, parse_site_arg, run_experiment
-    from ..inference import CASE_STAGES
+    from ..evaluation.inference import CASE_STAGES
     from ..training.config import load_config
 
     # no --config: the ring's site processes get the preset and the --set texts only

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..brain import brain_mask
+from ..imaging.brain import brain_mask
 from ..io import load_ct, save_mask
 from . import add_command
 

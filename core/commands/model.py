@@ -91,7 +91,7 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from ..inference import CASE_STAGES, predict_files
+    from ..evaluation.inference import CASE_STAGES, predict_files
 
     for ct in args.cts:
         if not ct.exists():
@@ -108,7 +108,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def _segmenter(args: argparse.Namespace):
     """The model named by --model, or the default model shipped with the program."""
-    from ..inference import Segmenter
+    from ..evaluation.inference import Segmenter
 
     if args.model is not None:
         return Segmenter.from_file(args.model, backend=args.backend)
@@ -136,7 +136,7 @@ def format_table(ev) -> str:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..inference import CASE_STAGES, evaluate_site
+    from ..evaluation.inference import CASE_STAGES, evaluate_site
     from ..io.atomic import atomic_write_text
 
     segmenter = _segmenter(args)

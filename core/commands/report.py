@@ -6,12 +6,12 @@ import argparse
 import math
 from pathlib import Path
 
-from ..case_files import case_id
-from ..datasets import list_cases
+from ..cases.case_files import case_id
+from ..cases.datasets import list_cases
 from ..errors import ConfigError, InputError
 from ..reports import LARGE_ML_DEFAULT, ReportJob, export_reports
 from ..progress import drive
-from ..worklist import filing_for_ct
+from ..cases.worklist import filing_for_ct
 from . import add_command
 from .console import ConsolePrinter
 

@@ -1,8 +1,8 @@
 """Every model on every site's test and normal scans, in one pass per scan.
 
 Each CT and its manual mask are read once and predicted by every model with
-:meth:`core.inference.Segmenter.predict` (the same path as ``hemarelay
-evaluate``); the scores are :class:`core.inference.Evaluation` objects. For
+:meth:`core.evaluation.inference.Segmenter.predict` (the same path as ``hemarelay
+evaluate``); the scores are :class:`core.evaluation.inference.Evaluation` objects. For
 Figure 3 the axial slice with the most manual hematoma of each site's largest
 test hematoma is kept, with every model's mask on it.
 """
@@ -14,13 +14,13 @@ from typing import Generator
 
 import numpy as np
 
-from ..datasets import site_split
+from ..cases.datasets import site_split
 from ..errors import InputError
-from ..inference import Evaluation, Segmenter
-from ..metrics import dice
-from ..orientation import to_canonical
+from ..evaluation.inference import Evaluation, Segmenter
+from ..evaluation.metrics import dice
+from ..imaging.orientation import to_canonical
 from ..progress import CancelToken, Progress
-from ..scoring import score_cases
+from ..evaluation.scoring import score_cases
 from .plan import ExperimentPlan
 
 STAGE = "Evaluating"

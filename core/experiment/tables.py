@@ -10,8 +10,8 @@ import math
 
 import numpy as np
 
-from ..inference import Evaluation
-from ..metrics import pearson, wilcoxon_paired
+from ..evaluation.inference import Evaluation
+from ..evaluation.metrics import pearson, wilcoxon_paired
 
 
 def _num(x) -> float | None:

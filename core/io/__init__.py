@@ -1,7 +1,7 @@
 """Reading CT scans and reading/writing hematoma masks.
 
 ``load_ct`` takes a NIfTI file or a DICOM folder and returns a validated
-:class:`~core.volume.Volume` in HU. Masks are uint8 0/1 NIfTI on exactly the
+:class:`~core.imaging.volume.Volume` in HU. Masks are uint8 0/1 NIfTI on exactly the
 CT's grid; writing is atomic and never touches the CT file.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import GeometryError, InputError
-from ..volume import Volume, same_grid
+from ..imaging.volume import Volume, same_grid
 from .atomic import atomic_path, atomic_write_bytes, atomic_write_text
 from .dicom import read_dicom_series
 from .nifti import is_nifti, read_nifti, save_volume, write_nifti

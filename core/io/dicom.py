@@ -22,7 +22,7 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from ..errors import GeometryError, InputError
-from ..volume import Volume
+from ..imaging.volume import Volume
 from .limits import check_image_size
 
 log = logging.getLogger(__name__)

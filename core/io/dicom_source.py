@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..volume import Volume
+from ..imaging.volume import Volume
 
 # LPS (DICOM) to RAS (NIfTI/nibabel), as in core.io.dicom.
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0])

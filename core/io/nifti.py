@@ -8,9 +8,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from ..case_files import is_nifti_name
+from ..cases.case_files import is_nifti_name
 from ..errors import InputError
-from ..volume import Volume
+from ..imaging.volume import Volume
 from .atomic import atomic_path
 from .limits import MAX_HEADER_BYTES, check_image_size
 

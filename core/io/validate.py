@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import NotCTError
-from ..volume import Volume
+from ..imaging.volume import Volume
 
 # Air is about -1000 HU; CT-ICH's brain-window copies clip it at -20 HU. An image
 # whose lowest value is above this has no air or fat: MRI, a normalised image,

@@ -10,7 +10,7 @@ Clipping is a no-op for brain tissue and blood (about -10..90 HU).
 Voxels outside the brain mask are set to ``background_hu`` = -20, the bottom
 of the window (air or fat in CT-ICH). The authors multiplied by the brain
 mask, which gives 0 HU outside: that looks like CSF (0-15 HU) to the network,
-whereas -20 lies below anything ``core.brain`` keeps inside the brain.
+whereas -20 lies below anything ``core.imaging.brain`` keeps inside the brain.
 
 Two optional parts of the convention belong to the product recipe (preset
 ``default``) and are off (0) for the paper's networks:
@@ -43,7 +43,7 @@ class InputConvention:
     clip_low_hu: float = -20.0
     clip_high_hu: float = 100.0
     background_hu: float = -20.0
-    skull_stripped: bool = True  # voxels outside core.brain.brain_mask -> background
+    skull_stripped: bool = True  # voxels outside core.imaging.brain.brain_mask -> background
     plane: str = "axial"  # 2-D slices data[:, :, k] of the RAS-canonical volume
     in_plane_mm: float = 0.0  # resample axial slices to this spacing first; 0 = the scan's own grid
     context_slices: int = 0  # neighbouring slices on each side given as extra channels

@@ -25,9 +25,9 @@ from scipy import ndimage
 from ..errors import GeometryError, InputError
 from ..io import load_ct, load_mask
 from ..io.nifti import read_nifti
-from ..metrics import dice, volume_ml
-from ..orientation import to_canonical
-from ..volume import Volume, same_grid
+from ..evaluation.metrics import dice, volume_ml
+from ..imaging.orientation import to_canonical
+from ..imaging.volume import Volume, same_grid
 
 
 @dataclass(frozen=True)

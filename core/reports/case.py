@@ -4,7 +4,7 @@ Everything is measured on the mask exactly as drawn (or as predicted): small
 connected components are NOT removed here, unlike the model evaluation,
 because the clinician's report must measure what is on the screen.
 
-Slices are counted on the canonical RAS grid (:mod:`core.orientation`):
+Slices are counted on the canonical RAS grid (:mod:`core.imaging.orientation`):
 index k = 0 is the most inferior axial slice. Every slice number in a report
 is k + 1, the number the viewer shows ("Slice 12 / 35"), given with its
 height z in world millimetres, which does not depend on any convention.
@@ -26,9 +26,9 @@ from scipy import ndimage
 from .. import __version__
 from ..errors import GeometryError
 from ..io.dicom_source import StudyInfo
-from ..metrics import abc2, volume_ml
-from ..orientation import to_canonical
-from ..volume import Volume, same_grid
+from ..evaluation.metrics import abc2, volume_ml
+from ..imaging.orientation import to_canonical
+from ..imaging.volume import Volume, same_grid
 
 LARGE_ML_DEFAULT = 30.0  # ICH score: one point at 30 mL or more
 # ABC/2 is an estimate for one ellipsoid bleed; beyond this factor from the
@@ -46,7 +46,7 @@ def slice_number(k: int) -> int:
 class CaseReport:
     case: str  # the case name only: no other patient identifier
     volume_ml: float  # planimetric: voxels in the mask x voxel volume
-    abc2_ml: float  # ABC/2 estimate (Kothari 1996), see core.metrics.abc2
+    abc2_ml: float  # ABC/2 estimate (Kothari 1996), see core.evaluation.metrics.abc2
     a_mm: float
     b_mm: float
     c_mm: float

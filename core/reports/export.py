@@ -17,8 +17,8 @@ from typing import Generator, Sequence
 from ..errors import InputError
 from ..io import atomic_path, load_ct, load_mask
 from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
-from ..measurements import case_measurement_lines
-from ..volume import Volume, same_grid
+from ..cases.measurements import case_measurement_lines
+from ..imaging.volume import Volume, same_grid
 from ..io.dicom_source import study_info
 from .case import LARGE_ML_DEFAULT, NOT_RECORDED, CanonicalCase, CaseReport, measure_canonical
 from .csv_export import csv_text

@@ -33,7 +33,7 @@ from reportlab.lib.styles import getSampleStyleSheet
 
 from .. import __version__
 from ..io import atomic_path
-from ..volume import Volume
+from ..imaging.volume import Volume
 from .case import CanonicalCase, CaseReport, key_slices, slice_number
 
 DISCLAIMER = "Not for diagnostic use without clinician review."
@@ -226,7 +226,7 @@ def render_pdf(report: CaseReport, png: bytes, path: Path, measurements: Sequenc
     y -= th + 4 * mm
 
     note_style = styles["BodyText"].clone("note", fontSize=7.5, leading=9.5)
-    # the reader's measurements (core.measurements), listed as notes
+    # the reader's measurements (core.cases.measurements), listed as notes
     for text in [*_notes(report), *(f"Measured: {escape(m)}" for m in measurements)]:
         p = Paragraph(text, note_style)
         _, ph = p.wrapOn(c, width - 2 * margin, height)

@@ -9,11 +9,11 @@ from typing import Generator, Sequence
 
 import numpy as np
 
-from ..case_files import Case
+from ..cases.case_files import Case
 from ..errors import InputError
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
-from ..scoring import score_cases
-from ..worklist import CaseStatus, Worklist, WorklistCase
+from ..evaluation.scoring import score_cases
+from ..cases.worklist import CaseStatus, Worklist, WorklistCase
 from .trained_cases import case_key
 from .versions import LocalScore, _now
 
@@ -46,7 +46,7 @@ def _reviewed(c: WorklistCase) -> bool:
 def score_model(
     model_path: Path, cases: Sequence[Case], label: str = "", token: CancelToken = NEVER_CANCELLED, n_excluded: int = 0
 ) -> Generator[Progress, None, LocalScore]:
-    from ..inference import Segmenter
+    from ..evaluation.inference import Segmenter
 
     if not cases:
         raise InputError(

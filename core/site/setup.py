@@ -103,7 +103,7 @@ class SiteSetup:
 def check_data_folder(folder: str | Path) -> str:
     """The site data folder as the worklist reads it: raises InputError when it is missing or
     holds no cases; else a line saying what it holds (for the set-up dialog)."""
-    from ..worklist import CaseStatus, scan_folder
+    from ..cases.worklist import CaseStatus, scan_folder
 
     if not str(folder).strip():
         raise ConfigError(

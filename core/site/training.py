@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generator
 
-from ..case_files import Case
+from ..cases.case_files import Case
 from ..errors import ConfigError, InputError
 from ..progress import CancelToken, Progress
 from ..ring.audit import default_audit_path
 from ..ring.turn import SiteOptions, TurnOutcome, take_turn
-from ..worklist import CaseStatus, scan_folder
+from ..cases.worklist import CaseStatus, scan_folder
 from .setup import SiteSetup, ensure_local_ring, open_site_transport, site_signer, trust_dir
 
 STAGE_PREPARE = "Preparing this site's turn"

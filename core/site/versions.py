@@ -23,7 +23,7 @@ from ..io import atomic_write_text
 from ..ring.codec import decode_weights, verify_sha256
 from ..ring.manifest import FileRef, Manifest
 from ..ring.names import check_name, inside
-from ..scoring import CaseScore
+from ..evaluation.scoring import CaseScore
 from .setup import state_dir
 
 INDEX = "index.json"

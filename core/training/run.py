@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Generator, Sequence
 
-from ..datasets import Case, site_split
+from ..cases.datasets import Case, site_split
 from ..errors import ConfigError, InputError
 from ..model.architectures import build_network
 from ..model.input import InputConvention

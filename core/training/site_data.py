@@ -15,12 +15,12 @@ from typing import Generator, Sequence
 
 import numpy as np
 
-from ..brain import brain_mask
-from ..datasets import Case
+from ..imaging.brain import brain_mask
+from ..cases.datasets import Case
 from ..errors import ConfigError, InputError
 from ..io import load_ct, load_mask
 from ..model.input import InputConvention
-from ..orientation import to_canonical
+from ..imaging.orientation import to_canonical
 from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
 from .config import TrainingConfig
 from .clicks import CLICK_CONTEXT_SLICES

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from core.worklist import STATUS_FILE, CaseStatus, scan_folder
+from core.cases.worklist import STATUS_FILE, CaseStatus, scan_folder
 
 from gui_helpers import open_case
 

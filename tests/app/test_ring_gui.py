@@ -24,7 +24,7 @@ from pytestqt.exceptions import TimeoutError as QtTimeoutError
 from core.progress import Progress
 from core.ring import RingConfig, init_ring, open_transport, parse_server_url
 from core.ring.transport_sftp import SshOptions
-from core.worklist import CaseStatus, StatusStore
+from core.cases.worklist import CaseStatus, StatusStore
 from sshd import SshdServer
 
 from app.settings import load_settings

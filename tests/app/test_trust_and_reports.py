@@ -17,7 +17,7 @@ from core.io.dicom_source import mask_on_source_frames, read_frames, series_file
 from core.reports.agreement import compare_volumes
 from core.reports.seg import read_seg_on_frames
 from core.site.setup import SiteSetup
-from core.worklist import CaseStatus, StatusStore, scan_folder
+from core.cases.worklist import CaseStatus, StatusStore, scan_folder
 
 from gui_helpers import open_case
 

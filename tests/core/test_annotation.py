@@ -17,8 +17,8 @@ from core.annotation import (
     flood_fill,
 )
 from core.errors import InputError
-from core.orientation import to_canonical
-from core.volume import Volume
+from core.imaging.orientation import to_canonical
+from core.imaging.volume import Volume
 
 
 def _model(shape=(6, 40, 50), **kw) -> MaskModel:

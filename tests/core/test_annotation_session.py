@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 from core.annotation import Editor, Tool, open_case, pending_recovery, read_recovery, write_recovery
-from core.case_files import case_files, case_id, is_case_ct, provenance_path
+from core.cases.case_files import case_files, case_id, is_case_ct, provenance_path
 from core.errors import CancelledError, InputError
 from core.io import load_ct, load_mask, save_mask
 from core.progress import CancelToken, run_to_end
-from core.volume import Volume
+from core.imaging.volume import Volume
 
 
 @pytest.fixture()

@@ -14,7 +14,7 @@ import torch
 from core.annotation.click_segment import Click, ClickContext
 from core.annotation.stack import AxialStack
 from core.errors import ConfigError, InputError
-from core.inference import Segmenter, WorkingGrid
+from core.evaluation.inference import Segmenter, WorkingGrid
 from core.model.architectures import build_network, guidance_channels
 from core.model.guidance import FLOOR, GuidancePoint, reach_mm, render
 from core.model.input import InputConvention

@@ -21,7 +21,7 @@ from core.io.dicom_source import (
     source_pixels,
     study_info,
 )
-from core.metrics import dice
+from core.evaluation.metrics import dice
 from core.reports.seg import export_seg, read_seg_on_frames, why_no_seg, write_seg
 
 ROOT = Path(__file__).resolve().parents[2]

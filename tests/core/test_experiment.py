@@ -120,7 +120,7 @@ def test_table2_matches_the_per_case_scores(experiment):
 
 @pytest.mark.slow
 def test_scores_agree_with_the_evaluate_function(experiment):
-    from core.inference import Segmenter, evaluate_site
+    from core.evaluation.inference import Segmenter, evaluate_site
     from core.progress import run_to_end
 
     out = experiment["out"]

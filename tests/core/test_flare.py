@@ -26,7 +26,7 @@ from core.flare.privacy import forbidden_terms, scan_server_workspace
 from core.flare.result import BEST, RECORD, RESULT_DIR, fetch_model
 from core.flare.sites import DATA_ENV, encode_site_data, site_data_folder
 from core.model.architectures import build_network
-from core.worklist import CaseStatus, scan_folder
+from core.cases.worklist import CaseStatus, scan_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 # The paper's small network: each site trains on one approved case here, and the product

@@ -17,7 +17,7 @@ from core.site.setup import SiteSetup
 from core.site.trained_cases import TrainedCases, case_key
 from core.site.training import plan_turn, train_my_turn
 from core.site.versions import CaseScore, LocalScore, ModelStore, ModelVersion
-from core.worklist import CaseStatus, StatusStore, scan_folder
+from core.cases.worklist import CaseStatus, StatusStore, scan_folder
 
 TINY = ("patches_per_volume=4", "patch_size=24", "threads=1", "max_epochs=1")
 
@@ -66,7 +66,7 @@ def test_training_on_one_case_is_refused_then_the_version_cannot_be_judged(tmp_p
 
     # reports filed at the site (patient details, reviewer) before the turn...
     from core.reports import export_reports
-    from core.worklist import report_jobs
+    from core.cases.worklist import report_jobs
 
     jobs, _ = report_jobs(scan_folder(folder).cases, use_prediction=False)
     run_to_end(export_reports(jobs, folder / "reports" / "volumes.csv", folder / "reports"))

@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from core.brain import brain_mask
+from core.imaging.brain import brain_mask
 from core.cli import main
 from core.errors import CancelledError, InputError
-from core.case_files import case_files
-from core.inference import Segmenter, plan_slices, predict_files
+from core.cases.case_files import case_files
+from core.evaluation.inference import Segmenter, plan_slices, predict_files
 from core.io import load_ct, save_volume
-from core.metrics import remove_small_components
+from core.evaluation.metrics import remove_small_components
 from core.model.architectures import build_network
 from core.model.weights import WeightsMeta, load_weights, save_weights
-from core.orientation import to_canonical
+from core.imaging.orientation import to_canonical
 from core.progress import CancelToken, Progress, run_collecting, run_to_end
-from core.volume import Volume
+from core.imaging.volume import Volume
 
 # LPS-like storage (first two axes flipped, as DICOM-derived NIfTIs often are): the
 # pipeline must reorient to RAS for the network and map the mask back exactly.
@@ -194,7 +194,7 @@ def test_train_predict_evaluate_commands(tmp_path, capsys):
     assert "pred_charlie.nii.gz" in capsys.readouterr().out
     # which model made the mask is recorded beside it, and reports name it
     from core.model.weights import read_meta
-    from core.provenance import prediction_label
+    from core.cases.provenance import prediction_label
 
     meta = read_meta(out / "model.safetensors")
     label = prediction_label(pred_dir / "pred_charlie.nii.gz")

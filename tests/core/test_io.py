@@ -16,7 +16,7 @@ from scipy import ndimage
 
 from core.errors import GeometryError, InputError, NotCTError
 from core.io import atomic_path, load_ct, load_mask, save_mask
-from core.volume import Volume
+from core.imaging.volume import Volume
 
 ROOT = Path(__file__).resolve().parents[2]
 

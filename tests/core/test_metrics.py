@@ -1,4 +1,4 @@
-"""core.metrics against values worked out by hand, and against the real masks."""
+"""core.evaluation.metrics against values worked out by hand, and against the real masks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from core.metrics import WILCOXON_MIN_N, abc2, dice, pearson, remove_small_components, volume_ml, wilcoxon_paired
+from core.evaluation.metrics import (
+    WILCOXON_MIN_N,
+    abc2,
+    dice,
+    pearson,
+    remove_small_components,
+    volume_ml,
+    wilcoxon_paired,
+)
 
 
 # ------------------------------------------------------------------- dice/volume
@@ -205,7 +213,7 @@ def test_abc2_close_to_planimetric_on_ellipsoids(semi, spacing, angle):
 # ---------------------------------------------------------------- real masks
 def _real_masks(site_dirs):
     from core.io import load_ct, load_mask
-    from core.orientation import to_canonical
+    from core.imaging.orientation import to_canonical
 
     for site in site_dirs:
         for split in ("train", "test", "normal"):

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from core.errors import ConfigError, InputError
-from core.inference import Segmenter
+from core.evaluation.inference import Segmenter
 from core.io import load_ct
 from core.model.input import DEFAULT_INPUT, InputConvention
 from core.model.unet25d import UNet25D
@@ -249,7 +249,7 @@ from core.progress import run_to_end
 from core.training.loss import soft_dice
 from core.training.patches import extract_patches, split_patches
 from core.training.trainer import EpochTrainer, PatchData
-from core.inference import Segmenter
+from core.evaluation.inference import Segmenter
 
 def flushed():  # 1e-30 * 1e-10 is a denormal float32 unless flush-to-zero is on
     return float(torch.tensor([1e-30]) * torch.tensor([1e-10])) == 0.0

@@ -8,8 +8,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from core.orientation import to_canonical
-from core.volume import Volume
+from core.imaging.orientation import to_canonical
+from core.imaging.volume import Volume
 
 
 def _oriented(perm, flips):

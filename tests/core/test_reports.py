@@ -16,8 +16,8 @@ import pytest
 from core.cli import main
 from core.errors import CancelledError, InputError
 from core.io import load_ct, load_mask
-from core.metrics import abc2, volume_ml
-from core.orientation import to_canonical
+from core.evaluation.metrics import abc2, volume_ml
+from core.imaging.orientation import to_canonical
 from core.progress import CancelToken, Progress, run_collecting, run_to_end
 from core.reports import (
     COLUMNS,
@@ -32,7 +32,7 @@ from core.reports import (
     write_case_pdf,
     write_csv,
 )
-from core.volume import Volume
+from core.imaging.volume import Volume
 
 
 def _synthetic(affine: np.ndarray) -> tuple[Volume, Volume]:
@@ -321,7 +321,7 @@ def test_nifti_case_report_says_patient_details_are_not_available(site_a, tmp_pa
     folder.mkdir()
     for kind in ("ct", "mask"):
         shutil.copy(site_a / "test" / f"{kind}_067.nii.gz", folder / f"{kind}_067.nii.gz")
-    from core.worklist import CaseStatus, StatusStore
+    from core.cases.worklist import CaseStatus, StatusStore
 
     StatusStore(folder).set("067", CaseStatus.APPROVED, "dr_b")
     rc = main(

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_source_layout_finds_the_checkout_resources(monkeypatch):
     monkeypatch.delattr(sys, "_MEIPASS", raising=False)
-    assert resources_dir() == REPO / "core" / "resources"
+    assert resources_dir() == REPO / "resources"  # pyproject.toml maps core.resources here
     assert resource_path("presets", "cpu-small.toml").is_file()
     assert resource_path("icons", "hemarelay.svg").is_file()
     assert resource_path("hemarelay.desktop").is_file()

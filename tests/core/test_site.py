@@ -30,9 +30,9 @@ from core.site.setup import SiteSetup, site_signer
 from core.user_dirs import state_dir
 from core.site.sync import sync_once
 from core.site.training import approved_cases, train_my_turn
-from core.scoring import CaseScore
+from core.evaluation.scoring import CaseScore
 from core.site.versions import LocalScore, ModelStore, ModelVersion
-from core.worklist import CaseStatus, StatusStore
+from core.cases.worklist import CaseStatus, StatusStore
 from sshd import SshdServer
 
 

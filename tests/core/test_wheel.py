@@ -1,7 +1,7 @@
 """A plain (non-editable) install carries what the package needs at run time.
 
 Builds the wheel as ``pip install .`` would, checks that the shipped files are
-in it (presets, icon, desktop entry, every file under core/resources/), installs
+in it (presets, icon, desktop entry, every file under resources/, at core/resources/), installs
 it into an empty folder and reads the presets from there, with the checkout
 off the path.
 """
@@ -36,8 +36,8 @@ def wheel(tmp_path_factory) -> Path:
 def test_the_wheel_carries_every_resource(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {
-        f"core/resources/{p.relative_to(ROOT / 'core' / 'resources').as_posix()}"
-        for p in (ROOT / "core" / "resources").rglob("*")
+        f"core/resources/{p.relative_to(ROOT / 'resources').as_posix()}"
+        for p in (ROOT / "resources").rglob("*")
         if p.is_file() and "__pycache__" not in p.parts
     }
     assert {
@@ -47,7 +47,10 @@ def test_the_wheel_carries_every_resource(wheel):
         "core/resources/hemarelay.desktop",
     } <= shipped
     assert shipped - names == set()
-    assert {"core/cli.py", "app/main.py", "core/commands/gui.py"} <= names
+    assert {"core/cli.py", "app/main.py", "core/commands/gui.py", "core/resources/__init__.py"} <= names
+    # every module of every package, the remapped core.resources included
+    sources = {p.relative_to(ROOT).as_posix() for top in ("core", "app") for p in (ROOT / top).rglob("*.py")}
+    assert sources - names == set()
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "hemarelay = core.cli:main" in text and "[hemarelay.gui]" in text and "app.main:main" in text

@@ -1,4 +1,4 @@
-"""core.worklist: folder scan, status file beside the cases, volumes."""
+"""core.cases.worklist: folder scan, status file beside the cases, volumes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ import pytest
 from core.errors import InputError
 from core.io import load_ct, load_mask, save_mask
 from core.progress import run_to_end
-from core.worklist import STATUS_FILE, CaseStatus, CaseVolume, StatusStore, measure_volumes, report_jobs, scan_folder
+from core.cases.worklist import (
+    STATUS_FILE,
+    CaseStatus,
+    CaseVolume,
+    StatusStore,
+    measure_volumes,
+    report_jobs,
+    scan_folder,
+)
 
 
 def _site(site_a: Path, root: Path) -> Path:

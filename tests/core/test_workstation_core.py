@@ -13,7 +13,7 @@ from core.annotation.fill import fill_region
 from core.annotation.interpolate import interpolate_between_slices
 from core.annotation.planes import Plane, PlaneGeometry
 from core.errors import InputError
-from core.measurements import (
+from core.cases.measurements import (
     MeasureKind,
     distance_mm,
     load_measurements,
@@ -24,7 +24,7 @@ from core.measurements import (
     save_measurements,
     thickness_mm,
 )
-from core.stored_range import stored_range
+from core.imaging.stored_range import stored_range
 
 SHAPE = (6, 20, 30)  # k, row, col
 SPACING = (5.0, 0.5, 0.4)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .errors import InputError
+from ..errors import InputError
 from .orientation import to_canonical
 from .volume import Volume
 

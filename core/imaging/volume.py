@@ -3,7 +3,7 @@
 Convention (the same as nibabel's): ``data`` is indexed ``[i, j, k]`` and
 ``affine`` maps voxel indices ``(i, j, k, 1)`` to RAS+ world millimetres.
 Axial slices are ``data[:, :, k]`` once a volume is in the canonical
-orientation (see :mod:`core.orientation`).
+orientation (see :mod:`core.imaging.orientation`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .case_files import strip_nifti
+from ..cases.case_files import strip_nifti
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 A case is a ``ct_NNN.nii.gz`` with, beside it, an optional manual mask
 ``mask_NNN.nii.gz``, an optional model prediction ``pred_NNN.nii.gz`` and,
-while edits are unsaved, a hidden recovery file (:mod:`core.case_files`).
+while edits are unsaved, a hidden recovery file (:mod:`core.cases.case_files`).
 
 The status of each case (new, in progress, reviewed, approved for training),
 who set it and when, is kept in a small JSON file beside the cases
@@ -27,15 +27,15 @@ from typing import Generator, Iterable, Iterator
 import numpy as np
 
 from .case_files import Case, CaseFiles, case_files
-from .annotation.case_lock import held_by_other
+from ..annotation.case_lock import held_by_other
 from .provenance import prediction_label, prediction_model
-from .annotation.recovery import RecoveryFile, pending_recovery
+from ..annotation.recovery import RecoveryFile, pending_recovery
 from .datasets import list_cases
-from .errors import HemaRelayError, InputError
-from .io import atomic_write_text
-from .io.nifti import read_nifti
-from .progress import NEVER_CANCELLED, CancelToken, Progress
-from .reports import ReportJob
+from ..errors import HemaRelayError, InputError
+from ..io import atomic_write_text
+from ..io.nifti import read_nifti
+from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from ..reports import ReportJob
 
 STATUS_FILE = "hemarelay-status.json"
 FORMAT = 1

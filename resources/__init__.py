@@ -1,13 +1,14 @@
 """The files shipped with the package: training presets, the icon, the desktop
 entry (and the default model, under ``models/``).
 
-They live inside the ``core`` package (``core/resources/``) so that every way
-the code runs carries them: a source checkout, ``pip install -e .``, a plain
-``pip install .`` or a wheel (``pyproject.toml`` lists them as package data),
-and the PyInstaller bundle built by ``packaging/hemarelay.spec``, which copies
-them to ``resources/`` inside its data folder (named by ``sys._MEIPASS``).
-Never relative to the working directory: the desktop launcher starts the
-application from anywhere.
+They live in the top-level ``resources/`` folder and are the package
+``core.resources`` wherever the code runs: ``pyproject.toml`` maps the package
+to the folder (``package-dir``), so a wheel or a plain ``pip install .`` puts
+them at ``core/resources/`` and ``pip install -e .`` finds them here through
+its import hook; the PyInstaller bundle built by ``packaging/hemarelay.spec``
+copies them to ``resources/`` inside its data folder (named by
+``sys._MEIPASS``). Never relative to the working directory: the desktop
+launcher starts the application from anywhere.
 """
 
 from __future__ import annotations

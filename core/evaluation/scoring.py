@@ -1,6 +1,6 @@
 """Scoring models on cases: the one score type and the one scoring loop.
 
-``hemarelay evaluate`` (:func:`core.inference.evaluate_site`), the site's check
+``hemarelay evaluate`` (:func:`core.evaluation.inference.evaluate_site`), the site's check
 of a new model version on its reviewed cases
 (:func:`core.site.evaluate.score_model`) and the paper's experiment
 (:func:`core.experiment.scoring.evaluate_all`) all score with
@@ -15,11 +15,11 @@ from typing import Callable, Generator, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from .case_files import Case
-from .io import load_ct, load_mask
+from ..cases.case_files import Case
+from ..io import load_ct, load_mask
 from .metrics import dice, volume_ml
-from .progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
-from .volume import Volume
+from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
+from ..imaging.volume import Volume
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class CaseScore:
         )
 
 
-class Predictor(Protocol):  # core.inference.Segmenter
+class Predictor(Protocol):  # core.evaluation.inference.Segmenter
     def predict(self, ct: Volume, token: CancelToken) -> Generator[Progress, None, object]: ...
 
 

@@ -29,8 +29,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import InputError
-from .io import atomic_write_text
+from ..errors import InputError
+from ..io import atomic_write_text
 
 FORMAT_VERSION = 1
 Point = tuple[float, float, float]  # stack position (k, row, col), pixel centres are integers

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from .case_files import provenance_path
-from .io.atomic import atomic_write_text
+from ..io.atomic import atomic_write_text
 
 
 def write_provenance(mask_path: Path, meta) -> Path:

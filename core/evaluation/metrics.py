@@ -202,7 +202,7 @@ def abc2(mask: np.ndarray, affine: np.ndarray) -> Abc2Result:
     """ABC/2 hematoma volume estimate (Kothari et al., Stroke 1996).
 
     ``mask`` must be on a canonical grid where ``mask[:, :, k]`` is an axial
-    slice (see :mod:`core.orientation`); voxel sizes are the column norms of
+    slice (see :mod:`core.imaging.orientation`); voxel sizes are the column norms of
     ``affine`` (anisotropic in-plane pixels are handled).
 
     - slice: the axial slice with the most hematoma pixels (the lowest k on ties);

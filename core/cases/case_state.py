@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .annotation.session import EditSession
-from .errors import InputError
+from ..annotation.session import EditSession
+from ..errors import InputError
 from .worklist import CaseStatus, StatusStore, WorklistCase
 
 UNREADABLE = "status unreadable"

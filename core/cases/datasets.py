@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from .case_files import Case, case_id, existing_mask, is_case_ct
-from .errors import InputError
+from ..errors import InputError
 
 DATA_ENV = "HEMARELAY_DATA"
 
@@ -20,7 +20,7 @@ def shared_data_root() -> Path:
     env = os.environ.get(DATA_ENV)
     if env:
         return Path(env).expanduser().resolve()
-    project_root = Path(__file__).resolve().parent.parent
+    project_root = Path(__file__).resolve().parents[2]  # core/cases/datasets.py -> the project
     return (project_root.parent / "shared" / "data").resolve()
 
 
