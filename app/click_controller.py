@@ -69,6 +69,10 @@ class ClickController(QObject):
 
     # ----------------------------------------------------------- case
     def attach(self, session: EditSession) -> None:
+        """The open case; attaching the same case again (its prediction was updated)
+        keeps the prepared click state and the clicks in progress."""
+        if session is self.session:
+            return
         self.detach()
         self.session = session
 

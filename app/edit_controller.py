@@ -90,7 +90,12 @@ class EditController(QObject):
 
     # ----------------------------------------------------------- case
     def attach(self, session: EditSession) -> None:
-        self.discard_preview()
+        """Edit ``session``; attaching the open case again (its prediction changed)
+        keeps the clicks of a click session in progress."""
+        if session is self.session:
+            self._drop_fill_preview()
+        else:
+            self.discard_preview()
         self.session = session
         self.editor = Editor(
             session.model,
@@ -266,6 +271,9 @@ class EditController(QObject):
         self.measure.cancel()
         if self.clicks.discard():
             self.message.emit("Click bleed: clicks dropped; the mask is as it was.")
+        self._drop_fill_preview()
+
+    def _drop_fill_preview(self) -> None:
         if self._fill_job is not None:
             self._fill_job.cancel()
             self._fill_job = None

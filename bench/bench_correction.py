@@ -129,13 +129,13 @@ def dice_of(inter: int, size: int, truth_size: int) -> float:
 class Reviewer:
     """The simulated reviewer on one case, from one starting mask."""
 
-    def __init__(self, case: CaseData, use_clicks: bool, budget: int = BUDGET) -> None:
+    def __init__(self, case: CaseData, use_clicks: bool, budget: int = BUDGET, legacy_fill: bool = False) -> None:
         self.case = case
         self.use_clicks = use_clicks
+        self.legacy_fill = legacy_fill
         self.budget = budget
         self.truth_size = int(np.count_nonzero(case.truth))
         self.latencies: list[float] = []
-        self._range_labels: dict[tuple[float, float], np.ndarray] = {}
 
     def run(self, start: np.ndarray) -> Trace:
         mask = start.astype(bool).copy()
@@ -194,12 +194,20 @@ class Reviewer:
         if positive:
             default = HURange()
             adjusted = self._adjusted_range(region)
+            fills = {}  # one fill per (range, 3-D) gives both its limited part and "add all"
+
+            def fill(hu_range: HURange, three_d: bool, limited: bool) -> np.ndarray | None:
+                key = (hu_range, three_d)
+                if key not in fills:
+                    fills[key] = self._fill(seed, hu_range, three_d)
+                return self._apply_fill(mask, fills[key], limited)
+
             candidates += [
-                ("fill", 1, lambda: self._fill(mask, seed, default, False, limited=True)),
-                ("fill 3-D", 1, lambda: self._fill(mask, seed, default, True, limited=True)),
-                ("fill, adjusted range", 2, lambda: self._fill(mask, seed, adjusted, False, limited=True)),
-                ("fill 3-D, adjusted range", 2, lambda: self._fill(mask, seed, adjusted, True, limited=True)),
-                ("fill 3-D, add all", 3, lambda: self._fill(mask, seed, default, True, limited=False)),
+                ("fill", 1, lambda: fill(default, False, True)),
+                ("fill 3-D", 1, lambda: fill(default, True, True)),
+                ("fill, adjusted range", 2, lambda: fill(adjusted, False, True)),
+                ("fill 3-D, adjusted range", 2, lambda: fill(adjusted, True, True)),
+                ("fill 3-D, add all", 3, lambda: fill(default, True, False)),
                 ("interpolate", 1, lambda: self._interpolate(mask)),
                 ("threshold box", 1, lambda: self._threshold_box(mask, region, k, default)),
             ]
@@ -225,15 +233,23 @@ class Reviewer:
         low, high = np.percentile(values, [5, 95])
         return HURange(float(np.floor(low)), float(np.ceil(high)))
 
-    def _fill(self, mask, seed, hu_range: HURange, three_d: bool, limited: bool) -> np.ndarray | None:
-        limit = int(FILL_LIMIT_ML / self.case.voxel_ml) if limited else 2**62
-        result = fill_region(
+    def _fill(self, seed, hu_range: HURange, three_d: bool):
+        """The application's fill (inside the brain, stopping at the bleed's edge,
+        with the 5 mL limit), or the fill before issue 22 with ``legacy_fill``."""
+        limit = int(FILL_LIMIT_ML / self.case.voxel_ml)
+        if self.legacy_fill:
+            return fill_region(self.case.hu, seed, hu_range, self.case.spacing, limit, three_d=three_d, edge=None)
+        return fill_region(
             self.case.hu, seed, hu_range, self.case.spacing, limit, three_d=three_d, brain=self.case.brain
         )
+
+    @staticmethod
+    def _apply_fill(mask, result, limited: bool) -> np.ndarray | None:
         if result is None or (not limited and not result.limited):
             return None  # "add all" exists only when the fill hit its limit
+        region = result.region if limited else result.whole
         out = mask.copy()
-        out[result.region.box] |= result.region.mask
+        out[region.box] |= region.mask
         return out
 
     def _interpolate(self, mask) -> np.ndarray | None:
@@ -300,9 +316,15 @@ def automatic_mask(case: CaseData) -> np.ndarray:
 
 
 CONDITIONS = (("empty", "tools"), ("empty", "clicks"), ("auto", "tools"), ("auto", "clicks"))
+# with --old-fill: today's tools with the fill before issue 22 (HU range and 5 mL limit only)
+OLD_FILL_CONDITIONS = (("empty", "tools, old fill"), ("auto", "tools, old fill"))
 
 
-def run_case(case: CaseData, budget: int) -> dict:
+def conditions_of(rows: list[dict]) -> list[tuple[str, str]]:
+    return [c for c in CONDITIONS + OLD_FILL_CONDITIONS if rows and f"{c[0]}/{c[1]}" in rows[0]]
+
+
+def run_case(case: CaseData, budget: int, old_fill: bool = False) -> dict:
     auto = automatic_mask(case)
     truth_size = int(np.count_nonzero(case.truth))
     row: dict = {
@@ -312,8 +334,8 @@ def run_case(case: CaseData, budget: int) -> dict:
         "auto_dice": dice_of(int(np.count_nonzero(auto & case.truth)), int(np.count_nonzero(auto)), truth_size),
         "latency_s": [],
     }
-    for start_name, tools in CONDITIONS:
-        reviewer = Reviewer(case, use_clicks=tools == "clicks", budget=budget)
+    for start_name, tools in CONDITIONS + (OLD_FILL_CONDITIONS if old_fill else ()):
+        reviewer = Reviewer(case, use_clicks=tools == "clicks", budget=budget, legacy_fill="old fill" in tools)
         # each session starts from the automatic probabilities: clicks of another run do not carry over
         case.context.segment(np.zeros(case.truth.shape, np.uint8), [])
         start = auto if start_name == "auto" else np.zeros(case.truth.shape, bool)
@@ -332,7 +354,7 @@ def run_case(case: CaseData, budget: int) -> dict:
     return row
 
 
-def run_cases(ct_paths: list[Path], model: Path | None, budget: int = BUDGET) -> list[dict]:
+def run_cases(ct_paths: list[Path], model: Path | None, budget: int = BUDGET, old_fill: bool = False) -> list[dict]:
     weights = load_weights(model) if model else load_default_model()
     segmenter = Segmenter(weights)
     rows = []
@@ -341,7 +363,7 @@ def run_cases(ct_paths: list[Path], model: Path | None, budget: int = BUDGET) ->
         if mask is None:
             raise SystemExit(f"{ct_path}: no mask beside it; the benchmark needs the manual mask as the truth.")
         case = load_case(ct_path, mask, segmenter)
-        row = run_case(case, budget)
+        row = run_case(case, budget, old_fill)
         rows.append(row)
         print_row(row, flush=True)
     return rows
@@ -354,23 +376,24 @@ def _cell(r: dict, cond: str) -> str:
     return f"{c['clicks']:>2}{mark:1} " + " ".join(f"{c[f'dice_after_{n}']:.2f}" for n in CHECKPOINTS)
 
 
-HEADER = (
-    f"{'case':<20} {'mL':>6} {'auto':>5} | "
-    + " | ".join(f"{s + '/' + t:<20}" for s, t in CONDITIONS)
-    + "\n"
-    + f"{'':<20} {'':>6} {'Dice':>5} | "
-    + " | ".join(f"{'clk  D@1  D@3  D@5':<20}" for _ in CONDITIONS)
-)
+def header(conditions) -> str:
+    return (
+        f"{'case':<20} {'mL':>6} {'auto':>5} | "
+        + " | ".join(f"{s + '/' + t:<20}" for s, t in conditions)
+        + "\n"
+        + f"{'':<20} {'':>6} {'Dice':>5} | "
+        + " | ".join(f"{'clk  D@1  D@3  D@5':<20}" for _ in conditions)
+    )
 
 
 def print_row(r: dict, flush: bool = False) -> None:
-    cells = " | ".join(f"{_cell(r, f'{s}/{t}'):<20}" for s, t in CONDITIONS)
+    cells = " | ".join(f"{_cell(r, f'{s}/{t}'):<20}" for s, t in conditions_of([r]))
     print(f"{r['case']:<20} {r['manual_ml']:>6.1f} {r['auto_dice']:>5.2f} | {cells}", flush=flush)
 
 
 def pooled_summary(rows: list[dict]) -> dict:
     out: dict = {"n": len(rows), "auto_dice_mean": float(np.mean([r["auto_dice"] for r in rows]))}
-    for s, t in CONDITIONS:
+    for s, t in conditions_of(rows):
         cond = f"{s}/{t}"
         clicks = [r[cond]["clicks"] for r in rows]
         out[cond] = {
@@ -398,12 +421,12 @@ def _erase_share(rows: list[dict], cond: str) -> float | None:
 
 
 def print_table(rows: list[dict]) -> dict:
-    print(HEADER)
+    print(header(conditions_of(rows)))
     for r in rows:
         print_row(r)
     s = pooled_summary(rows)
     print(f"\n{len(rows)} cases; automatic Dice mean {s['auto_dice_mean']:.3f}")
-    for c, _ in ((f"{a}/{b}", None) for a, b in CONDITIONS):
+    for c in (f"{a}/{b}" for a, b in conditions_of(rows)):
         v = s[c]
         print(
             f"{c:<13} clicks to Dice {TARGET}: mean {v['clicks_mean']:.1f}, median {v['clicks_median']:.1f}, "
@@ -442,10 +465,11 @@ def main() -> int:
     ap.add_argument("--model", type=Path, default=None, help="weights file (default: the shipped default model)")
     ap.add_argument("--json", type=Path, default=None, help="write the per-case results here")
     ap.add_argument("--budget", type=int, default=BUDGET)
+    ap.add_argument("--old-fill", action="store_true", help="also today's tools with the fill before issue 22")
     args = ap.parse_args()
     print(f"fp32 GEMM (torch.mm 2048^2): {gemm_gflops():.1f} GFLOP/s", flush=True)
-    print(HEADER, flush=True)
-    rows = run_cases(case_paths(args.data, args.cases), args.model, args.budget)
+    print(header(CONDITIONS + (OLD_FILL_CONDITIONS if args.old_fill else ())), flush=True)
+    rows = run_cases(case_paths(args.data, args.cases), args.model, args.budget, args.old_fill)
     print()
     summary = print_table(rows)
     if args.json:

@@ -159,7 +159,7 @@ def cmd_reviewer(args, root: Path) -> None:
             continue
         cts = [Path(line) for line in (fold_dir / "held_out.txt").read_text().split()]
         print(f"{fold_dir.name}: reviewer benchmark on {len(cts)} held-out cases", flush=True)
-        results = run_cases(cts, fold_dir / "model.safetensors", budget=args.budget)
+        results = run_cases(cts, fold_dir / "model.safetensors", budget=args.budget, old_fill=args.old_fill)
         (fold_dir / "correction.json").write_text(json.dumps(results, indent=1))
         print_table(results)
 
@@ -249,6 +249,7 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[])
     ap.add_argument("--fold", type=int, default=None, help="cv/reviewer: only this fold (0-based)")
     ap.add_argument("--budget", type=int, default=30, help="reviewer: clicks per case at most")
+    ap.add_argument("--old-fill", action="store_true", help="reviewer: also today's tools with the old fill")
     ap.add_argument("--cv-dir", type=Path, default=None, help="final: the cross-validation run of this recipe")
     ap.add_argument("--ship", action="store_true", help="final: write the model and its card to the resources")
     args = ap.parse_args()

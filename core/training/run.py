@@ -155,8 +155,11 @@ def train_site(
     out_dir.mkdir(parents=True, exist_ok=True)
     result = yield from fit(trainer, state, config.patience, config.max_epochs, token, checkpoint)
     st = result.state
-    best = st.best_weights or st.weights
-    best_metrics = st.history[st.best_epoch - 1] if st.best_epoch else st.history[-1]
+    if config.keep_weights == "last" or not st.best_epoch:
+        best, kept_epoch = st.weights, st.epoch
+    else:
+        best, kept_epoch = st.best_weights or st.weights, st.best_epoch
+    best_metrics = st.history[kept_epoch - 1]
     meta = WeightsMeta(
         architecture=config.architecture,
         ds=config.ds,
@@ -167,6 +170,7 @@ def train_site(
             "data": summary.to_dict(),
             "epochs": st.epoch,
             "best_epoch": st.best_epoch,
+            "kept_epoch": kept_epoch,
             "stopped": result.stopped,
             "history": [
                 {"epoch": m.epoch, "train_loss": m.train_loss, "val_loss": m.val_loss, "seconds": round(m.seconds, 2)}
@@ -175,7 +179,7 @@ def train_site(
         },
         metrics={"val_loss": best_metrics.val_loss, "train_loss": best_metrics.train_loss, "loss": config.loss},
         parent_sha256=parent,
-        version=f"{config.preset or 'custom'} epoch {st.best_epoch}",
+        version=f"{config.preset or 'custom'} epoch {kept_epoch}",
     )
     path = out_dir / MODEL_NAME
     meta = save_weights(path, best, meta)
@@ -183,8 +187,8 @@ def train_site(
         "Training finished",
         st.epoch,
         st.epoch,
-        f"{result.stopped} after {st.epoch} epochs; best validation loss "
-        f"{best_metrics.val_loss:.4f} at epoch {st.best_epoch}",
+        f"{result.stopped} after {st.epoch} epochs; kept epoch {kept_epoch} "
+        f"(validation loss {best_metrics.val_loss:.4f}; best {st.best_val_loss:.4f} at epoch {st.best_epoch})",
         0.0,
     )
     return TrainRunResult(path, meta, result.stopped, resumed_from)

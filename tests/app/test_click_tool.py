@@ -12,9 +12,17 @@ from core.annotation import Tool
 from gui_helpers import click, open_case, send_mouse, wait_until
 
 
-def _wait_preview(qtbot, w, timeout_ms: int = 90000) -> np.ndarray:
-    wait_until(qtbot, lambda: w.edit.clicks.clicks is not None and w.edit.clicks.clicks.result is not None, timeout_ms)
-    wait_until(qtbot, lambda: w.viewer.axial.preview is not None, timeout_ms)
+SLOW = 300000  # ms: a click takes well under a second on a quiet machine; CI machines are not always quiet
+
+
+def _idle(qtbot, w) -> None:
+    wait_until(qtbot, lambda: w.edit.clicks._segment is None and w.edit.clicks._prepare is None, SLOW)
+
+
+def _wait_preview(qtbot, w) -> np.ndarray:
+    wait_until(qtbot, lambda: w.edit.clicks.clicks is not None and w.edit.clicks.clicks.result is not None, SLOW)
+    _idle(qtbot, w)
+    wait_until(qtbot, lambda: w.viewer.axial.preview is not None, SLOW)
     return w.viewer.axial.preview
 
 
@@ -28,7 +36,8 @@ def test_click_bleed_preview_accept_discard_and_negative(qtbot, window, site):
 
     # the first click prepares the case on a worker, then previews
     click(w, 10, 10)  # anywhere: the case gets prepared
-    wait_until(qtbot, lambda: w.edit.clicks.context is not None, 90000)
+    wait_until(qtbot, lambda: w.edit.clicks.context is not None, SLOW)
+    _idle(qtbot, w)
     ctx = w.edit.clicks.context
     w.edit.discard_preview()
     # a pixel the model calls blood on some slice: the click there must add its part
