@@ -253,10 +253,10 @@ class OrthancServer:
         config = self.folder / "orthanc.json"
         if not config.exists():
             self.write_config()
-        log = open(self.folder / "orthanc.log", "ab")  # noqa: SIM115 - the child keeps it
-        self.proc = subprocess.Popen(
-            ["Orthanc", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+        with open(self.folder / "orthanc.log", "ab") as log:  # the child keeps its own copy
+            self.proc = subprocess.Popen(
+                ["Orthanc", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

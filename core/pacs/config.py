@@ -134,15 +134,24 @@ def pacs_from_toml(d: dict) -> PacsConfig:
     return replace(PacsConfig(), **kw)
 
 
-def load_pacs_config(path: Path | None = None) -> PacsConfig:
-    """The ``[pacs]`` table of the user's settings file (defaults when there is none)."""
+def _settings(path: Path | None = None) -> dict:
     path = path or config_dir() / SETTINGS_FILE
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        return PacsConfig()
+        return {}
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the settings ({exc.strerror or exc}).") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: the settings file is not valid TOML ({exc}).") from None
-    return pacs_from_toml(data.get("pacs", {})).validated()
+
+
+def load_pacs_config(path: Path | None = None) -> PacsConfig:
+    """The ``[pacs]`` table of the user's settings file (defaults when there is none)."""
+    return pacs_from_toml(_settings(path).get("pacs", {})).validated()
+
+
+def site_data_folder(path: Path | None = None) -> str:
+    """The site's worklist folder of the settings ("" when none is set): where ``pacs get`` puts cases."""
+    site = _settings(path).get("site", {})
+    return str(site.get("data_folder", "")) if isinstance(site, dict) else ""

@@ -352,3 +352,80 @@ def test_tls_dicomweb_https_and_dicom_tls_checked_against_the_ca_file(orthanc_fa
     assert len(open_client(dimse(server, tls=True, ca_file=ca)).find_studies(StudyQuery())) == 1
     with pytest.raises(PacsError, match="TLS"):
         open_client(dimse(server, tls=True)).find_studies(StudyQuery())  # not our CA: refused
+
+
+# ---------------------------------------------------------------- the command line
+def test_cli_pacs_find_get_send(loaded, ctich, tmp_path, monkeypatch, capsys):
+    import tomli_w
+
+    from core.cli import main
+
+    folder = tmp_path / "worklist"
+    folder.mkdir()
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "settings.toml").write_text(
+        tomli_w.dumps({"site": {"data_folder": str(folder)}, "pacs": web(loaded).__dict__ | {"timeout_s": 10.0}})
+    )
+    monkeypatch.setenv("HEMARELAY_CONFIG_DIR", str(conf))
+    assert "password" not in (conf / "settings.toml").read_text()
+
+    assert main(["pacs", "find", "--patient-id", "CTICH-052", "--from", "2024-01-01"]) == 0
+    out = capsys.readouterr().out
+    (row,) = [line for line in out.splitlines() if "CTICH-052" in line]
+    study_uid = row.split("\t")[0]
+    assert "ACC052" in row and "\tCT\t" in row
+    assert main(["pacs", "find", "--study", study_uid]) == 0
+    assert "HEAD 5mm" in capsys.readouterr().out
+
+    assert main(["pacs", "get", study_uid]) == 0  # into the site data folder of the settings
+    out = capsys.readouterr().out
+    (case,) = scan_folder(folder).cases
+    assert f"Case {case.case_id}: 35 images" in out
+
+    assert main(["pacs", "send", str(case.paths.ct)]) == 2  # no mask yet: one line, status 2
+    assert "has no saved mask" in capsys.readouterr().err
+    ct = load_ct(case.paths.ct)
+    save_mask(mask_onto(ctich / "mask_052.nii.gz", ctich / "ct_052.nii.gz", ct), ct, case.paths.mask)
+    scan_folder(folder).set_status(case.label, CaseStatus.REVIEWED, "dr-c")
+    assert main(["pacs", "send", str(case.paths.ct), "--no-pdf"]) == 0
+    assert "SEG and SR sent to the PACS" in capsys.readouterr().out
+
+    monkeypatch.setenv("HEMARELAY_PACS_PASSWORD", "wrong")
+    assert main(["pacs", "find"]) == 2
+    err = capsys.readouterr().err
+    assert "refused the user name or password" in err and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- the ring: images stay at the site
+@pytest.mark.slow
+def test_a_pacs_case_trains_at_the_site_and_nothing_of_it_reaches_the_ring(loaded, ctich, tmp_path, monkeypatch):
+    from core.model.architectures import build_network
+    from core.ring.privacy import forbidden_terms, scan_server_dir
+    from core.site.setup import SiteSetup
+    from core.site.training import plan_turn, train_my_turn
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    folder = tmp_path / "site"
+    folder.mkdir()
+    client = open_client(web(loaded))
+    result = run_to_end(retrieve_series(client, _study(client, patient_id="CTICH-052").study_uid, folder))
+    ct = load_ct(result.ct)
+    save_mask(
+        mask_onto(ctich / "mask_052.nii.gz", ctich / "ct_052.nii.gz", ct), ct, folder / f"mask_{result.case_id}.nii.gz"
+    )
+    scan_folder(folder).set_status(result.case_id, CaseStatus.APPROVED, "dr-a")
+    tiny = ("patches_per_volume=4", "patch_size=24", "threads=1", "max_epochs=1", "min_approved=1")
+    setup = SiteSetup(site="solo", data_folder=str(folder), overrides=tiny, epochs_per_turn=1, preset="cpu-small")
+    assert [c.case_id for c in plan_turn(setup).cases] == [result.case_id]  # trained on like any case
+    outcome = run_to_end(train_my_turn(setup, CancelToken()))
+    assert outcome.trained
+
+    # the privacy check knows a DICOM case's folder, id and its patient's identifiers...
+    terms = forbidden_terms(folder)
+    assert {result.case_id, f"ct_{result.case_id}", "CTICH-052", "ACC052"} <= terms
+    # ...and finds none of them (nor any path, file or non-weight tensor) on the ring
+    ring = tmp_path / "state" / "hemarelay" / "local-ring" / "solo"
+    shapes = {k: tuple(v.shape) for k, v in build_network("inception", 4).state_dict().items()}
+    assert scan_server_dir(ring, terms, shapes) == []
+    assert not [p for p in ring.rglob("*") if p.suffix == ".dcm"]
