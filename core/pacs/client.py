@@ -105,8 +105,11 @@ class PacsClient(Protocol):
 
     def list_instances(self, study_uid: str, series_uid: str) -> list[InstanceRef]: ...
 
-    def fetch(self, study_uid: str, series_uid: str, sop_uids: list[str]) -> Iterator[tuple[str, bytes]]:
-        """Each asked instance as a DICOM file's bytes, as it arrives."""
+    def fetch(
+        self, study_uid: str, series_uid: str, sop_uids: list[str], whole_series: bool = False
+    ) -> Iterator[tuple[str, bytes]]:
+        """Each asked instance as a DICOM file's bytes, as it arrives; ``whole_series``: the
+        caller wants every image of the series (one request instead of one per image)."""
         ...
 
     def store(self, files: list[bytes]) -> None:

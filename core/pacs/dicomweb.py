@@ -165,17 +165,22 @@ class DicomwebClient:
             )
         return [InstanceRef(_value(i, "SOPInstanceUID"), int_or_none(_value(i, "InstanceNumber"))) for i in found or []]
 
-    def fetch(self, study_uid: str, series_uid: str, sop_uids: list[str]) -> Iterator[tuple[str, bytes]]:
-        import pydicom
-
+    def fetch(
+        self, study_uid: str, series_uid: str, sop_uids: list[str], whole_series: bool = False
+    ) -> Iterator[tuple[str, bytes]]:
+        if whole_series:  # one streamed multipart response for the series
+            with self._calling("downloading images"):
+                stream = self.api.iter_series(study_instance_uid=study_uid, series_instance_uid=series_uid)
+                for ds in _guarded(stream, self, "downloading images"):
+                    yield str(ds.SOPInstanceUID), _encoded(ds)
+            return
         for sop in sop_uids:
             with self._calling("downloading images"):
                 ds = self.api.retrieve_instance(
                     study_instance_uid=study_uid, series_instance_uid=series_uid, sop_instance_uid=sop
                 )
-                buf = io.BytesIO()
-                pydicom.dcmwrite(buf, ds, enforce_file_format=True)
-            yield sop, buf.getvalue()
+                data = _encoded(ds)
+            yield sop, data
 
     def store(self, files: list[bytes]) -> None:
         import pydicom
@@ -192,6 +197,29 @@ class DicomwebClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _encoded(ds) -> bytes:
+    import pydicom
+
+    buf = io.BytesIO()
+    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def _guarded(stream, client: "DicomwebClient", what: str):
+    """A streamed response whose failures mid-way become PacsError too (the generator is
+    resumed outside the ``with`` that wraps its creation)."""
+    import requests
+
+    while True:
+        try:
+            ds = next(stream)
+        except StopIteration:
+            return
+        except (requests.exceptions.RequestException, ConnectionError, ValueError, KeyError, TypeError) as exc:
+            raise client._fail(exc, what) from None
+        yield ds
 
 
 def _short(exc: BaseException) -> str:

@@ -57,6 +57,7 @@ class DimseClient:
         from pynetdicom import AE
 
         ae = AE(ae_title=self.config.calling_ae)
+        ae.maximum_pdu_size = 0  # accept the PACS's largest PDUs (the default 16 kB costs a third of the speed)
         t = self.config.timeout_s
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = ae.connection_timeout = t
         for cx in contexts:
@@ -87,9 +88,12 @@ class DimseClient:
             raise PacsError(f"Cannot reach the PACS {self._where()}{tls}: no association could be opened.")
         try:
             yield assoc
-        finally:
-            if assoc.is_established:
-                assoc.release()
+        except BaseException:
+            if assoc.is_established:  # cancelled or failed mid-way: stop the PACS's transfer too
+                assoc.abort()
+            raise
+        if assoc.is_established:
+            assoc.release()
 
     def _check_alive(self, assoc, what: str) -> None:
         if assoc.is_aborted or not assoc.is_established:
@@ -186,12 +190,15 @@ class DimseClient:
         ]
 
     # ----------------------------------------------------------- retrieve
-    def fetch(self, study_uid: str, series_uid: str, sop_uids: list[str]) -> Iterator[tuple[str, bytes]]:
-        """One C-GET per image on one association: each image is handed on as it
-        arrives, so an interruption keeps every image before it."""
+    def fetch(
+        self, study_uid: str, series_uid: str, sop_uids: list[str], whole_series: bool = False
+    ) -> Iterator[tuple[str, bytes]]:
+        """C-GET on one association: the whole series in one request, or one request per
+        image; each image is handed on as it arrives, so an interruption keeps every image
+        before it."""
         from pydicom import Dataset
-        from pynetdicom import build_role, evt
         from pydicom import uid as U
+        from pynetdicom import build_role, evt
         from pynetdicom.sop_class import CTImageStorage, EnhancedCTImageStorage
         from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelGet as GET
 
@@ -213,28 +220,35 @@ class DimseClient:
         contexts = [GET, *((s, syntaxes) for s in storage)]
         roles = [build_role(s, scp_role=True) for s in storage]
         what = "downloading images"
+        requests = [None] if whole_series else list(sop_uids)
         with self._association(contexts, roles, [(evt.EVT_C_STORE, on_store)]) as assoc:
-            for sop in sop_uids:
+            for sop in requests:
                 self._check_alive(assoc, what)
                 ds = Dataset()
-                ds.QueryRetrieveLevel = "IMAGE"
+                ds.QueryRetrieveLevel = "SERIES" if sop is None else "IMAGE"
                 ds.StudyInstanceUID = study_uid
                 ds.SeriesInstanceUID = series_uid
-                ds.SOPInstanceUID = sop
+                if sop is not None:
+                    ds.SOPInstanceUID = sop
                 final = None
+                got = 0
                 for status, _ident in assoc.send_c_get(ds, GET):
                     if not status:
                         self._check_alive(assoc, what)
                         raise PacsError(f"The PACS {self._where()} did not answer while {what}.")
                     final = int(status.Status)
+                    while received:  # pending responses come after each image: hand it on now
+                        got += 1
+                        yield received.pop(0)
                 self._check_alive(assoc, what)
-                if final not in (SUCCESS, 0xB000) or not received:
-                    raise PacsError(
-                        f"The PACS {self._where()} did not send image {sop} (status "
-                        f"0x{(final or 0):04X}); is '{self.config.calling_ae}' allowed to retrieve from it?"
-                    )
                 while received:
+                    got += 1
                     yield received.pop(0)
+                if final not in (SUCCESS, 0xB000) or not got:
+                    raise PacsError(
+                        f"The PACS {self._where()} did not send {'the series' if sop is None else 'image ' + sop} "
+                        f"(status 0x{(final or 0):04X}); is '{self.config.calling_ae}' allowed to retrieve from it?"
+                    )
 
     # ----------------------------------------------------------- store
     def store(self, files: list[bytes]) -> None:

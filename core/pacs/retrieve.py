@@ -221,10 +221,12 @@ def retrieve_series(
         raise over_limit(staged_bytes / len(have))
     yield RetrieveProgress(STAGE_DOWNLOAD, done, total, f"{label}: {done} of {total} images", images_done=done)
     try:
-        for sop, data in client.fetch(study_uid, series.series_uid, todo):
+        for sop, data in client.fetch(study_uid, series.series_uid, todo, whole_series=not have):
             token.raise_if_cancelled()
             if sop not in names:
                 raise PacsDataError("The PACS sent an image that is not in the series; nothing was added.")
+            if (stage / names[sop]).is_file():  # sent twice: keep the first
+                continue
             if not have and done == 0 and len(data) * total > limit:  # judged on the first image, before the rest
                 raise over_limit(len(data))
             atomic_write_bytes(stage / names[sop], data)
@@ -241,6 +243,8 @@ def retrieve_series(
                 bytes_done=done_bytes,
                 images_done=done,
             )
+        if done < total:  # a streamed answer that ended early, without an error of its own
+            raise PacsError(f"The PACS {cfg.describe()} stopped sending in the middle of the series.")
     except PacsError as exc:
         raise PacsError(
             f"{exc} {done} of {total} images are kept aside (not in the worklist); run the retrieve again to "

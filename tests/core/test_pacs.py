@@ -8,6 +8,7 @@ as a DICOM series (tests/pacs_data.py).
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -288,13 +289,16 @@ def test_server_stopping_mid_transfer_leaves_nothing_and_the_retrieve_resumes(
             if getattr(ev, "images_done", 0) == 10:
                 server.kill()
     message = str(info.value)
-    assert "\n" not in message and "10 of 35 images are kept aside" in message, message
+    kept = re.search(r"(\d+) of 35 images are kept aside \(not in the worklist\)", message)
+    assert "\n" not in message and kept, message
+    kept = int(kept.group(1))  # 10, or more when a streamed answer had buffered some
+    assert 10 <= kept < 35 and len(list((tmp_path / STAGING).rglob("*.dcm"))) == kept
     assert list(p.name for p in tmp_path.iterdir()) == [STAGING]  # no case in the worklist
     with pytest.raises(Exception, match="no cases"):
         scan_folder(tmp_path)
     server.start()
     result = run_to_end(retrieve_series(open_client(cfg), study.study_uid, tmp_path))
-    assert result.resumed == 10 and result.n_images == 35
+    assert result.resumed == kept and result.n_images == 35
     assert [c.label for c in scan_folder(tmp_path).cases] == [result.case_id]
     assert load_ct(result.ct).shape == (512, 512, 35)
 
@@ -374,7 +378,7 @@ def test_cli_pacs_find_get_send(loaded, ctich, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     (row,) = [line for line in out.splitlines() if "CTICH-052" in line]
     study_uid = row.split("\t")[0]
-    assert "ACC052" in row and "\tCT\t" in row
+    assert "ACC052" in row and "CT" in row.split("\t")[5].split("/")
     assert main(["pacs", "find", "--study", study_uid]) == 0
     assert "HEAD 5mm" in capsys.readouterr().out
 
