@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
@@ -20,7 +20,8 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit
 
 from core.errors import ConfigError, HemaRelayError
 from core.pacs import credentials
-from core.pacs.client import PacsClient, open_client
+from core.pacs.client import PacsClient
+from core.pacs.connect import open_client
 from core.pacs.config import DICOMWEB, PacsConfig
 from core.pacs.send import send_case
 from core.provenance import prediction_model
@@ -31,15 +32,12 @@ from .pacs_settings_dialog import PacsSettingsDialog
 from .settings import save_settings
 from .workers import Job, start_job
 
-if TYPE_CHECKING:
-    from .window import MainWindow
-
 
 class PacsController(QObject):
     caseRetrieved = Signal(object)  # the worklist folder (Path) a new case went into
     jobStarted = Signal(object)  # Job, for the status bar
 
-    def __init__(self, window: "MainWindow") -> None:
+    def __init__(self, window) -> None:  # the MainWindow (not imported: no import cycle)
         super().__init__(window)
         self.window = window
         self._password = ""  # typed in this session: memory only

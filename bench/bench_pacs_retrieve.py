@@ -26,14 +26,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from core.datasets import shared_data_root  # noqa: E402
-from core.pacs.client import StudyQuery, open_client  # noqa: E402
-from core.pacs.config import PacsConfig  # noqa: E402
-from core.pacs.retrieve import STAGE_CHECK, retrieve_series  # noqa: E402
-from core.progress import drive  # noqa: E402
+from core.datasets import shared_data_root
+from core.pacs.client import StudyQuery
+from core.pacs.connect import open_client
+from core.pacs.config import PacsConfig
+from core.pacs.retrieve import STAGE_CHECK, retrieve_series
+from core.progress import drive
 
-from orthanc import ALLOWED_AET, ORTHANC_AET, PASSWORD, USER, OrthancServer, orthanc_unavailable_reason  # noqa: E402
-from pacs_data import series_from_nifti, write_files  # noqa: E402
+from orthanc import ALLOWED_AET, ORTHANC_AET, PASSWORD, USER, OrthancServer, orthanc_unavailable_reason
+from pacs_data import series_from_nifti, write_files
 
 MB = 1e6
 

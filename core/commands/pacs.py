@@ -71,7 +71,7 @@ def _prompt(question: str) -> str | None:
 
 def _client(args):
     from ..pacs import credentials
-    from ..pacs.client import open_client
+    from ..pacs.connect import open_client
     from ..pacs.config import load_pacs_config
 
     cfg = load_pacs_config().require()

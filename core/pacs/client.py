@@ -3,7 +3,8 @@ answers, and :class:`PacsClient`, which :mod:`.dicomweb` and :mod:`.dimse` imple
 
 Queries and answers are plain dataclasses (the GUI shows them, the CLI prints
 them); every call raises :class:`~core.pacs.errors.PacsError` with one line a
-user can act on, never a library's exception.
+user can act on, never a library's exception. :func:`core.pacs.connect.open_client`
+makes the client of the configured protocol.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ from dataclasses import dataclass
 from typing import Iterator, Protocol
 
 from ..errors import ConfigError
-from .config import DICOMWEB, PacsConfig
-from .credentials import Prompt
+from .config import PacsConfig
 
 _DATE_RE = re.compile(r"^\d{4}-?\d{2}-?\d{2}$")
 
@@ -117,20 +117,6 @@ class PacsClient(Protocol):
         ...
 
     def close(self) -> None: ...
-
-
-def open_client(cfg: PacsConfig, prompt: Prompt | None = None) -> PacsClient:
-    """The client for the configured protocol (validated; the password from
-    :mod:`.credentials`, asked through ``prompt`` when nowhere else)."""
-    cfg = cfg.require()
-    if cfg.protocol == DICOMWEB:
-        from .credentials import password
-        from .dicomweb import DicomwebClient
-
-        return DicomwebClient(cfg, password(cfg, prompt))
-    from .dimse import DimseClient
-
-    return DimseClient(cfg)
 
 
 def int_or_none(value) -> int | None:

@@ -19,7 +19,8 @@ import pytest
 from core.errors import CancelledError, ConfigError
 from core.io import load_ct, load_mask, save_mask
 from core.io.dicom_source import mask_on_source_frames, read_frames, series_files
-from core.pacs.client import StudyQuery, open_client
+from core.pacs.client import StudyQuery
+from core.pacs.connect import open_client
 from core.pacs.config import PacsConfig, pacs_from_toml
 from core.pacs.errors import PacsDataError, PacsError
 from core.pacs.retrieve import STAGING, retrieve_series
