@@ -133,7 +133,19 @@ def build_sr(
     except (ValueError, TypeError, AttributeError) as exc:
         raise InputError(f"The structured report could not be built ({exc}).") from None
     sr.SoftwareVersions = __version__
+    sr.CodingSchemeIdentificationSequence = [_private_scheme()]
     return sr
+
+
+def _private_scheme():
+    """Declares the private coding scheme (PS3.3 C.12.1.1.2.1) so readers know whose codes they are."""
+    from pydicom.dataset import Dataset
+
+    d = Dataset()
+    d.CodingSchemeDesignator = PRIVATE_SCHEME
+    d.CodingSchemeName = "Hematoma Relay measurement codes"
+    d.CodingSchemeResponsibleOrganization = "Hematoma Relay"
+    return d
 
 
 def _person(user: str) -> str:

@@ -143,6 +143,7 @@ def build_seg(
         else None,
         tracking_uid=tracking_uid or hd.UID(),
         tracking_id="hematoma",
+        display_color=hd.color.CIELabColor.from_rgb(220, 40, 40),  # red, as the application shows it
     )
     try:
         with warnings.catch_warnings():
