@@ -21,6 +21,7 @@ else:  # Python 3.10 (requires-python >= 3.10): the same parser, as a package
 
 from core.errors import ConfigError
 from core.io import atomic_write_text
+from core.pacs.config import PacsConfig, pacs_from_toml, pacs_to_toml
 from core.site.setup import SiteSetup
 from core.user_dirs import config_dir
 from core.cases.worklist import default_user
@@ -66,6 +67,7 @@ class Settings:
     prediction: OverlayPrefs = OverlayPrefs(opacity=0.9, outline=True)
     last_folder: str = ""
     site: SiteSetup = SiteSetup()  # this site in the training ring
+    pacs: PacsConfig = PacsConfig()  # the hospital's PACS (no password: core/pacs/credentials.py)
 
     def validated(self) -> "Settings":
         for p in self.presets:
@@ -83,7 +85,7 @@ class Settings:
         for o in (self.manual, self.prediction):
             if not (0.0 <= o.opacity <= 1.0):
                 raise ConfigError(f"overlay opacity {o.opacity:g} is outside 0 to 1.")
-        return self
+        return self  # the PACS set-up is checked where it is used (a moved CA file must not void the rest)
 
 
 def settings_path() -> Path:
@@ -96,6 +98,7 @@ def _to_toml(s: Settings) -> dict:
     site = {k: v for k, v in asdict(s.site).items() if v is not None}  # TOML has no null
     site["overrides"] = list(s.site.overrides)
     d["site"] = site
+    d["pacs"] = pacs_to_toml(s.pacs)
     return d
 
 
@@ -140,6 +143,8 @@ def _from_toml(d: dict) -> Settings:
             )
         if "site" in d:
             kw["site"] = _site_from_toml(d["site"])
+        if "pacs" in d:
+            kw["pacs"] = pacs_from_toml(d["pacs"])
         for name in ("manual", "prediction"):
             if name in d:
                 o = d[name]

@@ -35,6 +35,7 @@ from .actions import build_actions
 from .case_controller import CaseController
 from .edit_controller import EditController
 from .mask_hu_dialog import MaskHUDialog
+from .pacs_controller import PacsController
 from .menus import add_menus, build_viewer_actions, connect_viewer_actions
 from .errors import show_error, user_message
 from .panels import DisplayPanel, ReportPanel, ToolsPanel, WorklistPanel
@@ -103,6 +104,7 @@ class MainWindow(QMainWindow):
             open_folder=lambda: str(self.worklist.folder) if self.worklist is not None else "",
         )
         self.predictions = PredictionController(self)
+        self.pacs = PacsController(self)  # File > Get studies from PACS…, Send to PACS, PACS settings…
         for name, style in styles.items():
             self.viewer.set_style(name, style)
         # the ring's child processes wait on their own threads: never starve case jobs
@@ -149,6 +151,8 @@ class MainWindow(QMainWindow):
             a.open_folder,
             a.open_file,
             a.open_dicom,
+            None,
+            *self.pacs.actions(),
             None,
             a.save,
             a.close_case,
@@ -226,6 +230,8 @@ class MainWindow(QMainWindow):
         c.message.connect(self.status)
         c.failed.connect(lambda text: self.error_text(text))
         c.jobStarted.connect(self._track_job)
+        self.pacs.jobStarted.connect(self._track_job)
+        self.pacs.caseRetrieved.connect(self.open_folder)  # the worklist shows the new case
         self._connect_ring()
 
     def _connect_ring(self) -> None:

@@ -14,9 +14,10 @@ import pytest
 
 from core.cases.datasets import shared_data_root
 
-# The real-sshd fixtures (sshd, sshd_factory), registered once for every test
+# The real-sshd fixtures (sshd, sshd_factory) and the real Orthanc PACS (orthanc,
+# orthanc_factory), registered once for every test
 # module, so that the whole run shares one session sshd.
-pytest_plugins = ["sshd"]
+pytest_plugins = ["sshd", "orthanc"]
 
 
 def _require(var: str) -> bool:

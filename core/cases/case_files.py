@@ -14,7 +14,8 @@ unsaved edits           ``.mask_051.recovery.npz``         ``.mask_scan.recovery
 =====================  ==================================  =========================
 
 The NIfTI extension is recognised in any letter case (``CT_051.NII.GZ``); a
-DICOM folder's case id is the folder's name. Predictions go beside the CT or
+DICOM folder's case id is the folder's name (``ct_051/``, a series retrieved from
+the PACS, is case ``051`` of its folder's worklist). Predictions go beside the CT or
 into another folder (``hemarelay predict -o DIR``).
 """
 
@@ -39,9 +40,12 @@ def is_nifti_name(name: str) -> bool:
 
 
 def is_case_ct(path: str | Path) -> bool:
-    """A CT of a site folder: ``ct_<id>.nii(.gz)``."""
-    name = Path(path).name
-    return is_nifti_name(name) and _CT_PREFIX.match(name) is not None
+    """A CT of a site folder: ``ct_<id>.nii(.gz)``, or a DICOM folder ``ct_<id>/``
+    (a series retrieved from the PACS: :mod:`core.pacs.retrieve`)."""
+    p = Path(path)
+    if _CT_PREFIX.match(p.name) is None:
+        return False
+    return is_nifti_name(p.name) or p.is_dir()
 
 
 def case_id(ct_path: str | Path) -> str:

@@ -34,6 +34,9 @@ COMMANDS: dict[str, Command] = {
     "ring": Command("core.commands.ring", "train across sites by cyclic weight transfer"),
     "experiment": Command("core.commands.experiment", "reproduce the paper: SSL on each site vs MSL through the ring"),
     "flare": Command("core.commands.flare", "train as an NVIDIA FLARE cyclic job (optional extra)"),
+    "pacs": Command(
+        "core.commands.pacs", "the hospital's PACS: find studies, get CT series into the worklist, send SEG + SR back"
+    ),
     "gui": Command("core.commands.gui", "open the desktop application (worklist, viewer, mask editing, reports)"),
 }
 

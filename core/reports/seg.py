@@ -14,7 +14,7 @@ does by default; reading back gives them as zeros.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +75,7 @@ _TYPE2 = (
 )
 
 
-def _with_type2_attributes(ds):
+def with_type2_attributes(ds):
     """The in-memory header with absent type-2 attributes present and empty (the
     source files are never modified)."""
     for key in _TYPE2:
@@ -89,6 +89,25 @@ def write_seg(
 ) -> SegResult:
     """Write ``mask`` (on the working grid of the series in ``ct_dir``) as a DICOM SEG at ``out``
     (atomically). ``automatic`` marks a model's mask; ``algorithm`` names the model."""
+    seg, result = build_seg(ct_dir, mask, automatic=automatic, algorithm=algorithm)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        seg.save_as(str(tmp))
+    return replace(result, path=out)
+
+
+def build_seg(
+    ct_dir: str | Path,
+    mask: Volume,
+    *,
+    automatic: bool = False,
+    algorithm: str = "",
+    series_uid: str = "",
+    sop_uid: str = "",
+    tracking_uid: str = "",
+):
+    """The SEG dataset (highdicom) and what it holds, without writing it. New UIDs unless
+    given (``core.pacs.send`` derives them from the mask, so re-sending replaces)."""
     import highdicom as hd
     import pydicom
     from pydicom.sr.codedict import codes
@@ -108,7 +127,7 @@ def write_seg(
                 "are wider than the working slices): no source image holds any of it."
             )
         raise InputError("The mask is empty: there is no hematoma to store in a segmentation.")
-    sources = [_with_type2_attributes(pydicom.dcmread(str(f), stop_before_pixels=True)) for f in files]
+    sources = [with_type2_attributes(pydicom.dcmread(str(f), stop_before_pixels=True)) for f in files]
     segment = hd.seg.SegmentDescription(
         segment_number=1,
         segment_label=SEGMENT_LABEL,
@@ -122,8 +141,9 @@ def write_seg(
         )
         if automatic
         else None,
-        tracking_uid=hd.UID(),
+        tracking_uid=tracking_uid or hd.UID(),
         tracking_id="hematoma",
+        display_color=hd.color.CIELabColor.from_rgb(220, 40, 40),  # red, as the application shows it
     )
     try:
         with warnings.catch_warnings():
@@ -134,9 +154,9 @@ def write_seg(
                 pixel_array=pixels.astype(bool),
                 segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
                 segment_descriptions=[segment],
-                series_instance_uid=hd.UID(),
+                series_instance_uid=series_uid or hd.UID(),
                 series_number=9901,
-                sop_instance_uid=hd.UID(),
+                sop_instance_uid=sop_uid or hd.UID(),
                 instance_number=1,
                 manufacturer="Hematoma Relay",
                 manufacturer_model_name="Hematoma Relay",
@@ -146,11 +166,8 @@ def write_seg(
             )
     except (ValueError, TypeError, AttributeError) as exc:
         raise InputError(f"{ct_dir}: the segmentation could not be built over this series ({exc}).") from None
-    out = Path(out)
-    with atomic_path(out) as tmp:
-        seg.save_as(str(tmp))
-    return SegResult(
-        out,
+    return seg, SegResult(
+        Path(),
         len(frames),
         int(np.count_nonzero(pixels.any(axis=(1, 2)))),
         int(np.count_nonzero(pixels)),

@@ -20,6 +20,7 @@ from .codec import OPTIMIZER_JSON_KEY, read_header
 from .manifest import BROKEN_LEASES_DIR, LEASE, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR
 
 _CASE_FILE_RE = re.compile(r"^(?:ct|mask)_(.+?)\.")
+_CASE_DIR_RE = re.compile(r"^ct_(.+)$")
 _ALLOWED = [
     (re.compile(rf"^{re.escape(MANIFEST)}$"), "json"),
     (re.compile(rf"^{re.escape(LEASE)}$"), "json"),
@@ -38,10 +39,14 @@ class PrivacyFinding:
 
 def forbidden_terms(data_dir: Path) -> set[str]:
     """What must never reach the server from a site folder: its absolute path,
-    every file's path, name and stem, and CT-ICH case ids (``ct_049`` -> ``049``)."""
+    every file's path, name and stem, CT-ICH case ids (``ct_049`` -> ``049``), and for
+    a DICOM case folder (``ct_<id>/``, a series from the PACS) its name, its case id and
+    the patient and study identifiers of its images."""
     data_dir = Path(data_dir)
     terms = {str(data_dir), str(data_dir.resolve())}
     for p in data_dir.rglob("*"):
+        if p.is_dir() and _CASE_DIR_RE.match(p.name):  # a DICOM case (ct_<id>/, e.g. from the PACS)
+            terms |= {str(p.resolve()), p.name, _CASE_DIR_RE.match(p.name).group(1), *_dicom_terms(p)}
         if not p.is_file():
             continue
         terms |= {str(p.resolve()), p.name, p.name.split(".")[0]}
@@ -49,6 +54,26 @@ def forbidden_terms(data_dir: Path) -> set[str]:
         if m:
             terms.add(m.group(1))
     return {t for t in terms if len(t) >= 2}
+
+
+def _dicom_terms(folder: Path) -> set[str]:
+    """Who and what a DICOM case folder is about (from its first image's header): patient id,
+    name and its parts, accession number, study and series UIDs."""
+    import pydicom
+
+    for f in sorted(folder.iterdir()):
+        if not f.is_file() or f.name.startswith("."):
+            continue
+        try:
+            ds = pydicom.dcmread(str(f), stop_before_pixels=True)
+        except Exception:  # noqa: BLE001 - not a DICOM file: the next one
+            continue
+        name = str(ds.get("PatientName", "") or "")
+        values = [name, *name.split("^")]
+        values += [str(ds.get(k, "") or "") for k in ("PatientID", "AccessionNumber")]
+        values += [str(ds.get(k, "") or "") for k in ("StudyInstanceUID", "SeriesInstanceUID")]
+        return {v.strip() for v in values if len(v.strip()) >= 3}
+    return set()
 
 
 def _term_patterns(terms: Iterable[str]) -> list[tuple[str, re.Pattern[str]]]:
