@@ -27,10 +27,10 @@ The simulated reviewer (rules fixed so that figures compare):
   the error on its slice (1), delete part (1), brush or eraser on one slice
   (ceil(thickness / brush diameter) strokes, painting that slice's error
   exactly; the brush is the application's default, 4 mm);
-- with the click tool it clicks first (positive on a missed bleed, negative on
-  a false one, all clicks of the session together, as in the application);
-  when a click does not raise Dice, that click is spent and the reviewer
-  accepts the session and uses today's best tool on that error instead;
+- with the click tool, the click tool is one more tool (1 click: positive on a
+  missed bleed, negative on a false one, all clicks of the session together, as
+  in the application), taken when its gain is the best per click (ties go to the
+  click); using another tool accepts the click session first;
 - it stops at Dice 0.85 or when the budget is spent.
 
 The click tool and the tools are the application's own functions
@@ -147,25 +147,24 @@ class Reviewer:
             if error is None:
                 break
             positive, region, seed = error
+            now = self._dice(mask)
+            name, cost, new = self._best_tool(mask, positive, region, seed)
             if self.use_clicks:
+                # the click tool is one more tool: its preview is the session's mask with this click
                 clicks = session_clicks + [Click(*seed, positive=positive)]
                 result = self.case.context.segment(session_start.astype(np.uint8), clicks)
                 self.latencies.append(result.seconds)
-                spent += 1
-                new = result.mask.astype(bool)
-                if self._dice(new) > self._dice(mask):
-                    mask, session_clicks = new, clicks
+                clicked = result.mask.astype(bool)
+                gain = self._dice(clicked) - now
+                if gain > 0 and gain >= (self._dice(new) - now) / cost:  # ties go to the click
+                    mask, session_clicks = clicked, clicks
+                    spent += 1
                     trace.steps.append(Step(spent, self._dice(mask), "click " + ("+" if positive else "-")))
                     continue
-                trace.steps.append(Step(spent, self._dice(mask), "click (no gain)"))
-                session_start, session_clicks = mask.copy(), []  # accept the session, use a tool
-                if spent >= self.budget:
-                    break
-            name, cost, new = self._best_tool(mask, positive, region, seed)
             spent += cost
             mask = new
             trace.steps.append(Step(spent, self._dice(mask), name))
-            session_start, session_clicks = mask.copy(), []
+            session_start, session_clicks = mask.copy(), []  # a tool ends the click session (Enter)
         return trace
 
     # ----------------------------------------------------------- errors

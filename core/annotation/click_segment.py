@@ -85,7 +85,10 @@ class ClickContext:
     prob_w: np.ndarray  # working-grid probabilities of the crop (rows, cols, slices), current clicks
     auto_w: np.ndarray  # the same without any click
     prob: np.ndarray  # stack-layout float32 probabilities (current clicks), 0 outside the brain
+    hu: np.ndarray | None = None  # the CT in stack layout (for the edge growth)
     near_mm: float = NEAR_MM
+    positive_threshold: float = THRESHOLD  # probability above which a positive click's part counts
+    edge_growth_mm: float = 0.0  # grow a positive click's part into adjacent blood-like voxels, in-plane
     _reaching: dict[int, frozenset[Click]] = field(default_factory=dict)  # slice -> clicks its probabilities used
 
     @property
@@ -116,7 +119,10 @@ class ClickContext:
         message = ""
         positives = [c for c in clicks if c.positive]
         if positives:
-            grown = self._parts_near(fg, positives)
+            fg_pos = fg if self.positive_threshold == THRESHOLD else self.prob > self.positive_threshold
+            grown = self._parts_near(fg_pos, positives)
+            if self.edge_growth_mm > 0 and grown.any():
+                grown = self._grow_edge(grown)
             if not grown.any():
                 message = "Click bleed: the model sees no bleed at the click; draw it with the brush."
             new |= grown
@@ -213,6 +219,28 @@ class ClickContext:
         _paint_labels(out, labels, wanted)
         return out
 
+    def _grow_edge(self, region: np.ndarray) -> np.ndarray:
+        """``region`` grown in-plane by up to ``edge_growth_mm`` into brain voxels whose HU
+        lies between the region's median minus 20 (at least 40) and 90: the network
+        finds the bleed, and its edge follows the clot (the fill's rule, EdgeRule)."""
+        assert self.hu is not None
+        box = _grown_box(region, self.stack.shape, (1, *self._px(self.edge_growth_mm)))
+        sub = region[box]
+        hu = self.hu[box]
+        low = max(40.0, float(np.median(hu[sub])) - 20.0)
+        allowed = (hu >= low) & (hu <= 90.0) & self.brain[box]
+        sr, sc = self.stack.spacing[1:]
+        r = self._px(self.edge_growth_mm)
+        yy, xx = np.ogrid[-r[0] : r[0] + 1, -r[1] : r[1] + 1]
+        disk = ((yy * sr) ** 2 + (xx * sc) ** 2 <= self.edge_growth_mm**2)[None]
+        grown = ndimage.binary_dilation(sub, structure=disk) & allowed | sub
+        out = region.copy()
+        out[box] = grown
+        return out
+
+    def _px(self, mm: float) -> tuple[int, int]:
+        return tuple(int(math.ceil(mm / s)) for s in self.stack.spacing[1:])  # type: ignore[return-value]
+
     def _removed_by(self, mask: np.ndarray, fg: np.ndarray, c: Click) -> np.ndarray:
         """What a negative click clears: near the click, and what the network no
         longer calls blood in the part of ``mask`` the click falls in."""
@@ -225,6 +253,11 @@ class ClickContext:
             _paint_labels(part, labels, {int(labels[c.k, c.row, c.col])})
             out |= part & ~fg
         return out
+
+
+def _grown_box(mask: np.ndarray, shape, margin) -> tuple[slice, slice, slice]:
+    idx = [np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis))) for axis in range(3)]
+    return tuple(slice(max(int(i[0]) - m, 0), min(int(i[-1]) + 1 + m, n)) for i, m, n in zip(idx, margin, shape))  # type: ignore[return-value]
 
 
 def _paint_labels(out: np.ndarray, labels: np.ndarray, wanted: set[int]) -> None:
@@ -276,6 +309,7 @@ def prepare_clicks(
         auto_w.copy(),
         auto_w,
         np.zeros(stack.shape, np.float32),
+        hu=np.asarray(hu),
     )
     context._to_stack([int(k) for k in grid.slices])
     yield Progress(STAGE_PREPARE, total, total, "ready")
