@@ -24,7 +24,7 @@ from core.pacs.client import PacsClient
 from core.pacs.connect import open_client
 from core.pacs.config import DICOMWEB, PacsConfig
 from core.pacs.send import send_case
-from core.provenance import prediction_model
+from core.cases.provenance import prediction_model
 
 from .errors import user_message
 from .pacs_dialog import PacsDialog

@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the test Orthanc and data writer
 
-from core.datasets import shared_data_root
+from core.cases.datasets import shared_data_root
 from core.pacs.client import StudyQuery
 from core.pacs.connect import open_client
 from core.pacs.config import PacsConfig

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generator
 
-from ..case_files import case_files
-from ..datasets import list_cases
+from ..cases.case_files import case_files
+from ..cases.datasets import list_cases
 from ..errors import HemaRelayError, InputError
 from ..io import atomic_write_bytes, atomic_write_text, load_ct
 from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress

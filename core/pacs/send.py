@@ -21,7 +21,7 @@ from typing import Generator
 
 import numpy as np
 
-from ..case_files import CaseFiles, case_files
+from ..cases.case_files import CaseFiles, case_files
 from ..errors import InputError
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from .client import PacsClient
@@ -83,7 +83,7 @@ def check_sendable(paths: CaseFiles) -> str:
     """The case's status when it may be sent; else InputError saying why not."""
     from ..annotation.recovery import pending_recovery
     from ..reports.seg import why_no_seg
-    from ..worklist import StatusStore
+    from ..cases.worklist import StatusStore
 
     reason = why_no_seg(paths.ct)
     if reason:
@@ -118,7 +118,7 @@ def build_objects(paths: CaseFiles, include_pdf: bool, model_version: str = "", 
     from ..reports.case import CanonicalCase, measure_canonical
     from ..reports.pdf import write_case_pdf
     from ..reports.seg import build_seg, with_type2_attributes
-    from ..worklist import StatusStore
+    from ..cases.worklist import StatusStore
 
     ct = load_ct(paths.ct)
     mask = load_mask(paths.mask, ct)

@@ -13,7 +13,7 @@ import pytest
 from core.io import load_ct, load_mask
 from core.io.dicom_source import mask_on_source_frames, read_frames, series_files
 from core.pacs.config import PacsConfig
-from core.worklist import CaseStatus
+from core.cases.worklist import CaseStatus
 
 from gui_helpers import wait_until
 from orthanc import PASSWORD, USER

@@ -28,7 +28,7 @@ from core.pacs.send import send_case
 from core.pacs.sr import read_sr
 from core.progress import CancelToken, run_collecting, run_to_end
 from core.reports.seg import read_seg_on_frames
-from core.worklist import CaseStatus, scan_folder
+from core.cases.worklist import CaseStatus, scan_folder
 
 from orthanc import ALLOWED_AET, ORTHANC_AET, PASSWORD, USER
 from pacs_data import mask_onto, series_from_nifti
