@@ -17,7 +17,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.annotation import Tool
 from core.annotation.planes import Plane
-from core.cases.measurements import MeasureKind, load_measurements, measurements_path
+from core.cases.case_files import measurements_path
+from core.cases.measurements import MeasureKind, load_measurements
 
 from gui_helpers import open_case
 
