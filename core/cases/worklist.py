@@ -197,6 +197,25 @@ class Worklist:
     cases: list[WorklistCase]
     problems: dict[Path, str] = field(default_factory=dict)  # case folder -> status file error
 
+    def judged(self, *statuses: CaseStatus) -> list[Case]:
+        """The cases a clinician has marked with one of ``statuses`` whose saved mask
+        is the mask that was judged (saved, no unsaved edits pending): the one query
+        behind :meth:`approved` and :meth:`reviewed` (as MONAI Label's datastore
+        answers "which images are labelled" in one place)."""
+        return [
+            c.case
+            for c in self.cases
+            if c.status is not None and c.status.status in statuses and c.has_mask and c.unsaved is None
+        ]
+
+    def approved(self) -> list[Case]:
+        """The cases approved for training: what this site's training turn trains on."""
+        return self.judged(CaseStatus.APPROVED)
+
+    def reviewed(self) -> list[Case]:
+        """The cases reviewed or approved for training: what a new model version is judged on."""
+        return self.judged(CaseStatus.REVIEWED, CaseStatus.APPROVED)
+
     def find(self, label: str) -> WorklistCase:
         for c in self.cases:
             if c.label == label:
