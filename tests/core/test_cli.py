@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,18 +12,13 @@ from core import cli
 from core.commands import COMMANDS, console
 from core.progress import Progress, drive, format_eta
 
+from fresh_python import run_fresh
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fresh(code: str) -> str:
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        timeout=120,
-    )
+    r = run_fresh(code)
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
 
