@@ -18,7 +18,6 @@ from core.cases.measurements import (
     MeasureKind,
     load_measurements,
     make_measurement,
-    measurements_path,
     midline_shift,
     save_measurements,
 )
@@ -74,7 +73,7 @@ class MeasureController(QObject):
     @property
     def path(self):
         assert self.session is not None
-        return measurements_path(self.session.paths.mask)
+        return self.session.paths.measurements
 
     def set_kind(self, kind: MeasureKind) -> None:
         self.kind = kind

@@ -26,7 +26,7 @@ from core.errors import CancelledError, HemaRelayError
 from core.ring.errors import ServerUnreachableError
 from core.cases.case_files import Case
 from core.site.autoturn import AutoTurnBudget
-from core.site.evaluate import held_out_cases, not_enough_cases, reviewed_cases, score_model_in_child
+from core.site.evaluate import held_out_cases, not_enough_cases, score_model_in_child
 from core.site.gates import MIN_CASES_TO_JUDGE, describe, enough, judge
 from core.site.scheduler import SiteScheduler, TurnEnded
 from core.site.setup import SiteSetup
@@ -239,7 +239,7 @@ class RingController(QObject):
                 "No site data folder is set; choose it under Training > Site and server "
                 "to evaluate new weights on this site's reviewed cases."
             )
-        return reviewed_cases(scan_folder(self.setup.data_folder))
+        return scan_folder(self.setup.data_folder).reviewed()
 
     def evaluate(self, version: int, quiet: bool = False) -> None:
         """Score a kept version on the site's reviewed cases (queued; one at a time)."""

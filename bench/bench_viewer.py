@@ -67,6 +67,21 @@ def prepare(case: str, folder: Path) -> None:
     save_mask(pred, ct, folder / f"pred_{case}.nii.gz")
 
 
+def open_case_in(app, w, folder: Path, case: str):
+    """Open ``case`` of ``folder`` in the main window ``w``: its session, or None
+    (said on stderr) when it did not open within a minute."""
+    w.controller.ask = lambda *a: "Discard"
+    w.open_folder(folder)
+    w.open_label(case)
+    end = time.monotonic() + 60
+    while w.controller.session is None and time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.005)
+    if w.controller.session is None:
+        print("the case did not open", file=sys.stderr)
+    return w.controller.session
+
+
 def summary(label: str, ms: list[float]) -> str:
     ms = sorted(ms)
     p95 = ms[int(0.95 * (len(ms) - 1))]
@@ -97,16 +112,8 @@ def main() -> int:
         w = MainWindow(Settings(user="bench"))
         w.show()
         w.view.view.resize(args.size, args.size)
-        w.controller.ask = lambda *a: "Discard"
-        w.open_folder(tmp)
-        w.open_label(args.case)
-        end = time.monotonic() + 60
-        while w.controller.session is None and time.monotonic() < end:
-            app.processEvents()
-            time.sleep(0.005)
-        s = w.controller.session
+        s = open_case_in(app, w, tmp, args.case)
         if s is None:
-            print("the case did not open", file=sys.stderr)
             return 1
         view = w.view
         viewport = view.view.viewport()

@@ -38,8 +38,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from bench_gui_stall import gemm_gflops  # noqa: E402
-from bench_viewer import prepare, summary  # noqa: E402
+from bench_viewer import open_case_in, prepare, summary  # noqa: E402
+from machine import gemm_gflops  # noqa: E402
 
 
 def main() -> int:
@@ -64,16 +64,8 @@ def main() -> int:
         w = MainWindow(Settings(user="bench"))
         w.resize(1900, 1050)
         w.show()
-        w.controller.ask = lambda *a: "Discard"
-        w.open_folder(tmp)
-        w.open_label(args.case)
-        end = time.monotonic() + 60
-        while w.controller.session is None and time.monotonic() < end:
-            app.processEvents()
-            time.sleep(0.005)
-        s = w.controller.session
+        s = open_case_in(app, w, tmp, args.case)
         if s is None:
-            print("the case did not open", file=sys.stderr)
             return 1
         for _ in range(20):
             app.processEvents()
@@ -113,34 +105,24 @@ def main() -> int:
 
         rng = np.random.default_rng(0)
         shape = s.hu.shape
-        ms = []
-        for _ in range(args.moves):
-            voxel = tuple(int(rng.integers(0, n)) for n in shape)
-            t = time.perf_counter()
-            area.set_cursor(voxel)
-            repaint()
-            ms.append((time.perf_counter() - t) * 1000)
+
+        def crosshair_moves(count: int, paint) -> list[float]:
+            """ms per move of the crosshair to a random voxel, painted by ``paint``."""
+            ms = []
+            for _ in range(count):
+                voxel = tuple(int(rng.integers(0, n)) for n in shape)
+                t = time.perf_counter()
+                area.set_cursor(voxel)
+                paint()
+                ms.append((time.perf_counter() - t) * 1000)
+            return ms
+
+        ms = crosshair_moves(args.moves, repaint)
         app.processEvents()
         print(summary("crosshair move (3 views change)", ms))
-
-        ms = []
-        for _ in range(args.moves // 2):
-            voxel = tuple(int(rng.integers(0, n)) for n in shape)
-            t = time.perf_counter()
-            area.set_cursor(voxel)
-            repaint_each()
-            ms.append((time.perf_counter() - t) * 1000)
-        print(summary("crosshair move, 3 separate repaints", ms))
-
+        print(summary("crosshair move, 3 separate repaints", crosshair_moves(args.moves // 2, repaint_each)))
         area.set_difference_mode(True)
-        ms = []
-        for _ in range(args.moves // 2):
-            voxel = tuple(int(rng.integers(0, n)) for n in shape)
-            t = time.perf_counter()
-            area.set_cursor(voxel)
-            repaint()
-            ms.append((time.perf_counter() - t) * 1000)
-        print(summary("crosshair move, difference view", ms))
+        print(summary("crosshair move, difference view", crosshair_moves(args.moves // 2, repaint)))
         area.set_difference_mode(False)
         w.close()
         return 0

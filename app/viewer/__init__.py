@@ -1,7 +1,8 @@
 """The viewer: three linked slice views, windowing and overlays."""
 
 from .overlays import OverlayStyle
-from .slice_view import CursorInfo, Drawing, SliceView
+from .marks import Drawing
+from .slice_view import CursorInfo, SliceView
 from .viewer_area import Layout, PreviewBar, ViewerArea
 from .windowing import WindowLevel, Windower
 

@@ -9,8 +9,9 @@ Pixels are scaled to millimetres, so view coordinates are mm in the slice
 plane and 0.4 x 5 mm coronal pixels look as tall as they are.
 
 The view draws a crosshair at the linked cursor (set by
-:class:`~app.viewer.viewer_area.ViewerArea`) and any measurements on the
-shown slice. Keyboard bindings live in :mod:`app.menus`; the mouse's in
+:class:`~app.viewer.viewer_area.ViewerArea`), any measurements on the shown
+slice, the threshold box and the brush outline (:mod:`app.viewer.marks`).
+Keyboard bindings live in :mod:`app.menus`; the mouse's in
 :mod:`app.viewer.view_box`.
 """
 
@@ -21,20 +22,13 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainterPath, QPen, QTransform
-from PySide6.QtWidgets import (
-    QGraphicsEllipseItem,
-    QGraphicsPathItem,
-    QGraphicsRectItem,
-    QHBoxLayout,
-    QLabel,
-    QSlider,
-    QWidget,
-)
+from PySide6.QtGui import QTransform
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QWidget
 
 from core.annotation import AxialStack
 from core.annotation.planes import Plane, PlaneGeometry
 
+from .marks import Drawing, SliceMarks
 from .overlays import (
     ADDED_RGB,
     MANUAL_RGB,
@@ -53,8 +47,6 @@ from .windowing import WindowLevel, Windower
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 PAGE = 10  # slices per PgUp/PgDn
-CROSSHAIR_RGB = (80, 200, 120)
-MEASURE_RGB = (255, 230, 0)
 
 
 @dataclass(frozen=True)
@@ -68,15 +60,6 @@ class CursorInfo:
     def text(self) -> str:
         x, y, z = self.world_mm
         return f"({x:.1f}, {y:.1f}, {z:.1f}) mm   {self.hu:.0f} HU"
-
-
-@dataclass(frozen=True)
-class Drawing:
-    """A measurement drawn on one view: polyline(s) in image pixels, a circle, a caption."""
-
-    lines: tuple[tuple[tuple[float, float], ...], ...]  # each a run of (row, col) points
-    circle: tuple[float, float, float, float] | None = None  # centre row, col, radii mm (row, col)
-    caption: str = ""
 
 
 def _label_item(table: np.ndarray, z: float) -> pg.ImageItem:
@@ -95,15 +78,6 @@ def _corner(parent: QWidget, name: str) -> QLabel:
     lab.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
     lab.setStyleSheet("color: #ffd040; background: transparent; font-weight: bold;")
     return lab
-
-
-def _pen(rgb: tuple[int, int, int], width: float = 1.0, dash: bool = False) -> QPen:
-    pen = QPen(QColor(*rgb))
-    pen.setCosmetic(True)
-    pen.setWidthF(width)
-    if dash:
-        pen.setStyle(Qt.PenStyle.DashLine)
-    return pen
 
 
 class SliceView(QWidget):
@@ -146,29 +120,7 @@ class SliceView(QWidget):
         self._images = (self.ct_item, self.manual_item, self.pred_item, self.diff_item, self.preview_item)
         for item in self._images:
             self.vb.addItem(item)
-        self.cursor = QGraphicsEllipseItem()
-        self.cursor.setPen(_pen((255, 230, 0)))
-        self.cursor.setZValue(10)
-        self.cursor.hide()
-        self.vb.addItem(self.cursor)
-        # a plain path across the image: pyqtgraph's InfiniteLine and dashed pens cost
-        # milliseconds per paint (bench/bench_workstation.py)
-        self.crosshair = QGraphicsPathItem()
-        self.crosshair.setPen(_pen(CROSSHAIR_RGB))
-        self.crosshair.setOpacity(0.7)
-        self.crosshair.setZValue(8)
-        self.crosshair.hide()
-        self.vb.addItem(self.crosshair, ignoreBounds=True)
-        self.measure_path = QGraphicsPathItem()
-        self.measure_path.setPen(_pen(MEASURE_RGB, 1.5))
-        self.measure_path.setZValue(9)
-        self.vb.addItem(self.measure_path)
-        self.box_item = QGraphicsRectItem()  # threshold box while dragging
-        self.box_item.setPen(_pen(MEASURE_RGB, 1.0, dash=True))
-        self.box_item.setZValue(9)
-        self.box_item.hide()
-        self.vb.addItem(self.box_item)
-        self._captions: list[pg.TextItem] = []
+        self.marks = SliceMarks(self.vb)  # crosshair, measurements, threshold box, brush outline
 
         self.labels = {n: _corner(self.view, n) for n in ("left", "right", "top", "bottom", "info", "window", "plane")}
         for key, text in zip(("left", "right", "top", "bottom"), plane.corner_labels):
@@ -274,9 +226,7 @@ class SliceView(QWidget):
         self._hover = None
         self._cross = None
         self._drawings = {}
-        self.cursor.hide()
-        self.crosshair.hide()
-        self._draw_measurements()
+        self.marks.clear()
 
     def image(self, volume: np.ndarray) -> np.ndarray:
         assert self.geo is not None
@@ -357,65 +307,19 @@ class SliceView(QWidget):
         if self.geo is None:
             return
         self._cross = (row, col)
-        sr, sc = self.geo.pixel_mm
-        rows, cols = self.geo.image_shape
-        y, x = (row + 0.5) * sr, (col + 0.5) * sc
-        path = QPainterPath()
-        path.moveTo(0.0, y)
-        path.lineTo(cols * sc, y)
-        path.moveTo(x, 0.0)
-        path.lineTo(x, rows * sr)
-        self.crosshair.setPath(path)
-        self.crosshair.show()
+        self.marks.set_crosshair(self.geo, row, col)
 
     def set_drawings(self, drawings: dict[int, list[Drawing]]) -> None:
         """Measurements to draw, by slice of this plane."""
         self._drawings = drawings
         self._draw_measurements()
 
-    def _scene(self, row: float, col: float) -> QPointF:
-        assert self.geo is not None
-        sr, sc = self.geo.pixel_mm
-        return QPointF((col + 0.5) * sc, (row + 0.5) * sr)
-
     def _draw_measurements(self) -> None:
-        for cap in self._captions:
-            self.vb.removeItem(cap)
-        self._captions = []
-        path = QPainterPath()
-        if self.geo is not None:
-            for d in self._drawings.get(self.k, []):
-                for run in d.lines:
-                    if run:
-                        path.moveTo(self._scene(*run[0]))
-                        for p in run[1:]:
-                            path.lineTo(self._scene(*p))
-                        for p in run:  # end ticks: small crosses at the placed points
-                            c = self._scene(*p)
-                            path.addEllipse(c, 0.6, 0.6)
-                anchor = d.lines[0][-1] if d.lines and d.lines[0] else None
-                if d.circle is not None:
-                    r, c, rad_r, rad_c = d.circle
-                    centre = self._scene(r, c)
-                    path.addEllipse(centre, rad_c, rad_r)
-                    anchor = (r + rad_r / self.geo.pixel_mm[0], c)
-                if d.caption and anchor is not None:
-                    cap = pg.TextItem(d.caption, color=MEASURE_RGB, anchor=(0, 1))
-                    cap.setPos(self._scene(*anchor))
-                    cap.setZValue(11)
-                    self.vb.addItem(cap, ignoreBounds=True)
-                    self._captions.append(cap)
-        self.measure_path.setPath(path)
+        self.marks.draw_measurements(self.geo, self._drawings.get(self.k, []))
 
     def show_box(self, p0: tuple[float, float] | None, p1: tuple[float, float] | None = None) -> None:
         """The threshold box being dragged (image pixels), or none."""
-        if p0 is None or p1 is None or self.geo is None:
-            self.box_item.hide()
-            return
-        a, b = self._scene(*p0), self._scene(*p1)
-        sr, sc = self.geo.pixel_mm
-        self.box_item.setRect(QRectF(a, b).normalized().adjusted(-sc / 2, -sr / 2, sc / 2, sr / 2))
-        self.box_item.show()
+        self.marks.show_box(self.geo, p0, p1)
 
     # ----------------------------------------------------------- display options
     @property
@@ -500,12 +404,7 @@ class SliceView(QWidget):
 
     def _move_cursor(self, p: QPointF | None) -> None:
         self._last_mouse = p
-        if p is None or self.brush_mm is None or self.hu is None:
-            self.cursor.hide()
-            return
-        r = self.brush_mm / 2.0
-        self.cursor.setRect(QRectF(p.x() - r, p.y() - r, 2 * r, 2 * r))
-        self.cursor.show()
+        self.marks.show_brush(p if self.hu is not None else None, self.brush_mm)
 
     def enterEvent(self, ev):  # noqa: N802
         # keys follow the mouse into the viewer (as in ITK-SNAP): slice keys and undo
@@ -517,7 +416,7 @@ class SliceView(QWidget):
     def leaveEvent(self, ev):  # noqa: N802
         self._last_mouse = None
         self._hover = None
-        self.cursor.hide()
+        self.marks.show_brush(None, None)
         self._update_info()
         super().leaveEvent(ev)
 

@@ -24,7 +24,8 @@ from core.annotation.planes import Plane
 from core.imaging.stored_range import StoredRange, stored_range
 
 from .overlays import OverlayStyle
-from .slice_view import CursorInfo, Drawing, SliceView
+from .marks import Drawing
+from .slice_view import CursorInfo, SliceView
 from .windowing import WindowLevel
 
 

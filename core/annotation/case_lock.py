@@ -16,12 +16,12 @@ import datetime as _dt
 import json
 import os
 import socket
-import time
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..lock_files import create_exclusive, lock_age, process_alive, take_aside
 
 STALE_AFTER_S = 12 * 3600.0  # the holder refreshes the lock on every save and autosave
 INSTANCE = uuid.uuid4().hex  # this process: its own locks are never "someone else's"
@@ -48,16 +48,6 @@ class LockHolder:
         return f"user '{self.user}' on {where} (process {self.pid}, since {self.since[:19].replace('T', ' ')})"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def read_holder(path: Path) -> LockHolder | None:
     """Who holds the lock at ``path``; None when free (or unreadable: being written)."""
     try:
@@ -68,13 +58,12 @@ def read_holder(path: Path) -> LockHolder | None:
 
 
 def is_stale(path: Path, holder: LockHolder | None) -> bool:
-    try:
-        age = time.time() - Path(path).stat().st_mtime
-    except FileNotFoundError:
+    age = lock_age(path)
+    if age is None:
         return True
     if holder is None:
         return age > 60.0  # a lock file nobody finished writing in a minute
-    if holder.host == socket.gethostname() and holder.instance != INSTANCE and not _alive(holder.pid):
+    if holder.host == socket.gethostname() and holder.instance != INSTANCE and not process_alive(holder.pid):
         return True
     return age > STALE_AFTER_S
 
@@ -108,28 +97,25 @@ class CaseLock:
         )
         for _ in range(3):
             try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
-            except FileExistsError:
-                holder = read_holder(path)
-                if holder is not None and holder.instance == INSTANCE:
-                    return cls(path, holder)  # this process opened the case again
-                if is_stale(path, holder):
-                    _take_aside(path)  # a dead holder's lock: move it away and try again
-                    continue
-                who = holder.describe() if holder else "another program (starting up)"
-                raise CaseLockedError(
-                    f"{what} is open for editing by {who}; it is opened read-only here "
-                    "(edits cannot be saved until that window closes it).",
-                    holder or LockHolder("?", "?", 0, "", ""),
-                ) from None
+                if create_exclusive(path, json.dumps(asdict(me)).encode("utf-8")):
+                    return cls(path, me)
             except OSError as exc:
                 raise InputError(
                     f"{path}: cannot create the case lock ({exc.strerror or exc}); "
                     "the folder must be writable to edit its cases."
                 ) from None
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(asdict(me), fh)
-            return cls(path, me)
+            holder = read_holder(path)
+            if holder is not None and holder.instance == INSTANCE:
+                return cls(path, holder)  # this process opened the case again
+            if is_stale(path, holder):
+                take_aside(path)  # a dead holder's lock: move it away and try again
+                continue
+            who = holder.describe() if holder else "another program (starting up)"
+            raise CaseLockedError(
+                f"{what} is open for editing by {who}; it is opened read-only here "
+                "(edits cannot be saved until that window closes it).",
+                holder or LockHolder("?", "?", 0, "", ""),
+            )
         raise InputError(f"{path}: the case lock keeps changing; try again.")
 
     def held(self) -> bool:
@@ -149,14 +135,3 @@ class CaseLock:
         if self.held():
             with contextlib.suppress(FileNotFoundError):
                 self.path.unlink()
-
-
-def _take_aside(path: Path) -> None:
-    """Remove a stale lock so that only one taker wins the next exclusive create."""
-    aside = path.with_name(f"{path.name}.stale-{uuid.uuid4().hex[:8]}")
-    try:
-        os.rename(path, aside)
-    except FileNotFoundError:
-        return
-    with contextlib.suppress(OSError):
-        aside.unlink()

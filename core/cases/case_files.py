@@ -11,6 +11,7 @@ model prediction        ``pred_051.nii.gz``                ``pred_scan.nii.gz``
 probabilities           ``prob_051.nii.gz``                ``prob_scan.nii.gz``
 provenance (model)      ``pred_051.json``                  ``pred_scan.json``
 unsaved edits           ``.mask_051.recovery.npz``         ``.mask_scan.recovery.npz``
+measurements            ``measurements_051.json``          ``measurements_scan.json``
 =====================  ==================================  =========================
 
 The NIfTI extension is recognised in any letter case (``CT_051.NII.GZ``); a
@@ -60,6 +61,14 @@ def provenance_path(mask_path: str | Path) -> Path:
     return p.with_name(strip_nifti(p.name) + ".json")
 
 
+def measurements_path(mask_path: str | Path) -> Path:
+    """``mask_051.nii.gz`` -> ``measurements_051.json`` beside it: the measurements
+    made on that mask (another mask name keeps its stem: ``measurements_seg.json``)."""
+    p = Path(mask_path)
+    stem = strip_nifti(p.name)
+    return p.with_name(f"measurements_{stem.removeprefix('mask_')}.json")
+
+
 @dataclass(frozen=True)
 class CaseFiles:
     case_id: str  # "051": the folder-local identifier, never sent off site
@@ -76,6 +85,10 @@ class CaseFiles:
     @property
     def provenance(self) -> Path:
         return provenance_path(self.prediction)
+
+    @property
+    def measurements(self) -> Path:
+        return measurements_path(self.mask)
 
     @property
     def lock(self) -> Path:

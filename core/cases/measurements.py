@@ -31,6 +31,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..io import atomic_write_text
+from .case_files import measurements_path
 
 FORMAT_VERSION = 1
 Point = tuple[float, float, float]  # stack position (k, row, col), pixel centres are integers
@@ -261,18 +262,6 @@ def make_measurement(
 
 
 # ------------------------------------------------------------------ files
-def measurements_path(mask_path: str | Path) -> Path:
-    """``measurements_051.json`` beside ``mask_051.nii.gz``."""
-    mask_path = Path(mask_path)
-    name = mask_path.name
-    for ext in (".nii.gz", ".nii"):
-        if name.endswith(ext):
-            name = name[: -len(ext)]
-            break
-    stem = name[len("mask_") :] if name.startswith("mask_") else name
-    return mask_path.parent / f"measurements_{stem}.json"
-
-
 def _to_json(m: Measurement) -> dict:
     d = asdict(m)
     d["kind"] = m.kind.value

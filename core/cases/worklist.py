@@ -13,16 +13,13 @@ first and replaces it atomically.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import enum
 import getpass
 import json
-import os
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Generator, Iterable, Iterator
+from typing import Generator, Iterable
 
 import numpy as np
 
@@ -34,6 +31,7 @@ from .datasets import list_cases
 from ..errors import HemaRelayError, InputError
 from ..io import atomic_write_text
 from ..io.nifti import read_nifti
+from ..lock_files import short_lock
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from ..reports import ReportJob
 
@@ -135,7 +133,7 @@ class StatusStore:
         (compare-and-swap: a window acting on what it showed a while ago cannot
         overwrite a newer change). The read-modify-write runs under the folder's
         status lock, so two windows changing two cases never lose one change."""
-        with _status_lock(self.folder / STATUS_LOCK):
+        with short_lock(self.folder / STATUS_LOCK, "the case status file"):
             raw = self._read_raw()  # re-read: another window may have written since
             entry = raw["cases"].get(case_id, {})
             current = StatusRecord.from_json(entry) if entry else NEW_RECORD
@@ -160,37 +158,6 @@ class StatusConflictError(InputError):
 
 
 STATUS_LOCK = ".hemarelay-status.lock"
-
-
-@contextlib.contextmanager
-def _status_lock(path: Path, wait_s: float = 10.0, stale_s: float = 30.0) -> Iterator[None]:
-    """A short exclusive lock around one read-modify-write of the status file."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-            break
-        except FileExistsError:
-            try:
-                if time.time() - path.stat().st_mtime > stale_s:  # its writer died mid-update
-                    path.unlink()
-                    continue
-            except FileNotFoundError:
-                continue
-            if time.monotonic() > deadline:
-                raise InputError(
-                    f"{path.parent}: the case status file is being changed by another window; try again."
-                ) from None
-            time.sleep(0.02)
-        except OSError as exc:
-            raise InputError(f"{path.parent}: cannot lock the case status file ({exc.strerror or exc}).") from None
-    try:
-        os.write(fd, str(os.getpid()).encode())
-        os.close(fd)
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
 
 
 @dataclass(frozen=True)
@@ -229,6 +196,25 @@ class Worklist:
     folder: Path
     cases: list[WorklistCase]
     problems: dict[Path, str] = field(default_factory=dict)  # case folder -> status file error
+
+    def judged(self, *statuses: CaseStatus) -> list[Case]:
+        """The cases a clinician has marked with one of ``statuses`` whose saved mask
+        is the mask that was judged (saved, no unsaved edits pending): the one query
+        behind :meth:`approved` and :meth:`reviewed` (as MONAI Label's datastore
+        answers "which images are labelled" in one place)."""
+        return [
+            c.case
+            for c in self.cases
+            if c.status is not None and c.status.status in statuses and c.has_mask and c.unsaved is None
+        ]
+
+    def approved(self) -> list[Case]:
+        """The cases approved for training: what this site's training turn trains on."""
+        return self.judged(CaseStatus.APPROVED)
+
+    def reviewed(self) -> list[Case]:
+        """The cases reviewed or approved for training: what a new model version is judged on."""
+        return self.judged(CaseStatus.REVIEWED, CaseStatus.APPROVED)
 
     def find(self, label: str) -> WorklistCase:
         for c in self.cases:

@@ -17,21 +17,14 @@ import tempfile
 from pathlib import Path
 
 from . import add_command
+from .options import add_training_settings
 
 
 def _job_options(p: argparse.ArgumentParser, sites_required: bool) -> None:
     g = p.add_argument_group("the job")
     if sites_required:
         g.add_argument("--sites", required=True, help="NVFlare client names in ring order, e.g. a,b,c")
-    g.add_argument("--preset", default=None, help="training preset the sites use (default cpu-small)")
-    g.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        dest="overrides",
-        help="one training setting for every site (repeatable), e.g. --set patience=5",
-    )
+    add_training_settings(g, config_file=False)  # the sites' preset and settings
     g.add_argument(
         "--rounds",
         type=int,

@@ -79,22 +79,29 @@ def key_passphrase(env: str, key: Path | None) -> str | None:
     return getpass.getpass(f"Passphrase for {key}: ") or None
 
 
+# The default is core.training.config.DEFAULT_PRESET (not imported here: that
+# module loads torch; tests/core/test_cli.py checks the two agree).
+PRESET_HELP = f"named settings: {', '.join(list_presets())} (default: default, the product recipe)"
+
+
 def training_settings(config_file: bool = True) -> argparse.ArgumentParser:
     """``--preset``, ``--config`` (unless ``config_file`` is False) and ``--set
     KEY=VALUE`` (as ``args.overrides``), in that order of precedence; read with
     ``core.training.config.load_config``."""
     p = argparse.ArgumentParser(add_help=False)
-    g = p.add_argument_group("training settings")
-    g.add_argument(
-        "--preset",
-        default=None,
-        help=f"named settings: {', '.join(list_presets())} (default: default, the product recipe)",
-    )
+    add_training_settings(p.add_argument_group("training settings"), config_file)
+    return p
+
+
+def add_training_settings(group: argparse._ActionsContainer, config_file: bool = True) -> None:
+    """The options of :func:`training_settings`, added to ``group`` (a command
+    whose settings sit in a group of its own, e.g. ``flare job``)."""
+    group.add_argument("--preset", default=None, help=PRESET_HELP)
     if config_file:
-        g.add_argument(
+        group.add_argument(
             "--config", type=Path, default=None, metavar="FILE.toml", help="settings file applied over the preset"
         )
-    g.add_argument(
+    group.add_argument(
         "--set",
         action="append",
         default=[],
@@ -102,4 +109,3 @@ def training_settings(config_file: bool = True) -> argparse.ArgumentParser:
         dest="overrides",
         help="one setting, applied last (repeatable), e.g. --set patience=5",
     )
-    return p

@@ -30,6 +30,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
+from ..lock_files import process_alive
 from .errors import LeaseLostError, ServerFileTooLargeError
 from .manifest import BROKEN_LEASES_DIR, LEASE, Manifest, parse_utc, read_manifest, utc_now
 from .names import check_name
@@ -45,16 +46,6 @@ def holder_id() -> str:
         except OSError:
             pass
     return hashlib.sha256(f"{socket.gethostname()}|{boot}".encode()).hexdigest()[:16]
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -169,7 +160,7 @@ def judge_lease(view: LeaseView, m: Manifest, watch: LeaseWatch, obsolete_grace_
                 True, f"left over by site {lease.site} from turn {lease.turn + 1}, which is already published"
             )
         return Verdict(False, f"site {lease.site} is releasing its lease")
-    if lease.holder == holder_id() and lease.pid != os.getpid() and not _pid_alive(lease.pid):
+    if lease.holder == holder_id() and lease.pid != os.getpid() and not process_alive(lease.pid):
         return Verdict(True, f"held by a process of this machine that has ended (site {lease.site})")
     late = (datetime.now(timezone.utc) - parse_utc(lease.expires_at)).total_seconds()
     if late > cfg.clock_skew_s:

@@ -13,17 +13,10 @@ from ..cases.case_files import Case
 from ..errors import InputError
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from ..evaluation.scoring import score_cases
-from ..cases.worklist import CaseStatus, Worklist, WorklistCase
 from .trained_cases import case_key
 from .versions import LocalScore, _now
 
 STAGE_EVALUATE = "Evaluating model"
-REVIEWED = (CaseStatus.REVIEWED, CaseStatus.APPROVED)
-
-
-def reviewed_cases(wl: Worklist) -> list[Case]:
-    """Cases whose saved mask a clinician reviewed (or approved for training)."""
-    return [c.case for c in wl.cases if _reviewed(c)]
 
 
 def held_out_cases(cases: Sequence[Case], trained: set[str]) -> tuple[list[Case], int]:
@@ -37,10 +30,6 @@ def not_enough_cases(n_excluded: int, n_held_out: int = 0) -> LocalScore:
     """The score of a version with too few reviewed cases left to judge it on
     (:data:`core.site.gates.MIN_CASES_TO_JUDGE`): no number, nothing predicted."""
     return LocalScore(n_held_out, float("nan"), float("nan"), (), _now(), n_excluded)
-
-
-def _reviewed(c: WorklistCase) -> bool:
-    return c.has_mask and c.status is not None and c.status.status in REVIEWED and c.unsaved is None
 
 
 def score_model(

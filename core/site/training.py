@@ -18,7 +18,7 @@ from ..errors import ConfigError, InputError
 from ..progress import CancelToken, Progress
 from ..ring.audit import default_audit_path
 from ..ring.turn import SiteOptions, TurnOutcome, take_turn
-from ..cases.worklist import CaseStatus, scan_folder
+from ..cases.worklist import scan_folder
 from .setup import SiteSetup, ensure_local_ring, open_site_transport, site_signer, trust_dir
 
 STAGE_PREPARE = "Preparing this site's turn"
@@ -28,12 +28,7 @@ def approved_cases(data_folder: str | Path) -> list[Case]:
     """The cases approved for training, with their saved masks."""
     if not str(data_folder):
         raise ConfigError("No site data folder is set: choose it under Training > Site and server.")
-    wl = scan_folder(data_folder)
-    return [
-        c.case
-        for c in wl.cases
-        if c.status is not None and c.status.status is CaseStatus.APPROVED and c.has_mask and c.unsaved is None
-    ]
+    return scan_folder(data_folder).approved()
 
 
 def site_options(setup: SiteSetup, poll_s: float = 2.0) -> SiteOptions:

@@ -18,25 +18,25 @@ def wait_until(qtbot, cond, timeout_ms: int = 10000) -> None:
 
 
 # ------------------------------------------------------------------ mouse
-def viewport_pos(w, row: float, col: float):
-    """Where pixel (row, col) of the shown slice is, in the view's viewport."""
+def pos_in(view, row: float, col: float):
+    """Where pixel (row, col) of a slice view's shown slice is, in its viewport."""
     from PySide6.QtCore import QPointF
 
-    sr, sc = w.view.stack.pixel_mm
-    scene = w.view.vb.mapViewToScene(QPointF((col + 0.5) * sc, (row + 0.5) * sr))
+    sr, sc = view.pixel_mm
+    scene = view.vb.mapViewToScene(QPointF((col + 0.5) * sc, (row + 0.5) * sr))
     # unrounded: a view smaller than the image has screen pixels larger than image pixels
-    return w.view.view.viewportTransform().map(scene)
+    return view.view.viewportTransform().map(scene)
 
 
-def send_mouse(w, kind: str, row: float, col: float, button=None) -> None:
+def mouse_in(view, kind: str, row: float, col: float, button=None) -> None:
+    """A mouse press, move or release on pixel (row, col) of a slice view."""
     from PySide6.QtCore import QEvent, QPointF, Qt
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
     button = button or Qt.MouseButton.LeftButton
-    vp = w.view.view.viewport()
-    pos = QPointF(viewport_pos(w, row, col))
-    glob = vp.mapToGlobal(pos)
+    vp = view.view.viewport()
+    pos = QPointF(pos_in(view, row, col))
     types = {
         "press": QEvent.Type.MouseButtonPress,
         "move": QEvent.Type.MouseMove,
@@ -46,12 +46,21 @@ def send_mouse(w, kind: str, row: float, col: float, button=None) -> None:
     ev = QMouseEvent(
         types[kind],
         pos,
-        glob,
+        vp.mapToGlobal(pos),
         Qt.MouseButton.NoButton if kind == "move" else button,
         held,
         Qt.KeyboardModifier.NoModifier,
     )
     QApplication.sendEvent(vp, ev)
+
+
+def viewport_pos(w, row: float, col: float):
+    """Where pixel (row, col) of the window's axial view is, in its viewport."""
+    return pos_in(w.view, row, col)
+
+
+def send_mouse(w, kind: str, row: float, col: float, button=None) -> None:
+    mouse_in(w.view, kind, row, col, button)
 
 
 def drag(w, points: list[tuple[float, float]], button=None) -> None:

@@ -143,9 +143,9 @@ def test_cursor_shows_hu_and_position(qtbot, window, site):
     # brush outline follows the mouse when a brush is chosen
     w.actions.tools[Tool.BRUSH].trigger()
     send_mouse(w, "move", 200, 200, button=Qt.MouseButton.NoButton)
-    wait_until(qtbot, lambda: w.view.cursor.isVisible())
-    assert w.view.cursor.isVisible()
-    assert abs(w.view.cursor.rect().width() - w.edit.settings.brush_mm) < 1e-6
+    wait_until(qtbot, lambda: w.view.marks.brush_outline.isVisible())
+    assert w.view.marks.brush_outline.isVisible()
+    assert abs(w.view.marks.brush_outline.rect().width() - w.edit.settings.brush_mm) < 1e-6
 
 
 def test_overlay_display_options(qtbot, window, site):

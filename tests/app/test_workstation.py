@@ -11,15 +11,16 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from PySide6.QtCore import QEvent, QPointF, Qt
-from PySide6.QtGui import QAction, QKeySequence, QMouseEvent
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from core.annotation import Tool
 from core.annotation.planes import Plane
-from core.cases.measurements import MeasureKind, load_measurements, measurements_path
+from core.cases.case_files import measurements_path
+from core.cases.measurements import MeasureKind, load_measurements
 
-from gui_helpers import open_case
+from gui_helpers import mouse_in, open_case
 
 
 @pytest.fixture()
@@ -33,43 +34,17 @@ def site051(site_a: Path, tmp_path: Path) -> Path:
 
 
 # ------------------------------------------------------------------ mouse on any view
-def _pos(view, row: float, col: float) -> QPointF:
-    sr, sc = view.pixel_mm
-    scene = view.vb.mapViewToScene(QPointF((col + 0.5) * sc, (row + 0.5) * sr))
-    return view.view.viewportTransform().map(scene)
-
-
-def _mouse(view, kind: str, row: float, col: float, button=Qt.MouseButton.LeftButton) -> None:
-    vp = view.view.viewport()
-    pos = _pos(view, row, col)
-    types = {
-        "press": QEvent.Type.MouseButtonPress,
-        "move": QEvent.Type.MouseMove,
-        "release": QEvent.Type.MouseButtonRelease,
-    }
-    held = Qt.MouseButton.NoButton if kind == "release" else button
-    ev = QMouseEvent(
-        types[kind],
-        pos,
-        vp.mapToGlobal(pos),
-        Qt.MouseButton.NoButton if kind == "move" else button,
-        held,
-        Qt.KeyboardModifier.NoModifier,
-    )
-    QApplication.sendEvent(vp, ev)
-
-
 def _drag(view, points) -> None:
-    _mouse(view, "press", *points[0])
+    mouse_in(view, "press", *points[0])
     for p in points[1:]:
-        _mouse(view, "move", *p)
-    _mouse(view, "release", *points[-1])
+        mouse_in(view, "move", *p)
+    mouse_in(view, "release", *points[-1])
     QApplication.processEvents()  # what the events queued (repaints, status), without sleeping
 
 
 def _click(view, row: float, col: float) -> None:
-    _mouse(view, "press", row, col)
-    _mouse(view, "release", row, col)
+    mouse_in(view, "press", row, col)
+    mouse_in(view, "release", row, col)
     QApplication.processEvents()
 
 

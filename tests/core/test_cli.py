@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
 import io
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,18 +12,13 @@ from core import cli
 from core.commands import COMMANDS, console
 from core.progress import Progress, drive, format_eta
 
+from fresh_python import run_fresh
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _fresh(code: str) -> str:
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        timeout=120,
-    )
+    r = run_fresh(code)
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
 
@@ -95,6 +88,23 @@ def test_shared_option_groups(capsys):
     with pytest.raises(SystemExit):  # experiment takes no settings file: its site processes could not
         parser.parse_args(["experiment", "--site", "a=x", "--out", "o", "--config", "c.toml"])
     assert "--config" in capsys.readouterr().err
+
+
+def test_every_preset_option_names_the_default_the_code_uses():
+    from core.commands.options import PRESET_HELP
+    from core.training.config import DEFAULT_PRESET, load_config
+
+    assert f"(default: {DEFAULT_PRESET}," in PRESET_HELP and load_config().preset == DEFAULT_PRESET
+    parser = cli.build_parser(["train", "experiment", "ring", "flare"])
+    helps = set()
+    for command, *action in (["train"], ["experiment"], ["ring", "turn"], ["flare", "job"], ["flare", "simulate"]):
+        p = next(a for a in parser._actions if a.dest == "command").choices[command]
+        if action:
+            p = next(a for a in p._actions if isinstance(a, argparse._SubParsersAction)).choices[action[0]]
+        preset = next((a for a in p._actions if "--preset" in a.option_strings), None)
+        if preset is not None:
+            helps.add(preset.help)
+    assert helps == {PRESET_HELP}
 
 
 def test_gui_without_a_registered_application_says_how_to_install(monkeypatch, capsys):

@@ -11,7 +11,7 @@ import pytest
 
 from core.errors import InputError
 from core.progress import CancelToken, run_to_end
-from core.site.evaluate import held_out_cases, not_enough_cases, reviewed_cases, score_model
+from core.site.evaluate import held_out_cases, not_enough_cases, score_model
 from core.site.gates import MIN_CASES_TO_JUDGE, PLAUSIBLE_MAX_ML, describe, implausible, judge
 from core.site.setup import SiteSetup
 from core.site.trained_cases import TrainedCases, case_key
@@ -89,7 +89,7 @@ def test_training_on_one_case_is_refused_then_the_version_cannot_be_judged(tmp_p
     assert not [p for p in ring.rglob("*") if p.suffix in (".pdf", ".csv")]
     assert "hematoma_report_067.pdf" in forbidden_terms(folder)
 
-    reviewed = reviewed_cases(scan_folder(folder))
+    reviewed = scan_folder(folder).reviewed()
     assert [c.case_id for c in reviewed] == ["067"]  # approved counts as reviewed
     held, n_excluded = held_out_cases(reviewed, store.trained_cases().used_by(1))
     assert held == [] and n_excluded == 1
@@ -108,7 +108,7 @@ def test_scores_leave_out_the_cases_of_every_earlier_own_turn(tmp_path, site_a):
         StatusStore(folder).set(case, CaseStatus.REVIEWED, "dr_a")
     record = TrainedCases(tmp_path / "models")
     record.record(1, [folder / "ct_067.nii.gz"])
-    reviewed = reviewed_cases(scan_folder(folder))
+    reviewed = scan_folder(folder).reviewed()
     for version, left in ((1, ["052"]), (2, ["052"]), (5, ["052"])):
         held, n = held_out_cases(reviewed, record.used_by(version))
         assert [c.case_id for c in held] == left and n == 1
@@ -131,7 +131,7 @@ def test_a_real_score_counts_the_left_out_cases(tmp_path, site_a):
     )
     folder = _site(tmp_path, site_a)
     StatusStore(folder).set("052", CaseStatus.REVIEWED, "dr_a")
-    cases = reviewed_cases(scan_folder(folder))
+    cases = scan_folder(folder).reviewed()
     score = run_to_end(score_model(model, cases, "untrained", CancelToken(), n_excluded=2))
     assert score.n_cases == 1 and score.n_excluded == 2 and score.n_lesion_cases == 1
     assert "not enough cases to judge: 1 reviewed case(s)" in describe(score)

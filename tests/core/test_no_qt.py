@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import pkgutil
 import shutil
 import subprocess
@@ -10,6 +9,8 @@ import sys
 from pathlib import Path
 
 import core
+
+from fresh_python import run_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 QT = ("PySide6", "pyqtgraph", "PyQt5", "PyQt6", "qtpy", "superqt", "shiboken6")
@@ -33,12 +34,5 @@ def test_importing_every_core_module_loads_no_qt():
         f"bad = [m for m in sys.modules if m.split('.')[0] in {QT!r}]\n"
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    r = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        timeout=300,
-    )
+    r = run_fresh(code, timeout=300)
     assert r.returncode == 0, r.stdout + r.stderr

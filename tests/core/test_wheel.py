@@ -9,6 +9,7 @@ off the path.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -21,9 +22,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
+    # Built from a clean copy of what the wheel is made of: setuptools never empties
+    # the checkout's build/ folder, where modules of an older layout would linger.
+    src = tmp_path_factory.mktemp("source")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for folder in ("core", "app", "resources"):
+        shutil.copytree(ROOT / folder, src / folder, ignore=shutil.ignore_patterns("__pycache__"))
     out = tmp_path_factory.mktemp("wheel")
     r = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -50,7 +58,10 @@ def test_the_wheel_carries_every_resource(wheel):
     assert {"core/cli.py", "app/main.py", "core/commands/gui.py", "core/resources/__init__.py"} <= names
     # every module of every package, the remapped core.resources included
     sources = {p.relative_to(ROOT).as_posix() for top in ("core", "app") for p in (ROOT / top).rglob("*.py")}
-    assert sources - names == set()
+    sources |= {
+        f"core/resources/{p.relative_to(ROOT / 'resources').as_posix()}" for p in (ROOT / "resources").rglob("*.py")
+    }
+    assert sources == {n for n in names if n.endswith(".py")}, "the wheel's modules are the checkout's, no more"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "hemarelay = core.cli:main" in text and "[hemarelay.gui]" in text and "app.main:main" in text

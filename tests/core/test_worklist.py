@@ -68,6 +68,22 @@ def test_approval_needs_a_saved_mask_and_no_unsaved_edits(site_a: Path, tmp_path
     assert scan_folder(root).find("test/051").unsaved is not None
 
 
+def test_approved_and_reviewed_are_one_query_on_saved_judged_masks(site_a: Path, tmp_path: Path):
+    root = _site(site_a, tmp_path / "site")
+    wl = scan_folder(root)
+    wl.set_status("test/051", CaseStatus.APPROVED, user="u")
+    wl.set_status("test/067", CaseStatus.REVIEWED, user="u")
+    wl.set_status("train/052", CaseStatus.REVIEWED, user="u")  # no mask: never judged
+    wl = scan_folder(root)
+    assert [c.case_id for c in wl.approved()] == ["test/051"]
+    assert [c.case_id for c in wl.reviewed()] == ["test/051", "test/067"]  # approved counts as reviewed
+    assert wl.judged(CaseStatus.NEW) == [] and [c.case_id for c in wl.judged(CaseStatus.REVIEWED)] == ["test/067"]
+    assert wl.approved()[0].mask_path == root / "test" / "mask_051.nii.gz"
+    (root / "test" / ".mask_051.recovery.npz").write_bytes(b"x")  # edits autosaved since approval
+    os.utime(root / "test" / "mask_051.nii.gz", (1, 1))
+    assert scan_folder(root).approved() == []  # the mask on disk is no longer the one approved
+
+
 def test_saving_a_mask_moves_status_back_to_in_progress(site_a: Path, tmp_path: Path):
     root = _site(site_a, tmp_path / "site")
     wl = scan_folder(root)

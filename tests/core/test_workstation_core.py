@@ -13,13 +13,13 @@ from core.annotation.fill import fill_region
 from core.annotation.interpolate import interpolate_between_slices
 from core.annotation.planes import Plane, PlaneGeometry
 from core.errors import InputError
+from core.cases.case_files import case_files, measurements_path
 from core.cases.measurements import (
     MeasureKind,
     distance_mm,
     load_measurements,
     make_measurement,
     mask_hu_per_slice,
-    measurements_path,
     midline_shift,
     save_measurements,
     thickness_mm,
@@ -226,7 +226,9 @@ def test_hu_statistics_per_slice_and_in_a_circle():
 
 def test_measurements_file_round_trip_beside_the_mask(tmp_path):
     path = measurements_path(tmp_path / "mask_051.nii.gz")
-    assert path.name == "measurements_051.json"
+    assert path == tmp_path / "measurements_051.json" == case_files(tmp_path / "ct_051.nii.gz").measurements
+    assert measurements_path(tmp_path / "mask_051.NII.GZ").name == "measurements_051.json"  # the one NIfTI rule
+    assert measurements_path(tmp_path / "seg.nii").name == "measurements_seg.json"
     hu = np.full((3, 10, 10), 50, np.int16)
     mask = np.zeros_like(hu, dtype=np.uint8)
     mask[1, 2:4, 2:4] = 1
