@@ -18,7 +18,11 @@ How clicks become a mask:
 2. A positive click adds the bleed the network now sees *at the click*: the
    3-D parts (26-connected) of probability > 0.5 that hold a voxel within
    ``near_mm`` of the click. The network, not an HU range, decides what is
-   blood, so a hypodense collection is reachable.
+   blood, so a hypodense collection is reachable. Its parts then grow by up to
+   ``edge_growth_mm`` in-plane into adjacent clot-like voxels (the network's
+   parts fall short of the radiologists' outlines in most cases). Where the
+   network sees nothing at a positive click, the fill that stops at the bleed's
+   edge (:mod:`core.annotation.fill`) starts there instead.
 3. A negative click removes, from the part of the mask it falls in, what the
    network no longer calls blood, and in any case the voxels within
    ``near_mm`` of the click (a reviewer who says "not here" is obeyed there).
@@ -45,12 +49,15 @@ from ..imaging.brain import brain_mask_canonical
 from ..errors import InputError
 from ..evaluation.inference import THRESHOLD, WORKING_BATCH, Segmenter, WorkingGrid
 from ..model.guidance import GuidancePoint, reach_mm, render
+from .fill import fill_region
+from .tools import HURange
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from ..imaging.volume import Volume
 from .stack import AxialStack
 
 STAGE_PREPARE = "Preparing the click tool"
 NEAR_MM = 3.0  # a click's own neighbourhood: joined (positive) or cleared (negative)
+EDGE_GROWTH_MM = 2.0  # the network under-segments (7 of 9 test volumes): its parts grow into the clot
 _STRUCT_26 = np.ones((3, 3, 3), bool)
 
 
@@ -88,7 +95,9 @@ class ClickContext:
     hu: np.ndarray | None = None  # the CT in stack layout (for the edge growth)
     near_mm: float = NEAR_MM
     positive_threshold: float = THRESHOLD  # probability above which a positive click's part counts
-    edge_growth_mm: float = 0.0  # grow a positive click's part into adjacent blood-like voxels, in-plane
+    # Chosen by the reviewer benchmark on the cross-validation folds (issue 22 note):
+    edge_growth_mm: float = EDGE_GROWTH_MM  # grow a positive click's part into adjacent blood-like voxels
+    fill_fallback: bool = True  # a positive click the network's parts leave out gets the bleed-edge fill
     _reaching: dict[int, frozenset[Click]] = field(default_factory=dict)  # slice -> clicks its probabilities used
 
     @property
@@ -123,9 +132,13 @@ class ClickContext:
             grown = self._parts_near(fg_pos, positives)
             if self.edge_growth_mm > 0 and grown.any():
                 grown = self._grow_edge(grown)
-            if not grown.any():
-                message = "Click bleed: the model sees no bleed at the click; draw it with the brush."
             new |= grown
+            if self.fill_fallback:
+                for c in positives:
+                    if not new[c.k, c.row, c.col]:
+                        self._fill_at(new, c)
+            if not (new & ~base).any() and not grown.any():
+                message = "Click bleed: the model sees no bleed at the click; draw it with the brush."
         for c in clicks:
             if not c.positive:
                 new &= ~self._removed_by(new, fg, c)
@@ -237,6 +250,21 @@ class ClickContext:
         out = region.copy()
         out[box] = grown
         return out
+
+    def _fill_at(self, mask: np.ndarray, c: Click) -> None:
+        """Add the fill that stops at the bleed's edge from ``c`` (on the slices the
+        click reaches, inside the brain) to ``mask``: where the network sees no
+        bleed at a positive click, the clot's own HU decide."""
+        assert self.hu is not None
+        reach = max(self.reach_slices, 1)
+        k0, k1 = max(c.k - reach, 0), min(c.k + reach + 1, self.stack.shape[0])
+        hu, brain = self.hu[k0:k1], self.brain[k0:k1]
+        result = fill_region(
+            hu, (c.k - k0, c.row, c.col), HURange(), self.stack.spacing, hu.size, three_d=True, brain=brain
+        )
+        if result is not None:
+            box = (slice(result.region.box[0].start + k0, result.region.box[0].stop + k0), *result.region.box[1:])
+            mask[box] |= result.region.mask
 
     def _px(self, mm: float) -> tuple[int, int]:
         return tuple(int(math.ceil(mm / s)) for s in self.stack.spacing[1:])  # type: ignore[return-value]
