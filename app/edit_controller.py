@@ -181,6 +181,14 @@ class EditController(QObject):
         except HemaRelayError as exc:
             self.message.emit(str(exc))
 
+    def set_limit_to_brain(self, on: bool) -> None:
+        self.settings.limit_to_brain = bool(on)
+        self.message.emit(
+            "The blood brush, threshold box and fills now stay inside the brain."
+            if on
+            else "The blood brush, threshold box and fills may now paint outside the brain."
+        )
+
     def set_fill_3d(self, on: bool) -> None:
         self.fill_3d = bool(on)
 

@@ -58,6 +58,7 @@ class ViewerActions:
     fill_3d: QAction
     fill_limit: QAction
     undo_click: QAction
+    limit_to_brain: QAction
     brush_smaller: QAction
     brush_larger: QAction
     measure: dict[MeasureKind, QAction]
@@ -186,6 +187,14 @@ def build_viewer_actions(window: QMainWindow, viewer: ViewerArea, actions: Actio
             name="undo_click",
             viewer=True,
         ),
+        limit_to_brain=_act(
+            window,
+            "Keep HU tools inside the brain",
+            None,
+            "The blood brush, the threshold box and the fills paint inside the brain mask only",
+            name="limit_to_brain",
+            checkable=True,
+        ),
         fill_3d=_act(
             window, "3-D fill", "Shift+F", "The fill follows the HU range across slices", name="fill_3d", checkable=True
         ),
@@ -230,6 +239,7 @@ def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training_menu=
             va.interpolate,
             va.fill_3d,
             va.fill_limit,
+            va.limit_to_brain,
             None,
             va.accept_preview,
             va.discard_preview,
@@ -278,6 +288,8 @@ def connect_viewer_actions(
     va.discard_preview.triggered.connect(edit.discard_preview)
     va.undo_click.triggered.connect(lambda: edit.clicks.undo_click())
     va.fill_3d.toggled.connect(edit.set_fill_3d)
+    va.limit_to_brain.setChecked(edit.settings.limit_to_brain)
+    va.limit_to_brain.toggled.connect(edit.set_limit_to_brain)
 
     def ask_limit() -> None:
         ml, ok = QInputDialog.getDouble(

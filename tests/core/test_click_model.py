@@ -175,7 +175,14 @@ def _context() -> tuple[ClickContext, _Engine]:
     grid = WorkingGrid(hu, np.arange(nk), (0, ni, 0, nj), (1.0, 1.0, 5.0))
     auto = np.moveaxis(engine(grid, np.arange(nk)), 0, -1)
     ctx = ClickContext(
-        seg, stack, np.ones(stack.shape, bool), grid, auto.copy(), auto, np.zeros(stack.shape, np.float32)
+        seg,
+        stack,
+        np.ones(stack.shape, bool),
+        grid,
+        auto.copy(),
+        auto,
+        np.zeros(stack.shape, np.float32),
+        hu=stack.to_stack(hu),
     )
     ctx._to_stack(list(range(nk)))
     engine.calls = 0
