@@ -14,6 +14,7 @@ is first used on the case, and clicks made meanwhile wait for it.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -61,7 +62,10 @@ class ClickController(QObject):
         self.model_path = model_path
         self.session: EditSession | None = None
         self.context: ClickContext | None = None
-        self._context_for: tuple[int, str] | None = None  # (id of the case session, model path) it was built for
+        # the case (weakly) and the model the context was built for: the window detaches and
+        # re-attaches the open case when its prediction is updated, and the prepared state
+        # (brain, the model's first look) stays good for it
+        self._context_for: tuple[weakref.ref, str] | None = None
         self.clicks: ClickSession | None = None
         self._prepare: Job | None = None
         self._segment: Job | None = None
@@ -70,19 +74,17 @@ class ClickController(QObject):
     # ----------------------------------------------------------- case
     def attach(self, session: EditSession) -> None:
         """The open case; attaching the same case again (its prediction was updated)
-        keeps the prepared click state and the clicks in progress."""
+        keeps the clicks in progress."""
         if session is self.session:
             return
         self.detach()
         self.session = session
 
     def detach(self) -> None:
+        """No case open. A preparation in progress finishes (its result is kept for
+        that case, by a weak reference, should it come back)."""
         self.discard()
-        if self._prepare is not None:
-            self._prepare.cancel()
         self.session = None
-        self.context = None
-        self._context_for = None
 
     @property
     def active(self) -> bool:
@@ -210,32 +212,32 @@ class ClickController(QObject):
             self.message.emit("Click bleed needs a model: choose one under Training, or reinstall the default model.")
             self.discard()
             return False
-        key = (id(s), str(path))
-        if self.context is not None and self._context_for == key:
-            return True
+        if self.context is not None and self._context_for is not None:
+            case, model = self._context_for
+            if case() is s and model == str(path):
+                return True
         if self._prepare is not None:
             return False
         self.context = None
         self.busyChanged.emit(True)
         self.message.emit("Click bleed: preparing this case (brain, the model's first look; a few seconds)…")
         hu, stack, brain = s.hu, s.stack, s.brain
+        key = (weakref.ref(s), str(path))
         self._prepare = start_job(
             "Preparing the click tool",
             lambda token: _prepare_job(str(path), hu, stack, brain, token),
-            on_finished=lambda ctx, key=key, s=s: self._prepared(ctx, key, s),
+            on_finished=lambda ctx, key=key: self._prepared(ctx, key),
             on_error=self._prepare_failed,
             parent=self,
             pool=click_pool(),
         )
         return False
 
-    def _prepared(self, ctx: ClickContext, key: tuple[int, str], s: EditSession) -> None:
+    def _prepared(self, ctx: ClickContext, key: tuple[weakref.ref, str]) -> None:
         self._prepare = None
-        if s is not self.session:
-            return
         self.context, self._context_for = ctx, key
         if self.clicks is not None:
-            self._run()
+            self._run()  # prepares again first if the open case is another one by now
         else:
             self.busyChanged.emit(False)
 

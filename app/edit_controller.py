@@ -93,6 +93,8 @@ class EditController(QObject):
         """Edit ``session``; attaching the open case again (its prediction changed)
         keeps the clicks of a click session in progress."""
         if session is self.session:
+            if self.editor is not None and self.editor.in_stroke:
+                self.editor.release()
             self._drop_fill_preview()
         else:
             self.discard_preview()

@@ -313,8 +313,7 @@ class MainWindow(QMainWindow):
         if session is not self.controller.session:
             return
         self.viewer.set_prediction(session.prediction)
-        self.edit.detach()
-        self._attach_editor(session)
+        self._attach_editor(session)  # the same case: a click session in progress goes on
         self._live_timer.start()
         if self.worklist is not None and self.controller.label is not None:
             try:
