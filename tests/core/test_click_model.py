@@ -221,3 +221,16 @@ def test_negative_click_removes_only_in_its_part_and_manual_voxels_elsewhere_sta
     assert not out[5:11, 5:11, 4:7].any() and res.removed > 0  # cleared where the click reaches
     assert out[30:33, 20:23, 5].all()  # the manual stroke is kept
     assert res.added == 0
+
+
+def test_a_weights_file_without_clicks_still_serves_the_click_tool_with_its_automatic_view():
+    ctx, engine = _context()
+    ctx.segmenter.guidance_channels = 0  # e.g. the unet25d default model of before issue 22
+    assert not ctx.takes_clicks and ctx.reach_slices == 0
+    empty = np.zeros(ctx.stack.shape, np.uint8)
+    found = ctx.segment(empty, [_stack_click(ctx, 8, 8, 5)])  # on the bleed the automatic view finds
+    assert engine.calls == 0 and found.slices_run == 0  # the network is not run again
+    assert ctx.stack.from_stack(found.mask)[5:11, 5:11, 3:9].all()
+    # on the bleed it cannot see, the fill that stops at the bleed's edge answers the click
+    missed = ctx.segment(empty, [_stack_click(ctx, 26, 12, 5)])
+    assert ctx.stack.from_stack(missed.mask)[24:29, 10:15, 5].all()
