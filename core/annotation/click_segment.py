@@ -139,9 +139,9 @@ class ClickContext:
                         self._fill_at(new, c)
             if not (new & ~base).any() and not grown.any():
                 message = "Click bleed: the model sees no bleed at the click; draw it with the brush."
-        for c in clicks:
-            if not c.positive:
-                new &= ~self._removed_by(new, fg, c)
+        negatives = [c for c in clicks if not c.positive]
+        if negatives:
+            new &= ~self._removed_by(new, fg, negatives)
         added = int(np.count_nonzero(new & ~base))
         removed = int(np.count_nonzero(base & ~new))
         if not message and added == 0 and removed == 0 and clicks:
@@ -269,16 +269,21 @@ class ClickContext:
     def _px(self, mm: float) -> tuple[int, int]:
         return tuple(int(math.ceil(mm / s)) for s in self.stack.spacing[1:])  # type: ignore[return-value]
 
-    def _removed_by(self, mask: np.ndarray, fg: np.ndarray, c: Click) -> np.ndarray:
-        """What a negative click clears: near the click, and what the network no
-        longer calls blood in the part of ``mask`` the click falls in."""
+    def _removed_by(self, mask: np.ndarray, fg: np.ndarray, clicks: Sequence[Click]) -> np.ndarray:
+        """What negative clicks clear: near each click, and what the network no
+        longer calls blood in the part of ``mask`` a click falls in (the parts are
+        labelled once for all the clicks: a click is a few hundred ms at most)."""
         out = np.zeros(mask.shape, bool)
-        box, ball = self._near(c)
-        out[box] = ball & mask[box]
-        if mask[c.k, c.row, c.col]:
+        inside = []
+        for c in clicks:
+            box, ball = self._near(c)
+            out[box] |= ball & mask[box]
+            if mask[c.k, c.row, c.col]:
+                inside.append(c)
+        if inside:
             labels, _ = ndimage.label(mask, structure=_STRUCT_26)
             part = np.zeros(mask.shape, bool)
-            _paint_labels(part, labels, {int(labels[c.k, c.row, c.col])})
+            _paint_labels(part, labels, {int(labels[c.k, c.row, c.col]) for c in inside})
             out |= part & ~fg
         return out
 
