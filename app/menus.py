@@ -208,13 +208,28 @@ def build_viewer_actions(window: QMainWindow, viewer: ViewerArea, actions: Actio
     )
 
 
-def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training_menu=None) -> None:
-    """Extend the Edit menu, add View, Measure and Help menus (File and Edit stay the window's)."""
+def _fill(menu, items) -> None:
+    for act in items:
+        menu.addSeparator() if act is None else menu.addAction(act)
+
+
+def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training: list[QAction]) -> None:
+    """The menu bar: File, Edit, Training (the ring dock's actions), View, Measure, Help."""
     bar = window.menuBar()
-    edit = next((m.menu() for m in bar.actions() if m.menu() and m.text() == "&Edit"), None)
-    if edit is not None:
-        edit.addSeparator()
-        for act in (
+    _fill(
+        bar.addMenu("&File"),
+        (a.open_folder, a.open_file, a.open_dicom, None, a.save, a.close_case, None, a.preferences, None, a.quit),
+    )
+    _fill(
+        bar.addMenu("&Edit"),
+        (
+            a.undo,
+            a.redo,
+            None,
+            a.accept_all,
+            None,
+            *a.tools.values(),
+            None,
             va.brush_smaller,
             va.brush_larger,
             None,
@@ -224,8 +239,9 @@ def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training_menu=
             None,
             va.accept_preview,
             va.discard_preview,
-        ):
-            edit.addSeparator() if act is None else edit.addAction(act)
+        ),
+    )
+    _fill(bar.addMenu("&Training"), training)
     view = bar.addMenu("&View")
     for act in (va.zoom_in, va.zoom_out, va.zoom_reset, va.pan, None):
         view.addSeparator() if act is None else view.addAction(act)

@@ -226,7 +226,7 @@ def test_site_dialog_defaults_to_the_open_folder_and_checks_it(qtbot, site, tmp_
 def test_seg_export_from_a_dicom_case_and_why_not_for_nifti(qtbot, window, site, data_root, tmp_path):
     w = window
     s = open_case(qtbot, w, site, "067")
-    assert w.export_seg(tmp_path / "x.dcm") is None
+    assert w.reports.export_seg(tmp_path / "x.dcm") is None
     assert any("DICOM series" in t for t in _dialogs(w)) and not (tmp_path / "x.dcm").exists()
     for box in w.findChildren(QMessageBox, "errorDialog"):
         box.close()
@@ -242,7 +242,7 @@ def test_seg_export_from_a_dicom_case_and_why_not_for_nifti(qtbot, window, site,
     for k in range(16, 22):
         s.model.set_slice_region(k, np.ones((40, 40), bool), 1, (250, 250))
     out = tmp_path / "seg.dcm"
-    job = w.export_seg(out)
+    job = w.reports.export_seg(out)
     _wait(qtbot, lambda: not job.running, 180, "the SEG export")
     assert not _dialogs(w), _dialogs(w)
     assert "DICOM SEG written" in w.statusBar().currentMessage()
@@ -257,9 +257,9 @@ def test_compare_manual_mask_with_the_prediction(qtbot, window, site):
     w = window
     open_case(qtbot, w, site, "067")
     w.controller.ask = lambda title, text, buttons: "The model's prediction"
-    w.compare_masks()
-    _wait(qtbot, lambda: w.last_agreement is not None, 180, "the comparison")
-    r = w.last_agreement
+    w.reports.compare_masks()
+    _wait(qtbot, lambda: w.reports.last_agreement is not None, 180, "the comparison")
+    r = w.reports.last_agreement
     ct = load_ct(site / "ct_067.nii.gz")
     want = compare_volumes(load_mask(site / "mask_067.nii.gz", ct), load_mask(site / "pred_067.nii.gz", ct))
     assert r.dice == pytest.approx(want.dice) and r.hd95_mm == pytest.approx(want.hd95_mm)
