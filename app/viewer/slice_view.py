@@ -27,7 +27,6 @@ from PySide6.QtWidgets import (
     QGraphicsPathItem,
     QGraphicsRectItem,
     QHBoxLayout,
-    QLabel,
     QSlider,
     QWidget,
 )
@@ -35,6 +34,8 @@ from PySide6.QtWidgets import (
 from core.annotation import AxialStack
 from core.annotation.planes import Plane, PlaneGeometry
 
+from .corner_labels import CornerLabels
+from .drawings import CAPTION_FILL, MEASURE_RGB, Drawing, drawing_path
 from .overlays import (
     ADDED_RGB,
     MANUAL_RGB,
@@ -53,7 +54,6 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 PAGE = 10  # slices per PgUp/PgDn
 CROSSHAIR_RGB = (80, 200, 120)
-MEASURE_RGB = (255, 230, 0)
 
 
 @dataclass(frozen=True)
@@ -69,15 +69,6 @@ class CursorInfo:
         return f"({x:.1f}, {y:.1f}, {z:.1f}) mm   {self.hu:.0f} HU"
 
 
-@dataclass(frozen=True)
-class Drawing:
-    """A measurement drawn on one view: polyline(s) in image pixels, a circle, a caption."""
-
-    lines: tuple[tuple[tuple[float, float], ...], ...]  # each a run of (row, col) points
-    circle: tuple[float, float, float, float] | None = None  # centre row, col, radii mm (row, col)
-    caption: str = ""
-
-
 def _label_item(table: np.ndarray, z: float) -> pg.ImageItem:
     item = pg.ImageItem(axisOrder="row-major")
     # pyqtgraph scales uint8 values by lut length / 255 when no levels are set:
@@ -86,14 +77,6 @@ def _label_item(table: np.ndarray, z: float) -> pg.ImageItem:
     item.setLevels((0, len(table)))
     item.setZValue(z)
     return item
-
-
-def _corner(parent: QWidget, name: str) -> QLabel:
-    lab = QLabel(parent)
-    lab.setObjectName(name)
-    lab.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-    lab.setStyleSheet("color: #ffd040; background: transparent; font-weight: bold;")
-    return lab
 
 
 def _pen(rgb: tuple[int, int, int], width: float = 1.0, dash: bool = False) -> QPen:
@@ -168,12 +151,7 @@ class SliceView(QWidget):
         self.vb.addItem(self.box_item)
         self._captions: list[pg.TextItem] = []
 
-        self.labels = {n: _corner(self.view, n) for n in ("left", "right", "top", "bottom", "info", "window", "plane")}
-        for key, text in zip(("left", "right", "top", "bottom"), plane.corner_labels):
-            self.labels[key].setText(text)
-        self.labels["plane"].setText(plane.value.capitalize())
-        for key in ("info", "window", "plane"):
-            self.labels[key].setStyleSheet("color: #e8e8e8; background: transparent;")
+        self.labels = CornerLabels(self.view, plane)
 
         self.windower = Windower(WindowLevel(80, 40))
         self.styles = {"manual": OverlayStyle(), "prediction": OverlayStyle(opacity=0.9, outline=True)}
@@ -201,7 +179,7 @@ class SliceView(QWidget):
         self.view.scene().sigMouseMoved.connect(self._mouse_moved)
         self.slider.valueChanged.connect(self.set_slice)
         self._apply_styles()
-        self._place_labels()
+        self.labels.place()
 
     # ----------------------------------------------------------- content
     @property
@@ -379,29 +357,16 @@ class SliceView(QWidget):
         for cap in self._captions:
             self.vb.removeItem(cap)
         self._captions = []
-        path = QPainterPath()
-        if self.geo is not None:
-            for d in self._drawings.get(self.k, []):
-                for run in d.lines:
-                    if run:
-                        path.moveTo(self._scene(*run[0]))
-                        for p in run[1:]:
-                            path.lineTo(self._scene(*p))
-                        for p in run:  # end ticks: small crosses at the placed points
-                            c = self._scene(*p)
-                            path.addEllipse(c, 0.6, 0.6)
-                anchor = d.lines[0][-1] if d.lines and d.lines[0] else None
-                if d.circle is not None:
-                    r, c, rad_r, rad_c = d.circle
-                    centre = self._scene(r, c)
-                    path.addEllipse(centre, rad_c, rad_r)
-                    anchor = (r + rad_r / self.geo.pixel_mm[0], c)
-                if d.caption and anchor is not None:
-                    cap = pg.TextItem(d.caption, color=MEASURE_RGB, anchor=(0, 1))
-                    cap.setPos(self._scene(*anchor))
-                    cap.setZValue(11)
-                    self.vb.addItem(cap, ignoreBounds=True)
-                    self._captions.append(cap)
+        if self.geo is None:
+            self.measure_path.setPath(QPainterPath())
+            return
+        path, captions = drawing_path(self._drawings.get(self.k, []), self._scene, self.geo.pixel_mm)
+        for text, pos in captions:
+            cap = pg.TextItem(text, color=MEASURE_RGB, anchor=(0, 1), fill=pg.mkBrush(*CAPTION_FILL))
+            cap.setPos(pos)
+            cap.setZValue(11)
+            self.vb.addItem(cap, ignoreBounds=True)
+            self._captions.append(cap)
         self.measure_path.setPath(path)
 
     def show_box(self, p0: tuple[float, float] | None, p1: tuple[float, float] | None = None) -> None:
@@ -423,9 +388,7 @@ class SliceView(QWidget):
         self.windower.window = wl
         if self.hu is not None:
             self.ct_item.setImage(self.windower.apply(self.image(self.hu)), autoLevels=False)
-        self.labels["window"].setText(str(wl))
-        self.labels["window"].adjustSize()
-        self._place_labels()
+        self.labels.set_text("window", str(wl))
         self.windowChanged.emit(wl)
 
     def set_style(self, name: str, style: OverlayStyle) -> None:
@@ -524,24 +487,8 @@ class SliceView(QWidget):
         info = self._cursor_info()
         if info is not None:
             text += "\n" + info.text()
-        self.labels["info"].setText(text)
-        self.labels["info"].adjustSize()
-        self._place_labels()
+        self.labels.set_text("info", text)
 
     def resizeEvent(self, ev):  # noqa: N802
         super().resizeEvent(ev)
-        self._place_labels()
-
-    def _place_labels(self) -> None:
-        w, h = self.view.width(), self.view.height()
-        m = 6
-        lab = self.labels
-        for one in lab.values():
-            one.adjustSize()
-        lab["left"].move(m, h // 2 - lab["left"].height() // 2)
-        lab["right"].move(w - lab["right"].width() - m, h // 2 - lab["right"].height() // 2)
-        lab["top"].move(w // 2 - lab["top"].width() // 2, m)
-        lab["bottom"].move(w // 2 - lab["bottom"].width() // 2, h - lab["bottom"].height() - m)
-        lab["plane"].move(m, m)
-        lab["info"].move(m, h - lab["info"].height() - m)
-        lab["window"].move(w - lab["window"].width() - m, h - lab["window"].height() - m)
+        self.labels.place()
