@@ -1,16 +1,23 @@
-"""How the open case's prediction is shown and accepted: its label, the implausibility
-warning over the view, and "Accept whole prediction", which asks first when the
-prediction is implausibly large (:func:`core.site.gates.implausible`)."""
+"""How the open case's prediction is shown and accepted.
+
+Its label (which model made it), the implausibility warning over the view,
+"Accept whole prediction" (asks first when the prediction is implausibly
+large, :func:`core.site.gates.implausible`), and the model in use's
+prediction when it is not the case's own (:class:`~app.panels.candidate_box.CandidateBox`:
+both volumes and models, "Show it", "Use it for this case").
+"""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from core.provenance import prediction_label
 from core.site.gates import implausible
 
 from .case_controller import CaseController
 from .edit_controller import EditController
-from .prediction_controller import PredictionController
+from .panels import DisplayPanel
+from .prediction_controller import Candidate, PredictionController
 from .viewer import ViewerArea
 from .viewer_warning import ViewWarning
 
@@ -25,15 +32,18 @@ class PredictionDisplay(QObject):
         edit: EditController,
         predictions: PredictionController,
         viewer: ViewerArea,
-        panel,
+        panel: DisplayPanel,
         warning: ViewWarning,
         parent=None,
     ) -> None:
         super().__init__(parent)
         self.controller, self.edit, self.predictions = controller, edit, predictions
-        self.viewer, self.label, self.warning = viewer, panel.prediction_source, warning
+        self.viewer, self.label, self.box, self.warning = viewer, panel.prediction_source, panel.candidate, warning
         predictions.labelChanged.connect(self.show_label)
         predictions.updated.connect(self._updated)
+        predictions.candidateChanged.connect(self._candidate_changed)
+        self.box.showToggled.connect(self._show_candidate)
+        self.box.useRequested.connect(predictions.use_candidate)
 
     def show_label(self, text: str) -> None:
         self.label.setText(text)
@@ -58,6 +68,7 @@ class PredictionDisplay(QObject):
                 return
         self.edit.accept_whole_prediction()
 
+    # ----------------------------------------------------------- the case's prediction changed
     def _updated(self, session, label: str) -> None:
         if session is not self.controller.session:
             return
@@ -66,3 +77,25 @@ class PredictionDisplay(QObject):
         self.edit.attach(session)
         self.predictionChanged.emit()
         self.message.emit(label)
+
+    # ----------------------------------------------------------- the model in use's, beside it
+    def _candidate_changed(self, c: Candidate | None) -> None:
+        s = self.controller.session
+        if c is None or s is None:
+            self.box.clear()
+            if s is not None:
+                self.viewer.set_prediction(s.prediction)
+            return
+        case_label = prediction_label(s.paths.prediction) if s.prediction is not None else "none"
+        self.box.offer(c.label, c.volume_ml, case_label, s.prediction_volume_ml())
+        self.message.emit(f"A new prediction by {c.label} ({c.volume_ml:.2f} mL) is ready beside the case's.")
+
+    def _show_candidate(self, on: bool) -> None:
+        s, c = self.controller.session, self.predictions.candidate
+        if s is None:
+            return
+        self.viewer.set_prediction(c.mask if on and c is not None else s.prediction)
+        if on and c is not None:
+            self.label.setText(f"Showing the new prediction by {c.label} (not the case's)")
+        else:
+            self.label.setText(self.predictions.label_for(s))

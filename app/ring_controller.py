@@ -32,11 +32,15 @@ from core.site.scheduler import SiteScheduler, TurnEnded
 from core.site.setup import SiteSetup
 from core.site.sync import SiteView, SyncResult, sync_once
 from core.site.training import plan_turn, train_my_turn_in_child
-from core.site.versions import LocalScore, ModelStore, ModelVersion
+from core.site.versions import SHIPPED, LocalScore, ModelStore, ModelVersion
 from core.worklist import scan_folder
 
 from .errors import user_message
 from .workers import Job, start_job
+
+
+def _name(version: int) -> str:
+    return "default" if version == SHIPPED else f"v{version}"
 
 
 @dataclass(frozen=True)
@@ -262,14 +266,14 @@ class RingController(QObject):
             cases, n_excluded = held_out_cases(reviewed, store.trained_cases().used_by(version))
         except HemaRelayError as exc:
             if self.rules.tells(version):
-                self.message.emit(f"Model v{version} was not evaluated: {exc}")
+                self.message.emit(f"Model {_name(version)} was not evaluated: {exc}")
             self._next_evaluation()
             return
         self.rules.evaluation_started(version)
         if len(cases) < MIN_CASES_TO_JUDGE:  # too few cases it did not learn: no number to rely on
             self._scored(store, version, not_enough_cases(n_excluded, len(cases)))
             return
-        path, label = store.path(v), f"v{version}"
+        path, label = store.path(v), _name(version)
         self.eval_job = start_job(
             f"Evaluating model {label}",
             lambda token: score_model_in_child(path, cases, label, token, n_excluded),
@@ -288,20 +292,20 @@ class RingController(QObject):
         current = self.chosen()
         versus = ""
         if current is not None and current.version != version and current.score is not None:
-            versus = f"; the model in use (v{current.version}): {describe(current.score)}"
+            versus = f"; the model in use ({current.short()}): {describe(current.score)}"
         try:
             verdict = judge(store.get(version), current)
         except HemaRelayError:
             verdict = None
         marked = f" Marked: {verdict.text()}." if verdict is not None and not verdict.ok and enough(score) else ""
-        self.message.emit(f"Model v{version}: {describe(score)}{versus}.{marked}")
+        self.message.emit(f"Model {_name(version)}: {describe(score)}{versus}.{marked}")
         self._emit_versions()
         self._next_evaluation()
 
     def _score_failed(self, version: int, exc: BaseException) -> None:
         self.rules.evaluation_ended()
         if not isinstance(exc, CancelledError):
-            self.message.emit(f"Model v{version} could not be evaluated: {user_message(exc, 'Evaluation')}")
+            self.message.emit(f"Model {_name(version)} could not be evaluated: {user_message(exc, 'Evaluation')}")
         self._next_evaluation()
 
     # ----------------------------------------------------------- training

@@ -136,9 +136,9 @@ class RingDock(QDockWidget):
         current = self.ring.chosen()
         verdict = judge(candidate, current)
         if not verdict.ok:
-            yes = f"Use v{version} anyway"
+            yes = f"Use {candidate.short()} anyway"
             if self._ask("Use this model version?", confirmation(candidate, current, verdict), [yes, "Cancel"]) != yes:
-                self.message.emit(f"Model v{version} was not put in use.")
+                self.message.emit(f"Model {candidate.short()} was not put in use.")
                 return
         self.ring.use_version(version)
 

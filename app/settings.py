@@ -102,7 +102,7 @@ def _to_toml(s: Settings) -> dict:
 def _site_from_toml(d: dict) -> SiteSetup:
     base = SiteSetup()
     kw: dict = {}
-    for name in ("site", "data_folder", "server", "key_file", "known_hosts", "preset"):
+    for name in ("site", "data_folder", "server", "key_file", "known_hosts", "preset", "start_from"):
         if name in d:
             kw[name] = str(d[name])
     if "overrides" in d:

@@ -10,8 +10,16 @@ manual mask             ``mask_051.nii.gz`` (or ``.nii``)  ``mask_scan.nii.gz``
 model prediction        ``pred_051.nii.gz``                ``pred_scan.nii.gz``
 probabilities           ``prob_051.nii.gz``                ``prob_scan.nii.gz``
 provenance (model)      ``pred_051.json``                  ``pred_scan.json``
+another model's         ``pred_051.m-<model>.nii.gz``      ``pred_scan.m-<model>.nii.gz``
+prediction (kept)
+mask's origin           ``mask_051.json``                  ``mask_scan.json``
 unsaved edits           ``.mask_051.recovery.npz``         ``.mask_scan.recovery.npz``
 =====================  ==================================  =========================
+
+A prediction is never overwritten: a model other than the one that made the
+case's prediction writes its own beside it (``<model>``: the first 12 hex digits
+of its weights tensors' sha256), and choosing it for the case keeps the one it
+replaces the same way.
 
 The NIfTI extension is recognised in any letter case (``CT_051.NII.GZ``); a
 DICOM folder's case id is the folder's name. Predictions go beside the CT or
@@ -72,6 +80,18 @@ class CaseFiles:
     @property
     def provenance(self) -> Path:
         return provenance_path(self.prediction)
+
+    def kept_prediction(self, model_tag: str) -> Path:
+        """The prediction of the model ``model_tag`` kept beside the case's own prediction."""
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,40}", model_tag):
+            raise ValueError(f"not a model tag: {model_tag!r}")
+        p = self.prediction
+        return p.with_name(f"{strip_nifti(p.name)}.m-{model_tag}.nii.gz")
+
+    @property
+    def mask_origin(self) -> Path:
+        """Which model the manual mask started from and how the reviewer changed it."""
+        return provenance_path(self.mask)
 
     @property
     def lock(self) -> Path:

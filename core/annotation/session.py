@@ -55,6 +55,7 @@ class PredictionUpdate:
     stack_mask: np.ndarray  # uint8, stack layout
     model_version: str
     seconds: float
+    path: Path | None = None  # the file written: the case's prediction, or one kept beside it
 
 
 @dataclass
@@ -164,20 +165,27 @@ class EditSession:
 
     # ----------------------------------------------------------- model prediction
     def predict(
-        self, model_path: Path, token: CancelToken = NEVER_CANCELLED
+        self, model_path: Path, token: CancelToken = NEVER_CANCELLED, out: Path | None = None
     ) -> Generator[Progress, None, "PredictionUpdate"]:
-        """Segment this case's CT with the model in ``model_path`` (on a worker) and
-        write ``pred_NNN.nii.gz`` with its provenance (which model made it)."""
+        """Segment this case's CT with the model in ``model_path`` (on a worker) and write
+        the mask with its provenance (which model made it) to ``out``: by default the case's
+        prediction ``pred_NNN.nii.gz`` (when it has none), else a prediction kept beside it
+        (``CaseFiles.kept_prediction``)."""
         from ..inference import Segmenter
         from ..provenance import write_provenance
 
+        out = out or self.paths.prediction
         seg = Segmenter.from_file(model_path)
         pred = yield from seg.predict(self.ct, token)
         with _PREDICTION_WRITE:  # mask and provenance of one job, never interleaved with another's
             token.raise_if_cancelled()  # a superseded job (cancelled) writes nothing
-            save_mask(pred.mask, self.ct, self.paths.prediction)
-            write_provenance(self.paths.prediction, seg.weights.meta)
-        return PredictionUpdate(self.from_source(pred.mask), seg.weights.meta.version, pred.seconds)
+            save_mask(pred.mask, self.ct, out)
+            write_provenance(out, seg.weights.meta)
+        return PredictionUpdate(self.from_source(pred.mask), seg.weights.meta.version, pred.seconds, out)
+
+    def read_prediction(self, path: Path) -> np.ndarray:
+        """A predicted mask file of this case, in stack layout (uint8)."""
+        return self.from_source(load_mask(path, self.ct).data).astype(np.uint8)
 
     def set_prediction(self, update: "PredictionUpdate") -> None:
         """Show a new prediction (GUI thread)."""

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..ring.errors import RingStateError
-from ..ring.manifest import SITE_RE, Manifest, RingConfig
+from ..ring.manifest import SITE_RE, START_FROM, Manifest, RingConfig
 from ..ring.connect import open_transport
 from ..ring.manifest import read_manifest
 from ..ring.server import init_ring
@@ -49,6 +49,10 @@ class SiteSetup:
     # rings without signing keys are refused unless allowed here.
     signing_key: str = ""
     allow_unsigned: bool = False
+    # What the embedded local ring's first turn trains from: "default" (the model shipped
+    # with the program, so the ring improves on it) or "scratch" (weights drawn from the
+    # seed, the paper). A server ring's start is its coordinator's choice (ring init).
+    start_from: str = "default"
 
     @property
     def configured(self) -> bool:
@@ -79,6 +83,7 @@ class SiteSetup:
         from ..training.config import load_config
 
         load_config(self.preset, None, list(self.overrides))  # unknown preset/key: ConfigError
+        check_local_start(self)
         return self
 
     def location(self) -> ServerLocation:
@@ -98,6 +103,42 @@ class SiteSetup:
 
     def with_(self, **kw) -> "SiteSetup":
         return replace(self, **kw)
+
+
+def check_local_start(setup: SiteSetup) -> None:
+    """The embedded ring's start must suit the site's preset: raises ConfigError if not."""
+    if setup.start_from not in START_FROM:
+        raise ConfigError(f"Start from '{setup.start_from}': use {' or '.join(START_FROM)}.")
+    if not setup.is_local or setup.start_from != "default":
+        return
+    from ..training.config import load_config
+
+    why = default_model_mismatch(load_config(setup.preset, None, list(setup.overrides)))
+    if why:
+        raise ConfigError(
+            f"This computer's ring would start from the default model, but {why}. "
+            "Choose the 'default' training preset, or start the ring from scratch "
+            "(Training > Site and server…)."
+        )
+
+
+def default_model_mismatch(config) -> str:
+    """ "" when a ring trained with ``config`` (a TrainingConfig) can start from the shipped
+    default model; else why not (another network or input grid), for the user."""
+    from ..model.default import has_default_model, read_card
+
+    if not has_default_model():
+        return "this installation has no default model"
+    card = read_card()
+    grid = card.get("input", {})
+    shipped = (card.get("architecture"), card.get("ds"), grid.get("in_plane_mm"), grid.get("context_slices"))
+    mine = (config.architecture, config.ds, config.in_plane_mm, config.context_slices)
+    if shipped != mine:
+        return (
+            f"the preset '{config.preset}' trains another network ({mine[0]}, ds {mine[1]}) than the "
+            f"default model ({shipped[0]}, ds {shipped[1]})"
+        )
+    return ""
 
 
 def check_data_folder(folder: str | Path) -> str:
@@ -151,9 +192,11 @@ def ensure_local_ring(setup: SiteSetup, t: Transport) -> Manifest:
     except RingStateError:
         if not setup.is_local:
             raise
+    check_local_start(setup)  # before anything is created
     t.connect()
     try:  # the ring of one is signed with this site's own key
         signers = {setup.site: site_signer(setup).public}
-        return init_ring(t, RingConfig(sites=(setup.site,), signers=signers).validate())
+        config = RingConfig(sites=(setup.site,), signers=signers, start_from=setup.start_from)
+        return init_ring(t, config.validate())
     except RingStateError:  # created meanwhile by another window
         return read_manifest(t)
