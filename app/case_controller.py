@@ -25,6 +25,7 @@ from .errors import is_cancel, user_message
 from .workers import Job, job_from_function, start_job
 
 Ask = Callable[[str, str, list[str]], str]  # (title, question, buttons) -> button chosen
+ACCEPT_STEPS = ("accept prediction", "accept prediction part")  # core.annotation.editor's step names
 Then = Callable[[bool], None]
 
 
@@ -42,6 +43,7 @@ class CaseController(QObject):
     def __init__(self, ask: Ask, autosave_delay_s: float = 1.5, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ask = ask
+        self.user = ""  # the reader's name: holds the case's lock, recorded as who corrected a mask
         self.session: EditSession | None = None
         self.label: str | None = None  # worklist label of the open case
         self._unsubscribe: Callable[[], None] | None = None
@@ -82,7 +84,7 @@ class CaseController(QObject):
                 self._open_job.cancel()
             job = start_job(
                 "Opening case",
-                lambda token: open_case(ct_path, token),
+                lambda token, user=self.user: open_case(ct_path, token, user=user or None),
                 on_error=lambda exc: self._report(exc, "Opening the case"),
                 parent=self,
             )
@@ -189,6 +191,9 @@ class CaseController(QObject):
 
     # ----------------------------------------------------------- changes
     def _on_change(self, change: MaskChange) -> None:
+        s = self.session
+        if s is not None and change.reason == "stroke" and s.model.undo_label in ACCEPT_STEPS:
+            s.note_accepted()  # the mask now starts from the model's prediction (core.mask_origin)
         self.maskChanged.emit(change)
         if change.reason != "edit":  # a stroke ended, or undo/redo
             self._set_dirty(self.dirty)

@@ -26,7 +26,7 @@ from core.reports.agreement import MaskAgreement, compare_volumes
 from core.reports.seg import why_no_seg, write_seg
 from core.site.versions import ModelVersion
 from core.volume import Volume
-from core.worklist import Worklist, report_jobs
+from core.worklist import CaseStatus, Worklist, report_jobs
 
 from .case_controller import CaseController
 from .errors import user_message
@@ -68,6 +68,8 @@ class CaseReports(QObject):
         )
         if use_prediction:
             return replace(job, model_version=prediction_model(s.paths.prediction))
+        # a mask that started from a model says which and what the reader changed (core.mask_origin)
+        job = replace(job, origin=s.origin_on_source(), reviewed_by=self._reviewed_by())
         chosen = self._model_in_use()  # the model the site uses, for the record
         return replace(
             job,
@@ -75,6 +77,12 @@ class CaseReports(QObject):
             if chosen is not None
             else "",
         )
+
+    def _reviewed_by(self) -> str:
+        state = self._case_state()
+        if state is None or state.status not in (CaseStatus.REVIEWED, CaseStatus.APPROVED):
+            return ""
+        return state.status_by or "a reader not named"
 
     def worklist_jobs(self, use_prediction: bool) -> tuple[list[ReportJob], list[str]]:
         """Saved masks of every case, except the open one: measured as on screen."""
@@ -124,10 +132,25 @@ class CaseReports(QObject):
             if not path:
                 return None
             out = Path(path)
-        mask, what = self._mask_on_screen()
+        mask, _ = self._mask_on_screen()
+        prov = s.mask_provenance(self._reviewed_by())  # AUTOMATIC, SEMIAUTOMATIC or MANUAL
+        what = prov.source
+
+        def work():
+            return write_seg(
+                ct_dir,
+                mask,
+                out,
+                automatic=prov.automatic,
+                semiautomatic=prov.semiautomatic,
+                algorithm=prov.model,
+                description=prov.source,
+                creator=s.editor,
+            )
+
         job = start_job(
             "Exporting DICOM SEG",
-            job_from_function("DICOM SEG", lambda: write_seg(ct_dir, mask, out)),
+            job_from_function("DICOM SEG", work),
             on_finished=lambda r: self.message.emit(
                 f"DICOM SEG written: {r.path} ({what}; {r.n_frames_with_mask} of "
                 f"{r.n_frames} source images hold hematoma). {r.note()}".strip()

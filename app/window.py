@@ -80,6 +80,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.viewer)
         self.viewer_actions = build_viewer_actions(self, self.viewer, a)
         self.controller = CaseController(self._ask, settings.autosave_delay_s, self)
+        self.controller.user = settings.user
         self.edit = EditController(
             self.viewer,
             EditorSettings(settings.brush_mm, HURange(settings.blood_low_hu, settings.blood_high_hu)),
@@ -441,6 +442,7 @@ class MainWindow(QMainWindow):
         self.tools_panel.high.setValue(s.blood_high_hu)
         self.tools_panel.brush.setValue(s.brush_mm)
         self.controller.set_autosave_delay(s.autosave_delay_s)
+        self.controller.user = s.user
         self.user_label.setText(f"user: {s.user}")
 
     # ----------------------------------------------------------- closing

@@ -34,6 +34,7 @@ from .datasets import list_cases
 from .errors import HemaRelayError, InputError
 from .io import atomic_write_text
 from .io.nifti import read_nifti
+from .mask_origin import read_origin
 from .progress import NEVER_CANCELLED, CancelToken, Progress
 from .reports import ReportJob
 
@@ -401,7 +402,12 @@ def report_jobs(cases: Iterable[WorklistCase], use_prediction: bool) -> tuple[li
         elif not use_prediction and case.has_mask:
             jobs.append(
                 ReportJob(
-                    case.label, case.paths.ct, case.paths.mask, f"manual ({case.paths.mask.name})", **filing(case)
+                    case.label,
+                    case.paths.ct,
+                    case.paths.mask,
+                    f"manual ({case.paths.mask.name})",
+                    **filing(case),
+                    origin=read_origin(case.paths.mask_origin),
                 )
             )
         else:
@@ -409,11 +415,22 @@ def report_jobs(cases: Iterable[WorklistCase], use_prediction: bool) -> tuple[li
     return jobs, left_out
 
 
+def reviewed_by(record: StatusRecord | None) -> str:
+    """Who marked the case reviewed or approved it; "" while it is neither (or unknown)."""
+    if record is None or record.status not in (CaseStatus.REVIEWED, CaseStatus.APPROVED):
+        return ""
+    return record.user or "a reader not named"
+
+
 def filing(case: WorklistCase) -> dict[str, str]:
     """A report's reviewer and case status: the case's status record (the one source)."""
     if case.status is None:
-        return {"reviewer": "", "case_status": "status file unreadable"}
-    return {"reviewer": case.status.user or "nobody yet", "case_status": case.status.status.value}
+        return {"reviewer": "", "case_status": "status file unreadable", "reviewed_by": ""}
+    return {
+        "reviewer": case.status.user or "nobody yet",
+        "case_status": case.status.status.value,
+        "reviewed_by": reviewed_by(case.status),
+    }
 
 
 def filing_for_ct(ct_path: Path) -> dict[str, str]:

@@ -15,7 +15,7 @@ compressing, writing) then runs on the worker with that copy.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Generator
 
@@ -28,6 +28,16 @@ from ..io import load_ct, load_mask, save_mask
 from ..metrics import volume_ml
 from ..orientation import Reorientation, to_canonical
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from ..mask_origin import (
+    MaskOrigin,
+    MaskProvenance,
+    accepted_parts,
+    corrections,
+    mask_provenance,
+    origin_of_prediction,
+    read_origin,
+    write_origin,
+)
 from ..measurements import case_measurement_lines
 from ..reports import ReportJob
 from ..volume import Volume
@@ -48,6 +58,7 @@ class MaskSnapshot:
     data: np.ndarray  # stack layout [k, row, col], uint8
     state_id: int
     revision: int
+    origin: MaskOrigin | None = None  # the model it started from, at that moment (stack layout)
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,9 @@ class EditSession:
     notes: list[str] = field(default_factory=list)  # things worth telling the user
     lock: CaseLock | None = None  # None: read-only (another window edits the case)
     read_only_reason: str = ""  # why, for the user
+    # the model prediction the mask started from (core.mask_origin), accepted voxels in stack layout
+    origin: MaskOrigin | None = None
+    editor: str = ""  # who edits (recorded beside the saved mask as who corrected it)
 
     @property
     def read_only(self) -> bool:
@@ -123,7 +137,7 @@ class EditSession:
 
     # ----------------------------------------------------------- saving
     def snapshot(self) -> MaskSnapshot:
-        return MaskSnapshot(self.model.snapshot(), self.model.state_id, self.model.revision)
+        return MaskSnapshot(self.model.snapshot(), self.model.state_id, self.model.revision, self.origin)
 
     def save(self, snap: MaskSnapshot, token: CancelToken = NEVER_CANCELLED) -> Generator[Progress, None, Path]:
         """Write ``snap`` as the case's mask (runs on a worker); see :meth:`saved`."""
@@ -132,6 +146,10 @@ class EditSession:
         self._writable(f"Saving {self.paths.mask.name}")
         source = self.to_source(snap.data)
         path = save_mask(source, self.ct, self.paths.mask)
+        if snap.origin is not None:  # the provenance follows the voxels
+            accepted = self.to_source(snap.origin.accepted.astype(np.uint8)).astype(bool)
+            origin = replace(snap.origin, accepted=accepted, edited_by=self.editor or snap.origin.edited_by)
+            write_origin(self.paths.mask_origin, origin, corrections(source, accepted, self.ct.voxel_volume_ml))
         yield Progress(STAGE_SAVE, 1, 1, self.paths.mask.name)
         return path
 
@@ -190,6 +208,29 @@ class EditSession:
     def set_prediction(self, update: "PredictionUpdate") -> None:
         """Show a new prediction (GUI thread)."""
         self.prediction = update.stack_mask
+
+    # ----------------------------------------------------------- where the mask came from
+    def note_accepted(self) -> None:
+        """After the reader accepted (a part of) the prediction: the predicted parts now wholly in
+        the mask are recorded as accepted from the model that made the prediction."""
+        if self.prediction is None:
+            return
+        taken = accepted_parts(self.prediction, self.model.data)
+        if self.origin is None:
+            self.origin = origin_of_prediction(self.paths.prediction, taken)
+        else:
+            fresh = origin_of_prediction(self.paths.prediction, taken)
+            self.origin = replace(fresh, accepted=self.origin.accepted | taken)
+
+    def mask_provenance(self, reviewed_by: str) -> MaskProvenance:
+        """What a report of the mask on screen says about it (see core.mask_origin)."""
+        return mask_provenance(self.origin, self.model.data, self.ct.voxel_volume_ml, reviewed_by, self.mask_label())
+
+    def origin_on_source(self) -> MaskOrigin | None:
+        """The origin with its accepted voxels on the CT's own grid (for reports and the SEG)."""
+        if self.origin is None:
+            return None
+        return replace(self.origin, accepted=self.to_source(self.origin.accepted.astype(np.uint8)).astype(bool))
 
     # ----------------------------------------------------------- reports
     def mask_label(self) -> str:
@@ -255,7 +296,12 @@ def open_case(
     if reason:
         notes.insert(0, reason)
     recovery = pending_recovery(paths.recovery, paths.mask) if lock is not None else None
-    session = EditSession(paths, ct, reo, stack, hu, model, prediction, on_disk, recovery, notes, lock, reason)
+    origin = read_origin(paths.mask_origin, ct.shape) if on_disk else None
+    if origin is not None:
+        origin = replace(origin, accepted=stack.to_stack(reo.to_canonical(origin.accepted.astype(np.uint8))) != 0)
+    session = EditSession(
+        paths, ct, reo, stack, hu, model, prediction, on_disk, recovery, notes, lock, reason, origin, user or ""
+    )
     yield Progress(STAGE_OPEN, total, total, "done")
     return session
 

@@ -3,6 +3,10 @@
 Item 1: the app's own ring starts from the shipped default model; the default model
 stays in the versions table and can be chosen again; using a worse version names both
 scores; a new model's prediction sits beside the case's, never over it, until chosen.
+
+Item 2: a mask that started from a model's prediction records which model and how much
+the reader changed; the report, CSV and DICOM SEG say "model X, corrected by Y" or "model
+X, unreviewed", and the report of an unreviewed case says so on the page.
 """
 
 from __future__ import annotations
@@ -13,10 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from core.annotation import Tool
 from core.io import load_ct, load_mask, save_mask
 from core.scoring import CaseScore
 from core.site.setup import SiteSetup
 from core.site.versions import SHIPPED, LocalScore, ModelVersion, StoreIndex
+from core.worklist import CaseStatus
 from gui_helpers import open_case, wait_until
 
 V1_SHA = "ab" * 32  # the tensors sha256 of the stand-in v1
@@ -111,3 +117,114 @@ def test_no_silent_model_downgrade(qtbot, window, site, tmp_path):
     w.ring_dock.models.use_button.click()
     assert asked == [] and w.ring_dock.ring.chosen().shipped
     assert "in use" in table.item(1, 8).text() and table.item(1, 0).text() == "default"
+
+
+# ------------------------------------------------------------------ item 2: provenance follows the voxels
+def _csv_row(folder: Path, case: str) -> dict:
+    import csv
+    import io
+
+    return next(csv.DictReader(io.StringIO((folder / f"hematoma_volumes_{case}.csv").read_text())))
+
+
+def _pdf_text(path: Path) -> str:
+    import shutil as sh
+    import subprocess
+
+    if not sh.which("pdftotext"):  # poppler-utils; the report's fields are checked in the CSV too
+        return ""
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def _report(qtbot, w, folder: Path) -> dict:
+    with qtbot.waitSignal(w.report_panel.written, timeout=180000):
+        w.report_panel.export(folder, whole=False)
+    return _csv_row(folder, "067")
+
+
+def _by_the_default_model(site: Path) -> str:
+    """Provenance for the stand-in prediction: as if the shipped default model had made it."""
+    from core.model.default import read_card
+
+    card = read_card()
+    doc = {"model_version": card["version"], "model_sha256": card["tensors_sha256"], "shipped_default": True}
+    (site / "pred_067.json").write_text(json.dumps(doc))
+    return card["version"]
+
+
+def test_provenance_follows_the_voxels(qtbot, window, site, tmp_path):
+    from gui_helpers import drag
+
+    w = window
+    version = _by_the_default_model(site)
+    (site / "mask_067.nii.gz").unlink()  # a case nobody has drawn: the reader starts from the model
+    s = open_case(qtbot, w, site, "067")
+    w.actions.accept_all.trigger()
+    with qtbot.waitSignal(w.controller.saved, timeout=20000):
+        w.actions.save.trigger()
+    assert (site / "mask_067.json").is_file()  # the origin is kept beside the mask
+    row = _report(qtbot, w, tmp_path / "r1")
+    assert row["mask_source"].startswith(f"model {version}") and row["mask_source"].endswith("unreviewed")
+    assert row["mask_model"].startswith(version) and row["voxels_added"] == row["voxels_removed"] == "0"
+    assert float(row["dice_vs_accepted_prediction"]) == 1.0 and row["case_status"] == "in progress"
+    text = _pdf_text(tmp_path / "r1" / "hematoma_report_067.pdf")
+    assert not text or "NOT REVIEWED" in text  # said on the page
+
+    # the reader corrects it: a brush stroke away from the prediction, then saves and reviews
+    w.actions.tools[Tool.BRUSH].trigger()
+    k = int(np.argmax(np.count_nonzero(s.prediction, axis=(1, 2))))
+    w.view.set_slice(k)
+    drag(w, [(60.0, 60.0), (60.0, 90.0)])
+    with qtbot.waitSignal(w.controller.saved, timeout=20000):
+        w.actions.save.trigger()
+    w.set_status("067", CaseStatus.REVIEWED)
+    row = _report(qtbot, w, tmp_path / "r2")
+    assert row["mask_source"].startswith(f"model {version}") and "corrected by tester" in row["mask_source"]
+    assert int(row["voxels_added"]) > 0 and row["voxels_removed"] == "0"
+    assert 0.0 < float(row["dice_vs_accepted_prediction"]) < 1.0
+    text = _pdf_text(tmp_path / "r2" / "hematoma_report_067.pdf")
+    assert not text or ("corrected by tester" in text and "NOT REVIEWED" not in text)
+
+    # it follows the voxels: reopened later, the saved mask still says where it came from
+    w.controller.close_case()
+    open_case(qtbot, w, site, "052")
+    open_case(qtbot, w, site, "067")
+    assert _report(qtbot, w, tmp_path / "r3")["mask_source"] == row["mask_source"]
+
+
+def test_the_seg_of_model_output_is_marked_automatic_then_semiautomatic(qtbot, window, data_root, tmp_path):
+    import pydicom
+
+    from core.case_files import case_files
+    from core.model.default import read_card
+
+    w = window
+    series = tmp_path / "cd" / "ge-tilt"
+    shutil.copytree(data_root / "headct" / "dicom-ge-tilt", series)
+    paths = case_files(series)
+    ct = load_ct(series)
+    pred = np.zeros(ct.shape, np.uint8)
+    pred[200:260, 200:260, 10:16] = 1  # a stand-in prediction of the shipped model
+    paths.prediction.parent.mkdir(parents=True, exist_ok=True)
+    save_mask(pred, ct, paths.prediction)
+    card = read_card()
+    doc = {"model_version": card["version"], "model_sha256": card["tensors_sha256"], "shipped_default": True}
+    paths.provenance.write_text(json.dumps(doc))
+    with qtbot.waitSignal(w.controller.opened, timeout=90000):
+        w.controller.open_case(series)
+    s = w.controller.session
+    w.actions.accept_all.trigger()
+    kinds = []
+    for step in ("accepted", "corrected"):
+        if step == "corrected":
+            s.model.set_slice_region(int(np.argmax(s.prediction.sum(axis=(1, 2)))), np.ones((6, 6), bool), 1, (5, 5))
+        out = tmp_path / f"seg_{step}.dcm"
+        job = w.reports.export_seg(out)
+        wait_until(qtbot, lambda j=job: not j.running, 180000)
+        seg = pydicom.dcmread(str(out))
+        segment = seg.SegmentSequence[0]
+        kinds.append(segment.SegmentAlgorithmType)
+        assert card["version"] in segment.SegmentAlgorithmName
+        assert seg.ContentDescription.startswith(f"model {card['version']}")
+    assert kinds == ["AUTOMATIC", "SEMIAUTOMATIC"]
+    w.controller.ask = lambda *a: "Discard"
