@@ -45,6 +45,8 @@ class ViewerActions:
     page_down: QAction
     first_slice: QAction
     last_slice: QAction
+    next_bleed: QAction
+    previous_bleed: QAction
     zoom_in: QAction
     zoom_out: QAction
     zoom_reset: QAction
@@ -150,6 +152,20 @@ def build_viewer_actions(window: QMainWindow, viewer: ViewerArea, actions: Actio
         page_down=_act(v, f"{PAGE} slices back", "PgDown", name="page_down", viewer=True),
         first_slice=_act(v, "First slice", "Home", name="first_slice", viewer=True),
         last_slice=_act(v, "Last slice", "End", name="last_slice", viewer=True),
+        next_bleed=_act(
+            window,
+            "Next slice with bleed",
+            ["Ctrl+Up", "Ctrl+Right"],
+            "Next slice of the active view with mask or prediction",
+            name="next_bleed",
+        ),
+        previous_bleed=_act(
+            window,
+            "Previous slice with bleed",
+            ["Ctrl+Down", "Ctrl+Left"],
+            "Previous slice of the active view with mask or prediction",
+            name="previous_bleed",
+        ),
         zoom_in=_act(window, "Zoom in", ["Ctrl++", "Ctrl+="], "Zoom in (also Ctrl+wheel)", name="zoom_in"),
         zoom_out=_act(window, "Zoom out", "Ctrl+-", "Zoom out (also Ctrl+wheel)", name="zoom_out"),
         zoom_reset=_act(window, "Reset zoom", "Ctrl+0", "Fit the image to each view", name="zoom_reset"),
@@ -178,7 +194,12 @@ def build_viewer_actions(window: QMainWindow, viewer: ViewerArea, actions: Actio
             v, "Discard preview", "Esc", "Drop the previewed change", name="discard_preview", viewer=True
         ),
         fill_3d=_act(
-            window, "3-D fill", "Shift+F", "The fill follows the HU range across slices", name="fill_3d", checkable=True
+            window,
+            "3-D fill",
+            "Shift+F",
+            "Fill tool in 3-D: the next click fills the connected region across slices (again: in the slice)",
+            name="fill_3d",
+            checkable=True,
         ),
         fill_limit=_act(
             window,
@@ -227,6 +248,7 @@ def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training: list
             a.redo,
             None,
             a.accept_all,
+            a.islands,
             None,
             *a.tools.values(),
             None,
@@ -249,7 +271,16 @@ def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training: list
     for act in (*va.layouts.values(), va.next_layout, None, *va.main_plane.values()):
         lay.addSeparator() if act is None else lay.addAction(act)
     slices = view.addMenu("Slice")
-    for act in (va.next_slice, va.previous_slice, va.page_up, va.page_down, va.first_slice, va.last_slice):
+    for act in (
+        va.next_slice,
+        va.previous_slice,
+        va.page_up,
+        va.page_down,
+        va.first_slice,
+        va.last_slice,
+        va.next_bleed,
+        va.previous_bleed,
+    ):
         slices.addAction(act)
     view.addSeparator()
     for act in (*a.presets, None, a.show_manual, a.show_prediction, a.difference):
@@ -262,7 +293,7 @@ def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training: list
 
 
 def connect_viewer_actions(
-    va: ViewerActions, viewer: ViewerArea, edit, tools_panel, show_shortcuts, show_mask_hu, parent: QWidget
+    va: ViewerActions, viewer: ViewerArea, edit, tools_panel, show_shortcuts, show_mask_hu, parent: QWidget, fill_tool
 ) -> None:
     va.next_slice.triggered.connect(lambda: viewer.step_slice(1))
     va.previous_slice.triggered.connect(lambda: viewer.step_slice(-1))
@@ -270,6 +301,13 @@ def connect_viewer_actions(
     va.page_down.triggered.connect(lambda: viewer.step_slice(-PAGE))
     va.first_slice.triggered.connect(viewer.first_slice)
     va.last_slice.triggered.connect(viewer.last_slice)
+
+    def to_bleed(step: int) -> None:
+        if not viewer.step_to_marked(step):
+            edit.message.emit(f"No {'later' if step > 0 else 'earlier'} slice with mask or prediction in this view.")
+
+    va.next_bleed.triggered.connect(lambda: to_bleed(1))
+    va.previous_bleed.triggered.connect(lambda: to_bleed(-1))
     va.zoom_in.triggered.connect(lambda: viewer.zoom(ZOOM_STEP))
     va.zoom_out.triggered.connect(lambda: viewer.zoom(1 / ZOOM_STEP))
     va.zoom_reset.triggered.connect(viewer.reset_zoom)
@@ -283,6 +321,17 @@ def connect_viewer_actions(
     va.accept_preview.triggered.connect(edit.accept_preview)
     va.discard_preview.triggered.connect(edit.discard_preview)
     va.fill_3d.toggled.connect(edit.set_fill_3d)
+
+    def fill_3d(on: bool) -> None:  # as listed: Shift+F makes the next click a 3-D fill
+        if on:
+            fill_tool.trigger()
+        edit.message.emit(
+            "Fill tool, 3-D: a click fills the connected region across slices (Shift+F again: in the slice)."
+            if on
+            else "Fill in the slice only (Shift+F: 3-D)."
+        )
+
+    va.fill_3d.triggered.connect(fill_3d)
 
     def ask_limit() -> None:
         ml, ok = QInputDialog.getDouble(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
+from core.annotation.navigation import largest_slice
 from core.provenance import prediction_label
 from core.site.gates import implausible
 
@@ -75,6 +76,9 @@ class PredictionDisplay(QObject):
         self.viewer.set_prediction(session.prediction)
         self.edit.detach()
         self.edit.attach(session)
+        k = largest_slice(session.prediction)
+        if k is not None and not session.model.data.any() and self.viewer.untouched():
+            self.viewer.go_to_slice(k)  # a case without a mask opens where its predicted bleed is largest
         self.predictionChanged.emit()
         self.message.emit(label)
 

@@ -39,6 +39,7 @@ from core.site.connection import ConnectionReport, check_connection
 from core.site.hostkey import HostKeyProbe, probe_host_key, trust_host_key
 from core.site.setup import SiteSetup, check_data_folder
 
+from .wheel_guard import guard_wheel_below
 from .errors import user_message
 from .workers import Job, job_from_function, start_job
 
@@ -170,6 +171,7 @@ class SiteDialog(QDialog):
         lay.addLayout(row)
         lay.addWidget(self.result)
         lay.addWidget(buttons)
+        guard_wheel_below(self)  # the wheel scrolls; it never changes a value on the way
         self.test_button.clicked.connect(self.test_connection)
         self.last_report: ConnectionReport | None = None
         if self.data.text():

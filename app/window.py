@@ -32,7 +32,8 @@ from .case_controller import CaseController
 from .case_reports import CaseReports
 from .edit_controller import EditController
 from .errors import ask, show_error, warning_box
-from .flag_bindings import FlagTable, apply_flags, flag_table
+from .flag_bindings import FlagTable, apply_flags, window_flags
+from .islands_dialog import IslandsDialog
 from .job_display import JobDisplay
 from .mask_hu_dialog import MaskHUDialog
 from .menus import add_menus, build_viewer_actions, connect_viewer_actions
@@ -47,6 +48,7 @@ from .settings_dialog import SettingsDialog
 from .shortcuts_dialog import ShortcutsDialog
 from .viewer import OverlayStyle, ViewerArea, WindowLevel
 from .viewer_warning import ViewWarning
+from .wheel_guard import guard_wheel_below
 from .worklist_controller import WorklistController
 
 TITLE = "Hematoma Relay"
@@ -114,6 +116,7 @@ class MainWindow(QMainWindow):
             lambda: self.reports.choose_folder(self.settings.last_folder or str(Path.home())),
         )
         self.predictions = PredictionController(self)
+        self.islands = IslandsDialog(self)
         self.prediction_display = PredictionDisplay(
             self.controller,
             self.edit,
@@ -138,13 +141,15 @@ class MainWindow(QMainWindow):
         self._live_timer.setSingleShot(True)
         self._live_timer.setInterval(250)
         self._live_timer.timeout.connect(self._update_live)
-        self._flags: FlagTable = self._flag_table()
+        self._flags: FlagTable = window_flags(a, self.viewer_actions, self.report_panel)
         self._connect()
         self.viewer.set_window(
             WindowLevel(settings.presets[0].width, settings.presets[0].level), settings.presets[0].name
         )
         self.update_flags()
         self._update_title()
+        for dock in self.findChildren(QDockWidget):  # scrolling a panel never changes a setting
+            guard_wheel_below(dock)
         if problem:
             self.status(problem)
         QTimer.singleShot(0, self.ring_dock.ring.start)
@@ -155,7 +160,8 @@ class MainWindow(QMainWindow):
         left.setObjectName("worklistDock")
         left.setWidget(self.worklist_panel)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, left)
-        scroll = panel_column(self.tools_panel, self.measure_panel, self.display_panel, self.report_panel)
+        # the report (and Compare) right under the tools: reachable at 1500 x 950 without scrolling
+        scroll = panel_column(self.tools_panel, self.report_panel, self.measure_panel, self.display_panel)
         scroll.setMinimumWidth(scroll.widget().sizeHint().width() + scroll.verticalScrollBar().sizeHint().width() + 4)
         right = QDockWidget("Tools", self)
         right.setObjectName("toolsDock")
@@ -165,18 +171,6 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(right, self.ring_dock)
         right.raise_()
         self.resizeDocks([left, right], [420, 380], Qt.Orientation.Horizontal)
-
-    def _flag_table(self) -> FlagTable:
-        """Which actions and buttons each UI flag (core.ui_flags) enables: the one binding."""
-        a, rp = self.actions, self.report_panel
-        accept_part = a.tools[Tool.ACCEPT_COMPONENT]
-        return flag_table(
-            case_open=(a.save, a.close_case, *(t for t in a.tools.values() if t is not accept_part)),
-            can_undo=(a.undo,),
-            can_redo=(a.redo,),
-            has_prediction=(a.accept_all, accept_part),
-            reports=(rp.case_button, rp.seg_button, rp.compare_button),
-        )
 
     def update_flags(self) -> None:
         apply_flags(ui_flags(self.controller.session), self._flags)
@@ -193,6 +187,7 @@ class MainWindow(QMainWindow):
         a.undo.triggered.connect(lambda: self._undo_redo(undo=True))
         a.redo.triggered.connect(lambda: self._undo_redo(undo=False))
         a.accept_all.triggered.connect(self.prediction_display.accept_whole)
+        a.islands.triggered.connect(self._show_islands)
         a.difference.toggled.connect(v.set_difference_mode)
         a.tool_group.triggered.connect(lambda act: self.edit.set_tool(act.data()))
         for act, preset in zip(a.presets, self.settings.presets):
@@ -205,6 +200,7 @@ class MainWindow(QMainWindow):
             lambda: ShortcutsDialog(self).exec(),
             self._mask_hu,
             self,
+            a.tools[Tool.FLOOD_FILL],
         )
         self.tools_panel.brushChanged.connect(self.edit.set_brush_mm)
         self.tools_panel.rangeChanged.connect(self.edit.set_hu_range)
@@ -229,6 +225,11 @@ class MainWindow(QMainWindow):
         self.reports.jobStarted.connect(self.jobs.track)
         c.opened.connect(self._opened)
         c.closed.connect(self._closed)
+        c.opened.connect(self.islands.attach)
+        c.closed.connect(lambda: self.islands.attach(None))
+        c.maskChanged.connect(lambda _change: self.islands.mask_changed())
+        self.islands.message.connect(self.status)
+        self.islands.goTo.connect(self.viewer.set_cursor)
         c.maskChanged.connect(self._mask_changed)
         c.dirtyChanged.connect(self._dirty_changed)
         c.saved.connect(self._saved)
@@ -390,6 +391,11 @@ class MainWindow(QMainWindow):
             self.worklist_panel.model.case_changed(self.controller.label)
         self.worklist_panel.follow_selection()
         self._live_timer.start()
+
+    def _show_islands(self) -> None:
+        self.islands.attach(self.controller.session)
+        self.islands.show()
+        self.islands.raise_()
 
     def _mask_hu(self) -> None:
         s = self.controller.session
