@@ -39,6 +39,7 @@ class CaseController(QObject):
     message = Signal(str)  # for the status bar
     failed = Signal(str)  # an error for a dialog
     jobStarted = Signal(object)  # Job, for the progress display
+    openFailed = Signal(object, str)  # worklist label (None for a file), why the case could not be read
 
     def __init__(self, ask: Ask, autosave_delay_s: float = 1.5, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -85,7 +86,7 @@ class CaseController(QObject):
             job = start_job(
                 "Opening case",
                 lambda token, user=self.user: open_case(ct_path, token, user=user or None),
-                on_error=lambda exc: self._report(exc, "Opening the case"),
+                on_error=lambda exc: self._open_failed(exc, label),
                 parent=self,
             )
             job.finished.connect(lambda s, j=job: self._opened(s, label, j))
@@ -284,6 +285,11 @@ class CaseController(QObject):
             self.message.emit(user_message(exc, "Removing the recovery file"))
 
     # ----------------------------------------------------------- errors
+    def _open_failed(self, exc: BaseException, label: str | None) -> None:
+        self._report(exc, "Opening the case")
+        if not is_cancel(exc):
+            self.openFailed.emit(label, user_message(exc, "Opening the case"))
+
     def _report(self, exc: BaseException, doing: str) -> None:
         if is_cancel(exc):
             self.message.emit(f"{doing}: cancelled.")

@@ -75,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         window.open_folder(args.folder)
     if args.case is not None:
         window.controller.open_case(args.case)
+    if args.folder is None and args.case is None:
+        window.restore_session()  # the last folder, and a case the program stopped in (a crash)
     return int(app.exec())
 
 

@@ -183,6 +183,14 @@ class RingDock(QDockWidget):
 
     def apply_site(self, setup: SiteSetup) -> None:
         """Use (and have saved) a new site set-up: the dialog's, or a test's."""
+        if (setup.data_folder, setup.server, setup.site) != (
+            self.ring.setup.data_folder,
+            self.ring.setup.server,
+            self.ring.setup.site,
+        ):  # messages about the previous folder or ring describe a state that is gone
+            self.models.show_evaluation("")
+            if not self.ring.training:
+                self.panel.progress_label.setText("")
         self.panel.set_keep_taking(setup.keep_taking_turns)
         self.ring.set_setup(setup)
         self.setupChanged.emit(setup)

@@ -14,12 +14,10 @@ and bound here, once, in :meth:`MainWindow._flag_table`.
 
 from __future__ import annotations
 
-import enum
-from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QThreadPool, QTimer, Qt
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QLabel, QMainWindow
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow
 
 from core.annotation import EditorSettings, HURange, Tool
 from core.case_state import CaseState
@@ -30,6 +28,7 @@ from core.worklist import CaseStatus, Worklist
 from .actions import build_actions
 from .case_controller import CaseController
 from .case_reports import CaseReports
+from .close_flow import CloseFlow
 from .edit_controller import EditController
 from .errors import ask, show_error, warning_box
 from .flag_bindings import FlagTable, apply_flags, window_flags
@@ -41,6 +40,7 @@ from .panels import DisplayPanel, ReportPanel, ToolsPanel, WorklistPanel
 from .panels.column import panel_column
 from .panels.measure_panel import MeasurePanel
 from .prediction_controller import PredictionController
+from .preferences import UNNAMED, Preferences
 from .prediction_display import PredictionDisplay
 from .ring_dock import RingDock
 from .settings import Settings, load_settings, save_settings
@@ -54,14 +54,6 @@ from .worklist_controller import WorklistController
 TITLE = "Hematoma Relay"
 
 
-class Closing(enum.Enum):
-    """Where a request to close the window stands (one state, not several flags)."""
-
-    NO = "open"
-    AFTER_TRAINING = "waiting for the training turn to release its lease"
-    NOW = "the open case is settled: the next close is accepted"
-
-
 class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None) -> None:
         super().__init__()
@@ -73,8 +65,7 @@ class MainWindow(QMainWindow):
                 settings = load_settings()
             except ConfigError as exc:
                 settings, problem = Settings(), str(exc)
-        self.settings = settings
-        self.closing = Closing.NO
+        self.prefs = Preferences(settings, self)
         a = self.actions = build_actions(self, settings.presets)
 
         self.viewer = ViewerArea()  # axial, coronal and sagittal views, linked
@@ -95,7 +86,7 @@ class MainWindow(QMainWindow):
             "prediction": OverlayStyle(**vars(settings.prediction)),
         }
         self.worklist_panel = WorklistPanel(a)
-        self.cases = WorklistController(self.worklist_panel, self.controller, lambda: self.settings.user, self)
+        self.cases = WorklistController(self.worklist_panel, self.controller, self.reader, self)
         self.tools_panel = ToolsPanel(a, settings.brush_mm, settings.blood_low_hu, settings.blood_high_hu)
         self.display_panel = DisplayPanel(a, styles)
         self.measure_panel = MeasurePanel(self.viewer_actions, self.edit.fill_limit_ml)
@@ -115,6 +106,7 @@ class MainWindow(QMainWindow):
             self.reports.worklist_jobs,
             lambda: self.reports.choose_folder(self.settings.last_folder or str(Path.home())),
         )
+        self.closer = CloseFlow(self, self.controller, self.ring_dock, self.prefs, self.status)
         self.predictions = PredictionController(self)
         self.islands = IslandsDialog(self)
         self.prediction_display = PredictionDisplay(
@@ -134,7 +126,7 @@ class MainWindow(QMainWindow):
         self._build_docks()
         add_menus(self, a, self.viewer_actions, self.ring_dock.menu_actions())
         self.jobs = JobDisplay(self.statusBar())
-        self.user_label = QLabel(f"user: {self.settings.user}")
+        self.user_label = QLabel(f"user: {self.settings.user or UNNAMED}")
         self.statusBar().addPermanentWidget(self.user_label)
         self.statusBar().addPermanentWidget(self.ring_dock.status_label)
         self._live_timer = QTimer(self)
@@ -212,7 +204,9 @@ class MainWindow(QMainWindow):
         self.measure_panel.removeRequested.connect(self.edit.measure.remove)
         self.measure_panel.limitChanged.connect(self.edit.set_fill_limit_ml)
         self.worklist_panel.openRequested.connect(self.open_label)
-        self.worklist_panel.statusRequested.connect(self.set_status)
+        self.worklist_panel.statusRequested.connect(self.cases.set_statuses)
+        self.prefs.message.connect(self.status)
+        self.prefs.nameGiven.connect(self.apply_settings)
         self.cases.message.connect(self.status)
         self.cases.failed.connect(self.error_text)
         self.cases.folderOpened.connect(self._folder_opened)
@@ -244,7 +238,7 @@ class MainWindow(QMainWindow):
         d.alert.connect(lambda title, text: self.error_text(text, title))
         d.setupChanged.connect(self._site_changed)
         d.modelChosen.connect(pc.use_model)
-        d.trainingEnded.connect(self._training_ended)
+        d.trainingEnded.connect(lambda _end: self.closer.training_ended())
         self.prediction_display.predictionChanged.connect(self._prediction_changed)
         pc.failed.connect(self.status)
         pc.started.connect(self.jobs.track)
@@ -263,14 +257,13 @@ class MainWindow(QMainWindow):
         return ask(self, title, text, buttons)
 
     # ----------------------------------------------------------- training ring
-    def _training_ended(self, end) -> None:
-        if self.closing is Closing.AFTER_TRAINING:
-            self.closing = Closing.NO  # the turn is over: close as usual (asking about unsaved edits)
-            QTimer.singleShot(0, self.close)
+
+    @property
+    def settings(self) -> Settings:
+        return self.prefs.settings
 
     def _site_changed(self, setup) -> None:
-        self.settings = replace(self.settings, site=setup)
-        self._save_settings_quietly()
+        self.prefs.remember(site=setup)
 
     def apply_site(self, setup) -> None:
         """Use and save a new site set-up (tests; the dialog goes through the ring dock)."""
@@ -281,25 +274,47 @@ class MainWindow(QMainWindow):
         self._live_timer.start()
         self.cases.refresh_open_case()
 
-    def _save_settings_quietly(self) -> None:
-        try:
-            save_settings(self.settings)
-        except HemaRelayError as exc:
-            self.status(str(exc))
-
     # ----------------------------------------------------------- worklist
     @property
     def worklist(self) -> Worklist | None:
         return self.cases.worklist
 
     def open_folder(self, folder: str | Path) -> None:
-        self.cases.open_folder(folder)
+        """Open a site folder; the case open from another folder is closed first (asking to
+        save its edits), so no case of the previous folder stays on screen."""
+        s, wl = self.controller.session, self.worklist
+        if s is None or (wl is not None and Path(folder).expanduser().resolve() == wl.folder.resolve()):
+            self.cases.open_folder(folder)
+            return
+        self.controller.close_case(lambda ok: self.cases.open_folder(folder) if ok else None)
 
     def _folder_opened(self, wl: Worklist) -> None:
-        self.settings = replace(self.settings, last_folder=str(wl.folder))
+        self.prefs.remember(last_folder=str(wl.folder))  # at once: after a crash it opens again
 
     def open_label(self, label: str) -> None:
+        self.reader()  # the reader's name, asked once, before the first case
         self.cases.open_label(label)
+
+    def reader(self) -> str:
+        """The reader's name for status records, corrected masks and measurements: asked once
+        (never the computer's login), changed under Preferences."""
+        return self.prefs.reader(self.ask_name)
+
+    def ask_name(self) -> str:
+        name, ok = QInputDialog.getText(
+            self,
+            "Your name",
+            "Your name, as case statuses, corrected masks and measurements will record it\n"
+            "(asked once; Preferences changes it):",
+        )
+        return name if ok else ""
+
+    def restore_session(self) -> None:
+        """At start-up: the last site folder again, and the case that was open when the program
+        stopped (a crash): opening it offers its autosaved edits."""
+        if self.settings.open_case:
+            self.reader()
+        self.cases.restore(self.settings.last_folder, self.settings.open_case)
 
     def set_status(self, label: str, status: CaseStatus) -> None:
         self.cases.set_status(label, status)
@@ -309,6 +324,7 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------- the open case
     def _opened(self, session) -> None:
+        self.prefs.remember(open_case=str(session.paths.ct))  # reopened after a crash
         self.viewer.set_volume(
             session.hu, session.stack, session.model.data, session.prediction, session.first_slice_with_mask()
         )
@@ -322,6 +338,7 @@ class MainWindow(QMainWindow):
             )
 
     def _closed(self) -> None:
+        self.prefs.remember(open_case="")
         self.edit.detach()
         self.viewer.clear()
         self.worklist_panel.model.set_open(None, False)
@@ -436,7 +453,7 @@ class MainWindow(QMainWindow):
         self.apply_settings(new)
 
     def apply_settings(self, s: Settings) -> None:
-        self.settings = s
+        self.prefs.settings = s
         for act, p in zip(self.actions.presets, s.presets):
             act.setText(p.label())
             try:
@@ -449,41 +466,9 @@ class MainWindow(QMainWindow):
         self.tools_panel.brush.setValue(s.brush_mm)
         self.controller.set_autosave_delay(s.autosave_delay_s)
         self.controller.user = s.user
-        self.user_label.setText(f"user: {s.user}")
+        self.edit.measure.user = s.user
+        self.user_label.setText(f"user: {s.user or UNNAMED}")
 
     # ----------------------------------------------------------- closing
     def closeEvent(self, event) -> None:  # noqa: N802
-        if self.closing is Closing.NOW:
-            self.ring_dock.shutdown()
-            QThreadPool.globalInstance().waitForDone(10000)  # let writes in flight finish
-            try:
-                save_settings(self.settings)
-            except HemaRelayError:
-                pass  # the last folder is a convenience; never block closing for it
-            event.accept()
-            return
-        event.ignore()
-        if self.closing is Closing.AFTER_TRAINING:
-            return  # already stopping; closes when the turn has ended
-        if self.ring_dock.ring.training:
-            answer = self.controller.ask(
-                "Training in progress",
-                "This site's training turn is still running. Cancel it "
-                "(nothing is published; the ring stays as it was) and quit?",
-                ["Cancel training and quit", "Keep training"],
-            )
-            if answer != "Keep training":
-                # wait for the child to release the lease before quitting: closes on trainingEnded
-                self.closing = Closing.AFTER_TRAINING
-                self.status("Stopping the training turn; the window closes when the lease is released…")
-                self.ring_dock.ring.cancel_training()
-            return
-
-        def then(ok: bool) -> None:
-            if ok:
-                self.closing = Closing.NOW
-                # not self.close() here: inside closeEvent Qt ignores a nested close
-                # (close_case answers at once when nothing is unsaved)
-                QTimer.singleShot(0, self.close)
-
-        self.controller.close_case(then)
+        self.closer.close_event(event)

@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Signal
 from core.case_state import CaseState, case_state
 from core.errors import HemaRelayError
 from core.progress import Progress
-from core.worklist import CaseStatus, CaseVolume, Worklist, measure_volumes, scan_folder
+from core.worklist import CaseStatus, CaseVolume, UnopenedCasesError, Worklist, measure_volumes, scan_folder
 
 from .case_controller import CaseController
 from .errors import user_message
@@ -38,6 +38,8 @@ class WorklistController(QObject):
         self._user = user
         self.worklist: Worklist | None = None
         panel.model.state_of = self.state_of
+        controller.opened.connect(lambda _s: self._seen(self.controller.label, ""))
+        controller.openFailed.connect(lambda label, why: self._seen(label, why or "unreadable"))
 
     # ----------------------------------------------------------- the folder
     def open_folder(self, folder: str | Path) -> bool:
@@ -68,6 +70,21 @@ class WorklistController(QObject):
             parent=self,
         )
 
+    def restore(self, last_folder: str, open_case: str) -> None:
+        """The last site folder again; and the case that was open when the program stopped
+        (a crash), opened again so that its autosaved edits are offered."""
+        if last_folder and Path(last_folder).is_dir():
+            self.open_folder(last_folder)
+        crashed = Path(open_case) if open_case else None
+        if crashed is None or not crashed.exists():
+            return
+        self.message.emit(f"The program stopped while case {crashed.name} was open; it is opened again.")
+        case = next((c for c in self.worklist.cases if c.paths.ct == crashed), None) if self.worklist else None
+        if case is not None:
+            self.open_label(case.label)
+        else:
+            self.controller.open_case(crashed)
+
     def open_label(self, label: str) -> None:
         if self.worklist is None:
             return
@@ -86,28 +103,64 @@ class WorklistController(QObject):
         except HemaRelayError:
             pass
 
-    # ----------------------------------------------------------- status
-    def set_status(self, label: str, status: CaseStatus) -> None:
-        if self.worklist is None:
+    def _seen(self, label: str | None, unreadable: str) -> None:
+        """A worklist case was opened (or could not be read): recorded in its status file."""
+        if self.worklist is None or label is None:
             return
-        if (
-            label == self.controller.label
-            and self.controller.dirty
-            and status in (CaseStatus.REVIEWED, CaseStatus.APPROVED)
-        ):
-            self.failed.emit(
-                f"Case {label} has unsaved edits; save them before marking it '{status.value}'.", "Case status"
-            )
-            return
-        user = self._user()
         try:
-            self.worklist.set_status(label, status, user)
-        except HemaRelayError as exc:
-            self.failed.emit(str(exc), "Case status")
+            if unreadable:
+                self.worklist.mark_unreadable(label, unreadable)
+            else:
+                self.worklist.mark_opened(label, self._user())
+        except HemaRelayError as exc:  # a read-only folder: the case is still shown
+            self.message.emit(str(exc))
             return
         self.panel.model.case_changed(label)
-        self.caseChanged.emit(label)
-        self.message.emit(f"Case {label}: {status.value} (by {user}).")
+
+    # ----------------------------------------------------------- status
+    def set_status(self, label: str, status: CaseStatus) -> None:
+        self.set_statuses([label], status)
+
+    def set_statuses(self, labels: list[str], status: CaseStatus) -> None:
+        """Set ``status`` on every case of ``labels``; marking cases reviewed or approved that
+        were never opened asks once, naming them (core.worklist.UnopenedCasesError)."""
+        if self.worklist is None or not labels:
+            return
+        reviewing = status in (CaseStatus.REVIEWED, CaseStatus.APPROVED)
+        if reviewing and self.controller.label in labels and self.controller.dirty:
+            self.failed.emit(
+                f"Case {self.controller.label} has unsaved edits; save them before marking it '{status.value}'.",
+                "Case status",
+            )
+            return
+        unopened = [  # (a damaged status file or an unreadable scan refuses by itself, below)
+            c.label
+            for c in self.worklist.cases
+            if c.label in labels and not c.opened and not c.unreadable and c.status is not None
+        ]
+        confirmed = False
+        if reviewing and unopened:
+            yes = f"Mark them '{status.value}'"
+            question = str(UnopenedCasesError(unopened, status)) + (
+                "\n\nOpen each case to look at it first (its status can be set from the worklist then)."
+            )
+            if self.controller.ask("Cases not opened", question, [yes, "Cancel"]) != yes:
+                self.message.emit(f"Status not changed: {', '.join(unopened)} not opened.")
+                return
+            confirmed = True
+        user = self._user()
+        done = []
+        for label in labels:
+            try:
+                self.worklist.set_status(label, status, user, unopened_ok=confirmed)
+            except HemaRelayError as exc:
+                self.failed.emit(str(exc), "Case status")
+                continue
+            done.append(label)
+            self.panel.model.case_changed(label)
+            self.caseChanged.emit(label)
+        if done:
+            self.message.emit(f"Case {', '.join(done)}: {status.value} (by {user}).")
 
     def mask_saved(self, volume_ml: float | None) -> None:
         """After the open case's mask was saved: its status and its row."""

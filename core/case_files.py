@@ -22,8 +22,13 @@ of its weights tensors' sha256), and choosing it for the case keeps the one it
 replaces the same way.
 
 The NIfTI extension is recognised in any letter case (``CT_051.NII.GZ``); a
-DICOM folder's case id is the folder's name. Predictions go beside the CT or
-into another folder (``hemarelay predict -o DIR``).
+DICOM folder's case id is the folder's name. A NIfTI case's files go beside its
+CT. A DICOM series' files never go into its folder or that folder's parent
+(a PACS export, a CD, a read-only share, where other series lie): they go into
+a work folder of their own in this user's state folder,
+``<state>/dicom-cases/<series folder>-<hash of its full path>/`` (status,
+mask, prediction, lock and recovery files alike), so reopening the series
+finds them. Predictions of ``hemarelay predict -o DIR`` go into ``DIR``.
 """
 
 from __future__ import annotations
@@ -64,6 +69,20 @@ def provenance_path(mask_path: str | Path) -> Path:
     return p.with_name(strip_nifti(p.name) + ".json")
 
 
+def work_folder(ct: Path) -> Path:
+    """Where the files of the case of ``ct`` go: beside a NIfTI CT; for a DICOM folder, a
+    folder of its own in this user's state folder (never in or beside the series)."""
+    if not ct.is_dir():
+        return ct.parent
+    import hashlib
+
+    from .user_dirs import state_dir
+
+    key = hashlib.sha256(str(ct.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", ct.name)[:60] or "series"
+    return state_dir() / "dicom-cases" / f"{name}-{key}"
+
+
 @dataclass(frozen=True)
 class CaseFiles:
     case_id: str  # "051": the folder-local identifier, never sent off site
@@ -72,10 +91,7 @@ class CaseFiles:
     prediction: Path  # the model's mask, when present
     probabilities: Path  # the model's probability map, when written
     recovery: Path  # autosaved unsaved edits
-
-    @property
-    def folder(self) -> Path:
-        return self.ct.parent
+    folder: Path  # where the case's own files go (core.case_files.work_folder); its status file too
 
     @property
     def provenance(self) -> Path:
@@ -108,7 +124,7 @@ def case_files(ct_path: str | Path, out_dir: str | Path | None = None) -> CaseFi
     """Every file of the case of ``ct_path``; predictions in ``out_dir`` when given."""
     ct = Path(ct_path)
     cid = case_id(ct)
-    folder = ct.parent
+    folder = work_folder(ct)
     out = Path(out_dir) if out_dir is not None else folder
     return CaseFiles(
         case_id=cid,
@@ -117,6 +133,7 @@ def case_files(ct_path: str | Path, out_dir: str | Path | None = None) -> CaseFi
         prediction=out / f"pred_{cid}.nii.gz",
         probabilities=out / f"prob_{cid}.nii.gz",
         recovery=folder / f".mask_{cid}.recovery.npz",
+        folder=folder,
     )
 
 

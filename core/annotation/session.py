@@ -265,6 +265,11 @@ def open_case(
     naming the file when the CT or the saved mask cannot be used; a
     prediction that cannot be used is left out with a note."""
     paths = case_files(ct_path)
+    if paths.folder != paths.ct.parent:  # a DICOM series: its files go to a work folder of its own
+        try:
+            paths.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{paths.folder}: cannot create the folder for this series' files ({exc}).") from None
     total = 4
     yield Progress(STAGE_OPEN, 0, total, f"reading {paths.ct.name}")
     ct = load_ct(paths.ct)
@@ -275,6 +280,8 @@ def open_case(
     del canon
     yield Progress(STAGE_OPEN, 1, total, f"reading {paths.mask.name}")
     notes: list[str] = list(ct.notes)
+    if paths.folder != paths.ct.parent:
+        notes.append(f"This DICOM series' mask, prediction and status are kept in {paths.folder}.")
     if paths.mask.exists():
         manual = stack.to_stack(reo.to_canonical(load_mask(paths.mask, ct).data))
         on_disk = True

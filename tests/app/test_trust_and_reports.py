@@ -287,6 +287,7 @@ def test_a_background_update_does_not_undo_the_status_being_chosen(qtbot, window
     panel.status_combo.setCurrentIndex(panel.status_combo.findData(CaseStatus.REVIEWED))
     panel.model.case_changed("052")  # e.g. its volume measured meanwhile
     assert panel.status_combo.currentData() is CaseStatus.REVIEWED
+    w.controller.ask = lambda title, text, buttons: buttons[0]  # 052 not opened: confirmed
     panel.status_button.click()
     assert scan_folder(site).find("052").status.status is CaseStatus.REVIEWED
     panel.select("067")
