@@ -52,6 +52,14 @@ class Candidate:
     volume_ml: float
 
 
+def _load(path: Path) -> None:
+    """Import the inference code (torch) and read the weights once: the warm-up's work."""
+    from core.inference import Segmenter
+    from core.site import sync, training  # noqa: F401 - the ring's modules, ready for the first check
+
+    Segmenter.from_file(path)
+
+
 def default_choice() -> ModelChoice | None:
     if not has_default_model():
         return None
@@ -83,6 +91,17 @@ class PredictionController(QObject):
         self.session: EditSession | None = None
         self.candidate: Candidate | None = None
         self.wanted: ModelChoice | None = default_choice()  # the model in use
+        self._warmed = False
+        self._refreshed: EditSession | None = None  # the case refresh() last ran for
+
+    def warm_up(self) -> None:
+        """Load torch, the inference code and the model in use on a worker (once, after start-up),
+        so that the first prediction does not wait for them."""
+        if self._warmed or self.wanted is None:
+            return
+        self._warmed = True
+        path = self.wanted.path
+        start_job("Loading the model", job_from_function("Loading the model", lambda: _load(path)), parent=self)
 
     def label_for(self, session: EditSession | None) -> str:
         if session is None:
@@ -95,6 +114,13 @@ class PredictionController(QObject):
         self.session = session
         self._set_candidate(None)
         self.labelChanged.emit(self.label_for(session))
+        # the window calls refresh() once the case is painted: a prediction may load torch on a worker
+
+    def refresh(self) -> None:
+        """Once per opened case: compute (or offer) the model in use's prediction if it lacks it."""
+        if self.session is None or self._refreshed is self.session:
+            return
+        self._refreshed = self.session
         self._refresh_if_stale()
 
     def case_closed(self) -> None:
@@ -123,8 +149,8 @@ class PredictionController(QObject):
         if s.prediction is None:
             self._compute(s, wanted, s.paths.prediction)
             return
-        if made_by(s.paths.prediction) == wanted.tag:
-            return  # the case's prediction is the model in use's
+        if not s.paths.prediction.exists() or made_by(s.paths.prediction) == wanted.tag:
+            return  # the case's prediction is the model in use's (or its file went away: left alone)
         kept = s.paths.kept_prediction(wanted.tag)
         if kept.exists():
             self._read_kept(s, kept)

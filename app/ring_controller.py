@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -26,17 +27,24 @@ from core.errors import CancelledError, HemaRelayError
 from core.ring.errors import ServerUnreachableError
 from core.case_files import Case
 from core.site.autoturn import AutoTurnBudget
-from core.site.evaluate import held_out_cases, not_enough_cases, reviewed_cases, score_model_in_child
 from core.site.gates import MIN_CASES_TO_JUDGE, describe, enough, judge
 from core.site.scheduler import SiteScheduler, TurnEnded
 from core.site.setup import SiteSetup
-from core.site.sync import SiteView, SyncResult, sync_once
-from core.site.training import plan_turn, train_my_turn_in_child
 from core.site.versions import SHIPPED, LocalScore, ModelStore, ModelVersion
 from core.worklist import scan_folder
 
 from .errors import user_message
 from .workers import Job, start_job
+
+if TYPE_CHECKING:  # the sync, evaluation and training modules (and torch) load on first use,
+    from core.site.sync import SiteView, SyncResult  # after the window is up
+
+
+def _sync_once(setup: SiteSetup, token):
+    """The ring's sync, imported on the worker: its modules (and torch) never load on the GUI thread."""
+    from core.site.sync import sync_once
+
+    return (yield from sync_once(setup, token))
 
 
 def _name(version: int) -> str:
@@ -136,7 +144,7 @@ class RingController(QObject):
         self._set_status(SyncStatus("checking", "", self.status.last_checked, time.time(), local=setup.is_local))
         self.sync_job = start_job(
             "Checking the ring",
-            lambda token: sync_once(setup, token),
+            lambda token: _sync_once(setup, token),
             on_finished=lambda r, s=setup: self._synced(r, s),
             on_error=lambda exc, s=setup: self._sync_failed(exc, s),
             parent=self,
@@ -238,6 +246,8 @@ class RingController(QObject):
 
     # ----------------------------------------------------------- evaluation
     def _eval_cases(self) -> list[Case]:
+        from core.site.evaluate import reviewed_cases
+
         if not self.setup.data_folder:
             raise HemaRelayError(
                 "No site data folder is set; choose it under Training > Site and server "
@@ -256,6 +266,8 @@ class RingController(QObject):
         version = self.rules.next_evaluation(busy=self.eval_job is not None and self.eval_job.running)
         if version is None:
             return
+        from core.site.evaluate import held_out_cases, not_enough_cases, score_model_in_child
+
         store = self.store
         try:
             v = store.get(version)
@@ -341,6 +353,8 @@ class RingController(QObject):
     def train(self, automatic: bool = False) -> None:
         if self.training:
             return
+        from core.site.training import plan_turn, train_my_turn_in_child
+
         self.rules.turn_started(automatic)
         setup = self.setup
         try:  # checked here, before any process starts: the folder, the preset's minimum

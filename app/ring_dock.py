@@ -30,7 +30,6 @@ from .errors import user_message
 from .panels import ModelsPanel, RingPanel
 from .panels.column import panel_column
 from .ring_controller import RingController, SyncStatus
-from .site_dialog import SiteDialog
 
 Ask = Callable[[str, str, list[str]], str]
 
@@ -169,6 +168,8 @@ class RingDock(QDockWidget):
 
     # ----------------------------------------------------------- set-up
     def _site_setup(self) -> None:
+        from .site_dialog import SiteDialog  # SSH and host-key code: loaded when the dialog opens
+
         dlg = SiteDialog(self.ring.setup, self._ask, self, open_folder=self._open_folder())
         accepted = dlg.exec() == SiteDialog.DialogCode.Accepted
         dlg.deleteLater()

@@ -31,6 +31,7 @@ from .case_reports import CaseReports
 from .close_flow import CloseFlow
 from .edit_controller import EditController
 from .errors import ask, show_error, warning_box
+from .first_paint import after_first_paint
 from .flag_bindings import FlagTable, apply_flags, window_flags
 from .islands_dialog import IslandsDialog
 from .job_display import JobDisplay
@@ -52,6 +53,8 @@ from .wheel_guard import guard_wheel_below
 from .worklist_controller import WorklistController
 
 TITLE = "Hematoma Relay"
+PREDICT_AT_LATEST_MS = 1000  # an opened case's prediction starts after its first paint, or by then
+BACKGROUND_START_MS = 1000  # after the first paint: the ring's first check, loading torch and the model
 
 
 class MainWindow(QMainWindow):
@@ -144,7 +147,16 @@ class MainWindow(QMainWindow):
             guard_wheel_below(dock)
         if problem:
             self.status(problem)
-        QTimer.singleShot(0, self.ring_dock.ring.start)
+        # the ring's first check and the model's loading (torch) start once the window is up:
+        # importing torch on a worker still competes with the first paints for the interpreter
+        after_first_paint(self, self._start_background, BACKGROUND_START_MS)
+
+    def _start_background(self) -> None:
+        if self.controller.busy:  # a case is being opened: it is shown first
+            QTimer.singleShot(BACKGROUND_START_MS, self._start_background)
+            return
+        self.ring_dock.ring.start()
+        self.predictions.warm_up()
 
     # ----------------------------------------------------------- layout
     def _build_docks(self) -> None:
@@ -332,6 +344,9 @@ class MainWindow(QMainWindow):
         self.edit.attach(session)
         self._mask_changed(None)
         self._refresh_case_views()
+        # its prediction (which may load torch on a worker) once the case is on screen
+        after_first_paint(self.view.view.viewport(), self.predictions.refresh)
+        QTimer.singleShot(PREDICT_AT_LATEST_MS, self.predictions.refresh)  # no paint (view hidden)
         if session.prediction is None:
             self.status(
                 f"Case {session.case_id} opened; no model prediction ({session.paths.prediction.name}) beside it."

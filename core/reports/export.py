@@ -25,7 +25,6 @@ from ..volume import Volume, same_grid
 from ..io.dicom_source import study_info
 from .case import LARGE_ML_DEFAULT, NOT_RECORDED, CanonicalCase, CaseReport, measure_canonical
 from .csv_export import csv_text
-from .pdf import render_pdf, slices_png
 
 STAGE = "Volume reports"
 
@@ -125,6 +124,8 @@ def export_reports(
     checks ``token`` before each case and before publishing. Returns the
     reports and the paths written.
     """
+    from .pdf import render_pdf, slices_png  # matplotlib and reportlab: only when reports are made
+
     jobs = list(jobs)
     if not jobs:
         raise InputError("No cases to report.")

@@ -16,15 +16,13 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..ring.errors import RingStateError
 from ..ring.manifest import SITE_RE, START_FROM, Manifest, RingConfig
-from ..ring.connect import open_transport
 from ..ring.manifest import read_manifest
-from ..ring.server import init_ring
 from ..ring.transport import ServerLocation, Transport, parse_server_url
-from ..ring.transport_sftp import SshOptions
 from ..user_dirs import state_dir
 
-if TYPE_CHECKING:
-    from ..ring.signing import TurnSigner
+if TYPE_CHECKING:  # imported where used: the SFTP client and the ring server (torch) stay out
+    from ..ring.signing import TurnSigner  # of the desktop application's start-up
+    from ..ring.transport_sftp import SshOptions
 
 LOCAL_RING = "local-ring"
 
@@ -91,7 +89,9 @@ class SiteSetup:
             return parse_server_url(str(state_dir() / LOCAL_RING / (self.site or "local")))
         return parse_server_url(self.server.strip())
 
-    def ssh_options(self, trust_host_key: bool = False) -> SshOptions:
+    def ssh_options(self, trust_host_key: bool = False) -> "SshOptions":
+        from ..ring.transport_sftp import SshOptions
+
         return SshOptions(
             identity=Path(self.key_file).expanduser() if self.key_file else None,
             passphrase=os.environ.get("HEMARELAY_SSH_PASSPHRASE") or None,
@@ -180,6 +180,8 @@ def trust_dir(setup: SiteSetup) -> Path:
 def open_site_transport(setup: SiteSetup) -> Transport:
     """The ring server's transport (not yet connected). Unknown host keys are
     refused here: the user confirms them first (:mod:`core.site.hostkey`)."""
+    from ..ring.connect import open_transport
+
     if not setup.configured:
         raise ConfigError("This site has no name yet: set it up under Training > Site and server.")
     return open_transport(setup.location(), setup.ssh_options())
@@ -192,6 +194,8 @@ def ensure_local_ring(setup: SiteSetup, t: Transport) -> Manifest:
     except RingStateError:
         if not setup.is_local:
             raise
+    from ..ring.server import init_ring
+
     check_local_start(setup)  # before anything is created
     t.connect()
     try:  # the ring of one is signed with this site's own key

@@ -26,7 +26,6 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..io import atomic_write_text
-from ..ring.codec import decode_weights, verify_sha256
 from ..ring.manifest import FileRef, Manifest
 from ..ring.names import check_name, inside
 from ..scoring import CaseScore
@@ -255,6 +254,7 @@ class ModelStore:
     # ----------------------------------------------------------- changes
     def add(self, data: bytes, ref: FileRef, m: Manifest) -> ModelVersion:
         """Keep weights downloaded from the ring (checked against ``ref.sha256``)."""
+        from ..ring.codec import decode_weights, verify_sha256  # torch: only when weights arrive
         from ..training.ring_turn import save_ring_weights_as_model
 
         verify_sha256(data, ref.sha256, f"Weights version {ref.version} from site {ref.site}")
