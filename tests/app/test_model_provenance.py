@@ -21,7 +21,7 @@ from core.annotation import Tool
 from core.io import load_ct, load_mask, save_mask
 from core.scoring import CaseScore
 from core.site.setup import SiteSetup
-from core.site.versions import SHIPPED, LocalScore, ModelVersion, StoreIndex
+from core.site.versions import LocalScore, ModelVersion, StoreIndex
 from core.worklist import CaseStatus
 from gui_helpers import open_case, wait_until
 
@@ -113,7 +113,7 @@ def test_no_silent_model_downgrade(qtbot, window, site, tmp_path):
 
     # the shipped model is chosen again from the table: better than v1, so no question
     asked.clear()
-    w.ring_dock.models.select(SHIPPED)
+    w.ring_dock.models.select(0)  # core.site.versions.SHIPPED: the shipped model is version 0
     w.ring_dock.models.use_button.click()
     assert asked == [] and w.ring_dock.ring.chosen().shipped
     assert "in use" in table.item(1, 8).text() and table.item(1, 0).text() == "default"

@@ -31,7 +31,7 @@ def _start(tmp_path: Path, *args: str) -> dict[str, tuple[float, float, bool]]:
         HEMARELAY_STARTUP_T0=repr(time.time()),
     )
     r = subprocess.run(
-        [sys.executable, "-m", "core", "gui", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "core", "gui", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     out = {}
     for line in r.stderr.splitlines():
