@@ -44,6 +44,7 @@ class Actions:
     undo: QAction
     redo: QAction
     accept_all: QAction
+    islands: QAction
     difference: QAction
     show_manual: QAction
     show_prediction: QAction
@@ -111,6 +112,13 @@ def build_actions(parent: QWidget, presets: tuple[WindowPreset, ...]) -> Actions
             None,
             "Copy every voxel of the model's prediction into the mask",
             name="accept_all",
+        ),
+        islands=_action(
+            parent,
+            "Islands…",
+            "Shift+I",
+            "The mask's separate parts: keep the largest, remove small ones, keep the selected (Shift+I)",
+            name="islands",
         ),
         difference=_action(
             parent,

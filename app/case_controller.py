@@ -25,6 +25,7 @@ from .errors import is_cancel, user_message
 from .workers import Job, job_from_function, start_job
 
 Ask = Callable[[str, str, list[str]], str]  # (title, question, buttons) -> button chosen
+ACCEPT_STEPS = ("accept prediction", "accept prediction part")  # core.annotation.editor's step names
 Then = Callable[[bool], None]
 
 
@@ -38,10 +39,12 @@ class CaseController(QObject):
     message = Signal(str)  # for the status bar
     failed = Signal(str)  # an error for a dialog
     jobStarted = Signal(object)  # Job, for the progress display
+    openFailed = Signal(object, str)  # worklist label (None for a file), why the case could not be read
 
     def __init__(self, ask: Ask, autosave_delay_s: float = 1.5, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ask = ask
+        self.user = ""  # the reader's name: holds the case's lock, recorded as who corrected a mask
         self.session: EditSession | None = None
         self.label: str | None = None  # worklist label of the open case
         self._unsubscribe: Callable[[], None] | None = None
@@ -82,8 +85,8 @@ class CaseController(QObject):
                 self._open_job.cancel()
             job = start_job(
                 "Opening case",
-                lambda token: open_case(ct_path, token),
-                on_error=lambda exc: self._report(exc, "Opening the case"),
+                lambda token, user=self.user: open_case(ct_path, token, user=user or None),
+                on_error=lambda exc: self._open_failed(exc, label),
                 parent=self,
             )
             job.finished.connect(lambda s, j=job: self._opened(s, label, j))
@@ -189,6 +192,9 @@ class CaseController(QObject):
 
     # ----------------------------------------------------------- changes
     def _on_change(self, change: MaskChange) -> None:
+        s = self.session
+        if s is not None and change.reason == "stroke" and s.model.undo_label in ACCEPT_STEPS:
+            s.note_accepted()  # the mask now starts from the model's prediction (core.cases.mask_origin)
         self.maskChanged.emit(change)
         if change.reason != "edit":  # a stroke ended, or undo/redo
             self._set_dirty(self.dirty)
@@ -279,6 +285,11 @@ class CaseController(QObject):
             self.message.emit(user_message(exc, "Removing the recovery file"))
 
     # ----------------------------------------------------------- errors
+    def _open_failed(self, exc: BaseException, label: str | None) -> None:
+        self._report(exc, "Opening the case")
+        if not is_cancel(exc):
+            self.openFailed.emit(label, user_message(exc, "Opening the case"))
+
     def _report(self, exc: BaseException, doing: str) -> None:
         if is_cancel(exc):
             self.message.emit(f"{doing}: cancelled.")

@@ -44,3 +44,28 @@ def show_error(parent: QWidget | None, exc: BaseException, doing: str = "") -> s
     box.setObjectName("errorDialog")
     box.open()  # window-modal, does not block the event loop
     return text
+
+
+def warning_box(parent: QWidget | None, text: str, title: str) -> None:
+    """A window-modal warning with ``text`` (does not block the event loop)."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, parent)
+    box.setObjectName("errorDialog")
+    box.open()
+
+
+def ask(parent: QWidget | None, title: str, text: str, buttons: list[str]) -> str:
+    """A question with ``buttons`` (the first is the default, "Cancel" rejects); the one chosen."""
+    box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
+    made = {
+        box.addButton(
+            b,
+            QMessageBox.ButtonRole.AcceptRole
+            if n == 0
+            else QMessageBox.ButtonRole.RejectRole
+            if b == "Cancel"
+            else QMessageBox.ButtonRole.DestructiveRole,
+        ): b
+        for n, b in enumerate(buttons)
+    }
+    box.exec()
+    return made.get(box.clickedButton(), buttons[-1])

@@ -45,6 +45,8 @@ class ViewerActions:
     page_down: QAction
     first_slice: QAction
     last_slice: QAction
+    next_bleed: QAction
+    previous_bleed: QAction
     zoom_in: QAction
     zoom_out: QAction
     zoom_reset: QAction
@@ -152,6 +154,20 @@ def build_viewer_actions(window: QMainWindow, viewer: ViewerArea, actions: Actio
         page_down=_act(v, f"{PAGE} slices back", "PgDown", name="page_down", viewer=True),
         first_slice=_act(v, "First slice", "Home", name="first_slice", viewer=True),
         last_slice=_act(v, "Last slice", "End", name="last_slice", viewer=True),
+        next_bleed=_act(
+            window,
+            "Next slice with bleed",
+            ["Ctrl+Up", "Ctrl+Right"],
+            "Next slice of the active view with mask or prediction",
+            name="next_bleed",
+        ),
+        previous_bleed=_act(
+            window,
+            "Previous slice with bleed",
+            ["Ctrl+Down", "Ctrl+Left"],
+            "Previous slice of the active view with mask or prediction",
+            name="previous_bleed",
+        ),
         zoom_in=_act(window, "Zoom in", ["Ctrl++", "Ctrl+="], "Zoom in (also Ctrl+wheel)", name="zoom_in"),
         zoom_out=_act(window, "Zoom out", "Ctrl+-", "Zoom out (also Ctrl+wheel)", name="zoom_out"),
         zoom_reset=_act(window, "Reset zoom", "Ctrl+0", "Fit the image to each view", name="zoom_reset"),
@@ -196,7 +212,12 @@ def build_viewer_actions(window: QMainWindow, viewer: ViewerArea, actions: Actio
             checkable=True,
         ),
         fill_3d=_act(
-            window, "3-D fill", "Shift+F", "The fill follows the HU range across slices", name="fill_3d", checkable=True
+            window,
+            "3-D fill",
+            "Shift+F",
+            "Fill tool in 3-D: the next click fills the connected region across slices (again: in the slice)",
+            name="fill_3d",
+            checkable=True,
         ),
         fill_limit=_act(
             window,
@@ -226,13 +247,53 @@ def build_viewer_actions(window: QMainWindow, viewer: ViewerArea, actions: Actio
     )
 
 
-def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training_menu=None) -> None:
-    """Extend the Edit menu, add View, Measure and Help menus (File and Edit stay the window's)."""
+def _fill(menu, items) -> None:
+    for act in items:
+        menu.addSeparator() if act is None else menu.addAction(act)
+
+
+def add_menus(
+    window: QMainWindow, a: Actions, va: ViewerActions, training: list[QAction], pacs: list[QAction] = ()
+) -> None:
+    """The menu bar: File, Edit, Tools (the editing tools and their settings), Training (the
+    ring dock's actions), View, Measure, Help."""
     bar = window.menuBar()
-    edit = next((m.menu() for m in bar.actions() if m.menu() and m.text() == "&Edit"), None)
-    if edit is not None:
-        edit.addSeparator()
-        for act in (
+    _fill(
+        bar.addMenu("&File"),
+        (
+            a.open_folder,
+            a.open_file,
+            a.open_dicom,
+            None,
+            *pacs,
+            *((None,) if pacs else ()),
+            a.save,
+            a.close_case,
+            None,
+            a.preferences,
+            None,
+            a.quit,
+        ),
+    )
+    _fill(
+        bar.addMenu("&Edit"),
+        (
+            a.undo,
+            a.redo,
+            None,
+            a.accept_all,
+            a.islands,
+            None,
+            va.accept_preview,
+            va.discard_preview,
+            va.undo_click,
+        ),
+    )
+    _fill(
+        bar.addMenu("&Tools"),
+        (
+            *a.tools.values(),
+            None,
             va.brush_smaller,
             va.brush_larger,
             None,
@@ -240,12 +301,9 @@ def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training_menu=
             va.fill_3d,
             va.fill_limit,
             va.limit_to_brain,
-            None,
-            va.accept_preview,
-            va.discard_preview,
-            va.undo_click,
-        ):
-            edit.addSeparator() if act is None else edit.addAction(act)
+        ),
+    )
+    _fill(bar.addMenu("&Training"), training)
     view = bar.addMenu("&View")
     for act in (va.zoom_in, va.zoom_out, va.zoom_reset, va.pan, None):
         view.addSeparator() if act is None else view.addAction(act)
@@ -253,7 +311,16 @@ def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training_menu=
     for act in (*va.layouts.values(), va.next_layout, None, *va.main_plane.values()):
         lay.addSeparator() if act is None else lay.addAction(act)
     slices = view.addMenu("Slice")
-    for act in (va.next_slice, va.previous_slice, va.page_up, va.page_down, va.first_slice, va.last_slice):
+    for act in (
+        va.next_slice,
+        va.previous_slice,
+        va.page_up,
+        va.page_down,
+        va.first_slice,
+        va.last_slice,
+        va.next_bleed,
+        va.previous_bleed,
+    ):
         slices.addAction(act)
     view.addSeparator()
     for act in (*a.presets, None, a.show_manual, a.show_prediction, a.difference):
@@ -266,7 +333,7 @@ def add_menus(window: QMainWindow, a: Actions, va: ViewerActions, training_menu=
 
 
 def connect_viewer_actions(
-    va: ViewerActions, viewer: ViewerArea, edit, tools_panel, show_shortcuts, show_mask_hu, parent: QWidget
+    va: ViewerActions, viewer: ViewerArea, edit, tools_panel, show_shortcuts, show_mask_hu, parent: QWidget, fill_tool
 ) -> None:
     va.next_slice.triggered.connect(lambda: viewer.step_slice(1))
     va.previous_slice.triggered.connect(lambda: viewer.step_slice(-1))
@@ -274,6 +341,13 @@ def connect_viewer_actions(
     va.page_down.triggered.connect(lambda: viewer.step_slice(-PAGE))
     va.first_slice.triggered.connect(viewer.first_slice)
     va.last_slice.triggered.connect(viewer.last_slice)
+
+    def to_bleed(step: int) -> None:
+        if not viewer.step_to_marked(step):
+            edit.message.emit(f"No {'later' if step > 0 else 'earlier'} slice with mask or prediction in this view.")
+
+    va.next_bleed.triggered.connect(lambda: to_bleed(1))
+    va.previous_bleed.triggered.connect(lambda: to_bleed(-1))
     va.zoom_in.triggered.connect(lambda: viewer.zoom(ZOOM_STEP))
     va.zoom_out.triggered.connect(lambda: viewer.zoom(1 / ZOOM_STEP))
     va.zoom_reset.triggered.connect(viewer.reset_zoom)
@@ -290,6 +364,17 @@ def connect_viewer_actions(
     va.fill_3d.toggled.connect(edit.set_fill_3d)
     va.limit_to_brain.setChecked(edit.settings.limit_to_brain)
     va.limit_to_brain.toggled.connect(edit.set_limit_to_brain)
+
+    def fill_3d(on: bool) -> None:  # as listed: Shift+F makes the next click a 3-D fill
+        if on:
+            fill_tool.trigger()
+        edit.message.emit(
+            "Fill tool, 3-D: a click fills the connected region across slices (Shift+F again: in the slice)."
+            if on
+            else "Fill in the slice only (Shift+F: 3-D)."
+        )
+
+    va.fill_3d.triggered.connect(fill_3d)
 
     def ask_limit() -> None:
         ml, ok = QInputDialog.getDouble(

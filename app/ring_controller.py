@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -26,17 +27,28 @@ from core.errors import CancelledError, HemaRelayError
 from core.ring.errors import ServerUnreachableError
 from core.cases.case_files import Case
 from core.site.autoturn import AutoTurnBudget
-from core.site.evaluate import held_out_cases, not_enough_cases, score_model_in_child
 from core.site.gates import MIN_CASES_TO_JUDGE, describe, enough, judge
 from core.site.scheduler import SiteScheduler, TurnEnded
 from core.site.setup import SiteSetup
-from core.site.sync import SiteView, SyncResult, sync_once
-from core.site.training import plan_turn, train_my_turn_in_child
-from core.site.versions import LocalScore, ModelStore, ModelVersion
+from core.site.versions import SHIPPED, LocalScore, ModelStore, ModelVersion
 from core.cases.worklist import scan_folder
 
 from .errors import user_message
 from .workers import Job, start_job
+
+if TYPE_CHECKING:  # the sync, evaluation and training modules (and torch) load on first use,
+    from core.site.sync import SiteView, SyncResult  # after the window is up
+
+
+def _sync_once(setup: SiteSetup, token):
+    """The ring's sync, imported on the worker: its modules (and torch) never load on the GUI thread."""
+    from core.site.sync import sync_once
+
+    return (yield from sync_once(setup, token))
+
+
+def _name(version: int) -> str:
+    return "default" if version == SHIPPED else f"v{version}"
 
 
 @dataclass(frozen=True)
@@ -132,7 +144,7 @@ class RingController(QObject):
         self._set_status(SyncStatus("checking", "", self.status.last_checked, time.time(), local=setup.is_local))
         self.sync_job = start_job(
             "Checking the ring",
-            lambda token: sync_once(setup, token),
+            lambda token: _sync_once(setup, token),
             on_finished=lambda r, s=setup: self._synced(r, s),
             on_error=lambda exc, s=setup: self._sync_failed(exc, s),
             parent=self,
@@ -234,6 +246,7 @@ class RingController(QObject):
 
     # ----------------------------------------------------------- evaluation
     def _eval_cases(self) -> list[Case]:
+
         if not self.setup.data_folder:
             raise HemaRelayError(
                 "No site data folder is set; choose it under Training > Site and server "
@@ -252,6 +265,8 @@ class RingController(QObject):
         version = self.rules.next_evaluation(busy=self.eval_job is not None and self.eval_job.running)
         if version is None:
             return
+        from core.site.evaluate import held_out_cases, not_enough_cases, score_model_in_child
+
         store = self.store
         try:
             v = store.get(version)
@@ -262,14 +277,14 @@ class RingController(QObject):
             cases, n_excluded = held_out_cases(reviewed, store.trained_cases().used_by(version))
         except HemaRelayError as exc:
             if self.rules.tells(version):
-                self.message.emit(f"Model v{version} was not evaluated: {exc}")
+                self.message.emit(f"Model {_name(version)} was not evaluated: {exc}")
             self._next_evaluation()
             return
         self.rules.evaluation_started(version)
         if len(cases) < MIN_CASES_TO_JUDGE:  # too few cases it did not learn: no number to rely on
             self._scored(store, version, not_enough_cases(n_excluded, len(cases)))
             return
-        path, label = store.path(v), f"v{version}"
+        path, label = store.path(v), _name(version)
         self.eval_job = start_job(
             f"Evaluating model {label}",
             lambda token: score_model_in_child(path, cases, label, token, n_excluded),
@@ -288,20 +303,20 @@ class RingController(QObject):
         current = self.chosen()
         versus = ""
         if current is not None and current.version != version and current.score is not None:
-            versus = f"; the model in use (v{current.version}): {describe(current.score)}"
+            versus = f"; the model in use ({current.short()}): {describe(current.score)}"
         try:
             verdict = judge(store.get(version), current)
         except HemaRelayError:
             verdict = None
         marked = f" Marked: {verdict.text()}." if verdict is not None and not verdict.ok and enough(score) else ""
-        self.message.emit(f"Model v{version}: {describe(score)}{versus}.{marked}")
+        self.message.emit(f"Model {_name(version)}: {describe(score)}{versus}.{marked}")
         self._emit_versions()
         self._next_evaluation()
 
     def _score_failed(self, version: int, exc: BaseException) -> None:
         self.rules.evaluation_ended()
         if not isinstance(exc, CancelledError):
-            self.message.emit(f"Model v{version} could not be evaluated: {user_message(exc, 'Evaluation')}")
+            self.message.emit(f"Model {_name(version)} could not be evaluated: {user_message(exc, 'Evaluation')}")
         self._next_evaluation()
 
     # ----------------------------------------------------------- training
@@ -337,6 +352,8 @@ class RingController(QObject):
     def train(self, automatic: bool = False) -> None:
         if self.training:
             return
+        from core.site.training import plan_turn, train_my_turn_in_child
+
         self.rules.turn_started(automatic)
         setup = self.setup
         try:  # checked here, before any process starts: the folder, the preset's minimum

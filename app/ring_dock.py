@@ -30,7 +30,6 @@ from .errors import user_message
 from .panels import ModelsPanel, RingPanel
 from .panels.column import panel_column
 from .ring_controller import RingController, SyncStatus
-from .site_dialog import SiteDialog
 
 Ask = Callable[[str, str, list[str]], str]
 
@@ -136,9 +135,9 @@ class RingDock(QDockWidget):
         current = self.ring.chosen()
         verdict = judge(candidate, current)
         if not verdict.ok:
-            yes = f"Use v{version} anyway"
+            yes = f"Use {candidate.short()} anyway"
             if self._ask("Use this model version?", confirmation(candidate, current, verdict), [yes, "Cancel"]) != yes:
-                self.message.emit(f"Model v{version} was not put in use.")
+                self.message.emit(f"Model {candidate.short()} was not put in use.")
                 return
         self.ring.use_version(version)
 
@@ -169,6 +168,8 @@ class RingDock(QDockWidget):
 
     # ----------------------------------------------------------- set-up
     def _site_setup(self) -> None:
+        from .site_dialog import SiteDialog  # SSH and host-key code: loaded when the dialog opens
+
         dlg = SiteDialog(self.ring.setup, self._ask, self, open_folder=self._open_folder())
         accepted = dlg.exec() == SiteDialog.DialogCode.Accepted
         dlg.deleteLater()
@@ -183,6 +184,14 @@ class RingDock(QDockWidget):
 
     def apply_site(self, setup: SiteSetup) -> None:
         """Use (and have saved) a new site set-up: the dialog's, or a test's."""
+        if (setup.data_folder, setup.server, setup.site) != (
+            self.ring.setup.data_folder,
+            self.ring.setup.server,
+            self.ring.setup.site,
+        ):  # messages about the previous folder or ring describe a state that is gone
+            self.models.show_evaluation("")
+            if not self.ring.training:
+                self.panel.progress_label.setText("")
         self.panel.set_keep_taking(setup.keep_taking_turns)
         self.ring.set_setup(setup)
         self.setupChanged.emit(setup)

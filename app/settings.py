@@ -9,7 +9,7 @@ defaults are used; it is only overwritten when the user saves preferences.
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import tomli_w
@@ -24,7 +24,6 @@ from core.io import atomic_write_text
 from core.pacs.config import PacsConfig, pacs_from_toml, pacs_to_toml
 from core.site.setup import SiteSetup
 from core.user_dirs import config_dir
-from core.cases.worklist import default_user
 
 FILE_NAME = "settings.toml"
 
@@ -57,7 +56,9 @@ class OverlayPrefs:
 
 @dataclass(frozen=True)
 class Settings:
-    user: str = field(default_factory=default_user)  # recorded with status changes
+    # the reader's name, recorded with status changes, corrected masks and measurements; ""
+    # until given (the application asks once, never takes the computer's login for it)
+    user: str = ""
     presets: tuple[WindowPreset, ...] = DEFAULT_PRESETS
     blood_low_hu: float = 40.0
     blood_high_hu: float = 90.0
@@ -66,6 +67,9 @@ class Settings:
     manual: OverlayPrefs = OverlayPrefs()
     prediction: OverlayPrefs = OverlayPrefs(opacity=0.9, outline=True)
     last_folder: str = ""
+    # the case open while the program ran ("" once closed): after a crash it is opened again,
+    # with the offer to restore its autosaved edits
+    open_case: str = ""
     site: SiteSetup = SiteSetup()  # this site in the training ring
     pacs: PacsConfig = PacsConfig()  # the hospital's PACS (no password: core/pacs/credentials.py)
 
@@ -105,7 +109,7 @@ def _to_toml(s: Settings) -> dict:
 def _site_from_toml(d: dict) -> SiteSetup:
     base = SiteSetup()
     kw: dict = {}
-    for name in ("site", "data_folder", "server", "key_file", "known_hosts", "preset"):
+    for name in ("site", "data_folder", "server", "key_file", "known_hosts", "preset", "start_from"):
         if name in d:
             kw[name] = str(d[name])
     if "overrides" in d:
@@ -131,7 +135,7 @@ def _from_toml(d: dict) -> Settings:
     base = Settings()
     try:
         kw = {}
-        for name in ("user", "last_folder"):
+        for name in ("user", "last_folder", "open_case"):
             if name in d:
                 kw[name] = str(d[name])
         for name in ("blood_low_hu", "blood_high_hu", "brush_mm", "autosave_delay_s"):

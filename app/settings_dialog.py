@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from .wheel_guard import guard_wheel_below
 from .settings import Settings, WindowPreset
 
 
@@ -61,6 +62,7 @@ class SettingsDialog(QDialog):
         lay.addWidget(presets)
         lay.addLayout(form)
         lay.addWidget(buttons)
+        guard_wheel_below(self)  # the wheel scrolls; it never changes a value on the way
 
     def result_settings(self) -> Settings:
         """The edited settings (validated: raises ConfigError with the reason)."""

@@ -39,6 +39,7 @@ from core.site.connection import ConnectionReport, check_connection
 from core.site.hostkey import HostKeyProbe, probe_host_key, trust_host_key
 from core.site.setup import SiteSetup, check_data_folder
 
+from .wheel_guard import guard_wheel_below
 from .errors import user_message
 from .workers import Job, job_from_function, start_job
 
@@ -86,6 +87,15 @@ class SiteDialog(QDialog):
         self.preset = QComboBox()
         self.preset.addItems(_presets())
         self.preset.setCurrentText(setup.preset)
+        self.start_from = QComboBox()
+        self.start_from.setObjectName("startFrom")
+        self.start_from.addItem("the default model shipped with the program", "default")
+        self.start_from.addItem("scratch (weights drawn at random, as in the paper)", "scratch")
+        self.start_from.setCurrentIndex(max(self.start_from.findData(setup.start_from), 0))
+        self.start_from.setToolTip(
+            "What this computer's own ring (no server) trains its first turn from. "
+            "A server ring's start is chosen by its coordinator (hemarelay ring init --start-from)."
+        )
         self.overrides = QLineEdit(", ".join(setup.overrides))
         self.overrides.setPlaceholderText("optional key=value training settings, comma separated")
         self.poll = QDoubleSpinBox()
@@ -135,6 +145,7 @@ class SiteDialog(QDialog):
         )
         form.addRow("Known hosts file", self.known)
         form.addRow("Training preset", self.preset)
+        form.addRow("Without a server, start from", self.start_from)
         form.addRow("Training overrides", self.overrides)
         form.addRow("Check the server every", self.poll)
         form.addRow("", self.keep)
@@ -160,6 +171,7 @@ class SiteDialog(QDialog):
         lay.addLayout(row)
         lay.addWidget(self.result)
         lay.addWidget(buttons)
+        guard_wheel_below(self)  # the wheel scrolls; it never changes a value on the way
         self.test_button.clicked.connect(self.test_connection)
         self.last_report: ConnectionReport | None = None
         if self.data.text():
@@ -186,6 +198,7 @@ class SiteDialog(QDialog):
             key_file=self.key.text().strip(),
             known_hosts=self.known.text().strip(),
             preset=self.preset.currentText(),
+            start_from=self.start_from.currentData(),
             overrides=overrides,
             poll_s=self.poll.value(),
             keep_taking_turns=self.keep.isChecked(),

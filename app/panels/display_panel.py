@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from ..actions import Actions
 from ..viewer import OverlayStyle, WindowLevel
+from .candidate_box import CandidateBox
 
 NAMES = {"manual": "Manual mask", "prediction": "Prediction"}
 
@@ -82,6 +83,8 @@ class DisplayPanel(QGroupBox):
         self.prediction_source.setObjectName("predictionSource")
         self.prediction_source.setWordWrap(True)
         lay.addWidget(self.prediction_source)
+        self.candidate = CandidateBox()  # the model in use's prediction, beside the case's
+        lay.addWidget(self.candidate)
 
     def style(self, name: str) -> OverlayStyle:
         vis = self.actions.show_manual if name == "manual" else self.actions.show_prediction

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.cases.measurements import Measurement
+from core.cases.measurements import Measurement, describe
 
 from .tools_panel import action_button
 
@@ -59,4 +59,4 @@ class MeasurePanel(QGroupBox):
     def show_measurements(self, items: list[Measurement]) -> None:
         self.list.clear()
         for m in items:
-            self.list.addItem(f"{m.text} [{m.plane}]")
+            self.list.addItem(describe(m))

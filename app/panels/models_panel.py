@@ -101,9 +101,9 @@ class ModelsPanel(QGroupBox):
                 dice_text = f"{s.dice_on_lesions:.3f} ({s.n_cases})"
                 vol_text = f"{s.mean_abs_volume_error_ml:.1f} mL"
             cells = (
-                f"v{v.version}",
-                v.site,
-                str(v.round + 1),
+                v.short(),
+                "shipped with the program" if v.shipped else v.site,
+                "-" if v.shipped else str(v.round + 1),
                 v.received_at.replace("T", " ")[:16],
                 v.hash_text(),
                 "-" if v.val_loss is None else f"{v.val_loss:.4f}",
@@ -135,18 +135,18 @@ class ModelsPanel(QGroupBox):
 
     def _update_offer(self, chosen: ModelVersion | None) -> None:
         v = next((x for x in self._versions if x.version == self._offered), None)
-        if v is None or (chosen is not None and chosen.version >= v.version):
+        if v is None or (chosen is not None and chosen.version >= v.version):  # the shipped model is 0
             self.offer.setText("")
             self.offer_button.setVisible(False)
             return
         mine = describe(v.score)
-        now = "no model in use" if chosen is None else f"v{chosen.version} in use: {describe(chosen.score)}"
+        now = "no model in use" if chosen is None else f"{chosen.label()} in use: {describe(chosen.score)}"
         verdict = judge(v, chosen)
         marked = "" if verdict.ok else f"<br><span style='color:#c03020'>⚠ {html.escape(verdict.text())}</span>"
         self.offer.setText(
             f"<b>New weights {html.escape(v.label())}</b>: {html.escape(mine)}. Now: {html.escape(now)}.{marked}"
         )
-        self.offer_button.setText(f"Use v{v.version}")
+        self.offer_button.setText(f"Use {v.short()}")
         self.offer_button.setVisible(True)
 
     def _use_offered(self) -> None:

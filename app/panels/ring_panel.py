@@ -7,16 +7,20 @@ epoch of the turn in progress (:class:`LossPlot`; redrawn at most 5 times a seco
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import html
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from core.progress import Progress, format_eta
-from core.site.sync import SiteView
 
 from .loss_plot import LossPlot
 from .tables import read_only_table, set_row
+
+if TYPE_CHECKING:  # the ring sync (and torch) is loaded when the ring is first checked
+    from core.site.sync import SiteView
 
 STATE_TEXT = {
     "my turn": "It is this site's turn",

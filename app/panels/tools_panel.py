@@ -71,6 +71,7 @@ class ToolsPanel(QGroupBox):
         lay.addLayout(grid)
         lay.addLayout(form)
         lay.addWidget(action_button(actions.accept_all))
+        lay.addWidget(action_button(actions.islands))  # issue 26: the mask's separate parts
         lay.addLayout(edit_row)
         self.state = QLabel("")
         self.state.setObjectName("editState")

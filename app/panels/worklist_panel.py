@@ -154,7 +154,7 @@ class WorklistModel(QAbstractTableModel):
 
 class WorklistPanel(QWidget):
     openRequested = Signal(str)  # worklist label
-    statusRequested = Signal(str, object)  # label, CaseStatus
+    statusRequested = Signal(object, object)  # list of labels, CaseStatus
 
     def __init__(self, actions: Actions, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -164,7 +164,7 @@ class WorklistPanel(QWidget):
         self.table.setObjectName("worklistTable")
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
@@ -240,7 +240,13 @@ class WorklistPanel(QWidget):
         if label is not None:
             self.openRequested.emit(label)
 
+    def selected_labels(self) -> list[str]:
+        return [
+            self.model.cases[r.row()].label
+            for r in sorted(self.table.selectionModel().selectedRows(), key=lambda i: i.row())
+        ]
+
     def _set_status(self) -> None:
-        label = self.selected_label() or self.model.open_label
-        if label is not None:
-            self.statusRequested.emit(label, self.status_combo.currentData())
+        labels = self.selected_labels() or ([self.model.open_label] if self.model.open_label else [])
+        if labels:
+            self.statusRequested.emit(labels, self.status_combo.currentData())

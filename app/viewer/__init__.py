@@ -1,7 +1,7 @@
 """The viewer: three linked slice views, windowing and overlays."""
 
 from .overlays import OverlayStyle
-from .marks import Drawing
+from .drawings import Drawing
 from .slice_view import CursorInfo, SliceView
 from .viewer_area import Layout, PreviewBar, ViewerArea
 from .windowing import WindowLevel, Windower

@@ -11,8 +11,6 @@ paint (bench/bench_workstation.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainterPath, QPen
@@ -20,17 +18,9 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QGraphics
 
 from core.annotation.planes import PlaneGeometry
 
+from .drawings import CAPTION_FILL, MEASURE_RGB, Drawing, drawing_path
+
 CROSSHAIR_RGB = (80, 200, 120)
-MEASURE_RGB = (255, 230, 0)
-
-
-@dataclass(frozen=True)
-class Drawing:
-    """A measurement drawn on one view: polyline(s) in image pixels, a circle, a caption."""
-
-    lines: tuple[tuple[tuple[float, float], ...], ...]  # each a run of (row, col) points
-    circle: tuple[float, float, float, float] | None = None  # centre row, col, radii mm (row, col)
-    caption: str = ""
 
 
 def _pen(rgb: tuple[int, int, int], width: float = 1.0, dash: bool = False) -> QPen:
@@ -99,31 +89,17 @@ class SliceMarks:
         for cap in self._captions:
             self.vb.removeItem(cap)
         self._captions = []
-        path = QPainterPath()
-        if geo is not None:
-            for d in drawings:
-                self._draw_one(geo, d, path)
-        self.measure_path.setPath(path)
-
-    def _draw_one(self, geo: PlaneGeometry, d: Drawing, path: QPainterPath) -> None:
-        for run in d.lines:
-            if run:
-                path.moveTo(scene_point(geo, *run[0]))
-                for p in run[1:]:
-                    path.lineTo(scene_point(geo, *p))
-                for p in run:  # end ticks: small crosses at the placed points
-                    path.addEllipse(scene_point(geo, *p), 0.6, 0.6)
-        anchor = d.lines[0][-1] if d.lines and d.lines[0] else None
-        if d.circle is not None:
-            r, c, rad_r, rad_c = d.circle
-            path.addEllipse(scene_point(geo, r, c), rad_c, rad_r)
-            anchor = (r + rad_r / geo.pixel_mm[0], c)
-        if d.caption and anchor is not None:
-            cap = pg.TextItem(d.caption, color=MEASURE_RGB, anchor=(0, 1))
-            cap.setPos(scene_point(geo, *anchor))
+        if geo is None:
+            self.measure_path.setPath(QPainterPath())
+            return
+        path, captions = drawing_path(drawings, lambda r, c: scene_point(geo, r, c), geo.pixel_mm)
+        for text, pos in captions:
+            cap = pg.TextItem(text, color=MEASURE_RGB, anchor=(0, 1), fill=pg.mkBrush(*CAPTION_FILL))
+            cap.setPos(pos)
             cap.setZValue(11)
             self.vb.addItem(cap, ignoreBounds=True)
             self._captions.append(cap)
+        self.measure_path.setPath(path)
 
     def show_box(
         self, geo: PlaneGeometry | None, p0: tuple[float, float] | None, p1: tuple[float, float] | None

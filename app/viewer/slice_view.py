@@ -23,12 +23,14 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QTransform
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QSlider, QWidget
 
 from core.annotation import AxialStack
 from core.annotation.planes import Plane, PlaneGeometry
 
-from .marks import Drawing, SliceMarks
+from .corner_labels import CornerLabels
+from .drawings import Drawing
+from .marks import SliceMarks
 from .overlays import (
     ADDED_RGB,
     MANUAL_RGB,
@@ -70,14 +72,6 @@ def _label_item(table: np.ndarray, z: float) -> pg.ImageItem:
     item.setLevels((0, len(table)))
     item.setZValue(z)
     return item
-
-
-def _corner(parent: QWidget, name: str) -> QLabel:
-    lab = QLabel(parent)
-    lab.setObjectName(name)
-    lab.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-    lab.setStyleSheet("color: #ffd040; background: transparent; font-weight: bold;")
-    return lab
 
 
 class SliceView(QWidget):
@@ -122,12 +116,7 @@ class SliceView(QWidget):
             self.vb.addItem(item)
         self.marks = SliceMarks(self.vb)  # crosshair, measurements, threshold box, brush outline
 
-        self.labels = {n: _corner(self.view, n) for n in ("left", "right", "top", "bottom", "info", "window", "plane")}
-        for key, text in zip(("left", "right", "top", "bottom"), plane.corner_labels):
-            self.labels[key].setText(text)
-        self.labels["plane"].setText(plane.value.capitalize())
-        for key in ("info", "window", "plane"):
-            self.labels[key].setStyleSheet("color: #e8e8e8; background: transparent;")
+        self.labels = CornerLabels(self.view, plane)
 
         self.windower = Windower(WindowLevel(80, 40))
         self.styles = {"manual": OverlayStyle(), "prediction": OverlayStyle(opacity=0.9, outline=True)}
@@ -156,7 +145,7 @@ class SliceView(QWidget):
         self.view.scene().sigMouseMoved.connect(self._mouse_moved)
         self.slider.valueChanged.connect(self.set_slice)
         self._apply_styles()
-        self._place_labels()
+        self.labels.place()
 
     # ----------------------------------------------------------- content
     @property
@@ -330,9 +319,7 @@ class SliceView(QWidget):
         self.windower.window = wl
         if self.hu is not None:
             self.ct_item.setImage(self.windower.apply(self.image(self.hu)), autoLevels=False)
-        self.labels["window"].setText(str(wl))
-        self.labels["window"].adjustSize()
-        self._place_labels()
+        self.labels.set_text("window", str(wl))
         self.windowChanged.emit(wl)
 
     def set_style(self, name: str, style: OverlayStyle) -> None:
@@ -431,24 +418,8 @@ class SliceView(QWidget):
         info = self._cursor_info()
         if info is not None:
             text += "\n" + info.text()
-        self.labels["info"].setText(text)
-        self.labels["info"].adjustSize()
-        self._place_labels()
+        self.labels.set_text("info", text)
 
     def resizeEvent(self, ev):  # noqa: N802
         super().resizeEvent(ev)
-        self._place_labels()
-
-    def _place_labels(self) -> None:
-        w, h = self.view.width(), self.view.height()
-        m = 6
-        lab = self.labels
-        for one in lab.values():
-            one.adjustSize()
-        lab["left"].move(m, h // 2 - lab["left"].height() // 2)
-        lab["right"].move(w - lab["right"].width() - m, h // 2 - lab["right"].height() // 2)
-        lab["top"].move(w // 2 - lab["top"].width() // 2, m)
-        lab["bottom"].move(w // 2 - lab["bottom"].width() // 2, h - lab["bottom"].height() - m)
-        lab["plane"].move(m, m)
-        lab["info"].move(m, h - lab["info"].height() - m)
-        lab["window"].move(w - lab["window"].width() - m, h - lab["window"].height() - m)
+        self.labels.place()

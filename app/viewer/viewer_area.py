@@ -16,15 +16,16 @@ from __future__ import annotations
 import enum
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QRect, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QGridLayout, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from core.annotation import AxialStack
+from core.annotation.navigation import next_marked
 from core.annotation.planes import Plane
 from core.imaging.stored_range import StoredRange, stored_range
 
 from .overlays import OverlayStyle
-from .marks import Drawing
+from .drawings import Drawing
 from .slice_view import CursorInfo, SliceView
 from .windowing import WindowLevel
 
@@ -83,6 +84,7 @@ class ViewerArea(QWidget):
         self.main_plane = Plane.AXIAL
         self.active_plane = Plane.AXIAL  # the view keys act on (focus, last used)
         self.cursor: tuple[int, int, int] | None = None
+        self.opened_at: tuple[int, int, int] | None = None  # where the open case started
         self.stored: StoredRange | None = None  # the open CT's stored HU range
         self._window_name = ""
         self.readout = QLabel("")
@@ -95,7 +97,7 @@ class ViewerArea(QWidget):
         self.notice.setWordWrap(True)
         self.notice.setStyleSheet("background: #5a2a10; color: #ffe0c0; padding: 3px 6px;")
         self.notice.hide()
-        self.preview_bar = PreviewBar()
+        self.preview_bar = PreviewBar(self)  # floats over the views' top: showing it moves nothing
         self.grid = QGridLayout()
         self.grid.setContentsMargins(0, 0, 0, 0)
         self.grid.setSpacing(3)
@@ -103,8 +105,8 @@ class ViewerArea(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         outer.setSpacing(0)
         outer.addWidget(self.notice)
-        outer.addWidget(self.preview_bar)
         outer.addLayout(self.grid, 1)
+        self.preview_bar.installEventFilter(self)
         for plane, v in self.views.items():
             v.sliceChanged.connect(lambda k, p=plane: self._slice_changed(p, k))
             v.crosshairPicked.connect(lambda r, c, p=plane: self._picked(p, r, c))
@@ -156,8 +158,8 @@ class ViewerArea(QWidget):
             self.grid.setColumnStretch(0, 1)
             self.grid.setColumnStretch(1, 1)
             shown = order
-        else:
-            self.grid.addWidget(main, 0, 0)
+        else:  # maximised: the whole image area, both rows and both columns
+            self.grid.addWidget(main, 0, 0, 2, 2)
             shown = [main]
         for v in self.views.values():
             v.setVisible(v in shown)
@@ -178,6 +180,7 @@ class ViewerArea(QWidget):
         self.cursor = None
         self.stored = stored_range(hu)
         start = (nk // 2 if k is None else int(k), nr // 2, nc // 2)
+        self.opened_at = start
         # the axial view opens on slice k; the others start through the centre
         for plane, v in self.views.items():
             v.set_volume(hu, stack, manual, prediction, int(start[plane.depth_axis]))
@@ -284,6 +287,27 @@ class ViewerArea(QWidget):
         v = self.active_view()
         v.set_slice(v.k + step)
 
+    def step_to_marked(self, step: int) -> bool:
+        """The active view goes to the next (``step`` > 0) or previous slice holding mask or
+        prediction; False when there is none that way."""
+        v = self.active_view()
+        if v.hu is None:
+            return False
+        k = next_marked([v.manual, v.prediction], v.plane.depth_axis, v.k, step)
+        if k is None:
+            return False
+        v.set_slice(k)
+        return True
+
+    def untouched(self) -> bool:
+        """The crosshair is still where the case opened (the reader has not moved it)."""
+        return self.cursor is not None and self.cursor == self.opened_at
+
+    def go_to_slice(self, k: int) -> None:
+        """Every view through axial slice ``k`` (the crosshair keeps its row and column)."""
+        if self.cursor is not None:
+            self.set_cursor((k, self.cursor[1], self.cursor[2]))
+
     def first_slice(self) -> None:
         self.active_view().set_slice(0)
 
@@ -344,3 +368,24 @@ class ViewerArea(QWidget):
     def show_notice(self, text: str) -> None:
         self.notice.setText(text)
         self.notice.setVisible(bool(text))
+        self._place_preview()
+
+    # ----------------------------------------------------------- the preview bar, floating
+    def _place_preview(self) -> None:
+        top = self.notice.height() if self.notice.isVisible() else 0
+        bar, width = self.preview_bar, self.width()
+        lay = bar.layout()
+        height = lay.totalHeightForWidth(width) if lay.hasHeightForWidth() else bar.sizeHint().height()
+        geometry = QRect(0, top, width, max(height, bar.sizeHint().height()))
+        if bar.geometry() != geometry:
+            bar.setGeometry(geometry)
+        bar.raise_()
+
+    def eventFilter(self, obj, ev) -> bool:  # noqa: N802
+        if obj is self.preview_bar and ev.type() in (QEvent.Type.Show, QEvent.Type.LayoutRequest):
+            QTimer.singleShot(0, self._place_preview)  # after the bar's own layout settled, never inside it
+        return False
+
+    def resizeEvent(self, ev) -> None:  # noqa: N802
+        super().resizeEvent(ev)
+        self._place_preview()

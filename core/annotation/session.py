@@ -15,7 +15,7 @@ compressing, writing) then runs on the worker with that copy.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Generator
 
@@ -28,6 +28,16 @@ from ..io import load_ct, load_mask, save_mask
 from ..evaluation.metrics import volume_ml
 from ..imaging.orientation import Reorientation, to_canonical
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from ..cases.mask_origin import (
+    MaskOrigin,
+    MaskProvenance,
+    accepted_parts,
+    corrections,
+    mask_provenance,
+    origin_of_prediction,
+    read_origin,
+    write_origin,
+)
 from ..cases.measurements import case_measurement_lines
 from ..reports import ReportJob
 from ..imaging.volume import Volume
@@ -48,6 +58,7 @@ class MaskSnapshot:
     data: np.ndarray  # stack layout [k, row, col], uint8
     state_id: int
     revision: int
+    origin: MaskOrigin | None = None  # the model it started from, at that moment (stack layout)
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,7 @@ class PredictionUpdate:
     stack_mask: np.ndarray  # uint8, stack layout
     model_version: str
     seconds: float
+    path: Path | None = None  # the file written: the case's prediction, or one kept beside it
 
 
 @dataclass
@@ -75,6 +87,9 @@ class EditSession:
     # it after the case opens): the blood brush, the threshold box and the fills stay
     # inside it, and the click tool starts from it. None until then.
     brain: np.ndarray | None = None
+    # the model prediction the mask started from (core.cases.mask_origin), accepted voxels in stack layout
+    origin: MaskOrigin | None = None
+    editor: str = ""  # who edits (recorded beside the saved mask as who corrected it)
 
     @property
     def read_only(self) -> bool:
@@ -126,7 +141,7 @@ class EditSession:
 
     # ----------------------------------------------------------- saving
     def snapshot(self) -> MaskSnapshot:
-        return MaskSnapshot(self.model.snapshot(), self.model.state_id, self.model.revision)
+        return MaskSnapshot(self.model.snapshot(), self.model.state_id, self.model.revision, self.origin)
 
     def save(self, snap: MaskSnapshot, token: CancelToken = NEVER_CANCELLED) -> Generator[Progress, None, Path]:
         """Write ``snap`` as the case's mask (runs on a worker); see :meth:`saved`."""
@@ -135,6 +150,10 @@ class EditSession:
         self._writable(f"Saving {self.paths.mask.name}")
         source = self.to_source(snap.data)
         path = save_mask(source, self.ct, self.paths.mask)
+        if snap.origin is not None:  # the provenance follows the voxels
+            accepted = self.to_source(snap.origin.accepted.astype(np.uint8)).astype(bool)
+            origin = replace(snap.origin, accepted=accepted, edited_by=self.editor or snap.origin.edited_by)
+            write_origin(self.paths.mask_origin, origin, corrections(source, accepted, self.ct.voxel_volume_ml))
         yield Progress(STAGE_SAVE, 1, 1, self.paths.mask.name)
         return path
 
@@ -168,24 +187,54 @@ class EditSession:
 
     # ----------------------------------------------------------- model prediction
     def predict(
-        self, model_path: Path, token: CancelToken = NEVER_CANCELLED
+        self, model_path: Path, token: CancelToken = NEVER_CANCELLED, out: Path | None = None
     ) -> Generator[Progress, None, "PredictionUpdate"]:
-        """Segment this case's CT with the model in ``model_path`` (on a worker) and
-        write ``pred_NNN.nii.gz`` with its provenance (which model made it)."""
+        """Segment this case's CT with the model in ``model_path`` (on a worker) and write
+        the mask with its provenance (which model made it) to ``out``: by default the case's
+        prediction ``pred_NNN.nii.gz`` (when it has none), else a prediction kept beside it
+        (``CaseFiles.kept_prediction``)."""
         from ..evaluation.inference import Segmenter
         from ..cases.provenance import write_provenance
 
+        out = out or self.paths.prediction
         seg = Segmenter.from_file(model_path)
         pred = yield from seg.predict(self.ct, token)
         with _PREDICTION_WRITE:  # mask and provenance of one job, never interleaved with another's
             token.raise_if_cancelled()  # a superseded job (cancelled) writes nothing
-            save_mask(pred.mask, self.ct, self.paths.prediction)
-            write_provenance(self.paths.prediction, seg.weights.meta)
-        return PredictionUpdate(self.from_source(pred.mask), seg.weights.meta.version, pred.seconds)
+            save_mask(pred.mask, self.ct, out)
+            write_provenance(out, seg.weights.meta)
+        return PredictionUpdate(self.from_source(pred.mask), seg.weights.meta.version, pred.seconds, out)
+
+    def read_prediction(self, path: Path) -> np.ndarray:
+        """A predicted mask file of this case, in stack layout (uint8)."""
+        return self.from_source(load_mask(path, self.ct).data).astype(np.uint8)
 
     def set_prediction(self, update: "PredictionUpdate") -> None:
         """Show a new prediction (GUI thread)."""
         self.prediction = update.stack_mask
+
+    # ----------------------------------------------------------- where the mask came from
+    def note_accepted(self) -> None:
+        """After the reader accepted (a part of) the prediction: the predicted parts now wholly in
+        the mask are recorded as accepted from the model that made the prediction."""
+        if self.prediction is None:
+            return
+        taken = accepted_parts(self.prediction, self.model.data)
+        if self.origin is None:
+            self.origin = origin_of_prediction(self.paths.prediction, taken)
+        else:
+            fresh = origin_of_prediction(self.paths.prediction, taken)
+            self.origin = replace(fresh, accepted=self.origin.accepted | taken)
+
+    def mask_provenance(self, reviewed_by: str) -> MaskProvenance:
+        """What a report of the mask on screen says about it (see core.cases.mask_origin)."""
+        return mask_provenance(self.origin, self.model.data, self.ct.voxel_volume_ml, reviewed_by, self.mask_label())
+
+    def origin_on_source(self) -> MaskOrigin | None:
+        """The origin with its accepted voxels on the CT's own grid (for reports and the SEG)."""
+        if self.origin is None:
+            return None
+        return replace(self.origin, accepted=self.to_source(self.origin.accepted.astype(np.uint8)).astype(bool))
 
     # ----------------------------------------------------------- reports
     def mask_label(self) -> str:
@@ -236,6 +285,11 @@ def open_case(
     naming the file when the CT or the saved mask cannot be used; a
     prediction that cannot be used is left out with a note."""
     paths = case_files(ct_path)
+    if paths.folder != paths.ct.parent:  # a DICOM series: its files go to a work folder of its own
+        try:
+            paths.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise InputError(f"{paths.folder}: cannot create the folder for this series' files ({exc}).") from None
     total = 4
     yield Progress(STAGE_OPEN, 0, total, f"reading {paths.ct.name}")
     ct = load_ct(paths.ct)
@@ -246,6 +300,8 @@ def open_case(
     del canon
     yield Progress(STAGE_OPEN, 1, total, f"reading {paths.mask.name}")
     notes: list[str] = list(ct.notes)
+    if paths.folder != paths.ct.parent:
+        notes.append(f"This DICOM series' mask, prediction and status are kept in {paths.folder}.")
     if paths.mask.exists():
         manual = stack.to_stack(reo.to_canonical(load_mask(paths.mask, ct).data))
         on_disk = True
@@ -267,7 +323,25 @@ def open_case(
     if reason:
         notes.insert(0, reason)
     recovery = pending_recovery(paths.recovery, paths.mask) if lock is not None else None
-    session = EditSession(paths, ct, reo, stack, hu, model, prediction, on_disk, recovery, notes, lock, reason)
+    origin = read_origin(paths.mask_origin, ct.shape) if on_disk else None
+    if origin is not None:
+        origin = replace(origin, accepted=stack.to_stack(reo.to_canonical(origin.accepted.astype(np.uint8))) != 0)
+    session = EditSession(
+        paths,
+        ct,
+        reo,
+        stack,
+        hu,
+        model,
+        prediction,
+        on_disk,
+        recovery,
+        notes,
+        lock,
+        reason,
+        origin=origin,
+        editor=user or "",
+    )
     yield Progress(STAGE_OPEN, total, total, "done")
     return session
 

@@ -10,14 +10,26 @@ manual mask             ``mask_051.nii.gz`` (or ``.nii``)  ``mask_scan.nii.gz``
 model prediction        ``pred_051.nii.gz``                ``pred_scan.nii.gz``
 probabilities           ``prob_051.nii.gz``                ``prob_scan.nii.gz``
 provenance (model)      ``pred_051.json``                  ``pred_scan.json``
+another model's         ``pred_051.m-<model>.nii.gz``      ``pred_scan.m-<model>.nii.gz``
+prediction (kept)
+mask's origin           ``mask_051.json``                  ``mask_scan.json``
 unsaved edits           ``.mask_051.recovery.npz``         ``.mask_scan.recovery.npz``
 measurements            ``measurements_051.json``          ``measurements_scan.json``
 =====================  ==================================  =========================
 
+A prediction is never overwritten: a model other than the one that made the
+case's prediction writes its own beside it (``<model>``: the first 12 hex digits
+of its weights tensors' sha256), and choosing it for the case keeps the one it
+replaces the same way.
+
 The NIfTI extension is recognised in any letter case (``CT_051.NII.GZ``); a
-DICOM folder's case id is the folder's name (``ct_051/``, a series retrieved from
-the PACS, is case ``051`` of its folder's worklist). Predictions go beside the CT or
-into another folder (``hemarelay predict -o DIR``).
+DICOM folder's case id is the folder's name. A NIfTI case's files go beside its
+CT. A DICOM series' files never go into its folder or that folder's parent
+(a PACS export, a CD, a read-only share, where other series lie): they go into
+a work folder of their own in this user's state folder,
+``<state>/dicom-cases/<series folder>-<hash of its full path>/`` (status,
+mask, prediction, lock and recovery files alike), so reopening the series
+finds them. Predictions of ``hemarelay predict -o DIR`` go into ``DIR``.
 """
 
 from __future__ import annotations
@@ -69,6 +81,27 @@ def measurements_path(mask_path: str | Path) -> Path:
     return p.with_name(f"measurements_{stem.removeprefix('mask_')}.json")
 
 
+# inside a case folder retrieved from the PACS: where the series came from (core.pacs.retrieve)
+RETRIEVED_RECORD = ".hemarelay-pacs.json"
+
+
+def work_folder(ct: Path) -> Path:
+    """Where the files of the case of ``ct`` go: beside a NIfTI CT; for a DICOM folder, a
+    folder of its own in this user's state folder (never in or beside the series: a PACS
+    export, a CD, a read-only share). A series that this program retrieved from the PACS
+    into a site's worklist folder (it holds :data:`RETRIEVED_RECORD`) is one of that
+    worklist's cases: its files go beside it, where the worklist and training find them."""
+    if not ct.is_dir() or (ct / RETRIEVED_RECORD).is_file():
+        return ct.parent
+    import hashlib
+
+    from ..user_dirs import state_dir
+
+    key = hashlib.sha256(str(ct.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", ct.name)[:60] or "series"
+    return state_dir() / "dicom-cases" / f"{name}-{key}"
+
+
 @dataclass(frozen=True)
 class CaseFiles:
     case_id: str  # "051": the folder-local identifier, never sent off site
@@ -77,14 +110,23 @@ class CaseFiles:
     prediction: Path  # the model's mask, when present
     probabilities: Path  # the model's probability map, when written
     recovery: Path  # autosaved unsaved edits
-
-    @property
-    def folder(self) -> Path:
-        return self.ct.parent
+    folder: Path  # where the case's own files go (core.cases.case_files.work_folder); its status file too
 
     @property
     def provenance(self) -> Path:
         return provenance_path(self.prediction)
+
+    def kept_prediction(self, model_tag: str) -> Path:
+        """The prediction of the model ``model_tag`` kept beside the case's own prediction."""
+        if not re.fullmatch(r"[A-Za-z0-9-]{1,40}", model_tag):
+            raise ValueError(f"not a model tag: {model_tag!r}")
+        p = self.prediction
+        return p.with_name(f"{strip_nifti(p.name)}.m-{model_tag}.nii.gz")
+
+    @property
+    def mask_origin(self) -> Path:
+        """Which model the manual mask started from and how the reviewer changed it."""
+        return provenance_path(self.mask)
 
     @property
     def measurements(self) -> Path:
@@ -105,7 +147,7 @@ def case_files(ct_path: str | Path, out_dir: str | Path | None = None) -> CaseFi
     """Every file of the case of ``ct_path``; predictions in ``out_dir`` when given."""
     ct = Path(ct_path)
     cid = case_id(ct)
-    folder = ct.parent
+    folder = work_folder(ct)
     out = Path(out_dir) if out_dir is not None else folder
     return CaseFiles(
         case_id=cid,
@@ -114,6 +156,7 @@ def case_files(ct_path: str | Path, out_dir: str | Path | None = None) -> CaseFi
         prediction=out / f"pred_{cid}.nii.gz",
         probabilities=out / f"prob_{cid}.nii.gz",
         recovery=folder / f".mask_{cid}.recovery.npz",
+        folder=folder,
     )
 
 

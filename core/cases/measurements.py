@@ -312,9 +312,31 @@ def save_measurements(path: str | Path, items: Sequence[Measurement], case: str 
     return atomic_write_text(path, json.dumps(doc, indent=1, allow_nan=True) + "\n")
 
 
+def where(m: Measurement) -> str:
+    """Where a measurement was drawn, as the viewer numbers slices: "axial slice 17"; a
+    per-slice mask statistic names its slices."""
+    if m.per_slice:
+        ks = [s.slice + 1 for s in m.per_slice]
+        return f"axial slices {min(ks)}-{max(ks)}" if len(ks) > 1 else f"axial slice {ks[0]}"
+    if not m.points:
+        return m.plane
+    from ..annotation.planes import Plane
+
+    try:
+        axis = Plane(m.plane).depth_axis
+    except ValueError:
+        return m.plane
+    return f"{m.plane} slice {int(round(m.points[0][axis])) + 1}"
+
+
+def describe(m: Measurement) -> str:
+    """One line per measurement for the panel and the reports: what, where (slice), by whom."""
+    return f"{m.text} ({where(m)}{', ' + m.user if m.user else ''})"
+
+
 def report_lines(items: Sequence[Measurement]) -> list[str]:
     """One line per measurement, for reports."""
-    return [f"{m.text} ({m.plane}{', ' + m.user if m.user else ''})" for m in items]
+    return [describe(m) for m in items]
 
 
 def case_measurement_lines(mask_path: str | Path) -> list[str]:

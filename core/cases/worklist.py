@@ -3,161 +3,42 @@
 A case is a ``ct_NNN.nii.gz`` with, beside it, an optional manual mask
 ``mask_NNN.nii.gz``, an optional model prediction ``pred_NNN.nii.gz`` and,
 while edits are unsaved, a hidden recovery file (:mod:`core.cases.case_files`).
-
-The status of each case (new, in progress, reviewed, approved for training),
-who set it and when, is kept in a small JSON file beside the cases
-(``hemarelay-status.json``), with the history of changes, so approval for
-training survives restarts and can be audited. Every write re-reads the file
-first and replaces it atomically.
+Each case's review status (new, in progress, reviewed, approved for training)
+is kept in the folder's status file (:mod:`core.cases.case_status`); the rules for
+changing it are :meth:`Worklist.set_status`'s.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
-import enum
-import getpass
-import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Generator, Iterable
 
 import numpy as np
 
-from .case_files import Case, CaseFiles, case_files
 from ..annotation.case_lock import held_by_other
-from .provenance import prediction_label, prediction_model
 from ..annotation.recovery import RecoveryFile, pending_recovery
+from .case_files import Case, CaseFiles, case_files
+from .case_status import (  # noqa: F401 - the status types, re-exported where callers always found them
+    NEW_RECORD,
+    STATUS_FILE,
+    STATUS_LOCK,
+    CaseStatus,
+    StatusConflictError,
+    StatusRecord,
+    StatusStore,
+    UnopenedCasesError,
+    default_user,
+)
 from .datasets import list_cases
 from ..errors import HemaRelayError, InputError
-from ..io import atomic_write_text
 from ..io.nifti import read_nifti
-from ..lock_files import short_lock
+from .mask_origin import read_origin
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from .provenance import prediction_label, prediction_model
 from ..reports import ReportJob
 
-STATUS_FILE = "hemarelay-status.json"
-FORMAT = 1
 STAGE_VOLUMES = "Measuring volumes"
-
-
-class CaseStatus(enum.Enum):
-    NEW = "new"
-    IN_PROGRESS = "in progress"
-    REVIEWED = "reviewed"
-    APPROVED = "approved for training"
-
-    @classmethod
-    def parse(cls, text: str) -> "CaseStatus":
-        for s in cls:
-            if s.value == text or s.name.lower() == str(text).lower():
-                return s
-        raise InputError(f"unknown case status {text!r}; one of: " + ", ".join(s.value for s in cls) + ".")
-
-
-@dataclass(frozen=True)
-class StatusRecord:
-    status: CaseStatus
-    user: str = ""  # who set it ("" for a case nobody touched)
-    changed_at: str = ""  # ISO 8601 with time zone
-
-    def to_json(self) -> dict:
-        return {"status": self.status.value, "user": self.user, "changed_at": self.changed_at}
-
-    @classmethod
-    def from_json(cls, d: dict) -> "StatusRecord":
-        return cls(CaseStatus.parse(d["status"]), str(d.get("user", "")), str(d.get("changed_at", "")))
-
-
-NEW_RECORD = StatusRecord(CaseStatus.NEW)
-
-
-def default_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in the environment or passwd
-        return "unknown"
-
-
-def _now() -> str:
-    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
-
-
-class StatusStore:
-    """The status file of one folder of cases."""
-
-    def __init__(self, folder: str | Path) -> None:
-        self.folder = Path(folder)
-        self.path = self.folder / STATUS_FILE
-
-    def _read_raw(self) -> dict:
-        try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {"format": FORMAT, "cases": {}}
-        except OSError as exc:
-            raise InputError(f"{self.path}: cannot read the case status file ({exc.strerror or exc}).") from None
-        try:
-            raw = json.loads(text)
-            if not isinstance(raw, dict) or not isinstance(raw.get("cases"), dict):
-                raise ValueError("no 'cases' table")
-            for d in raw["cases"].values():
-                StatusRecord.from_json(d)
-        except (ValueError, KeyError, TypeError, AttributeError, InputError) as exc:
-            raise InputError(
-                f"{self.path}: the case status file is damaged ({exc}); statuses "
-                "cannot be shown or changed until it is repaired or removed."
-            ) from None
-        return raw
-
-    def read(self) -> dict[str, StatusRecord]:
-        return {cid: StatusRecord.from_json(d) for cid, d in self._read_raw()["cases"].items()}
-
-    def get(self, case_id: str) -> StatusRecord:
-        return self.read().get(case_id, NEW_RECORD)
-
-    def history(self, case_id: str) -> list[StatusRecord]:
-        entry = self._read_raw()["cases"].get(case_id)
-        if entry is None:
-            return []
-        return [StatusRecord.from_json(h) for h in entry.get("history", [])]
-
-    def set(
-        self,
-        case_id: str,
-        status: CaseStatus,
-        user: str | None = None,
-        when: str | None = None,
-        expected: CaseStatus | None = None,
-    ) -> StatusRecord:
-        """Record ``status``; with ``expected``, only if the case still has that status
-        (compare-and-swap: a window acting on what it showed a while ago cannot
-        overwrite a newer change). The read-modify-write runs under the folder's
-        status lock, so two windows changing two cases never lose one change."""
-        with short_lock(self.folder / STATUS_LOCK, "the case status file"):
-            raw = self._read_raw()  # re-read: another window may have written since
-            entry = raw["cases"].get(case_id, {})
-            current = StatusRecord.from_json(entry) if entry else NEW_RECORD
-            if expected is not None and current.status is not expected:
-                who = f" by {current.user}" if current.user else ""
-                raise StatusConflictError(
-                    f"Case {case_id} is now '{current.status.value}' (changed{who} at "
-                    f"{current.changed_at[:16].replace('T', ' ') or 'an unknown time'}), not "
-                    f"'{expected.value}' as shown here; its status was not changed. Look again and retry."
-                )
-            record = StatusRecord(status, user if user is not None else default_user(), when or _now())
-            history = list(entry.get("history", []))
-            history.append(record.to_json())
-            raw["cases"][case_id] = {**record.to_json(), "history": history}
-            raw["format"] = FORMAT
-            atomic_write_text(self.path, json.dumps(raw, indent=2, sort_keys=True) + "\n")
-        return record
-
-
-class StatusConflictError(InputError):
-    """The case's status changed since it was shown (compare-and-swap failed)."""
-
-
-STATUS_LOCK = ".hemarelay-status.lock"
 
 
 @dataclass(frozen=True)
@@ -168,6 +49,8 @@ class WorklistCase:
     has_mask: bool
     has_prediction: bool
     unsaved: RecoveryFile | None  # autosaved edits newer than the saved mask
+    opened: bool = False  # opened in the application at least once (its scan could be read)
+    unreadable: str = ""  # why its scan could not be read, when opening it failed
 
     @property
     def case_id(self) -> str:
@@ -179,8 +62,11 @@ class WorklistCase:
         return Case(self.label, self.paths.ct, self.paths.mask if self.has_mask else None)
 
 
-def _case(label: str, paths: CaseFiles, statuses: dict[str, StatusRecord] | None) -> WorklistCase:
+def _case(
+    label: str, paths: CaseFiles, statuses: dict[str, StatusRecord] | None, seen=(frozenset(), {})
+) -> WorklistCase:
     status = None if statuses is None else statuses.get(paths.case_id, NEW_RECORD)
+    opened, unreadable = seen
     return WorklistCase(
         label,
         paths,
@@ -188,7 +74,16 @@ def _case(label: str, paths: CaseFiles, statuses: dict[str, StatusRecord] | None
         paths.mask.exists(),
         paths.prediction.exists(),
         pending_recovery(paths.recovery, paths.mask),
+        paths.case_id in opened,
+        unreadable.get(paths.case_id, ""),
     )
+
+
+def _seen(store: StatusStore) -> tuple[set[str], dict[str, str]]:
+    try:
+        return store.seen()
+    except InputError:
+        return set(), {}
 
 
 @dataclass
@@ -236,12 +131,27 @@ class Worklist:
                 statuses = StatusStore(folder).read()
             except InputError as exc:
                 self.problems[folder] = str(exc)
-        return self._replace(_case(case.label, case_files(case.paths.ct), statuses))
+        return self._replace(_case(case.label, case_files(case.paths.ct), statuses, _seen(StatusStore(folder))))
 
-    def set_status(self, label: str, status: CaseStatus, user: str | None = None) -> WorklistCase:
+    def mark_opened(self, label: str, user: str) -> None:
+        case = self.find(label)
+        StatusStore(case.paths.folder).mark_opened(case.case_id, user)
+        self.refresh(label)
+
+    def mark_unreadable(self, label: str, why: str) -> None:
+        case = self.find(label)
+        StatusStore(case.paths.folder).mark_unreadable(case.case_id, why)
+        self.refresh(label)
+
+    def set_status(
+        self, label: str, status: CaseStatus, user: str | None = None, unopened_ok: bool = False
+    ) -> WorklistCase:
         """Record a new status. Approval for training needs a saved mask and no
         unsaved autosaved edits. Refused when the case is open for editing in
-        another window, or its status changed since this worklist read it."""
+        another window, or its status changed since this worklist read it. Marking a
+        case reviewed or approved needs it to have been opened here (else
+        :class:`UnopenedCasesError`, unless ``unopened_ok``: the user confirmed) and is
+        refused for a scan that could not be read."""
         seen = self.find(label).status
         case = self.refresh(label)
         folder = case.paths.folder
@@ -263,6 +173,14 @@ class Worklist:
                 raise InputError(
                     f"Case {label} has unsaved edits; save or discard them before approving it for training."
                 )
+        if status in (CaseStatus.REVIEWED, CaseStatus.APPROVED):
+            if case.unreadable:
+                raise InputError(
+                    f"Case {label}'s scan could not be read ({case.unreadable}); it cannot be marked "
+                    f"'{status.value}'. Replace the file and open the case first."
+                )
+            if not case.opened and not unopened_ok:
+                raise UnopenedCasesError([label], status)
         record = StatusStore(folder).set(case.case_id, status, user, expected=seen.status if seen is not None else None)
         return self._replace(replace(case, status=record))
 
@@ -309,8 +227,9 @@ def scan_folder(folder: str | Path) -> Worklist:
         except InputError as exc:
             wl.problems[sub] = str(exc)
             statuses = None
+        seen = _seen(StatusStore(sub))
         for c in list_cases(sub):
-            wl.cases.append(_case(prefix + c.case_id, case_files(c.ct_path), statuses))
+            wl.cases.append(_case(prefix + c.case_id, case_files(c.ct_path), statuses, seen))
     return wl
 
 
@@ -387,7 +306,12 @@ def report_jobs(cases: Iterable[WorklistCase], use_prediction: bool) -> tuple[li
         elif not use_prediction and case.has_mask:
             jobs.append(
                 ReportJob(
-                    case.label, case.paths.ct, case.paths.mask, f"manual ({case.paths.mask.name})", **filing(case)
+                    case.label,
+                    case.paths.ct,
+                    case.paths.mask,
+                    f"manual ({case.paths.mask.name})",
+                    **filing(case),
+                    origin=read_origin(case.paths.mask_origin),
                 )
             )
         else:
@@ -395,11 +319,22 @@ def report_jobs(cases: Iterable[WorklistCase], use_prediction: bool) -> tuple[li
     return jobs, left_out
 
 
+def reviewed_by(record: StatusRecord | None) -> str:
+    """Who marked the case reviewed or approved it; "" while it is neither (or unknown)."""
+    if record is None or record.status not in (CaseStatus.REVIEWED, CaseStatus.APPROVED):
+        return ""
+    return record.user or "a reader not named"
+
+
 def filing(case: WorklistCase) -> dict[str, str]:
     """A report's reviewer and case status: the case's status record (the one source)."""
     if case.status is None:
-        return {"reviewer": "", "case_status": "status file unreadable"}
-    return {"reviewer": case.status.user or "nobody yet", "case_status": case.status.status.value}
+        return {"reviewer": "", "case_status": "status file unreadable", "reviewed_by": ""}
+    return {
+        "reviewer": case.status.user or "nobody yet",
+        "case_status": case.status.status.value,
+        "reviewed_by": reviewed_by(case.status),
+    }
 
 
 def filing_for_ct(ct_path: Path) -> dict[str, str]:

@@ -6,11 +6,12 @@ import argparse
 import math
 from pathlib import Path
 
-from ..cases.case_files import case_id
+from ..cases.case_files import case_id, provenance_path
 from ..cases.datasets import list_cases
 from ..errors import ConfigError, InputError
 from ..reports import LARGE_ML_DEFAULT, ReportJob, export_reports
 from ..progress import drive
+from ..cases.mask_origin import read_origin
 from ..cases.worklist import filing_for_ct
 from . import add_command
 from .console import ConsolePrinter
@@ -76,7 +77,10 @@ def build_jobs(args: argparse.Namespace) -> list[ReportJob]:
         masks = [Path(m).expanduser() for m in args.masks]
     else:
         masks = [_mask_beside(ct) for ct in cts]
-    return [ReportJob(case_id(ct), ct, m, args.mask_source, **filing_for_ct(ct)) for ct, m in zip(cts, masks)]
+    return [
+        ReportJob(case_id(ct), ct, m, args.mask_source, **filing_for_ct(ct), origin=read_origin(provenance_path(m)))
+        for ct, m in zip(cts, masks)
+    ]
 
 
 def run(args: argparse.Namespace) -> int:

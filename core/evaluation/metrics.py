@@ -15,8 +15,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, stats
-from scipy.spatial import ConvexHull
+from scipy import ndimage
 
 # Smallest number of non-zero paired differences for which an exact two-sided
 # Wilcoxon signed-rank p can fall below 0.05: the smallest attainable p is
@@ -87,6 +86,8 @@ def pearson(x, y) -> PearsonResult:
     if np.ptp(x) == 0 or np.ptp(y) == 0:
         side = "first" if np.ptp(x) == 0 else "second"
         return PearsonResult(nan, nan, n, f"the {side} series is constant; r is undefined")
+    from scipy import stats  # on first use: scipy.stats costs half a second of start-up
+
     res = stats.pearsonr(x, y)
     return PearsonResult(float(res.statistic), float(res.pvalue), n, "")
 
@@ -121,6 +122,8 @@ def wilcoxon_paired(a, b) -> WilcoxonResult:
     with warnings.catch_warnings():
         # one non-zero difference makes scipy's normal approximation divide by 0
         warnings.simplefilter("ignore", RuntimeWarning)
+        from scipy import stats
+
         res = stats.wilcoxon(a, b)
     notes = []
     if nonzero < WILCOXON_MIN_N:
@@ -187,6 +190,8 @@ def _slice_diameters(pixels: np.ndarray, si: float, sj: float) -> tuple[float, f
         for j, dj in ((first, -0.5), (last, 0.5)):
             pts.append(np.stack([(rows + di) * si, (j + dj) * sj], axis=1))
     corners = np.unique(np.concatenate(pts), axis=0)
+    from scipy.spatial import ConvexHull
+
     hull = corners[ConvexHull(corners).vertices]  # corners never all collinear
     diff = hull[:, None, :] - hull[None, :, :]
     dist2 = np.einsum("abk,abk->ab", diff, diff)

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from nibabel import orientations as ornt
 
 from .volume import Volume
 
@@ -32,10 +31,14 @@ class Reorientation:
         return bool(np.array_equal(self.forward, [[0, 1], [1, 1], [2, 1]]))
 
     def to_canonical(self, array: np.ndarray) -> np.ndarray:
+        from nibabel import orientations as ornt  # nibabel on first use: start-up time
+
         return np.ascontiguousarray(ornt.apply_orientation(array, self.forward))
 
     def to_source(self, array: np.ndarray) -> np.ndarray:
         """Map an array on the canonical grid back onto the source grid exactly."""
+        from nibabel import orientations as ornt  # nibabel on first use: start-up time
+
         back = ornt.ornt_transform(ornt.axcodes2ornt(CANONICAL), ornt.io_orientation(self.source_affine))
         out = np.ascontiguousarray(ornt.apply_orientation(array, back))
         if out.shape[:3] != self.source_shape:
@@ -45,6 +48,8 @@ class Reorientation:
 
 def to_canonical(vol: Volume) -> tuple[Volume, Reorientation]:
     """``vol`` in RAS orientation, and the record that maps results back."""
+    from nibabel import orientations as ornt  # nibabel on first use: start-up time
+
     start = ornt.io_orientation(vol.affine)
     forward = ornt.ornt_transform(start, ornt.axcodes2ornt(CANONICAL))
     data = np.ascontiguousarray(ornt.apply_orientation(vol.data, forward))

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import SimpleITK as sitk
 from scipy import ndimage
 
 from ..errors import GeometryError, InputError
@@ -44,12 +43,14 @@ class SeriesInfo:
     number: str
 
 
-def _tag(reader: sitk.ImageFileReader, key: str) -> str:
+def _tag(reader, key: str) -> str:  # a SimpleITK ImageFileReader
     return reader.GetMetaData(key).strip() if reader.HasMetaDataKey(key) else ""
 
 
 def list_series(folder: Path) -> list[SeriesInfo]:
     """Every DICOM series in ``folder`` (not recursive) with its modality."""
+    import SimpleITK as sitk  # on first use: only DICOM folders need it
+
     sitk.ProcessObject_SetGlobalWarningDisplay(False)
     try:
         uids = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(folder))
@@ -105,6 +106,8 @@ class _Slice:
 
 def _read_slices(series: SeriesInfo) -> tuple[list[_Slice], np.ndarray, np.ndarray, tuple[float, float]]:
     """Read each file; return slices, row dir, col dir (LPS) and (col, row) spacing."""
+    import SimpleITK as sitk
+
     slices = []
     header = sitk.ImageFileReader()
     row_dir = col_dir = None

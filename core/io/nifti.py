@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nibabel as nib
 import numpy as np
 
 from ..cases.case_files import is_nifti_name
@@ -13,6 +13,9 @@ from ..errors import InputError
 from ..imaging.volume import Volume
 from .atomic import atomic_path
 from .limits import MAX_HEADER_BYTES, check_image_size
+
+if TYPE_CHECKING:
+    import nibabel as nib
 
 
 def is_nifti(path: Path) -> bool:
@@ -24,6 +27,8 @@ def read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     Every failure to read becomes an InputError that names the file.
     """
+    import nibabel as nib  # on first use: nibabel (with pydicom, requests) costs start-up time
+
     try:
         img = nib.load(str(path))
     except FileNotFoundError:
@@ -63,9 +68,11 @@ def _short(exc: BaseException) -> str:
     return text[:160]
 
 
-def nifti_image(data: np.ndarray, affine: np.ndarray) -> nib.Nifti1Image:
+def nifti_image(data: np.ndarray, affine: np.ndarray) -> "nib.Nifti1Image":
     """A NIfTI image whose sform and qform both carry ``affine`` (code 1,
     scanner), so ITK-SNAP and 3D Slicer put it exactly over its CT."""
+    import nibabel as nib
+
     img = nib.Nifti1Image(data, affine)
     img.header.set_data_dtype(data.dtype)
     img.set_sform(affine, code=1)
@@ -80,7 +87,7 @@ def write_nifti(data: np.ndarray, affine: np.ndarray, path: Path) -> Path:
     if not is_nifti(path):
         raise InputError(f"{path}: output must end in .nii or .nii.gz.")
     with atomic_path(path) as tmp:
-        nib.save(nifti_image(data, affine), str(tmp))
+        nifti_image(data, affine).to_filename(str(tmp))
     return path
 
 

@@ -7,9 +7,25 @@
 - :mod:`.fast` ONNX Runtime / torch engines, equal to the reference forward pass
 """
 
-from .architectures import ARCHITECTURES, DEFAULT_DS, build_network, inception_flops_per_pixel
-from .input import DEFAULT_INPUT, InputConvention
-from .weights import LoadedWeights, WeightsMeta, load_weights, read_meta, save_weights
+from importlib import import_module
+
+# imported on first use: the default model's card (core.model.default) is read by the desktop
+# application at start-up, torch is loaded in the background later
+_EXPORTS = {
+    **dict.fromkeys(("ARCHITECTURES", "DEFAULT_DS", "build_network", "inception_flops_per_pixel"), "architectures"),
+    **dict.fromkeys(("DEFAULT_INPUT", "InputConvention"), "input"),
+    **dict.fromkeys(("LoadedWeights", "WeightsMeta", "load_weights", "read_meta", "save_weights"), "weights"),
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ARCHITECTURES",

@@ -14,10 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import InputError
 from ..resources import resource_path
-from .weights import LoadedWeights, load_weights
+
+if TYPE_CHECKING:  # torch: loaded with the weights, not with the card
+    from .weights import LoadedWeights
 
 MODEL_FILE = "default.safetensors"
 CARD_FILE = "default.json"
@@ -58,8 +61,10 @@ def read_card() -> dict:
     return card
 
 
-def load_default_model() -> LoadedWeights:
+def load_default_model() -> "LoadedWeights":
     """The shipped weights, verified against the sha256 in their card."""
+    from .weights import load_weights
+
     path = default_model_path()
     if not path.is_file():
         raise InputError(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generator
 
-from ..cases.case_files import case_files
+from ..cases.case_files import RETRIEVED_RECORD, case_files
 from ..cases.datasets import list_cases
 from ..errors import HemaRelayError, InputError
 from ..io import atomic_write_bytes, atomic_write_text, load_ct
@@ -38,7 +38,7 @@ from .uids import case_id_for_series
 
 STAGING = ".pacs-staging"
 PACS_SUBFOLDER = "pacs"
-RECORD = ".hemarelay-pacs.json"  # inside the case folder: where the series came from
+RECORD = RETRIEVED_RECORD  # inside the case folder: where the series came from (its files go beside it)
 STAGE_FIND = "Finding the series"
 STAGE_DOWNLOAD = "Downloading"
 STAGE_CHECK = "Checking the series"

@@ -7,7 +7,16 @@ measured as drawn: small components are not removed (see :mod:`.case`).
 from .case import LARGE_ML_DEFAULT, CanonicalCase, CaseReport, key_slices, measure_case
 from .csv_export import COLUMNS, csv_text, write_csv
 from .export import ExportResult, ReportJob, export_reports, pdf_name
-from .pdf import DISCLAIMER, write_case_pdf
+
+
+def __getattr__(name: str):
+    """The PDF renderer (matplotlib, reportlab) is imported on first use, not at start-up."""
+    if name in ("DISCLAIMER", "write_case_pdf"):
+        from . import pdf
+
+        return getattr(pdf, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "LARGE_ML_DEFAULT",

@@ -35,6 +35,7 @@ LARGE_ML_DEFAULT = 30.0  # ICH score: one point at 30 mL or more
 # planimetric volume (either way) it is left out of the main figures.
 ABC2_AGREEMENT_FACTOR = 2.0
 NOT_RECORDED = "not recorded"
+REVIEWED_STATUSES = ("reviewed", "approved for training")  # core.cases.worklist.CaseStatus values
 
 
 def slice_number(k: int) -> int:
@@ -68,6 +69,17 @@ class CaseReport:
     model_version: str = ""  # the model that made the mask, or the site's model in use
     software_version: str = __version__
     measurements: tuple[str, ...] = ()  # the reader's measurements kept with the mask
+    # provenance that follows the voxels (core.cases.mask_origin): the model a manual mask started
+    # from, and the reader's changes against the prediction accepted from it
+    mask_model: str = ""  # "" for a mask drawn without a model
+    dice_vs_prediction: float = float("nan")
+    voxels_added: int | None = None
+    voxels_removed: int | None = None
+
+    @property
+    def reviewed(self) -> bool:
+        """A clinician marked the case reviewed (or approved it for training)."""
+        return self.case_status in REVIEWED_STATUSES
 
     @property
     def empty(self) -> bool:

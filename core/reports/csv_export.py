@@ -21,7 +21,11 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
     ("series_description", "study.series_description", None),
     ("case_status", "case_status", None),
     ("reviewer", "reviewer", None),
-    ("mask_source", "mask_source", None),
+    ("mask_source", "mask_source", None),  # "manual (...)", "model X, corrected by Y (...)", "model X, unreviewed"
+    ("mask_model", "mask_model", None),  # the model the mask started from; empty: drawn by hand
+    ("dice_vs_accepted_prediction", "dice_vs_prediction", 4),  # the reader's changes to it
+    ("voxels_added", "voxels_added", None),
+    ("voxels_removed", "voxels_removed", None),
     ("model_version", "model_version", None),
     ("software_version", "software_version", None),
     ("date", "date", None),
@@ -46,6 +50,8 @@ COLUMNS: tuple[tuple[str, str, int | None], ...] = (
 
 
 def _cell(value, decimals: int | None) -> str:
+    if value is None:
+        return ""
     if isinstance(value, tuple):
         return "; ".join(str(v) for v in value)
     if isinstance(value, bool):

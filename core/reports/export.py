@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Generator, Sequence
 
+import numpy as np
+
 from ..errors import InputError
+from ..cases.mask_origin import MaskOrigin, mask_provenance
 from ..io import atomic_path, load_ct, load_mask
 from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
 from ..cases.measurements import case_measurement_lines
@@ -22,7 +25,6 @@ from ..imaging.volume import Volume, same_grid
 from ..io.dicom_source import study_info
 from .case import LARGE_ML_DEFAULT, NOT_RECORDED, CanonicalCase, CaseReport, measure_canonical
 from .csv_export import csv_text
-from .pdf import render_pdf, slices_png
 
 STAGE = "Volume reports"
 
@@ -40,6 +42,10 @@ class ReportJob:
     reviewer: str = NOT_RECORDED  # who set the case's status
     case_status: str = NOT_RECORDED
     model_version: str = ""  # the model that made the mask, or the site's model in use
+    # the model prediction a manual mask started from (accepted voxels on the CT's grid), and
+    # who marked the case reviewed ("" while it is not): the report says "model X, corrected by Y"
+    origin: MaskOrigin | None = None
+    reviewed_by: str = ""
 
     def filing(self, ct: Volume) -> dict:
         """The report's filing fields for this job (patient details read from ``ct``'s DICOM)."""
@@ -63,7 +69,25 @@ def pdf_name(case: str) -> str:
     return f"hematoma_report_{re.sub(r'[^A-Za-z0-9._-]', '_', case)}.pdf"
 
 
-def _load(job: ReportJob) -> tuple[CanonicalCase, Volume]:
+def _provenance(job: ReportJob, ct: Volume, mask: Volume) -> dict:
+    """The mask's provenance fields of the report (core.cases.mask_origin); {} for a mask drawn by hand."""
+    origin = job.origin
+    if origin is None or origin.accepted.shape != tuple(mask.shape):
+        return {}
+    prov = mask_provenance(origin, np.asarray(mask.data), ct.voxel_volume_ml, job.reviewed_by, job.mask_source)
+    corr = prov.corrections
+    assert corr is not None
+    return {
+        "mask_source": prov.source,
+        "mask_model": prov.model,
+        "model_version": prov.model,
+        "dice_vs_prediction": corr.dice,
+        "voxels_added": corr.added,
+        "voxels_removed": corr.removed,
+    }
+
+
+def _load(job: ReportJob) -> tuple[CanonicalCase, Volume, dict]:
     ct = job.ct if isinstance(job.ct, Volume) else load_ct(job.ct)
     if isinstance(job.mask, Volume):
         mask = job.mask
@@ -74,7 +98,7 @@ def _load(job: ReportJob) -> tuple[CanonicalCase, Volume]:
             )
     else:
         mask = load_mask(job.mask, ct)
-    return CanonicalCase.from_volumes(ct, mask), ct
+    return CanonicalCase.from_volumes(ct, mask), ct, _provenance(job, ct, mask)
 
 
 def _measurement_lines(job: ReportJob) -> tuple[str, ...]:
@@ -100,6 +124,8 @@ def export_reports(
     checks ``token`` before each case and before publishing. Returns the
     reports and the paths written.
     """
+    from .pdf import render_pdf, slices_png  # matplotlib and reportlab: only when reports are made
+
     jobs = list(jobs)
     if not jobs:
         raise InputError("No cases to report.")
@@ -119,15 +145,10 @@ def export_reports(
             for n, job in enumerate(jobs):
                 token.raise_if_cancelled()
                 yield Progress(STAGE, n, total, f"case {job.case} ({n + 1} of {total})", clock.eta(n, total))
-                cc, ct = _load(job)
-                report = measure_canonical(
-                    cc,
-                    job.case,
-                    job.mask_source,
-                    large_threshold_ml,
-                    date,
-                    {**job.filing(ct), "measurements": _measurement_lines(job)},
-                )
+                cc, ct, provenance = _load(job)
+                extra = {**job.filing(ct), "measurements": _measurement_lines(job), **provenance}
+                source = extra.pop("mask_source", job.mask_source)
+                report = measure_canonical(cc, job.case, source, large_threshold_ml, date, extra)
                 reports.append(report)
                 if pdf_folder is not None:
                     target = pdf_folder / pdf_name(job.case)

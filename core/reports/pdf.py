@@ -119,8 +119,14 @@ def _filing_rows(r: CaseReport) -> list[list[str]]:
         ["Case status", f"{r.case_status} (by {r.reviewer})"],
         ["Mask measured", r.mask_source],
         ["Model", r.model_version or "none"],
+        *([["Started from model", r.mask_model]] if r.mask_model else []),
         ["Report date; software", f"{r.date}; Hematoma Relay {r.software_version}"],
     ]
+
+
+def unreviewed_line(r: CaseReport) -> str:
+    """The warning a report of a case nobody has reviewed carries at its top."""
+    return f"NOT REVIEWED: case status '{r.case_status}'; no clinician has marked this mask reviewed."
 
 
 def _table_rows(r: CaseReport) -> list[list[str]]:
@@ -191,8 +197,16 @@ def render_pdf(report: CaseReport, png: bytes, path: Path, measurements: Sequenc
     c.drawString(margin, y - 11, DISCLAIMER)
     c.setFillColor(colors.black)
     y -= 20
+    if not report.reviewed:  # said on the page, not only in a table cell
+        c.setFillColor(colors.HexColor("#b00000"))
+        c.setFont("Helvetica-Bold", 10)
+        c.drawString(margin, y - 10, unreviewed_line(report))
+        c.setFillColor(colors.black)
+        y -= 16
 
-    filing = Table(_filing_rows(report), colWidths=[58 * mm, width - 2 * margin - 58 * mm])
+    cell = styles["BodyText"].clone("cell", fontName="Helvetica", fontSize=8.5, leading=10)
+    rows = [[k, Paragraph(escape(v), cell) if len(v) > 70 else v] for k, v in _filing_rows(report)]
+    filing = Table(rows, colWidths=[58 * mm, width - 2 * margin - 58 * mm])
     filing.setStyle(
         TableStyle(
             [

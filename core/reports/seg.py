@@ -85,11 +85,29 @@ def with_type2_attributes(ds):
 
 
 def write_seg(
-    ct_dir: str | Path, mask: Volume, out: str | Path, *, automatic: bool = False, algorithm: str = ""
+    ct_dir: str | Path,
+    mask: Volume,
+    out: str | Path,
+    *,
+    automatic: bool = False,
+    algorithm: str = "",
+    semiautomatic: bool = False,
+    description: str = "",
+    creator: str = "",
 ) -> SegResult:
     """Write ``mask`` (on the working grid of the series in ``ct_dir``) as a DICOM SEG at ``out``
-    (atomically). ``automatic`` marks a model's mask; ``algorithm`` names the model."""
-    seg, result = build_seg(ct_dir, mask, automatic=automatic, algorithm=algorithm)
+    (atomically). ``automatic`` marks a model's mask, ``semiautomatic`` one a reader corrected
+    (core.cases.mask_origin); ``algorithm`` names the model, ``description`` says where the mask came
+    from ("model X, corrected by Y"), ``creator`` who made or corrected it."""
+    seg, result = build_seg(
+        ct_dir,
+        mask,
+        automatic=automatic,
+        algorithm=algorithm,
+        semiautomatic=semiautomatic,
+        description=description,
+        creator=creator,
+    )
     out = Path(out)
     with atomic_path(out) as tmp:
         seg.save_as(str(tmp))
@@ -102,12 +120,16 @@ def build_seg(
     *,
     automatic: bool = False,
     algorithm: str = "",
+    semiautomatic: bool = False,
+    description: str = "",
+    creator: str = "",
     series_uid: str = "",
     sop_uid: str = "",
     tracking_uid: str = "",
 ):
-    """The SEG dataset (highdicom) and what it holds, without writing it. New UIDs unless
-    given (``core.pacs.send`` derives them from the mask, so re-sending replaces)."""
+    """The SEG dataset (highdicom) and what it holds, without writing it (the arguments as
+    :func:`write_seg`'s). New UIDs unless given (``core.pacs.send`` derives them from the
+    mask, so re-sending replaces)."""
     import highdicom as hd
     import pydicom
     from pydicom.sr.codedict import codes
@@ -134,12 +156,18 @@ def build_seg(
         segmented_property_category=Code(*_CATEGORY),
         segmented_property_type=Code(*_HEMORRHAGE),
         algorithm_type=(
-            hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC if automatic else hd.seg.SegmentAlgorithmTypeValues.MANUAL
+            hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC
+            if automatic
+            else hd.seg.SegmentAlgorithmTypeValues.SEMIAUTOMATIC
+            if semiautomatic
+            else hd.seg.SegmentAlgorithmTypeValues.MANUAL
         ),
         algorithm_identification=hd.AlgorithmIdentificationSequence(
-            name=algorithm or "Hematoma Relay model", version=__version__, family=codes.cid7162.ArtificialIntelligence
+            name=_lo(algorithm or "Hematoma Relay model"),
+            version=__version__,
+            family=codes.cid7162.ArtificialIntelligence,
         )
-        if automatic
+        if automatic or semiautomatic
         else None,
         tracking_uid=tracking_uid or hd.UID(),
         tracking_id="hematoma",
@@ -163,6 +191,8 @@ def build_seg(
                 software_versions=__version__,
                 device_serial_number="0",
                 series_description="Hematoma segmentation",
+                content_description=_lo(description) or None,
+                content_creator_name=_person(creator),
             )
     except (ValueError, TypeError, AttributeError) as exc:
         raise InputError(f"{ct_dir}: the segmentation could not be built over this series ({exc}).") from None
@@ -173,6 +203,18 @@ def build_seg(
         int(np.count_nonzero(pixels)),
         tuple(slices_between_frames(mask, frames)),
     )
+
+
+def _lo(text: str) -> str:
+    """A DICOM LO value: at most 64 characters, no backslash."""
+    text = " ".join(str(text).replace("\\", "/").split())
+    return text if len(text) <= 64 else text[:61] + "..."
+
+
+def _person(name: str) -> str | None:
+    """A reader's name as a DICOM person name (family name component only)."""
+    name = " ".join(str(name).replace("\\", "/").replace("^", " ").replace("=", " ").split())[:64]
+    return name or None
 
 
 def export_seg(
@@ -186,7 +228,35 @@ def export_seg(
     mask = load_mask(mask_path, ct)
     if not same_grid(ct, mask):  # load_mask checks this; kept for masks passed in memory
         raise InputError(f"{mask_path}: the mask does not fit the series' grid.")
-    return write_seg(ct_dir, mask, out, automatic=automatic, algorithm=algorithm)
+    if automatic:
+        return write_seg(ct_dir, mask, out, automatic=True, algorithm=algorithm)
+    prov = saved_mask_provenance(ct_dir, mask_path, mask)
+    return write_seg(
+        ct_dir,
+        mask,
+        out,
+        automatic=prov.automatic,
+        semiautomatic=prov.semiautomatic,
+        algorithm=prov.model,
+        description=prov.source,
+    )
+
+
+def saved_mask_provenance(ct_path: str | Path, mask_path: str | Path, mask: Volume):
+    """A saved mask's provenance (core.cases.mask_origin): the origin recorded beside it and who
+    marked its case reviewed (the status file of the case's folder)."""
+    from ..cases.case_files import case_files, provenance_path
+    from ..cases.mask_origin import mask_provenance, read_origin
+    from ..cases.worklist import StatusStore, reviewed_by
+
+    paths = case_files(ct_path)
+    try:
+        record = StatusStore(paths.folder).get(paths.case_id)
+    except InputError:
+        record = None
+    origin = read_origin(provenance_path(mask_path), tuple(mask.shape))
+    name = f"manual ({Path(mask_path).name})"
+    return mask_provenance(origin, np.asarray(mask.data), mask.voxel_volume_ml, reviewed_by(record), name)
 
 
 def read_seg_on_frames(seg_path: str | Path, source_uids: list[str]) -> np.ndarray:

@@ -15,25 +15,44 @@ site's turns is chosen above the ring, in :mod:`core.turn_trainers`.
 validator for names from the server; ``server_audit``: ``ring audit``.
 """
 
-from .errors import (
-    ConnectionLostError,
-    CorruptWeightsError,
-    HostKeyError,
-    LeaseLostError,
-    ManifestConflictError,
-    RingStateError,
-    ServerAuthError,
-    ServerError,
-    ServerPermissionError,
-    ServerUnreachableError,
-    TrainerUnavailableError,
-)
-from .manifest import Manifest, RingConfig, TurnRecord, read_manifest
-from .server import fetch_weights, init_ring
-from .trainer import TurnInput, TurnResult, TurnTrainer
-from .connect import open_transport
-from .transport import ServerLocation, Transport, parse_server_url
-from .turn import SiteOptions, SiteRun, TurnOutcome, TurnTimings, run_site, take_turn
+from importlib import import_module
+
+# Where each name lives; imported on first use, so that reading an error class or the
+# manifest does not load torch (the weights codec) into the desktop application at start-up.
+_EXPORTS = {
+    **dict.fromkeys(
+        (
+            "ConnectionLostError",
+            "CorruptWeightsError",
+            "HostKeyError",
+            "LeaseLostError",
+            "ManifestConflictError",
+            "RingStateError",
+            "ServerAuthError",
+            "ServerError",
+            "ServerPermissionError",
+            "ServerUnreachableError",
+            "TrainerUnavailableError",
+        ),
+        "errors",
+    ),
+    **dict.fromkeys(("Manifest", "RingConfig", "TurnRecord", "read_manifest"), "manifest"),
+    **dict.fromkeys(("fetch_weights", "init_ring"), "server"),
+    **dict.fromkeys(("TurnInput", "TurnResult", "TurnTrainer"), "trainer"),
+    "open_transport": "connect",
+    **dict.fromkeys(("ServerLocation", "Transport", "parse_server_url"), "transport"),
+    **dict.fromkeys(("SiteOptions", "SiteRun", "TurnOutcome", "TurnTimings", "run_site", "take_turn"), "turn"),
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ConnectionLostError",

@@ -88,7 +88,7 @@ def judge(candidate: ModelVersion, current: ModelVersion | None) -> Verdict:
         if enough(c) and s.n_lesion_cases and c.n_lesion_cases and s.dice_on_lesions < c.dice_on_lesions:
             reasons.append(
                 f"its Dice {s.dice_on_lesions:.3f} is lower than the model in use "
-                f"(v{current.version}: {c.dice_on_lesions:.3f})"
+                f"({current.short()}: {c.dice_on_lesions:.3f})"
             )
     return Verdict(tuple(reasons))
 
@@ -108,10 +108,11 @@ def confirmation(candidate: ModelVersion, current: ModelVersion | None, verdict:
     now = (
         "No model is in use now."
         if current is None
-        else f"The model in use, v{current.version} (site {current.site}): {describe(current.score)}."
+        else f"The model in use, {current.label()}: {describe(current.score)}."
     )
     return (
         f"Model {candidate.label()}: {describe(candidate.score)}.\n\n{now}\n\n"
-        f"Why it is marked: {verdict.text()}.\n\nIts predictions would be shown on every case "
-        f"you open. Use v{candidate.version} anyway?"
+        f"Why it is marked: {verdict.text()}.\n\nIts predictions would be computed for every case "
+        "you open, beside the prediction each case has now; a case's prediction is replaced only "
+        f"when you choose the new one for that case. Use {candidate.short()} anyway?"
     )

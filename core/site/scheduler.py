@@ -20,11 +20,15 @@ tested without a window:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import enum
 from dataclasses import dataclass, field, replace
 
-from ..ring.turn import TurnOutcome
 from .setup import SiteSetup
+
+if TYPE_CHECKING:  # the turn protocol (and torch) stays out of the application's start-up
+    from ..ring.turn import TurnOutcome
 
 RETRY_AFTER_FAILURE_S = 300.0
 

@@ -15,16 +15,14 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..ring.errors import RingStateError
-from ..ring.manifest import SITE_RE, Manifest, RingConfig
-from ..ring.connect import open_transport
+from ..ring.manifest import SITE_RE, START_FROM, Manifest, RingConfig
 from ..ring.manifest import read_manifest
-from ..ring.server import init_ring
 from ..ring.transport import ServerLocation, Transport, parse_server_url
-from ..ring.transport_sftp import SshOptions
 from ..user_dirs import state_dir
 
-if TYPE_CHECKING:
-    from ..ring.signing import TurnSigner
+if TYPE_CHECKING:  # imported where used: the SFTP client and the ring server (torch) stay out
+    from ..ring.signing import TurnSigner  # of the desktop application's start-up
+    from ..ring.transport_sftp import SshOptions
 
 LOCAL_RING = "local-ring"
 
@@ -49,6 +47,10 @@ class SiteSetup:
     # rings without signing keys are refused unless allowed here.
     signing_key: str = ""
     allow_unsigned: bool = False
+    # What the embedded local ring's first turn trains from: "default" (the model shipped
+    # with the program, so the ring improves on it) or "scratch" (weights drawn from the
+    # seed, the paper). A server ring's start is its coordinator's choice (ring init).
+    start_from: str = "default"
 
     @property
     def configured(self) -> bool:
@@ -79,6 +81,7 @@ class SiteSetup:
         from ..training.config import load_config
 
         load_config(self.preset, None, list(self.overrides))  # unknown preset/key: ConfigError
+        check_local_start(self)
         return self
 
     def location(self) -> ServerLocation:
@@ -86,7 +89,9 @@ class SiteSetup:
             return parse_server_url(str(state_dir() / LOCAL_RING / (self.site or "local")))
         return parse_server_url(self.server.strip())
 
-    def ssh_options(self, trust_host_key: bool = False) -> SshOptions:
+    def ssh_options(self, trust_host_key: bool = False) -> "SshOptions":
+        from ..ring.transport_sftp import SshOptions
+
         return SshOptions(
             identity=Path(self.key_file).expanduser() if self.key_file else None,
             passphrase=os.environ.get("HEMARELAY_SSH_PASSPHRASE") or None,
@@ -98,6 +103,42 @@ class SiteSetup:
 
     def with_(self, **kw) -> "SiteSetup":
         return replace(self, **kw)
+
+
+def check_local_start(setup: SiteSetup) -> None:
+    """The embedded ring's start must suit the site's preset: raises ConfigError if not."""
+    if setup.start_from not in START_FROM:
+        raise ConfigError(f"Start from '{setup.start_from}': use {' or '.join(START_FROM)}.")
+    if not setup.is_local or setup.start_from != "default":
+        return
+    from ..training.config import load_config
+
+    why = default_model_mismatch(load_config(setup.preset, None, list(setup.overrides)))
+    if why:
+        raise ConfigError(
+            f"This computer's ring would start from the default model, but {why}. "
+            "Choose the 'default' training preset, or start the ring from scratch "
+            "(Training > Site and server…)."
+        )
+
+
+def default_model_mismatch(config) -> str:
+    """ "" when a ring trained with ``config`` (a TrainingConfig) can start from the shipped
+    default model; else why not (another network or input grid), for the user."""
+    from ..model.default import has_default_model, read_card
+
+    if not has_default_model():
+        return "this installation has no default model"
+    card = read_card()
+    grid = card.get("input", {})
+    shipped = (card.get("architecture"), card.get("ds"), grid.get("in_plane_mm"), grid.get("context_slices"))
+    mine = (config.architecture, config.ds, config.in_plane_mm, config.context_slices)
+    if shipped != mine:
+        return (
+            f"the preset '{config.preset}' trains another network ({mine[0]}, ds {mine[1]}) than the "
+            f"default model ({shipped[0]}, ds {shipped[1]})"
+        )
+    return ""
 
 
 def check_data_folder(folder: str | Path) -> str:
@@ -138,6 +179,8 @@ def trust_dir(setup: SiteSetup) -> Path:
 def open_site_transport(setup: SiteSetup) -> Transport:
     """The ring server's transport (not yet connected). Unknown host keys are
     refused here: the user confirms them first (:mod:`core.site.hostkey`)."""
+    from ..ring.connect import open_transport
+
     if not setup.configured:
         raise ConfigError("This site has no name yet: set it up under Training > Site and server.")
     return open_transport(setup.location(), setup.ssh_options())
@@ -150,9 +193,13 @@ def ensure_local_ring(setup: SiteSetup, t: Transport) -> Manifest:
     except RingStateError:
         if not setup.is_local:
             raise
+    from ..ring.server import init_ring
+
+    check_local_start(setup)  # before anything is created
     t.connect()
     try:  # the ring of one is signed with this site's own key
         signers = {setup.site: site_signer(setup).public}
-        return init_ring(t, RingConfig(sites=(setup.site,), signers=signers).validate())
+        config = RingConfig(sites=(setup.site,), signers=signers, start_from=setup.start_from)
+        return init_ring(t, config.validate())
     except RingStateError:  # created meanwhile by another window
         return read_manifest(t)

@@ -7,6 +7,12 @@ bytes the ring published (checked on download), when it arrived here, its
 validation loss on the training site, this site's own scores once evaluated,
 and which version this site uses. Any kept version can be chosen again
 (roll back). Version numbers are the ring's, so one folder per ring.
+
+The default model shipped with the program is listed too, as version 0
+(:data:`SHIPPED`; ring versions start at 1): it is the model in use until the
+site chooses another, is judged on the site's cases like any version, and can
+be chosen again at any time, so a weaker ring version never replaces it for
+good.
 """
 
 from __future__ import annotations
@@ -20,7 +26,6 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..io import atomic_write_text
-from ..ring.codec import decode_weights, verify_sha256
 from ..ring.manifest import FileRef, Manifest
 from ..ring.names import check_name, inside
 from ..evaluation.scoring import CaseScore
@@ -29,6 +34,7 @@ from .setup import state_dir
 INDEX = "index.json"
 FORMAT = 1
 MAX_VERSIONS = 30  # versions kept on this computer per ring (a hostile ring cannot fill the disk)
+SHIPPED = 0  # the version number of the default model shipped with the program (ring versions start at 1)
 _LOCK = threading.Lock()  # the sync worker and the GUI both update the index
 
 
@@ -84,6 +90,11 @@ class ModelVersion:
     # sha256 of the weights tensors: what a prediction's provenance records (the ring's
     # ``sha256`` above is of the published file's bytes, a different hash of the same weights)
     tensors_sha256: str = ""
+    name: str = ""  # the shipped default model's version name ("default-2026.11.30")
+
+    @property
+    def shipped(self) -> bool:
+        return self.version == SHIPPED
 
     def hash_text(self) -> str:
         """The hash the application shows for this version, saying which hash it is."""
@@ -92,21 +103,58 @@ class ModelVersion:
         return f"file sha256 {self.sha256[:12]}"
 
     def label(self) -> str:
+        if self.shipped:
+            return f"the default model {self.name}, shipped with the program"
         return f"v{self.version} (site {self.site}, round {self.round + 1})"
+
+    def short(self) -> str:
+        """ "v3", or "default" for the shipped model (tables, buttons)."""
+        return "default" if self.shipped else f"v{self.version}"
 
     @staticmethod
     def from_json(d: dict) -> "ModelVersion":
         score = d.get("score")
-        if score is not None:
-            score = LocalScore(**{**score, "cases": tuple(CaseScore.from_json(c) for c in score.get("cases", ()))})
-        return ModelVersion(**{**d, "score": score})
+        return ModelVersion(**{**d, "score": _score_from_json(score) if score is not None else None})
+
+
+def _score_from_json(score: dict) -> LocalScore:
+    return LocalScore(**{**score, "cases": tuple(CaseScore.from_json(c) for c in score.get("cases", ()))})
 
 
 @dataclass
 class StoreIndex:
     ring_id: str
     versions: list[ModelVersion] = field(default_factory=list)
-    chosen: int | None = None  # the version this site uses for predictions
+    chosen: int | None = None  # the version this site uses for predictions (None: the shipped model)
+    shipped_score: LocalScore | None = None  # the shipped default model's score at this site
+
+
+def shipped_version(score: LocalScore | None = None, ring_id: str = "") -> ModelVersion | None:
+    """The default model shipped with the program as a row of the versions table (None when
+    this installation has none). Reads its card only: no torch."""
+    from ..model.default import has_default_model, read_card
+
+    if not has_default_model():
+        return None
+    try:
+        card = read_card()
+    except InputError:
+        return None
+    grid = card.get("input", {})
+    return ModelVersion(
+        SHIPPED,
+        "shipped",
+        0,
+        0,
+        str(card["file_sha256"]),
+        "",
+        str(card.get("file", "")),
+        f"{card.get('architecture')}-ds{card.get('ds')}-{grid.get('in_plane_mm', 0):g}mm",
+        ring_id,
+        score=score,
+        tensors_sha256=str(card.get("tensors_sha256", "")),
+        name=str(card.get("version", "")),
+    )
 
 
 def _now() -> str:
@@ -141,7 +189,13 @@ class ModelStore:
                 f"{path}: the local list of model versions cannot be read ({exc}); move it aside to start a new list."
             ) from None
         try:
-            return StoreIndex(raw["ring_id"], [ModelVersion.from_json(v) for v in raw["versions"]], raw.get("chosen"))
+            shipped = raw.get("shipped_score")
+            return StoreIndex(
+                raw["ring_id"],
+                [ModelVersion.from_json(v) for v in raw["versions"]],
+                raw.get("chosen"),
+                _score_from_json(shipped) if shipped is not None else None,
+            )
         except (KeyError, TypeError) as exc:
             raise InputError(f"{path}: the local list of model versions is damaged ({exc}).") from None
 
@@ -151,15 +205,25 @@ class ModelStore:
             "ring_id": idx.ring_id,
             "chosen": idx.chosen,
             "versions": [asdict(v) for v in idx.versions],
+            "shipped_score": asdict(idx.shipped_score) if idx.shipped_score is not None else None,
         }
         atomic_write_text(self.folder / INDEX, json.dumps(doc, indent=1) + "\n")
 
+    def _shipped(self, idx: StoreIndex) -> ModelVersion | None:
+        return shipped_version(idx.shipped_score, self.ring_id)
+
     def versions(self) -> list[ModelVersion]:
-        """Newest first."""
+        """The versions table: the ring's versions newest first, then the shipped default model."""
+        idx = self._read()
+        shipped = self._shipped(idx)
+        return sorted(idx.versions, key=lambda v: -v.version) + ([shipped] if shipped is not None else [])
+
+    def ring_versions(self) -> list[ModelVersion]:
+        """The ring's versions kept here, newest first."""
         return sorted(self._read().versions, key=lambda v: -v.version)
 
     def get(self, version: int) -> ModelVersion:
-        for v in self._read().versions:
+        for v in self.versions():
             if v.version == version:
                 return v
         raise InputError(f"Model version {version} is not kept on this computer.")
@@ -168,6 +232,10 @@ class ModelStore:
         return any(v.sha256 == sha256 for v in self._read().versions)
 
     def path(self, v: ModelVersion) -> Path:
+        if v.shipped:
+            from ..model.default import default_model_path
+
+            return default_model_path()
         return inside(self.folder, v.file)
 
     def trained_cases(self):
@@ -177,12 +245,16 @@ class ModelStore:
         return TrainedCases(self.folder)
 
     def chosen(self) -> ModelVersion | None:
+        """The version in use: the chosen one, else the shipped default model (None without one)."""
         idx = self._read()
+        if idx.chosen is None or idx.chosen == SHIPPED:
+            return self._shipped(idx)
         return next((v for v in idx.versions if v.version == idx.chosen), None)
 
     # ----------------------------------------------------------- changes
     def add(self, data: bytes, ref: FileRef, m: Manifest) -> ModelVersion:
         """Keep weights downloaded from the ring (checked against ``ref.sha256``)."""
+        from ..ring.codec import decode_weights, verify_sha256  # torch: only when weights arrive
         from ..training.ring_turn import save_ring_weights_as_model
 
         verify_sha256(data, ref.sha256, f"Weights version {ref.version} from site {ref.site}")
@@ -245,6 +317,13 @@ class ModelStore:
     def set_score(self, version: int, score: LocalScore) -> ModelVersion:
         with _LOCK:
             idx = self._read()
+            if version == SHIPPED:
+                idx.shipped_score = score
+                self._write(idx)
+                out = self._shipped(idx)
+                if out is None:
+                    raise InputError("This installation has no default model.")
+                return out
             out = None
             for n, v in enumerate(idx.versions):
                 if v.version == version:
@@ -259,7 +338,11 @@ class ModelStore:
         with _LOCK:
             idx = self._read()
             v = None
-            if version is not None:
+            if version == SHIPPED:
+                v = self._shipped(idx)
+                if v is None:
+                    raise InputError("This installation has no default model to use.")
+            elif version is not None:
                 v = next((x for x in idx.versions if x.version == version), None)
                 if v is None:
                     raise InputError(f"Model version {version} is not kept on this computer.")

@@ -18,7 +18,7 @@ def test_default_model_predicts_a_case_without_prediction_and_is_labelled(qtbot,
     session, label = done.args
     assert session is s and s.prediction is not None and s.prediction.any()
     assert "default model" in label and "shipped with the program" in label
-    assert any("computing with the default model" in t for t in labels)
+    assert any("computing with the default model" in t for t in labels), labels
     doc = json.loads((site / "pred_052.json").read_text())
     assert doc["shipped_default"] is True and doc["model_sha256"] == read_card()["tensors_sha256"]
     assert (site / "pred_052.nii.gz").is_file()

@@ -70,7 +70,10 @@ def test_status_changes_are_stored_beside_the_cases(qtbot, window, site):
     panel = w.worklist_panel
     panel.select("052")
     panel.status_combo.setCurrentIndex(panel.status_combo.findData(CaseStatus.APPROVED))
-    panel.status_button.click()
+    asked = []
+    w.controller.ask = lambda title, text, buttons: asked.append(text) or buttons[0]
+    panel.status_button.click()  # 052 was never opened: asked first, naming it (issue 26)
+    assert len(asked) == 1 and "052" in asked[0] and "not been opened" in asked[0]
     rec = scan_folder(site).find("052").status
     assert rec.status is CaseStatus.APPROVED and rec.user == "tester"
     assert (site / STATUS_FILE).exists()

@@ -159,25 +159,27 @@ def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
         _wait(
             qtbot,
             lambda: (
-                len(w.ring_dock.ring.versions()) == n_turns
+                len(w.ring_dock.ring.store.ring_versions()) == n_turns
                 and all(v.score is not None for v in w.ring_dock.ring.versions())
             ),
             120,
             "versions kept and evaluated",
             lambda: f"versions {w.ring_dock.ring.versions()}; messages {messages}",
         )
-        versions = w.ring_dock.ring.versions()
+        versions = w.ring_dock.ring.store.ring_versions()
         assert [v.version for v in versions] == list(range(n_turns, 0, -1))
+        # the shipped default model is listed last, in use until another version is chosen
+        assert w.ring_dock.ring.versions()[-1].shipped and w.ring_dock.ring.chosen().shipped
         assert [v.site for v in versions] == ["b", "a"] * (n_turns // 2)
         by_sha = {h["weights_sha256"]: h for h in turns}
         assert all(v.sha256 in by_sha for v in versions)
         # one reviewed case (052) that no version learnt from: too few to judge, so no number
         assert all(v.score.n_cases == 1 and v.score.n_excluded == 1 and not v.score.cases for v in versions)
-        assert w.ring_dock.models.table.rowCount() == n_turns
+        assert w.ring_dock.models.table.rowCount() == n_turns + 1
         _wait(qtbot, lambda: w.ring_dock.ring.status.state == "connected", 30, "a finished poll")
         assert "Ring: connected, checked" in w.ring_dock.status_label.text()
         # nothing is used until the user chooses: the newest is offered next to the current one
-        assert w.ring_dock.ring.chosen() is None and w.ring_dock.models.offer_button.isVisible()
+        assert w.ring_dock.ring.chosen().shipped and w.ring_dock.models.offer_button.isVisible()
 
         # open a case; choose the newest, then roll back to v1: the overlay is recomputed each time.
         # One held-out case is "not enough cases to judge": each choice is confirmed
@@ -187,7 +189,12 @@ def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
         w.controller.ask = lambda title, text, buttons: asked.append(text) or buttons[0]
         session = open_case(qtbot, w, site, "067")
         before = session.prediction.copy()
+        stand_in = (site / "pred_067.nii.gz").read_bytes()
         w.ring_dock.models.offer_button.click()
+        # the new model's prediction sits beside the case's (never over it) until chosen
+        _wait(qtbot, lambda: w.display_panel.candidate.isVisible(), 180, "the newest version's prediction beside")
+        assert (site / "pred_067.nii.gz").read_bytes() == stand_in
+        w.display_panel.candidate.use_button.click()
         _wait(
             qtbot,
             lambda: f"v{n_turns} from site b" in w.display_panel.prediction_source.text(),
@@ -197,8 +204,12 @@ def test_two_site_ring_gui_trains_syncs_evaluates_and_rolls_back(
         )
         newest = session.prediction.copy()
         assert not (newest == before).all()  # the stand-in prediction was replaced
+        kept = list(site.glob("pred_067.m-unknown-*.nii.gz"))
+        assert len(kept) == 1 and kept[0].read_bytes() == stand_in  # the replaced prediction is kept
         w.ring_dock.models.select(1)
         w.ring_dock.models.use_button.click()
+        _wait(qtbot, lambda: w.display_panel.candidate.isVisible(), 180, "v1's prediction beside")
+        w.display_panel.candidate.use_button.click()
         _wait(qtbot, lambda: "v1 from site a" in w.display_panel.prediction_source.text(), 180, "prediction with v1")
         assert w.ring_dock.ring.chosen().version == 1 and len(asked) == 2
         assert all("not enough cases to judge" in text for text in asked)
@@ -224,6 +235,7 @@ def test_cancel_mid_turn_leaves_the_ring_unchanged_and_gui_stays_responsive(qtbo
         poll_s=2.0,
         epochs_per_turn=200,
         preset=PRESET,
+        start_from="scratch",
         overrides=("patches_per_volume=24", "patch_size=32", "threads=1", "min_approved=1"),
     )
     w.apply_site(setup)
@@ -366,6 +378,7 @@ def test_quitting_during_a_turn_waits_for_the_lease_to_be_released(qtbot, window
             poll_s=2.0,
             epochs_per_turn=200,
             preset=PRESET,
+            start_from="scratch",
             overrides=("patches_per_volume=24", "patch_size=32", "threads=1", "min_approved=1"),
         )
     )

@@ -109,10 +109,10 @@ def test_status_updates_are_compare_and_swap(folder):
     window_b.set_status("052", CaseStatus.IN_PROGRESS, "b")
     # Window a still shows "new" and approves on that stale view: refused, not overwritten.
     with pytest.raises(StatusConflictError, match="now 'in progress'.*not 'new'"):
-        window_a.set_status("052", CaseStatus.REVIEWED, "a")
+        window_a.set_status("052", CaseStatus.REVIEWED, "a", unopened_ok=True)
     assert StatusStore(folder).get("052").status is CaseStatus.IN_PROGRESS
     assert window_a.find("052").status.status is CaseStatus.IN_PROGRESS  # refreshed by the attempt
-    window_a.set_status("052", CaseStatus.REVIEWED, "a")  # acting on what it now shows works
+    window_a.set_status("052", CaseStatus.REVIEWED, "a", unopened_ok=True)  # acting on what it now shows works
 
 
 def _hammer(folder: str, case: str, n: int, barrier) -> None:

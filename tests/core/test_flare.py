@@ -225,7 +225,7 @@ def _approved_site(src: Path, dst: Path, approved: str, other: str) -> Path:
         for f in (f"ct_{cid}.nii.gz", f"mask_{cid}.nii.gz"):
             (train / f).symlink_to(src / "train" / f)
     wl = scan_folder(dst)
-    wl.set_status(wl.find(f"train/{approved}").label, CaseStatus.APPROVED)
+    wl.set_status(wl.find(f"train/{approved}").label, CaseStatus.APPROVED, unopened_ok=True)
     return dst
 
 

@@ -55,9 +55,14 @@ def test_training_on_one_case_is_refused_then_the_version_cannot_be_judged(tmp_p
     of 1, v1 is judged on no case it was not trained on: "not enough cases to judge"."""
     folder = _site(tmp_path, site_a)
     StatusStore(folder).set("067", CaseStatus.APPROVED, "dr_a")
-    setup = SiteSetup(
-        site="solo", data_folder=str(folder), overrides=TINY, epochs_per_turn=1, preset="cpu-small"
-    )  # the paper's small network: seconds per turn
+    setup = SiteSetup(  # the paper's small network (seconds per turn), so from scratch
+        site="solo",
+        data_folder=str(folder),
+        overrides=TINY,
+        epochs_per_turn=1,
+        preset="cpu-small",
+        start_from="scratch",
+    )
     with pytest.raises(InputError, match=r"Only 1 case\(s\) .* needs at least 5.*nothing was started"):
         plan_turn(setup)
     with pytest.raises(InputError, match="needs at least 5"):

@@ -16,7 +16,6 @@ CHECKED = ("core", "app", "resources")
 # TEMPORARY: split on another branch (issue 24 items 2 and 3); the lead empties this
 # list at integration. A file leaves it as soon as it is under the limit (tested).
 BEING_SPLIT = {
-    "app/window.py",
     "core/ring/turn.py",
     "core/ring/manifest.py",
 }

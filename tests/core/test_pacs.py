@@ -176,7 +176,7 @@ def test_dicomweb_find_get_open_approve_send_and_read_back(loaded, ctich, tmp_pa
     wl.mask_saved(case.label, "dr-a")
     with pytest.raises(Exception, match="reviewed"):  # in progress: not sendable yet
         run_to_end(send_case(client, case.paths.ct))
-    wl.set_status(case.label, CaseStatus.APPROVED, "dr-a")
+    wl.set_status(case.label, CaseStatus.APPROVED, "dr-a", unopened_ok=True)
 
     sent = run_to_end(send_case(client, case.paths.ct, include_pdf=True, model_version="default v1"))
     assert sent.n_objects == 3
@@ -242,7 +242,7 @@ def test_dimse_find_get_tilted_series_and_send_back(loaded, data_root, tmp_path)
     blob[c[0] - 20 : c[0] + 20, c[1] - 20 : c[1] + 20, c[2] - 3 : c[2] + 3] = 1
     save_mask(blob, ct, result.ct.parent / f"mask_{result.case_id}.nii.gz")
     wl = scan_folder(site)
-    wl.set_status(f"pacs/{result.case_id}", CaseStatus.REVIEWED, "dr-b")
+    wl.set_status(f"pacs/{result.case_id}", CaseStatus.REVIEWED, "dr-b", unopened_ok=True)
     sent = run_to_end(send_case(client, result.ct))
     segs, srs = _seg_and_sr(loaded, sent.source_series_uid)
     assert len(segs) == 1 and len(srs) == 1
@@ -392,7 +392,7 @@ def test_cli_pacs_find_get_send(loaded, ctich, tmp_path, monkeypatch, capsys):
     assert "has no saved mask" in capsys.readouterr().err
     ct = load_ct(case.paths.ct)
     save_mask(mask_onto(ctich / "mask_052.nii.gz", ctich / "ct_052.nii.gz", ct), ct, case.paths.mask)
-    scan_folder(folder).set_status(case.label, CaseStatus.REVIEWED, "dr-c")
+    scan_folder(folder).set_status(case.label, CaseStatus.REVIEWED, "dr-c", unopened_ok=True)
     assert main(["pacs", "send", str(case.paths.ct), "--no-pdf"]) == 0
     assert "SEG and SR sent to the PACS" in capsys.readouterr().out
 
@@ -419,7 +419,7 @@ def test_a_pacs_case_trains_at_the_site_and_nothing_of_it_reaches_the_ring(loade
     save_mask(
         mask_onto(ctich / "mask_052.nii.gz", ctich / "ct_052.nii.gz", ct), ct, folder / f"mask_{result.case_id}.nii.gz"
     )
-    scan_folder(folder).set_status(result.case_id, CaseStatus.APPROVED, "dr-a")
+    scan_folder(folder).set_status(result.case_id, CaseStatus.APPROVED, "dr-a", unopened_ok=True)
     tiny = ("patches_per_volume=4", "patch_size=24", "threads=1", "max_epochs=1", "min_approved=1")
     setup = SiteSetup(site="solo", data_folder=str(folder), overrides=tiny, epochs_per_turn=1, preset="cpu-small")
     assert [c.case_id for c in plan_turn(setup).cases] == [result.case_id]  # trained on like any case

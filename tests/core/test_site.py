@@ -31,7 +31,8 @@ from core.user_dirs import state_dir
 from core.site.sync import sync_once
 from core.site.training import approved_cases, train_my_turn
 from core.evaluation.scoring import CaseScore
-from core.site.versions import LocalScore, ModelStore, ModelVersion
+from core.site.versions import SHIPPED, LocalScore, ModelStore, ModelVersion
+from core.model.default import default_model_path
 from core.cases.worklist import CaseStatus, StatusStore
 from sshd import SshdServer
 
@@ -99,14 +100,15 @@ def test_sync_keeps_every_published_version_once_verified_with_its_origin(tmp_pa
     store = ModelStore.for_ring(m.ring_id)
     assert store.folder.is_relative_to(state_dir())
     by_version = {r.version: r for r in m.turn_records}
-    for v in store.versions():
+    for v in store.ring_versions():
         r = by_version[v.version]
         assert (v.site, v.turn, v.round, v.sha256) == (r.site, r.turn, r.round, r.weights_sha256)
         assert v.val_loss == pytest.approx(r.metrics["val_loss"]) and v.score is None
         w = load_weights(store.path(v))  # a predict-ready weights file, verified on load
         assert w.meta.architecture == "inception" and f"v{v.version} from site {v.site}" in w.meta.version
     assert run_to_end(sync_once(setup)).new_versions == ()  # nothing twice
-    assert store.chosen() is None  # never used without the user choosing
+    # never used without the user choosing: the shipped default model stays in use, listed last
+    assert store.chosen().shipped and store.versions()[-1] == store.chosen()
 
 
 def test_tampered_weights_on_the_server_are_refused_and_nothing_is_kept_but_sync_goes_on(tmp_path):
@@ -121,7 +123,7 @@ def test_tampered_weights_on_the_server_are_refused_and_nothing_is_kept_but_sync
     assert result.new_versions == () and len(result.problems) == 1
     assert "v1 from site a were not kept" in result.problems[0] and "corrupt" in result.problems[0]
     m = read_manifest(open_transport(parse_server_url(str(ring))))
-    assert ModelStore.for_ring(m.ring_id).versions() == []
+    assert ModelStore.for_ring(m.ring_id).ring_versions() == []
 
 
 def test_choosing_versions_rolls_back_and_survives_a_restart(tmp_path):
@@ -134,6 +136,12 @@ def test_choosing_versions_rolls_back_and_survives_a_restart(tmp_path):
     assert store.choose(1).version == 1  # roll back
     again = ModelStore.for_ring(res.view.manifest.ring_id)  # a new process reads the same index
     assert again.chosen().version == 1
+    # the shipped default model stays in the table and can be chosen again (issue 26), with its score
+    assert again.choose(SHIPPED).shipped and again.chosen().shipped
+    assert again.path(again.chosen()) == default_model_path()
+    shipped_score = LocalScore(3, 0.66, 1.0, (), "then")
+    assert again.set_score(SHIPPED, shipped_score).score == shipped_score and again.chosen().score == shipped_score
+    assert again.choose(1).version == 1 and again.get(SHIPPED).score == shipped_score
     score = LocalScore(1, 0.5, 2.0, (CaseScore("067", 0.5, 3.0, 5.0),), "now")
     assert again.set_score(1, score).score == score and again.get(1).score == score
     # records written before the score type was shared keep their meaning
@@ -165,6 +173,13 @@ def test_embedded_ring_needs_no_server(tmp_path):
     assert report.ok and "ring of sites solo" in report.message, report.message
     assert (state_dir() / "local-ring" / "solo" / "manifest.json").is_file()
     assert report.view.my_turn
+    # this computer's ring starts from the shipped default model unless the site chooses scratch
+    assert report.view.manifest.config.start_from == "default"
+    scratch = check_connection(SiteSetup(site="solo2", start_from="scratch"))
+    assert scratch.view.manifest.config.start_from == "scratch"
+    with pytest.raises(ConfigError, match="start the ring from scratch"):  # another network cannot
+        SiteSetup(site="solo3", preset="cpu-small").validated()
+    assert SiteSetup(site="solo3", preset="cpu-small", start_from="scratch").validated()
     assert check_connection(setup).ok  # found, not created twice
 
 

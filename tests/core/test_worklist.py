@@ -18,6 +18,7 @@ from core.cases.worklist import (
     CaseStatus,
     CaseVolume,
     StatusStore,
+    UnopenedCasesError,
     measure_volumes,
     report_jobs,
     scan_folder,
@@ -42,6 +43,9 @@ def test_scan_site_folder_and_status_survives_restart(site_a: Path, tmp_path: Pa
     assert [c.label for c in wl.cases] == ["test/051", "test/067", "train/052"]
     assert all(c.status is not None and c.status.status is CaseStatus.NEW for c in wl.cases)
     assert wl.find("train/052").has_mask is False and wl.find("test/051").has_mask
+    with pytest.raises(UnopenedCasesError, match="test/067 have not been opened"):
+        wl.set_status("test/067", CaseStatus.REVIEWED, user="dr.a")
+    wl.mark_opened("test/067", "dr.a")  # the application records each case it opened
     case = wl.set_status("test/067", CaseStatus.REVIEWED, user="dr.a")
     assert case.status.user == "dr.a" and case.status.changed_at
     wl.set_status("test/067", CaseStatus.APPROVED, user="dr.b")
@@ -71,9 +75,9 @@ def test_approval_needs_a_saved_mask_and_no_unsaved_edits(site_a: Path, tmp_path
 def test_approved_and_reviewed_are_one_query_on_saved_judged_masks(site_a: Path, tmp_path: Path):
     root = _site(site_a, tmp_path / "site")
     wl = scan_folder(root)
-    wl.set_status("test/051", CaseStatus.APPROVED, user="u")
-    wl.set_status("test/067", CaseStatus.REVIEWED, user="u")
-    wl.set_status("train/052", CaseStatus.REVIEWED, user="u")  # no mask: never judged
+    wl.set_status("test/051", CaseStatus.APPROVED, user="u", unopened_ok=True)
+    wl.set_status("test/067", CaseStatus.REVIEWED, user="u", unopened_ok=True)
+    wl.set_status("train/052", CaseStatus.REVIEWED, user="u", unopened_ok=True)  # no mask: never judged
     wl = scan_folder(root)
     assert [c.case_id for c in wl.approved()] == ["test/051"]
     assert [c.case_id for c in wl.reviewed()] == ["test/051", "test/067"]  # approved counts as reviewed
@@ -89,7 +93,7 @@ def test_saving_a_mask_moves_status_back_to_in_progress(site_a: Path, tmp_path: 
     wl = scan_folder(root)
     case, msg = wl.mask_saved("train/052", user="u")
     assert case.status.status is CaseStatus.IN_PROGRESS and msg == ""
-    wl.set_status("test/051", CaseStatus.APPROVED, user="u")
+    wl.set_status("test/051", CaseStatus.APPROVED, user="u", unopened_ok=True)  # confirmed by the user
     case, msg = wl.mask_saved("test/051", user="u")
     assert case.status.status is CaseStatus.IN_PROGRESS and "approved for training" in msg
 
@@ -151,3 +155,17 @@ def test_report_jobs_name_cases_by_label_and_the_mask_measured(site_a: Path, tmp
     assert jobs[0].mask_source == "manual (mask_051.nii.gz)"
     jobs, left_out = report_jobs(wl.cases, use_prediction=True)
     assert jobs == [] and len(left_out) == 3
+
+
+def test_an_unreadable_scan_cannot_be_marked_reviewed(site_a: Path, tmp_path: Path):
+    root = _site(site_a, tmp_path / "site")
+    wl = scan_folder(root)
+    wl.mark_unreadable("test/051", "ct_051.nii.gz is truncated")
+    assert scan_folder(root).find("test/051").unreadable  # kept in the status file
+    for confirmed in (False, True):
+        with pytest.raises(InputError, match="could not be read.*truncated"):
+            wl.set_status("test/051", CaseStatus.REVIEWED, user="u", unopened_ok=confirmed)
+    wl.set_status("test/051", CaseStatus.IN_PROGRESS, user="u")  # other statuses are fine
+    wl.mark_opened("test/051", "u")  # opened later (the file was replaced): readable again
+    assert not wl.find("test/051").unreadable and wl.find("test/051").opened
+    assert wl.set_status("test/051", CaseStatus.REVIEWED, user="u").status.status is CaseStatus.REVIEWED

@@ -157,9 +157,16 @@ def test_3d_fill_from_the_scalp_of_051_stays_under_its_limit(site_a):
     row = s.hu[k, s.hu.shape[1] // 2]
     col = int(np.flatnonzero((row >= 40) & (row <= 90))[0])  # first blood-range pixel: scalp
     limit = int(5.0 / s.ct.voxel_volume_ml)
-    res = fill_region(s.hu, (k, s.hu.shape[1] // 2, col), HURange(), s.stack.spacing, limit, three_d=True)
-    assert res.limited and res.whole_ml > 50  # the soft tissue of the whole head would leak in
+    seed = (k, s.hu.shape[1] // 2, col)
+    # the plain HU-range fill (edge=None): the soft tissue of the whole head would leak in
+    res = fill_region(s.hu, seed, HURange(), s.stack.spacing, limit, three_d=True, edge=None)
+    assert res.limited and res.whole_ml > 50
     assert 0 < res.region.n_voxels <= limit and res.ml <= 5.0
+    # the product's fill stops at the bleed's edge rule, so far less is connected
+    edged = fill_region(s.hu, seed, HURange(), s.stack.spacing, limit, three_d=True)
+    assert edged is None or edged.whole_ml < res.whole_ml / 2
+    if edged is not None:
+        assert edged.region.n_voxels <= limit
 
 
 # ------------------------------------------------------------------ measurements
