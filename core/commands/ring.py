@@ -28,7 +28,7 @@ from ..io.atomic import atomic_write_bytes
 from ..errors import ConfigError
 from ..progress import NEVER_CANCELLED, drive
 from .console import ConsolePrinter
-from .options import key_passphrase, open_server, ring_server, training_settings
+from .options import cycle_options, cycle_settings, key_passphrase, open_server, ring_server, training_settings
 from . import add_command
 
 
@@ -105,15 +105,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="each site's public signing key, one 'site ssh-ed25519 AAAA...' line per site "
         "(collected with 'hemarelay ring key'); without it the ring is unsigned",
     )
-    p.add_argument(
-        "--order",
-        choices=["fixed", "shuffle"],
-        default="fixed",
-        help="fixed: the listed order every round; shuffle: a seeded new order every round",
-    )
-    p.add_argument("--seed", type=int, default=0, help="shuffle and weight-initialisation seed")
-    p.add_argument("--patience", type=int, default=10, help="turns without improvement before stopping")
-    p.add_argument("--min-delta", type=float, default=1e-4, help="smallest val-loss drop that counts")
+    cycle_options(p)
     p.add_argument(
         "--convergence",
         choices=["global", "per-site"],
@@ -122,7 +114,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "site against its own best, stop when all have run out",
     )
     p.add_argument("--max-turns", type=int, default=None, help="stop after this many turns")
-    p.add_argument("--epochs-per-turn", type=int, default=1, metavar="K")
     p.add_argument(
         "--start-from",
         choices=["scratch", "default"],
@@ -235,15 +226,11 @@ def _init(args: argparse.Namespace) -> int:
 
     sites = tuple(s.strip() for s in args.sites.split(",") if s.strip())
     signers = read_signers_file(args.signers) if args.signers else {}
-    config = RingConfig(
-        sites=sites,
-        order=args.order,
-        seed=args.seed,
-        patience=args.patience,
-        min_delta=args.min_delta,
+    config = RingConfig.of(
+        sites,
+        cycle_settings(args),
         convergence=args.convergence,
         max_turns=args.max_turns,
-        epochs_per_turn=args.epochs_per_turn,
         reset_optimizer=args.reset_optimizer,
         lease_ttl_s=args.lease_ttl,
         clock_skew_s=args.clock_skew,
@@ -354,11 +341,13 @@ def _print(text: str) -> None:
 
 def _check_trust(args: argparse.Namespace, m) -> dict:
     """The history checked against the signatures (and this site's pins with --site)."""
-    from ..ring.signing import TrustStore, verify_chain, RingTrustError
+    from ..ring.signing import RingTrustError, verify_chain
+    from ..ring.trust import TrustStore
 
     store = TrustStore(_trust_dir(args, args.site)) if args.site else None
-    try:
-        v = verify_chain(m, store, require_signed=False, update_head=False)
+    try:  # reads only: status records no pin and no head
+        pin = store.get(m.ring_id) if store is not None else None
+        v = verify_chain(m, pin, require_signed=False)
     except RingTrustError as exc:
         return {
             "signed": bool(m.config.signers),
@@ -391,7 +380,7 @@ def _check_trust(args: argparse.Namespace, m) -> dict:
 def _fetch(args: argparse.Namespace) -> int:
     from ..ring.server import fetch_weights
     from ..ring.codec import decode_weights
-    from ..ring.signing import TrustStore
+    from ..ring.trust import TrustStore
 
     with open_server(args) as t:
         t.connect()

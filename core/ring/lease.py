@@ -25,14 +25,14 @@ import os
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 from .errors import LeaseLostError, ServerFileTooLargeError
 from .manifest import BROKEN_LEASES_DIR, LEASE, Manifest, parse_utc, read_manifest, utc_now
-from .names import check_name
+from .schema import decode, encode
 from .transport import Transport
 
 
@@ -70,30 +70,26 @@ class Lease:
     ttl_s: float
     renewals: int = 0
 
+    NAMES: ClassVar = {"site": "site", "token": "token", "holder": "token"}
+
+    def check(self, where: str) -> None:
+        for stamp in (self.acquired_at, self.renewed_at, self.expires_at):
+            if len(stamp) > 40:
+                raise ValueError(f"{where}: time stamp too long")
+            parse_utc(stamp)
+        if not (0 < self.ttl_s < 1e7) or self.turn < 0:
+            raise ValueError(f"{where}: lease time or turn out of range")
+
     def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), indent=1).encode()
+        return json.dumps(encode(self), indent=1).encode()
 
     @staticmethod
     def parse(data: bytes) -> "Lease | None":
-        """None when empty or partial (being written, or its writer crashed)."""
+        """None when empty, partial (being written, or its writer crashed) or not a lease
+        (the server is shared: every field is checked, :mod:`core.ring.schema`)."""
         try:
-            d = json.loads(data)
-            lease = Lease(**{k: d[k] for k in Lease.__dataclass_fields__})
-            for k, types in _FIELD_TYPES.items():  # the server is shared: check every field
-                v = getattr(lease, k)
-                if isinstance(v, bool) or not isinstance(v, types):
-                    raise TypeError(k)
-            check_name("site", lease.site, "lease.site")
-            check_name("token", lease.token, "lease.token")
-            check_name("token", lease.holder, "lease.holder")
-            for stamp in (lease.acquired_at, lease.renewed_at, lease.expires_at):
-                if len(stamp) > 40:
-                    raise ValueError("time stamp too long")
-                parse_utc(stamp)
-            if not (0 < float(lease.ttl_s) < 1e7) or lease.turn < 0:
-                raise ValueError("lease time or turn out of range")
-            return lease
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError, RecursionError):
+            return decode(Lease, json.loads(data), "lease")
+        except (ValueError, TypeError, UnicodeDecodeError, RecursionError):
             return None
 
     def renewed(self, ttl_s: float) -> "Lease":
@@ -102,18 +98,6 @@ class Lease:
 
 
 MAX_LEASE_BYTES = 64 << 10  # a lease is about 400 bytes
-_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
-    "site": str,
-    "token": str,
-    "turn": int,
-    "holder": str,
-    "pid": int,
-    "acquired_at": str,
-    "renewed_at": str,
-    "expires_at": str,
-    "ttl_s": (int, float),
-    "renewals": int,
-}
 
 
 def _plus(stamp: str, seconds: float) -> str:

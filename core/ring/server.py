@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generator
 
+from ..progress import drive
 from .codec import verify_sha256
 from .errors import LeaseLostError, ManifestConflictError, RingStateError, ServerError
 from .lease import read_lease, Lease
@@ -29,7 +30,7 @@ from .manifest import (
 from .transport import TEMP_MARK, Transport
 
 if TYPE_CHECKING:
-    from .signing import TrustStore
+    from .trust import TrustStore
 
 log = logging.getLogger(__name__)
 KEEP_BROKEN_LEASES = 20
@@ -94,16 +95,24 @@ def size_cap(ref: FileRef, max_bytes: int = MAX_WEIGHTS_BYTES) -> int:
     return min(ref.size, max_bytes) if ref.size > 0 else max_bytes
 
 
-def download_verified(t: Transport, ref: FileRef, what: str, max_bytes: int = MAX_WEIGHTS_BYTES) -> bytes:
-    """A file named by the manifest, checked against its sha256."""
+def iter_download_verified(
+    t: Transport, ref: FileRef, what: str, max_bytes: int = MAX_WEIGHTS_BYTES
+) -> Generator[int, None, bytes]:
+    """A file named by the manifest, read in chunks (yielding bytes read) and checked
+    against its sha256."""
     try:
-        data = t.read_bytes(ref.file, size_cap(ref, max_bytes))
+        data = yield from t.iter_read(ref.file, size_cap(ref, max_bytes))
     except FileNotFoundError:
         raise RingStateError(
             f"The {what} file {t.describe(ref.file)} named by the manifest is missing on the server."
         ) from None
     verify_sha256(data, ref.sha256, f"The {what} file {t.describe(ref.file)}")
     return data
+
+
+def download_verified(t: Transport, ref: FileRef, what: str, max_bytes: int = MAX_WEIGHTS_BYTES) -> bytes:
+    """:func:`iter_download_verified` in one call."""
+    return drive(iter_download_verified(t, ref, what, max_bytes))
 
 
 _VERSION_RE = re.compile(r"^v(\d+)-")
@@ -146,10 +155,10 @@ def fetch_weights(
     """Verified bytes of the ``best`` or ``latest`` weights, or of version N if still kept:
     signed by the site whose turn produced them (see signing.py), checked against ``store``'s
     pins and head when given."""
-    from .signing import verify_chain
+    from .signing import verify_and_record
 
     m = read_manifest(t)
-    verify_chain(m, store, require_signed).raise_problem()
+    verify_and_record(m, store, require_signed).raise_problem()
     ref: FileRef | None
     if which == "best":
         ref = m.best.weights if m.best else None

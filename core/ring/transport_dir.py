@@ -33,29 +33,16 @@ class DirectoryTransport(Transport):
 
     def iter_read(self, rel: str, max_bytes: int | None = None) -> Generator[int, None, bytes]:
         self.guard(rel)
-        chunks: list[bytes] = []
-        done = 0
         try:
             # O_NOFOLLOW: a link planted between the check and the open is refused too.
             fd = os.open(self._p(rel), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
             with open(fd, "rb") as fh:
                 size = os.fstat(fh.fileno()).st_size
-                if max_bytes is not None and size > max_bytes:
-                    raise self.too_large(rel, size, max_bytes)
-                while True:
-                    block = fh.read(self.chunk_bytes)
-                    if not block:
-                        break
-                    chunks.append(block)
-                    done += len(block)
-                    if max_bytes is not None and done > max_bytes:  # grew while being read
-                        raise self.too_large(rel, done, max_bytes)
-                    yield done
+                return (yield from self.read_blocks(rel, size, fh.read, max_bytes))
         except FileNotFoundError:
             raise
         except OSError as exc:
             raise self._fail(exc, "read", rel) from exc
-        return b"".join(chunks)
 
     def iter_write_atomic(self, rel: str, data: bytes) -> Iterator[int]:
         self.guard(rel, last=False)  # the rename replaces a link at ``rel`` itself, never follows it

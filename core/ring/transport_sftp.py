@@ -319,32 +319,23 @@ class SftpTransport(Transport):
         self.connect()
         self.guard(rel)  # SFTP has no O_NOFOLLOW: lstat first, then fstat the opened file
         fh = self._call("read", rel, lambda s: s.open(self._path(rel), "rb"))
-        chunks: list[bytes] = []
-        done = 0
         try:
             st = self._call("read", rel, lambda s: fh.stat())
-            size = st.st_size or 0
             if st.st_mode is not None and not stat_mod.S_ISREG(st.st_mode):
                 raise UnsafeServerPathError(f"{self.describe(rel)} is not a plain file; refused.")
-            if max_bytes is not None and size > max_bytes:
-                raise self.too_large(rel, size, max_bytes)
-            if size:
+            size = st.st_size or 0
+            if size and (max_bytes is None or size <= max_bytes):
                 fh.prefetch(size)
-            while True:
-                block = self._call("read", rel, lambda s: fh.read(self.chunk_bytes))
-                if not block:
-                    break
-                chunks.append(block)
-                done += len(block)
-                if max_bytes is not None and done > max_bytes:  # grew while being read
-                    raise self.too_large(rel, done, max_bytes)
-                yield done
+
+            def read_block(n: int) -> bytes:
+                return self._call("read", rel, lambda s: fh.read(n))
+
+            return (yield from self.read_blocks(rel, size, read_block, max_bytes))
         finally:
             try:
                 fh.close()
             except (OSError, EOFError, paramiko.SSHException):
                 pass
-        return b"".join(chunks)
 
     def iter_write_atomic(self, rel: str, data: bytes) -> Iterator[int]:
         self.guard(rel, last=False)

@@ -21,7 +21,8 @@ from ..ring.lease import LeaseView, read_lease
 from ..ring.manifest import Manifest, TurnRecord
 from ..ring.manifest import read_manifest
 from ..ring.server import download_verified, kept_refs
-from ..ring.signing import RingTrustError, TrustStore, Verified, verify_chain
+from ..ring.signing import RingTrustError, Verified, verify_and_record
+from ..ring.trust import TrustStore
 from ..ring.transport import Transport
 from ..training.ring_turn import is_hematoma_model
 from .setup import SiteSetup, ensure_local_ring, open_site_transport, trust_dir
@@ -177,7 +178,7 @@ def check_ring(setup: SiteSetup, m: Manifest) -> tuple[Verified | None, tuple[Re
     """The ring's history checked against this site's pins and verified head: the
     verified part (None when the whole ring is refused) and what was refused."""
     try:
-        v = verify_chain(m, TrustStore(trust_dir(setup)), not (setup.allow_unsigned or setup.is_local))
+        v = verify_and_record(m, TrustStore(trust_dir(setup)), not (setup.allow_unsigned or setup.is_local))
     except RingTrustError as exc:
         return None, (RefusedVersion(exc.version, exc.site, exc.kind, str(exc)),)
     if v.problem is None:
