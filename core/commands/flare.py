@@ -1,6 +1,6 @@
 """``hemarelay flare``: the ring's training turn as an NVIDIA FLARE cyclic job.
 
-    hemarelay flare job      --sites a,b,c --out JOBDIR [--preset P] [--rounds N] [--order fixed|random]
+    hemarelay flare job      --sites a,b,c --out JOBDIR [--preset P] [--rounds N] [--order fixed|shuffle]
     hemarelay flare simulate --site a=DIR --site b=DIR ... --workspace WS [job options | --job DIR]
     hemarelay flare fetch    JOBDIR-or-WORKSPACE -o MODEL [--which best|latest]
 
@@ -17,21 +17,15 @@ import tempfile
 from pathlib import Path
 
 from . import add_command
+from .options import cycle_options, cycle_settings, training_settings
 
 
 def _job_options(p: argparse.ArgumentParser, sites_required: bool) -> None:
+    """The job's options; the training preset and --set come from the shared parent
+    (:func:`core.commands.options.training_settings`), the cycle from :func:`cycle_options`."""
     g = p.add_argument_group("the job")
     if sites_required:
         g.add_argument("--sites", required=True, help="NVFlare client names in ring order, e.g. a,b,c")
-    g.add_argument("--preset", default=None, help="training preset the sites use (default cpu-small)")
-    g.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        dest="overrides",
-        help="one training setting for every site (repeatable), e.g. --set patience=5",
-    )
     g.add_argument(
         "--rounds",
         type=int,
@@ -39,23 +33,7 @@ def _job_options(p: argparse.ArgumentParser, sites_required: bool) -> None:
         help="at most this many rounds (each site once "
         "per round) if the patience rule has not stopped the job (default 20)",
     )
-    g.add_argument(
-        "--order",
-        choices=["fixed", "random"],
-        default="fixed",
-        help="fixed: the listed order; random: a seeded new order each round, never the "
-        "same site twice in a row (the SSH ring's shuffle)",
-    )
-    g.add_argument(
-        "--patience",
-        type=int,
-        default=10,
-        help="turns without a validation improvement, counted over all sites, before the "
-        "job stops (the paper's global rule; default 10)",
-    )
-    g.add_argument("--min-delta", type=float, default=1e-4, help="smallest val-loss drop that counts")
-    g.add_argument("--epochs-per-turn", type=int, default=1, metavar="K")
-    g.add_argument("--seed", type=int, default=0, help="weight initialisation and random-order seed")
+    cycle_options(p)
     g.add_argument("--name", default="hemarelay-cyclic", help="the NVFlare job name")
     g.add_argument(
         "--turn-timeout",
@@ -70,12 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     flare = add_command(subparsers, "flare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = flare.add_subparsers(dest="flare_command", metavar="ACTION", required=True)
 
-    p = sub.add_parser("job", help="write the job folder an NVFlare admin submits")
+    settings = training_settings(config_file=False)
+    p = sub.add_parser("job", parents=[settings], help="write the job folder an NVFlare admin submits")
     _job_options(p, sites_required=True)
     p.add_argument("--out", type=Path, required=True, metavar="JOBDIR", help="the job is written to JOBDIR/NAME")
     p.set_defaults(func=_job)
 
-    p = sub.add_parser("simulate", help="run the job in NVFlare's simulator on this machine")
+    p = sub.add_parser("simulate", parents=[settings], help="run the job in NVFlare's simulator on this machine")
     p.add_argument(
         "--site",
         action="append",
@@ -118,14 +97,10 @@ def _settings(args: argparse.Namespace, sites: tuple[str, ...]):
 
     return JobSettings(
         sites=sites,
+        cycle=cycle_settings(args),
         preset=args.preset,
         overrides=tuple(args.overrides),
         rounds=args.rounds,
-        order=args.order,
-        patience=args.patience,
-        min_delta=args.min_delta,
-        epochs_per_turn=args.epochs_per_turn,
-        seed=args.seed,
         name=args.name,
         turn_timeout=args.turn_timeout,
     )

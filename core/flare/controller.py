@@ -29,14 +29,15 @@ from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 from nvflare.app_common.workflows.model_controller import ModelController
 
 from ..ring.convergence import global_explanation, global_patience
-from ..ring.manifest import RingConfig, new_manifest
+from ..ring.config import CycleSettings, RingConfig, order_named
+from ..ring.manifest import new_manifest
 from .result import BEST, LATEST, RESULT_DIR, FlareRecord, FlareTurn, PublishedWeights, provenance
 
 # Keys of FLModel.meta the server sends; the client reads them (core.flare.client).
 META_TURN = "hemarelay_turn"
 META_SEED = "hemarelay_seed"
 META_EPOCHS = "hemarelay_epochs"
-ORDERS = {"fixed": "fixed", "random": "shuffle"}  # NVFlare's word -> the ring's
+_CYCLE = CycleSettings()  # the defaults (core.ring.config: the one definition)
 
 
 class ResultRefused(Exception):
@@ -99,24 +100,18 @@ class HematomaCyclic(ModelController):
         model_id: str,
         job_name: str,
         max_rounds: int = 20,
-        patience: int = 10,
-        min_delta: float = 1e-4,
-        order: str = "fixed",
-        seed: int = 0,
-        epochs_per_turn: int = 1,
+        patience: int = _CYCLE.patience,
+        min_delta: float = _CYCLE.min_delta,
+        order: str = _CYCLE.order,
+        seed: int = _CYCLE.seed,
+        epochs_per_turn: int = _CYCLE.epochs_per_turn,
         turn_timeout: int = 0,
     ) -> None:
+        # NVFlare records a controller by its arguments: one per setting, read into the ring's
+        # own CycleSettings here ("random" is the ring's "shuffle").
         super().__init__(persistor_id="")  # no persistor: the first site initialises, as in the ring
-        if order not in ORDERS:
-            raise ValueError(f"order {order!r}: use fixed or random")
-        self.ring = RingConfig(
-            sites=tuple(sites),
-            order=ORDERS[order],
-            seed=seed,  # type: ignore[arg-type]
-            patience=patience,
-            min_delta=min_delta,
-            epochs_per_turn=epochs_per_turn,
-        ).validate()
+        cycle = CycleSettings(order_named(order), seed, patience, min_delta, epochs_per_turn)
+        self.ring = RingConfig.of(tuple(sites), cycle).validate()
         self.sites, self.model_id, self.job_name, self.max_rounds = list(sites), model_id, job_name, max_rounds
         self.patience, self.min_delta, self.order, self.seed = patience, min_delta, order, seed
         self.epochs_per_turn = epochs_per_turn

@@ -22,7 +22,7 @@ from nvflare.app_common.abstract.fl_model import FLModel
 
 from core.errors import ConfigError, InputError
 from core.flare.controller import ResultRefused, check_site_result
-from core.flare.privacy import forbidden_terms, scan_server_workspace
+from privacy_scan import forbidden_terms, scan_server_workspace
 from core.flare.result import BEST, RECORD, RESULT_DIR, fetch_model
 from core.flare.sites import DATA_ENV, encode_site_data, site_data_folder
 from core.model.architectures import build_network
@@ -123,7 +123,7 @@ def test_job_folder_names_no_path_and_states_every_setting(tmp_path):
         "max_rounds": 3,
         "patience": 4,
         "min_delta": 1e-4,
-        "order": "random",
+        "order": "shuffle",  # the one spelling (random is accepted as a word for it)
         "seed": 0,
         "epochs_per_turn": 1,
         "turn_timeout": 0,
