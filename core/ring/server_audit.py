@@ -10,7 +10,7 @@ file or folder the ring does not write, a link, a string that is none of the
 above (e.g. a patient name, a case id, a path), a tensor name that is not a
 parameter name, extra metadata in a weights file.
 
-Unlike :mod:`core.ring.privacy` (which looks for one site's own case names),
+Unlike the tests' scanner (tests/privacy_scan.py: it looks for one site's own case names),
 this needs nothing from the site: the allow-list is the ring's schema.
 """
 

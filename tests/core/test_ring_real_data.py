@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from core.model.architectures import build_network
-from core.ring.privacy import forbidden_terms, scan_server_dir
+from privacy_scan import forbidden_terms, scan_server_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--set", "patches_per_volume=4", "--set", "patch_size=24", "--set", "threads=1"]
