@@ -105,9 +105,9 @@ class SiteDialog(QDialog):
         self.max_auto.setRange(0, 60)
         self.max_auto.setSuffix(" per hour")
         self.max_auto.setValue(setup.max_auto_turns_per_hour)
-        self.upload_optimizer = QCheckBox("Send the optimizer's state with the weights")
-        self.upload_optimizer.setObjectName("uploadOptimizer")
-        self.upload_optimizer.setChecked(setup.upload_optimizer)
+        self.share_optimizer = QCheckBox("Send the optimizer's state with the weights")
+        self.share_optimizer.setObjectName("uploadOptimizer")
+        self.share_optimizer.setChecked(setup.share_optimizer)
         self.signing = QLineEdit("")
         self.signing.setObjectName("signingKey")
         self.signing.setReadOnly(True)
@@ -140,7 +140,7 @@ class SiteDialog(QDialog):
         form.addRow("", self.keep)
         form.addRow("Epochs per turn at most", self.max_epochs)
         form.addRow("Automatic turns at most", self.max_auto)
-        form.addRow("", self.upload_optimizer)
+        form.addRow("", self.share_optimizer)
         form.addRow("Turn-signing key", key_row)
         self.test_button = QPushButton("Test connection")
         self.test_button.setObjectName("testConnection")
@@ -191,7 +191,7 @@ class SiteDialog(QDialog):
             keep_taking_turns=self.keep.isChecked(),
             max_epochs_per_turn=self.max_epochs.value(),
             max_auto_turns_per_hour=self.max_auto.value(),
-            upload_optimizer=self.upload_optimizer.isChecked(),
+            share_optimizer=self.share_optimizer.isChecked(),
         ).validated()
 
     def _show_signing_key(self) -> None:

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from core.progress import NEVER_CANCELLED, run_to_end
+from core.ring import turn as T
+from core.ring.first_contact import confirm_ring
+from core.ring.manifest import MANIFEST, RingConfig, read_manifest
+from core.ring.server import init_ring
+from core.ring.signing import TurnSigner
 from core.ring.transport import parse_server_url
+from core.ring.transport_dir import DirectoryTransport
 from core.ring.transport_sftp import SftpTransport, SshOptions
+from core.ring.trust import TrustStore
 from sshd import SshdServer
 
 # Poll, back off and give up quickly: the tests' servers are local.
@@ -18,3 +27,46 @@ def sftp(server: SshdServer, path: Path, **kw) -> SftpTransport:
     opts = dict(identity=server.client_key, known_hosts=server.known_hosts, connect_timeout_s=5.0)
     opts.update(kw)
     return SftpTransport(parse_server_url(server.url(path)), SshOptions(**opts))
+
+
+class Ring:
+    """A signed folder ring (sites a and b unless told); each site with its own key and
+    trust folder, where a person at the site confirmed the ring's keys as it was made."""
+
+    def __init__(self, tmp_path: Path, sites=("a", "b"), signed: bool = True, **cfg) -> None:
+        self.tmp = tmp_path
+        self.signers = {s: TurnSigner.load_or_create(s, tmp_path / "keys" / f"{s}.key") for s in sites}
+        self.t = DirectoryTransport(tmp_path / "ring")
+        keys = {s: k.public for s, k in self.signers.items()} if signed else {}
+        init_ring(self.t, RingConfig(sites=tuple(sites), signers=keys, **cfg))
+        if signed:
+            for s in sites:
+                self.confirm(s)
+
+    def confirm(self, trust: str) -> None:
+        """A person at this trust folder's site confirms the ring's keys as the server shows them now."""
+        confirm_ring(TrustStore(self.trust(trust)), read_manifest(self.t))
+
+    def opts(self, site: str, trust: str | None = None, **kw) -> T.SiteOptions:
+        store = TrustStore(self.trust(trust or site))
+        m = read_manifest(self.t)
+        if m.config.signers and store.get(m.ring_id) is None:
+            self.confirm(trust or site)
+        base = dict(signer=self.signers[site], trust_dir=self.trust(trust or site), require_signed=True)
+        return T.SiteOptions(site=site, **{**base, **FAST, **kw})
+
+    def trust(self, name: str) -> Path:
+        return self.tmp / "trust" / name
+
+    def turn(self, trainer, site: str, **kw) -> T.TurnOutcome:
+        return run_to_end(T.take_turn(self.t, trainer, self.opts(site, **kw), NEVER_CANCELLED))
+
+    @property
+    def root(self) -> Path:
+        return self.t.root
+
+    def manifest_doc(self) -> dict:
+        return json.loads((self.root / MANIFEST).read_text())
+
+    def write_manifest(self, doc: dict | bytes) -> None:
+        (self.root / MANIFEST).write_bytes(doc if isinstance(doc, bytes) else json.dumps(doc).encode())

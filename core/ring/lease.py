@@ -20,20 +20,23 @@ compare-and-swap is the last guard against a stalled holder publishing late.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 import time
 import uuid
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import TYPE_CHECKING, Callable
 
 from .errors import LeaseLostError, ServerFileTooLargeError
-from .manifest import BROKEN_LEASES_DIR, LEASE, Manifest, parse_utc, read_manifest, utc_now
-from .schema import decode, encode
+from .manifest import BROKEN_LEASES_DIR, LEASE, Manifest, read_manifest
+from .records import Lease as Lease  # the lease's fields and format live with the other records
+from .records import parse_utc, plus_seconds, utc_now
 from .transport import Transport
+
+if TYPE_CHECKING:
+    from .keys import TurnSigner
 
 
 def holder_id() -> str:
@@ -57,57 +60,14 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-@dataclass(frozen=True)
-class Lease:
-    site: str
-    token: str  # unique per acquisition
-    turn: int  # the turn (manifest.turns_done) it was taken for
-    holder: str  # holder_id() of the machine
-    pid: int
-    acquired_at: str
-    renewed_at: str
-    expires_at: str
-    ttl_s: float
-    renewals: int = 0
-
-    NAMES: ClassVar = {"site": "site", "token": "token", "holder": "token"}
-
-    def check(self, where: str) -> None:
-        for stamp in (self.acquired_at, self.renewed_at, self.expires_at):
-            if len(stamp) > 40:
-                raise ValueError(f"{where}: time stamp too long")
-            parse_utc(stamp)
-        if not (0 < self.ttl_s < 1e7) or self.turn < 0:
-            raise ValueError(f"{where}: lease time or turn out of range")
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(encode(self), indent=1).encode()
-
-    @staticmethod
-    def parse(data: bytes) -> "Lease | None":
-        """None when empty, partial (being written, or its writer crashed) or not a lease
-        (the server is shared: every field is checked, :mod:`core.ring.schema`)."""
-        try:
-            return decode(Lease, json.loads(data), "lease")
-        except (ValueError, TypeError, UnicodeDecodeError, RecursionError):
-            return None
-
-    def renewed(self, ttl_s: float) -> "Lease":
-        now = utc_now()
-        return replace(self, renewed_at=now, renewals=self.renewals + 1, expires_at=_plus(now, ttl_s))
-
-
 MAX_LEASE_BYTES = 64 << 10  # a lease is about 400 bytes
 
 
-def _plus(stamp: str, seconds: float) -> str:
-    later = parse_utc(stamp) + timedelta(seconds=seconds)
-    return later.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def new_lease(site: str, turn: int, ttl_s: float) -> Lease:
+def new_lease(site: str, turn: int, ttl_s: float, signer: "TurnSigner | None" = None, ring_id: str = "") -> Lease:
+    """A fresh lease for ``turn``; signed for ``ring_id`` when ``signer`` is given (a signed ring)."""
     now = utc_now()
-    return Lease(site, uuid.uuid4().hex, turn, holder_id(), os.getpid(), now, now, _plus(now, ttl_s), ttl_s)
+    lease = Lease(site, uuid.uuid4().hex, turn, holder_id(), os.getpid(), now, now, plus_seconds(now, ttl_s), ttl_s)
+    return lease.signed_by(signer, ring_id)
 
 
 @dataclass(frozen=True)
@@ -199,11 +159,11 @@ def break_lease(t: Transport, view: LeaseView, by_site: str) -> bool:
     return True
 
 
-def renew(t: Transport, lease: Lease, ttl_s: float) -> Lease:
-    """Extend our lease; LeaseLostError when another site holds it now or the
-    ring has moved past our turn."""
+def renew(t: Transport, lease: Lease, ttl_s: float, signer: "TurnSigner | None" = None) -> Lease:
+    """Extend our lease (signed again by ``signer`` when it was signed); LeaseLostError
+    when another site holds it now or the ring has moved past our turn."""
     view = read_lease(t)
-    renewed = lease.renewed(ttl_s)
+    renewed = lease.renewed(ttl_s, signer)
     if view is None:
         # Moved aside by a breaker that then saw our renewal, or broken and the
         # breaker's turn already published: only the manifest can tell.

@@ -19,13 +19,24 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
 from typing import Any, ClassVar, Literal
 
 from .config import START_FROM, Order, RingConfig, Rule, round_order, site_for_turn
 from .errors import RingStateError
 from .names import SITE_RE, check_name, printable
-from .records import METRIC_RE, BestWeights, Convergence, FileRef, Holder, RingEvent, SiteSummary, TurnRecord
+from .records import (
+    METRIC_RE,
+    BestWeights,
+    Convergence,
+    FileRef,
+    Holder,
+    LeaseBreak,
+    RingEvent,
+    SiteSummary,
+    TurnRecord,
+    parse_utc,
+    utc_now,
+)
 from .schema import decode, encode
 from .transport import Transport
 
@@ -45,13 +56,19 @@ __all__ = [  # the manifest's parts, importable from here as before they had mod
     "RingEvent",
     "SiteSummary",
     "TurnRecord",
+    "LeaseBreak",
+    "utc_now",
+    "parse_utc",
     "Manifest",
     "new_manifest",
     "parse_manifest",
     "read_manifest",
 ]
 
-FORMAT = "hemarelay-ring/1"
+FORMAT = "hemarelay-ring/2"
+# Rings made before turn records signed all a site acts on (their settings, sizes,
+# bookkeeping, lease-break evidence): read, but trusted only as far as an unsigned ring.
+LEGACY_FORMATS = ("hemarelay-ring/1",)
 MANIFEST = "manifest.json"
 LEASE = "lease.json"
 WEIGHTS_DIR = "weights"
@@ -59,14 +76,6 @@ OPTIMIZER_DIR = "optimizer"
 BROKEN_LEASES_DIR = "leases"
 
 Status = Literal["running", "converged", "stopped"]
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_utc(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,10 @@ class Manifest:
     def check(self, where: str) -> None:
         for s in self.per_site:
             check_name("site", s, "per_site")
+
+    @property
+    def legacy(self) -> bool:
+        return self.format in LEGACY_FORMATS
 
     @property
     def round(self) -> int:
@@ -147,8 +160,8 @@ def parse_manifest(data: bytes, where: str) -> Manifest:
         d = json.loads(data)
         if not isinstance(d, dict):
             raise ValueError("not a JSON object")
-        if d.get("format") != FORMAT:
-            raise ValueError(f"format is {d.get('format')!r}, expected {FORMAT!r}")
+        if d.get("format") != FORMAT and d.get("format") not in LEGACY_FORMATS:
+            raise ValueError(f"format is {printable(repr(d.get('format')))[:60]}, expected {FORMAT!r}")
         return decode(Manifest, d, "")
     except RecursionError:
         raise RingStateError(f"{where} is not a valid ring manifest (nested too deeply).") from None

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Generator, Iterator, TypeVar
+from typing import TYPE_CHECKING, Callable, Generator, Iterator, TypeVar
 
 from ..progress import CancelToken, Progress, relay
 from .errors import ServerUnreachableError
 from .lease import Lease, renew
 from .transport import Transport
+
+if TYPE_CHECKING:
+    from .keys import TurnSigner
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,17 +95,18 @@ def _size(n: float) -> str:
 
 
 class LeaseKeeper:
-    """Renews our lease when a third of its time has passed; called between events."""
+    """Renews our lease (signed again by ``signer`` when it was signed) when a third
+    of its time has passed; called between events."""
 
-    def __init__(self, transport: Transport, lease: Lease, ttl_s: float) -> None:
-        self.transport, self.lease, self.ttl_s = transport, lease, ttl_s
+    def __init__(self, transport: Transport, lease: Lease, ttl_s: float, signer: "TurnSigner | None" = None) -> None:
+        self.transport, self.lease, self.ttl_s, self.signer = transport, lease, ttl_s, signer
         self.last = time.monotonic()
 
     def tick(self) -> None:
         if time.monotonic() - self.last < self.ttl_s / 3:
             return
         try:
-            self.lease = renew(self.transport, self.lease, self.ttl_s)
+            self.lease = renew(self.transport, self.lease, self.ttl_s, self.signer)
             self.last = time.monotonic()
         except ServerUnreachableError as exc:  # try again at the next event; expiry is far
             log.warning("could not renew the ring lease: %s", exc)

@@ -53,6 +53,11 @@ def decode(cls: type[C], value: Any, where: str) -> C:
     return _decode(cls, value, where)
 
 
+def field_types(cls: type) -> dict[str, Any]:
+    """Each field's annotation, resolved (the schema of ``cls``)."""
+    return _hints(cls)
+
+
 def _hints(cls: type) -> dict[str, Any]:
     if cls not in _HINTS:
         module = sys.modules[cls.__module__]

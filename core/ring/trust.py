@@ -1,17 +1,26 @@
 """What this site pinned and verified, per ring: ``<dir>/<ring id>.json``.
 
-Like ``known_hosts``: the members, order and signing keys pinned at first
-contact, and the last history head this site verified (so that a shorter or
-different history later is a rollback or a fork). Only :meth:`TrustStore.record`
-writes it, after :func:`core.ring.signing.verify_chain` has said what to record.
+Like ``known_hosts``: the members, order, signing keys and settings a person
+at this site confirmed at first contact (:meth:`TrustStore.pin`), and the last
+history head this site verified (so that a shorter or different history later
+is a rollback or a fork). Nothing here pins a ring by itself: a ring nobody
+confirmed is refused (:func:`core.ring.signing.verify_chain`).
+
+The desktop application's sync and its training process (a child process)
+both verify the ring: every write takes the store's lock and re-reads the file
+first, and the head only ever moves forward (one writer at a time, never a
+stale one).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Iterator
 
 from ..errors import ConfigError
 from ..user_dirs import state_dir
@@ -22,6 +31,7 @@ if TYPE_CHECKING:
     from .manifest import RingConfig
 
 TRUST_FORMAT = 1
+LOCK_FILE = ".lock"
 
 
 def default_trust_dir(site: str) -> Path:
@@ -39,29 +49,43 @@ class Head:
 
 @dataclass(frozen=True)
 class Pin:
-    """A ring's members, order and keys as this site first saw them, and its verified head."""
+    """A ring's members, order, keys and settings as a person at this site confirmed
+    them, and its verified head. A pin made from a signers file alone (``order`` "")
+    holds only the keys: the members are the keys' sites."""
 
     sites: tuple[str, ...]
     order: str
     seed: int
     signers: dict[str, str] = field(default_factory=dict)
+    config_sha256: str = ""  # the settings confirmed ("" in a keys-only pin)
     head: Head | None = None
 
-    @classmethod
-    def of(cls, config: "RingConfig") -> "Pin":
-        return cls(tuple(config.sites), config.order, config.seed, dict(config.signers))
+    NAMES: ClassVar = {"config_sha256": "sha256"}
 
-    def same_members(self, other: "Pin") -> bool:
-        return (self.sites, self.order, self.seed, self.signers) == (
-            other.sites,
-            other.order,
-            other.seed,
-            other.signers,
+    @classmethod
+    def of(cls, config: "RingConfig", settings_sha256: str = "") -> "Pin":
+        return cls(tuple(config.sites), config.order, config.seed, dict(config.signers), settings_sha256)
+
+    @classmethod
+    def keys_only(cls, signers: dict[str, str]) -> "Pin":
+        return cls(tuple(sorted(signers)), "", 0, dict(signers))
+
+    def same_members(self, shown: "Pin") -> bool:
+        if {s: k.split()[:2] for s, k in self.signers.items()} != {s: k.split()[:2] for s, k in shown.signers.items()}:
+            return False
+        if not self.order:  # keys only
+            return set(self.sites) == set(shown.sites)
+        return (self.sites, self.order, self.seed) == (shown.sites, shown.order, shown.seed) and (
+            not self.config_sha256 or self.config_sha256 == shown.config_sha256
         )
 
     def changed_keys(self, other: "Pin") -> list[str]:
         """The sites whose key differs between the two pins."""
-        return sorted(s for s in set(self.signers) | set(other.signers) if self.signers.get(s) != other.signers.get(s))
+        return sorted(
+            s
+            for s in set(self.signers) | set(other.signers)
+            if (self.signers.get(s) or "").split()[:2] != (other.signers.get(s) or "").split()[:2]
+        )
 
 
 class TrustStore:
@@ -80,25 +104,49 @@ class TrustStore:
             return decode(Pin, json.loads(path.read_text(encoding="utf-8")), "")
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, TypeError) as exc:
+        except (OSError, ValueError, TypeError, RecursionError) as exc:
             raise ConfigError(
                 f"{path}: this site's record of the ring's keys cannot be read ({exc}); "
                 "it is needed to check the ring's signatures."
             ) from None
 
-    def put(self, ring_id: str, pin: Pin) -> None:
+    def pin(self, ring_id: str, pin: Pin) -> Pin:
+        """Record the members, keys and settings a person confirmed (first contact). A
+        ring already pinned keeps its pin and head; one pinned differently is refused."""
+        with self._locked():
+            current = self.get(ring_id)
+            if current is not None:
+                if not current.same_members(pin):
+                    raise ConfigError(
+                        f"{self.path(ring_id)} already pins other keys or settings for this ring; "
+                        "remove it first if the coordinator really changed them."
+                    )
+                return current
+            self._write(ring_id, pin)
+            return pin
+
+    def advance(self, ring_id: str, head: Head) -> None:
+        """Record a newly verified head; never moves it back (a writer that verified an
+        older manifest than another one did leaves the newer head in place)."""
+        with self._locked():
+            current = self.get(ring_id)
+            if current is None or (current.head is not None and current.head.turn >= head.turn):
+                return
+            self._write(ring_id, replace(current, head=head))
+
+    def _write(self, ring_id: str, pin: Pin) -> None:
         from ..io.atomic import atomic_write_text
 
         doc = {"format": TRUST_FORMAT, "ring_id": ring_id, **encode(pin)}
-        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         atomic_write_text(self.path(ring_id), json.dumps(doc, indent=1) + "\n")
 
-    def record(self, ring_id: str, first_contact: Pin | None, head: Head | None) -> None:
-        """Write what a verification (:class:`core.ring.signing.Verified`) found to record:
-        the pin at first contact, a newly verified head."""
-        pin = first_contact or self.get(ring_id)
-        if pin is None or (first_contact is None and head is None):
-            return
-        if head is not None:
-            pin = Pin(pin.sites, pin.order, pin.seed, pin.signers, head)
-        self.put(ring_id, pin)
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """The store's lock (flock: released by the system if its holder dies)."""
+        self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(self.folder / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)

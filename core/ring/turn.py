@@ -39,6 +39,7 @@ from .manifest import (
     BestWeights,
     FileRef,
     Holder,
+    LeaseBreak,
     Manifest,
     RingEvent,
     TurnRecord,
@@ -48,9 +49,10 @@ from .manifest import (
 from .retry import STAGE_RETRY as STAGE_RETRY
 from .retry import LeaseKeeper, Retry, sleep_unless_cancelled
 from .server import MAX_WEIGHTS_BYTES, commit_manifest, iter_download_verified, prune, versioned_name
-from .signing import TurnSigner, Verified, check_own_key, record_hash, sign_record, verify_and_record
+from .signing import TurnSigner, Verified, check_own_key, config_sha256, record_hash, sign_record, verify_and_record
 from .trainer import TurnInput, TurnResult, TurnTrainer, check_result
 from .transport import Transport
+from .first_contact import pinned_or_own
 from .trust import TrustStore
 
 log = logging.getLogger(__name__)
@@ -80,7 +82,7 @@ class SiteOptions:
     require_signed: bool = False
     # The site decides: the ring's epochs per turn is a suggestion within this cap.
     max_epochs_per_turn: int = 20
-    upload_optimizer: bool = True  # False: Adam's moments never leave the site
+    share_optimizer: bool = False  # True: Adam's moments go to the next site (opt-in: they describe this data)
     max_weights_bytes: int = MAX_WEIGHTS_BYTES
 
 
@@ -131,7 +133,9 @@ def take_turn(
             return TurnOutcome(False, m)
         _check_before_training(m, opts, trainer, transport)
         lease_clock = time.monotonic()
-        attempt = yield from take_lease(transport, m, opts.site, watch, opts.obsolete_grace_s, retry, audit)
+        attempt = yield from take_lease(
+            transport, m, opts.site, watch, opts.obsolete_grace_s, retry, audit, opts.signer
+        )
         if attempt.lease is None:
             if not attempt.look_again_now:
                 yield Progress(
@@ -167,8 +171,12 @@ def _check_before_training(m: Manifest, opts: SiteOptions, trainer: TurnTrainer,
 
 
 def _verified_chain(m: Manifest, opts: SiteOptions) -> Verified:
-    """The ring's history checked (signatures, pins, head) and recorded; refused as a whole otherwise."""
+    """The ring's history checked against this site's pin (signatures, settings, head; the
+    pin of a ring listing only this site's own key is made here, any other needs a person:
+    core/ring/first_contact.py) and its new head recorded; refused as a whole otherwise."""
     store = TrustStore(opts.trust_dir) if opts.trust_dir else None
+    if store is not None:
+        pinned_or_own(m, store, opts.signer)
     verified = verify_and_record(m, store, opts.require_signed)
     verified.raise_problem()
     return verified
@@ -186,6 +194,7 @@ def epochs_for_turn(ring_epochs: int, opts: SiteOptions) -> int:
 class _Holding:
     manifest: Manifest  # with this site recorded as the holder
     in_place_of: str | None  # the site whose turn this site took over, if any
+    evidence: LeaseBreak | None  # the lease broken to take it over (signed into the record)
 
 
 @dataclass(frozen=True)
@@ -230,7 +239,7 @@ class _HeldTurn:
     ) -> None:
         self.transport, self.trainer, self.opts, self.token = transport, trainer, opts, token
         self.retry, self.audit, self.site = retry, audit, opts.site
-        self.keeper = LeaseKeeper(transport, lease, lease.ttl_s)
+        self.keeper = LeaseKeeper(transport, lease, lease.ttl_s, opts.signer)
 
     def run(self, broken: BrokenLease | None, lease_clock: float) -> Generator[Progress, None, TurnOutcome | None]:
         """Steps 2-5; None when the ring moved on meanwhile (a late publisher), to wait again."""
@@ -273,6 +282,9 @@ class _HeldTurn:
         events: tuple[RingEvent, ...] = ()
         rightful = m.next_site
         in_place_of = rightful if broken is not None and rightful != site else None
+        evidence = None
+        if in_place_of is not None and broken is not None and broken.view.lease is not None:
+            evidence = LeaseBreak(broken.view.lease, started, broken.reason)
         if broken is not None:
             old = broken.view.lease
             detail = f"Site {site} broke the lease of site {old.site if old else '(unreadable)'} ({broken.reason})" + (
@@ -283,7 +295,7 @@ class _HeldTurn:
         expected = m
         m = m.bumped(holder=Holder(site, lease.token, lease.turn, started), history=m.history + events)
         m = yield from self.retry.call(lambda: commit_manifest(transport, expected, m, self.keeper.lease))
-        return _Holding(m, in_place_of)
+        return _Holding(m, in_place_of, evidence)
 
     def download(self, m: Manifest) -> Generator[Progress, None, _Downloaded]:
         """Step 3: the weights, and the optimizer state unless the ring resets it, sha256-checked."""
@@ -329,7 +341,7 @@ class _HeldTurn:
         }
         weights = yield from self._put(m, WEIGHTS_DIR, encode_weights(result.weights, meta))
         optimizer = None
-        if not m.config.reset_optimizer and self.opts.upload_optimizer and result.optimizer_state is not None:
+        if not m.config.reset_optimizer and self.opts.share_optimizer and result.optimizer_state is not None:
             optimizer = yield from self._put(m, OPTIMIZER_DIR, encode_optimizer_state(result.optimizer_state, meta))
         return _Uploaded(weights, optimizer, weights.size + (optimizer.size if optimizer else 0))
 
@@ -376,7 +388,13 @@ class _HeldTurn:
             overhead_s=round(overhead_s, 3),
             in_place_of=holding.in_place_of,
             optimizer_sha256=up.optimizer.sha256 if up.optimizer else "",
-            parent_hash=record_hash(m.ring_id, m.turn_records[-1]) if m.turn_records else "",
+            parent_hash=record_hash(m.ring_id, m.turn_records[-1], m.format) if m.turn_records else "",
+            weights_size=up.weights.size,
+            optimizer_file=up.optimizer.file if up.optimizer else "",
+            optimizer_size=up.optimizer.size if up.optimizer else 0,
+            config_sha256=config_sha256(m.config),
+            model_id=self.trainer.model_id,
+            lease_break=holding.evidence,
         )
 
     def publish(
@@ -390,7 +408,7 @@ class _HeldTurn:
         verdict = judge_turn(m, self.site, val, record.finished_at)
         record = replace(record, improved=verdict.improved, patience_counter=verdict.patience_counter)
         if self.opts.signer is not None and m.config.signers:
-            record = sign_record(self.opts.signer, m.ring_id, record)
+            record = sign_record(self.opts.signer, m, record)
         history = m.history + (record,)
         status = m.status
         if verdict.convergence is not None:

@@ -44,7 +44,7 @@ class SiteSetup:
     # The site decides (the server's settings are suggestions within these caps):
     max_epochs_per_turn: int = 20
     max_auto_turns_per_hour: int = 2  # "Keep taking my turns" trains at most this often
-    upload_optimizer: bool = True  # False: Adam's moments never leave the site
+    share_optimizer: bool = False  # True: Adam's moments go to the next site too (opt-in)
     # Signed turns: this site's Ed25519 key ("" = created in the state folder on first use);
     # rings without signing keys are refused unless allowed here.
     signing_key: str = ""

@@ -48,7 +48,7 @@ def site_options(setup: SiteSetup, poll_s: float = 2.0) -> SiteOptions:
         trust_dir=trust_dir(setup),
         require_signed=not (setup.allow_unsigned or setup.is_local),
         max_epochs_per_turn=setup.max_epochs_per_turn,
-        upload_optimizer=setup.upload_optimizer,
+        share_optimizer=setup.share_optimizer,
     )
 
 

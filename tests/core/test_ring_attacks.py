@@ -19,45 +19,12 @@ from core.ring.errors import RingStateError, ServerFileTooLargeError, UnsafeServ
 from core.ring.lease import LEASE, Lease, read_lease
 from core.ring.manifest import MANIFEST, RingConfig, parse_manifest
 from core.ring.manifest import MAX_MANIFEST_BYTES, read_manifest
-from core.ring.server import init_ring
 from core.ring.signing import RingTrustError, TrustStore, TurnSigner, sign_record, verify_chain
 from core.ring.toy import ToyTrainer
 from core.ring.trainer import TurnInput, TurnResult
-from core.ring.transport_dir import DirectoryTransport
-from ring_helpers import FAST
+from ring_helpers import Ring
 
 torch.set_num_threads(2)
-
-
-class Ring:
-    """A signed two-site folder ring; each site with its own key and trust folder."""
-
-    def __init__(self, tmp_path: Path, sites=("a", "b"), signed: bool = True, **cfg) -> None:
-        self.tmp = tmp_path
-        self.signers = {s: TurnSigner.load_or_create(s, tmp_path / "keys" / f"{s}.key") for s in sites}
-        self.t = DirectoryTransport(tmp_path / "ring")
-        keys = {s: k.public for s, k in self.signers.items()} if signed else {}
-        init_ring(self.t, RingConfig(sites=tuple(sites), signers=keys, **cfg))
-
-    def opts(self, site: str, trust: str | None = None, **kw) -> T.SiteOptions:
-        base = dict(signer=self.signers[site], trust_dir=self.trust(trust or site), require_signed=True)
-        return T.SiteOptions(site=site, **{**base, **FAST, **kw})
-
-    def trust(self, name: str) -> Path:
-        return self.tmp / "trust" / name
-
-    def turn(self, trainer, site: str, **kw) -> T.TurnOutcome:
-        return run_to_end(T.take_turn(self.t, trainer, self.opts(site, **kw), NEVER_CANCELLED))
-
-    @property
-    def root(self) -> Path:
-        return self.t.root
-
-    def manifest_doc(self) -> dict:
-        return json.loads((self.root / MANIFEST).read_text())
-
-    def write_manifest(self, doc: dict | bytes) -> None:
-        (self.root / MANIFEST).write_bytes(doc if isinstance(doc, bytes) else json.dumps(doc).encode())
 
 
 # -- server-controlled names never become local paths ---------------------------
@@ -250,10 +217,11 @@ def test_a_record_signed_by_the_wrong_site_or_a_swapped_key_is_refused(tmp_path,
     recs = list(m.turn_records)
     from dataclasses import replace
 
-    forged = sign_record(ring.signers["a"], m.ring_id, replace(recs[1], site="a"))
+    forged = sign_record(ring.signers["a"], m, replace(recs[1], site="a"))
     history = tuple(forged if h is recs[1] else h for h in m.history)
-    v = verify_chain(replace(m, history=history), None)
-    assert v.problem is not None and "was site b's" in str(v.problem) and len(v.records) == 1
+    fresh = replace(TrustStore(ring.trust("b")).get(m.ring_id), head=None)  # a site seeing it for the first time
+    v = verify_chain(replace(m, history=history), fresh)
+    assert v.problem is not None and "took turn 2, site b's" in str(v.problem) and len(v.records) == 1
     # The server swaps b's public key for one it holds: the pin refuses it.
     mallory = TurnSigner.load_or_create("b", tmp_path / "keys" / "mallory.key")
     doc = ring.manifest_doc()
@@ -306,7 +274,7 @@ def test_server_optimizer_settings_and_epochs_are_only_suggestions(tmp_path, toy
     ring = Ring(tmp_path, epochs_per_turn=50)
     out = ring.turn(toy_trainers["a"], "a", max_epochs_per_turn=2)
     assert out.record.epochs == 2  # the ring asked for 50
-    out = ring.turn(toy_trainers["b"], "b", upload_optimizer=False)
+    out = ring.turn(toy_trainers["b"], "b", share_optimizer=False)
     m = read_manifest(ring.t)
     assert (
         m.optimizer is None

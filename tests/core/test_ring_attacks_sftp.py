@@ -18,7 +18,9 @@ from core.ring.errors import HostKeyError, ServerAuthError, UnsafeServerPathErro
 from core.ring.lease import read_lease
 from core.ring.manifest import RingConfig
 from core.ring.server import init_ring, read_manifest
+from core.ring.first_contact import confirm_ring
 from core.ring.signing import TurnSigner
+from core.ring.trust import TrustStore
 from core.ring.toy import ToyTrainer
 from core.ring.transport_sftp import SftpTransport
 from ring_helpers import FAST_SFTP, sftp
@@ -27,8 +29,11 @@ torch.set_num_threads(2)
 
 
 def _signed_ring(t: SftpTransport, tmp_path: Path) -> dict[str, TurnSigner]:
+    """A signed ring of sites a and b, whose keys a person at each site confirmed."""
     keys = {s: TurnSigner.load_or_create(s, tmp_path / "keys" / f"{s}.key") for s in ("a", "b")}
-    init_ring(t, RingConfig(sites=("a", "b"), signers={s: k.public for s, k in keys.items()}))
+    m = init_ring(t, RingConfig(sites=("a", "b"), signers={s: k.public for s, k in keys.items()}))
+    for s in keys:
+        confirm_ring(TrustStore(tmp_path / "trust" / s), m)
     return keys
 
 

@@ -112,8 +112,8 @@ def test_ring_of_one_converges_and_every_site_stops(tmp_path, toy_sites, toy_tra
 
 def test_two_sites_alternate_and_pass_weights_and_optimizer(tmp_path, toy_trainers):
     t = make_ring(tmp_path, sites=("a", "b"), patience=50)
-    for site in ["a", "b", "a", "b"]:
-        out = turn(t, toy_trainers[site], site, tmp_path)
+    for site in ["a", "b", "a", "b"]:  # both sites opt in to sharing Adam's moments
+        out = turn(t, toy_trainers[site], site, tmp_path, share_optimizer=True)
         assert out.trained and out.record.site == site
         assert out.timings.train_s > 0 and out.timings.overhead_s < 5
     m = read_manifest(t)
@@ -432,6 +432,8 @@ def test_cli_init_turn_status(tmp_path, toy_sites, capsys):
                 "toy",
                 "--audit-log",
                 str(tmp_path / "a.jsonl"),
+                "--trust-signers",  # the coordinator's file: the keys a person at this site confirms
+                str(signers),
                 *keys[first],
             ]
         )
@@ -442,12 +444,14 @@ def test_cli_init_turn_status(tmp_path, toy_sites, capsys):
     assert cli_main(["ring", "status", "--server", ring]) == 0
     text = capsys.readouterr().out
     assert "1 turns done" in text and "shuffle order" in text and "global" in text
-    assert "all 1 turn(s) signed by the site whose turn it was" in text
+    assert "Signatures NOT checked: no pin" in text  # the keys on the server prove nothing by themselves
+    assert cli_main(["ring", "status", "--server", ring, "--site", first, *keys[first][2:]]) == 0
+    assert "all 1 turn(s) signed by the site whose turn it was" in capsys.readouterr().out
     assert cli_main(["ring", "status", "--server", ring, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["manifest"]["turns_done"] == 1 and doc["lease"] is None and doc["next_site"] in ("a", "b")
     out_file = tmp_path / "best.safetensors"
-    assert cli_main(["ring", "fetch", "--server", ring, "--out", str(out_file)]) == 0
+    assert cli_main(["ring", "fetch", "--server", ring, "--out", str(out_file), "--signers", str(signers)]) == 0
     assert sha256_hex(out_file.read_bytes()) == read_manifest(DirectoryTransport(Path(ring))).best.weights.sha256
     assert cli_main(["ring", "status", "--server", str(tmp_path / "nowhere")]) == 2
     assert "No ring at" in capsys.readouterr().err

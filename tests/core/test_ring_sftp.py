@@ -73,13 +73,17 @@ def site_cmd(server: SshdServer, ring: Path, site: str, data: Path, audit: Path,
         str(keys / f"{site}.key"),
         "--trust-dir",
         str(keys / f"trust-{site}"),
+        *(["--trust-signers", str(keys / "signers.txt")] if (keys / "signers.txt").is_file() else []),
         *extra,
     ]
 
 
 def signers(folder: Path, sites) -> dict[str, str]:
-    """Each site's signing key, created in ``folder/keys`` as ``site_cmd`` uses them."""
-    return {s: TurnSigner.load_or_create(s, folder / "keys" / f"{s}.key").public for s in sites}
+    """Each site's signing key, created in ``folder/keys`` as ``site_cmd`` uses them, and the
+    coordinator's signers file (``keys/signers.txt``) each site's process trusts at first contact."""
+    keys = {s: TurnSigner.load_or_create(s, folder / "keys" / f"{s}.key").public for s in sites}
+    (folder / "keys" / "signers.txt").write_text("".join(f"{s} {k}\n" for s, k in keys.items()))
+    return keys
 
 
 def spawn(cmd: list[str]) -> subprocess.Popen:
@@ -314,9 +318,10 @@ def test_site_processes_run_a_ring_to_convergence_one_turn_at_a_time(sshd, tmp_p
     sites = [r.site for r in m.turn_records]
     assert sites == ["a", "b"] * (len(sites) // 2) + ["a"] * (len(sites) % 2)
     assert [r.parent_version for r in m.turn_records] == list(range(len(sites)))
-    from core.ring.signing import verify_chain
+    from core.ring.signing import config_sha256, verify_chain
+    from core.ring.trust import Pin
 
-    verified = verify_chain(m, None)
+    verified = verify_chain(m, Pin.of(m.config, config_sha256(m.config)))
     assert verified.problem is None and len(verified.records) == len(sites)  # every turn signed, one chain
     spans = [(parse_utc(r.started_at), parse_utc(r.finished_at)) for r in m.turn_records]
     assert all(end <= nxt_start for (_, end), (nxt_start, _) in zip(spans, spans[1:]))  # never two at once
@@ -359,14 +364,15 @@ def test_site_killed_while_holding_the_lease(sshd, tmp_path, toy_sites):
     os.kill(victim.pid, signal.SIGKILL)  # dies mid-turn, lease on the server
     victim.wait()
     assert (ring / LEASE).exists()
-    # Site b takes turn 1 in a's place: a's lease is from a process of this
-    # machine that has ended, so b need not wait out the 600 s lease.
+    # Site a, restarted on the same machine, need not wait out its own dead 600 s lease:
+    # the lease is from a process of this machine that has ended. (Another site may take a
+    # turn in a's place only once a's lease has expired: that is its evidence.)
     with sftp(sshd, ring) as t:
         start = time.monotonic()
-        out = run_to_end(T.take_turn(t, ToyTrainer(toy_sites["b"]), T.SiteOptions("b", **FAST_SFTP), NEVER_CANCELLED))
+        out = run_to_end(T.take_turn(t, ToyTrainer(toy_sites["a"]), T.SiteOptions("a", **FAST_SFTP), NEVER_CANCELLED))
         assert out.trained and time.monotonic() - start < 30
         m = read_manifest(t)
-    assert m.turns_done == 1 and m.turn_records[0].site == "b" and m.turn_records[0].in_place_of == "a"
+    assert m.turns_done == 1 and m.turn_records[0].site == "a" and m.turn_records[0].in_place_of is None
     breaks = [h for h in m.history if isinstance(h, RingEvent) and h.event == "lease_break"]
     assert len(breaks) == 1 and "has ended" in breaks[0].detail
     assert m.next_site == "b"  # turn 2 in fixed order a, b

@@ -26,7 +26,9 @@ from core.ring.trainer import TurnResult
 from core.ring.turn import SiteOptions, take_turn
 from core.site.connection import check_connection
 from core.site.hostkey import probe_host_key, trust_host_key
-from core.site.setup import SiteSetup, site_signer
+from core.ring.first_contact import confirm_ring
+from core.ring.trust import TrustStore
+from core.site.setup import SiteSetup, site_signer, trust_dir
 from core.user_dirs import state_dir
 from core.site.sync import sync_once
 from core.site.training import approved_cases, train_my_turn
@@ -54,10 +56,13 @@ class StandIn:
 
 
 def _ring(folder: Path, sites=("a", "b"), **kw):
-    """A signed ring: each site's key is the one its SiteSetup creates in the state folder."""
+    """A signed ring: each site's key is the one its SiteSetup creates in the state folder,
+    and a person at each site confirmed the ring's keys (its pin)."""
     signers = {s: site_signer(SiteSetup(site=s)).public for s in sites}
     with open_transport(parse_server_url(str(folder))) as t:
-        init_ring(t, RingConfig(sites=sites, signers=signers, **kw).validate())
+        m = init_ring(t, RingConfig(sites=sites, signers=signers, **kw).validate())
+    for s in sites:
+        confirm_ring(TrustStore(trust_dir(SiteSetup(site=s))), m)
 
 
 def _turns(folder: Path, n: int) -> None:
