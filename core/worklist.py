@@ -17,6 +17,7 @@ import contextlib
 import datetime as _dt
 import enum
 import getpass
+import hashlib
 import json
 import os
 import time
@@ -26,7 +27,7 @@ from typing import Generator, Iterable, Iterator
 
 import numpy as np
 
-from .case_files import Case, CaseFiles, case_files
+from .case_files import Case, CaseFiles, case_files, existing_mask
 from .annotation.case_lock import held_by_other
 from .provenance import prediction_label, prediction_model
 from .annotation.recovery import RecoveryFile, pending_recovery
@@ -61,13 +62,20 @@ class StatusRecord:
     status: CaseStatus
     user: str = ""  # who set it ("" for a case nobody touched)
     changed_at: str = ""  # ISO 8601 with time zone
+    mask_sha256: str = ""  # approval: the sha256 of the mask file approved (a changed mask is not)
 
     def to_json(self) -> dict:
-        return {"status": self.status.value, "user": self.user, "changed_at": self.changed_at}
+        d = {"status": self.status.value, "user": self.user, "changed_at": self.changed_at}
+        return d | ({"mask_sha256": self.mask_sha256} if self.mask_sha256 else {})
 
     @classmethod
     def from_json(cls, d: dict) -> "StatusRecord":
-        return cls(CaseStatus.parse(d["status"]), str(d.get("user", "")), str(d.get("changed_at", "")))
+        return cls(
+            CaseStatus.parse(d["status"]),
+            str(d.get("user", "")),
+            str(d.get("changed_at", "")),
+            str(d.get("mask_sha256", "")),
+        )
 
 
 NEW_RECORD = StatusRecord(CaseStatus.NEW)
@@ -146,7 +154,9 @@ class StatusStore:
                     f"{current.changed_at[:16].replace('T', ' ') or 'an unknown time'}), not "
                     f"'{expected.value}' as shown here; its status was not changed. Look again and retry."
                 )
-            record = StatusRecord(status, user if user is not None else default_user(), when or _now())
+            # Approval is of a mask: its bytes' hash is recorded, and a changed file is no longer approved.
+            mask_hash = mask_sha256(existing_mask(self.folder, case_id)) if status is CaseStatus.APPROVED else ""
+            record = StatusRecord(status, user if user is not None else default_user(), when or _now(), mask_hash)
             history = list(entry.get("history", []))
             history.append(record.to_json())
             raw["cases"][case_id] = {**record.to_json(), "history": history}
@@ -193,6 +203,16 @@ def _status_lock(path: Path, wait_s: float = 10.0, stale_s: float = 30.0) -> Ite
             path.unlink()
 
 
+def mask_sha256(path: Path | None) -> str:
+    """The sha256 of a saved mask file ("" when there is none)."""
+    if path is None:
+        return ""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return ""
+
+
 @dataclass(frozen=True)
 class WorklistCase:
     label: str  # "051", or "test/051" in a site folder with train/test/normal
@@ -201,6 +221,18 @@ class WorklistCase:
     has_mask: bool
     has_prediction: bool
     unsaved: RecoveryFile | None  # autosaved edits newer than the saved mask
+    mask_changed: bool = False  # approved, but the mask file is not the one approved
+
+    @property
+    def approved_for_training(self) -> bool:
+        """Approved, with the very mask that was approved saved and no unsaved edits."""
+        return (
+            self.status is not None
+            and self.status.status is CaseStatus.APPROVED
+            and self.has_mask
+            and self.unsaved is None
+            and not self.mask_changed
+        )
 
     @property
     def case_id(self) -> str:
@@ -214,13 +246,20 @@ class WorklistCase:
 
 def _case(label: str, paths: CaseFiles, statuses: dict[str, StatusRecord] | None) -> WorklistCase:
     status = None if statuses is None else statuses.get(paths.case_id, NEW_RECORD)
+    has_mask = paths.mask.exists()
+    changed = (
+        status is not None
+        and status.status is CaseStatus.APPROVED
+        and (not status.mask_sha256 or status.mask_sha256 != mask_sha256(paths.mask if has_mask else None))
+    )
     return WorklistCase(
         label,
         paths,
         status,
-        paths.mask.exists(),
+        has_mask,
         paths.prediction.exists(),
         pending_recovery(paths.recovery, paths.mask),
+        changed,
     )
 
 

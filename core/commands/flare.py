@@ -119,16 +119,24 @@ def _job(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print(text: str) -> None:
+    """A job record's text reaches the terminal without escapes or control characters
+    (the record comes from the NVFlare server's folder)."""
+    from ..errors import printable
+
+    print(printable(text))
+
+
 def _print_record(record, where: Path) -> None:
     for t in record.turns:
         mark = "improved" if t.improved else f"no improvement ({t.patience_counter}/{record.patience})"
-        print(
+        _print(
             f"Turn {t.turn + 1} (round {t.round + 1}): site {t.site}, val loss {t.val_loss:.6g}, "
             f"{mark}, {t.seconds:.1f} s"
         )
-    print(f"The job {record.status}: {record.explanation}")
+    _print(f"The job {record.status}: {record.explanation}")
     if record.best:
-        print(
+        _print(
             f"Best weights: turn {record.best.turn + 1} (round {record.best.round + 1}, site "
             f"{record.best.site}), val loss {record.best.val_loss:.6g}, in {where}."
         )
@@ -153,7 +161,7 @@ def _simulate(args: argparse.Namespace) -> int:
     _print_record(result.record, result.record_path.parent)
     if args.out:
         got = fetch_model(result.workspace, args.out)
-        print(f"Wrote the best model ({got.weights.site}, round {got.weights.round + 1}) to {args.out}.")
+        _print(f"Wrote the best model ({got.weights.site}, round {got.weights.round + 1}) to {args.out}.")
     return 0
 
 
@@ -162,7 +170,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
     got = fetch_model(args.source, args.out, args.which, args.job)
     w = got.weights
-    print(
+    _print(
         f"Wrote the {args.which} weights of NVFlare job {got.record.job_name} ({got.record.job_id}): "
         f"round {w.round + 1}, turn {w.turn + 1}, site {w.site}, val loss {w.val_loss:.6g} "
         f"(sha256 {w.sha256[:12]}) to {args.out}. The job {got.record.status}"

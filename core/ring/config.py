@@ -55,6 +55,19 @@ class CycleSettings:
 
 
 _CYCLE = CycleSettings()
+MAX_EPOCHS_PER_TURN = 20  # a site's default cap on what a ring (or an NVFlare job) may ask
+
+
+def capped_epochs(suggested: object, own: int | None, cap: int) -> int:
+    """The epochs a site trains for a turn: its own setting when it has one, else what
+    the ring (or the NVFlare job) suggests, never above the site's cap: a server cannot
+    make a site train for days on crafted weights. A suggestion that is not a whole
+    number counts as 1."""
+    if own:
+        return own
+    if isinstance(suggested, bool) or not isinstance(suggested, (int, float)) or suggested != suggested:
+        return 1
+    return int(max(1, min(suggested, cap)))
 
 
 def check_sites(sites: tuple[str, ...]) -> None:

@@ -8,7 +8,7 @@ field against its annotation:
 
 - ``int`` refuses floats and booleans; ``float`` takes ints (as JSON writes
   ``1.0`` as ``1``); ``str``, ``bool``, ``Literal[...]``, ``X | None``,
-  ``tuple[X, ...]``, ``dict[str, X]`` and nested dataclasses as written;
+  ``tuple[X, ...]``, ``list[X]``, ``dict[str, X]`` and nested dataclasses as written;
 - a tagged union of dataclasses (``TurnRecord | RingEvent``) picks the first
   class whose ``claims(value)`` says the object is one of its kind;
 - a field that is missing (or null) takes its default, and is an error when it
@@ -85,10 +85,11 @@ def _decode(tp: Any, value: Any, where: str) -> Any:
         if value not in args:
             raise ValueError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
         return value
-    if origin is tuple:
+    if origin in (tuple, list):
         if not isinstance(value, list):
             raise ValueError(f"{where} is not a list")
-        return tuple(_decode(args[0], v, f"{where}[{n}]") for n, v in enumerate(value))
+        items = [_decode(args[0], v, f"{where}[{n}]") for n, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
             raise ValueError(f"{where} is not an object")

@@ -98,7 +98,7 @@ def load_site_optimizer_state(opt: torch.optim.Optimizer, net: torch.nn.Module, 
     local = {k: v for k, v in opt.defaults.items() if k != "params"}
     try:
         opt.load_state_dict(state)
-    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
         raise InputError(
             f"The ring's optimizer state does not fit this site's network: {str(exc).splitlines()[0][:200]}"
         ) from None

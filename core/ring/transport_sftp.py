@@ -128,6 +128,7 @@ class SftpTransport(Transport):
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._root: str | None = None
+        self._real_root: str | None = None  # the ring folder as the server resolves it
 
     # -- connection ---------------------------------------------------------
 
@@ -252,7 +253,7 @@ class SftpTransport(Transport):
             self._root = path
 
     def close(self) -> None:
-        client, self._client, self._sftp = self._client, None, None
+        client, self._client, self._sftp, self._real_root = self._client, None, None, None
         if client is not None:
             client.close()
 
@@ -315,9 +316,30 @@ class SftpTransport(Transport):
             return False
         return a.st_mode is not None and stat_mod.S_ISLNK(a.st_mode)
 
+    def _still_inside(self, rel: str) -> None:
+        """After an operation: the server's own resolution of ``rel``'s folder (realpath,
+        which follows links) must still be that folder inside the ring folder. SFTP has
+        no O_NOFOLLOW and no openat, so a folder swapped for a link between the lstat of
+        :meth:`guard` and the operation cannot be refused by the server; this check finds
+        it one round trip later, and what was read is then discarded."""
+        folder = posixpath.dirname(rel)
+        try:
+            if self._real_root is None:
+                self._real_root = self._call("read", "", lambda s: s.normalize(self._path("")))
+            root = self._real_root
+            real = self._call("read", folder, lambda s: s.normalize(self._path(folder))) if folder else root
+        except FileNotFoundError:
+            return
+        expected = posixpath.join(root, folder) if folder else root
+        if real != expected:
+            raise UnsafeServerPathError(
+                f"{self.describe(folder)} resolves to another folder on the server (a folder was "
+                "replaced by a link while this site used it); what was read is discarded."
+            )
+
     def iter_read(self, rel: str, max_bytes: int | None = None) -> Generator[int, None, bytes]:
         self.connect()
-        self.guard(rel)  # SFTP has no O_NOFOLLOW: lstat first, then fstat the opened file
+        self.guard(rel)  # SFTP has no O_NOFOLLOW: lstat first, fstat the opened file, realpath after
         fh = self._call("read", rel, lambda s: s.open(self._path(rel), "rb"))
         try:
             st = self._call("read", rel, lambda s: fh.stat())
@@ -330,7 +352,9 @@ class SftpTransport(Transport):
             def read_block(n: int) -> bytes:
                 return self._call("read", rel, lambda s: fh.read(n))
 
-            return (yield from self.read_blocks(rel, size, read_block, max_bytes))
+            data = yield from self.read_blocks(rel, size, read_block, max_bytes)
+            self._still_inside(rel)
+            return data
         finally:
             try:
                 fh.close()
@@ -391,6 +415,7 @@ class SftpTransport(Transport):
         self.guard(rel)  # a linked folder would list (and let prune delete) the account's own files
         try:
             attrs = self._call("list", rel, lambda s: s.listdir_attr(self._path(rel)))
+            self._still_inside(f"{rel}/." if rel else ".")
         except FileNotFoundError:
             return []
         return sorted(
@@ -433,6 +458,7 @@ class SftpTransport(Transport):
 
     def delete(self, rel: str) -> None:
         self.guard(rel, last=False)
+        self._still_inside(rel)  # a second look just before (SFTP cannot refuse a link itself)
         try:
             self._call("delete", rel, lambda s: s.remove(self._path(rel)))
         except FileNotFoundError:

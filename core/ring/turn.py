@@ -30,6 +30,7 @@ from .acquire import STAGE_LEASE as STAGE_LEASE  # the stages a turn reports, im
 from .acquire import BrokenLease, take_lease
 from .audit import AuditLog
 from .codec import decode_optimizer_state, decode_weights, encode_optimizer_state, encode_weights, sha256_hex
+from .config import MAX_EPOCHS_PER_TURN, capped_epochs
 from .convergence import judge_turn
 from .errors import RingStateError, ServerError
 from .lease import Lease, LeaseWatch, release
@@ -81,7 +82,7 @@ class SiteOptions:
     trust_dir: Path | None = None  # None: keys checked against the manifest only (no pinning)
     require_signed: bool = False
     # The site decides: the ring's epochs per turn is a suggestion within this cap.
-    max_epochs_per_turn: int = 20
+    max_epochs_per_turn: int = MAX_EPOCHS_PER_TURN
     share_optimizer: bool = False  # True: Adam's moments go to the next site (opt-in: they describe this data)
     max_weights_bytes: int = MAX_WEIGHTS_BYTES
 
@@ -183,11 +184,9 @@ def _verified_chain(m: Manifest, opts: SiteOptions) -> Verified:
 
 
 def epochs_for_turn(ring_epochs: int, opts: SiteOptions) -> int:
-    """The site's own setting when it has one; else the ring's suggestion, never above
-    the site's cap (a server cannot make a site train for days on crafted weights)."""
-    if opts.epochs_per_turn:
-        return opts.epochs_per_turn
-    return max(1, min(ring_epochs, opts.max_epochs_per_turn))
+    """The site's own setting, or the ring's suggestion within the site's cap (one rule
+    for the ring and the NVFlare client: :func:`core.ring.config.capped_epochs`)."""
+    return capped_epochs(ring_epochs, opts.epochs_per_turn, opts.max_epochs_per_turn)
 
 
 @dataclass(frozen=True)

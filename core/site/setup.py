@@ -103,15 +103,17 @@ class SiteSetup:
 def check_data_folder(folder: str | Path) -> str:
     """The site data folder as the worklist reads it: raises InputError when it is missing or
     holds no cases; else a line saying what it holds (for the set-up dialog)."""
-    from ..worklist import CaseStatus, scan_folder
+    from ..worklist import scan_folder
 
     if not str(folder).strip():
         raise ConfigError(
             "Choose the site data folder: the cases this site reviews, trains on and evaluates new model versions on."
         )
     wl = scan_folder(folder)  # InputError: folder not found, or no cases in it
-    approved = sum(c.status is not None and c.status.status is CaseStatus.APPROVED for c in wl.cases)
-    return f"{len(wl.cases)} case(s) in {wl.folder}, {approved} approved for training."
+    approved = sum(c.approved_for_training for c in wl.cases)
+    stale = sum(c.mask_changed for c in wl.cases)
+    changed = f" ({stale} approved before their mask changed: approve them again)" if stale else ""
+    return f"{len(wl.cases)} case(s) in {wl.folder}, {approved} approved for training{changed}."
 
 
 def signing_key_path(setup: SiteSetup) -> Path:

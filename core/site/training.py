@@ -18,7 +18,7 @@ from ..errors import ConfigError, InputError
 from ..progress import CancelToken, Progress
 from ..ring.audit import default_audit_path
 from ..ring.turn import SiteOptions, TurnOutcome, take_turn
-from ..worklist import CaseStatus, scan_folder
+from ..worklist import scan_folder
 from .setup import SiteSetup, ensure_local_ring, open_site_transport, site_signer, trust_dir
 
 STAGE_PREPARE = "Preparing this site's turn"
@@ -29,11 +29,12 @@ def approved_cases(data_folder: str | Path) -> list[Case]:
     if not str(data_folder):
         raise ConfigError("No site data folder is set: choose it under Training > Site and server.")
     wl = scan_folder(data_folder)
-    return [
-        c.case
-        for c in wl.cases
-        if c.status is not None and c.status.status is CaseStatus.APPROVED and c.has_mask and c.unsaved is None
-    ]
+    return [c.case for c in wl.cases if c.approved_for_training]
+
+
+def stale_approvals(data_folder: str | Path) -> int:
+    """Cases approved for training whose mask changed since (no longer approved)."""
+    return sum(c.mask_changed for c in scan_folder(data_folder).cases)
 
 
 def site_options(setup: SiteSetup, poll_s: float = 2.0) -> SiteOptions:
@@ -75,14 +76,21 @@ def plan_turn(setup: SiteSetup) -> TurnPlan:
     setup = setup.validated()
     config = load_config(setup.preset, None, list(setup.overrides))
     cases = approved_cases(setup.data_folder)
+    stale = stale_approvals(setup.data_folder)
+    changed = (
+        f" ({stale} case(s) were approved, but their saved mask is not the one approved: it changed, or "
+        "was approved before the approved mask was recorded; review and approve them again)"
+        if stale
+        else ""
+    )
     if not cases:
         raise InputError(
-            f"No case in {setup.data_folder} is approved for training: review the masks "
+            f"No case in {setup.data_folder} is approved for training{changed}: review the masks "
             "and mark cases 'approved for training' first."
         )
     if len(cases) < config.min_approved:
         raise InputError(
-            f"Only {len(cases)} case(s) in {setup.data_folder} are approved for training; "
+            f"Only {len(cases)} case(s) in {setup.data_folder} are approved for training{changed}; "
             f"the training preset '{config.preset}' needs at least {config.min_approved}. "
             "Review and approve more cases first; nothing was started."
         )

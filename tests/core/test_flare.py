@@ -81,7 +81,7 @@ def test_server_accepts_weights_and_val_loss_only():
             FLModel(params={"conv.weight": np.array(["ct_049"] * 6).reshape(2, 3)}, metrics={"val_loss": 0.5}),
             "not a numeric",
         ),
-        (FLModel(params=w, metrics={"val_loss": 0.5}, meta={"cases": ["049", "050"]}), "not a scalar"),
+        (FLModel(params=w, metrics={"val_loss": 0.5}, meta={"cases": ["049", "050"]}), "not NVFlare.s own"),
         (FLModel(params={}, metrics={"val_loss": 0.5}), "no weights"),
     ]
     for model, why in bad:
