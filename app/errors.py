@@ -7,8 +7,10 @@ its traceback (stderr) and the window shows a short line saying so.
 
 from __future__ import annotations
 
+import html
 import logging
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.errors import CancelledError, HemaRelayError
@@ -42,5 +44,13 @@ def show_error(parent: QWidget | None, exc: BaseException, doing: str = "") -> s
     text = user_message(exc, doing)
     box = QMessageBox(QMessageBox.Icon.Warning, doing or "Hematoma Relay", text, QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("errorDialog")
+    box.setTextFormat(Qt.TextFormat.PlainText)
     box.open()  # window-modal, does not block the event loop
     return text
+
+
+def plain_tooltip(text: str) -> str:
+    """``text`` as a tooltip that shows it as written: Qt renders a tooltip that looks like
+    HTML as HTML, so text that may quote a server (a manifest's fields) is escaped and
+    wrapped in <qt> (which makes Qt read it as rich text, showing the escaped characters)."""
+    return "<qt>" + html.escape(text).replace("\n", "<br>") + "</qt>" if text else ""

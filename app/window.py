@@ -249,10 +249,12 @@ class MainWindow(QMainWindow):
         self.status(text)
         box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
         box.setObjectName("errorDialog")
+        box.setTextFormat(Qt.TextFormat.PlainText)  # may quote the ring server's text
         box.open()
 
     def _ask(self, title: str, text: str, buttons: list[str]) -> str:
         box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # may quote the ring server's text
         made = {
             box.addButton(
                 b,

@@ -37,14 +37,20 @@ C = TypeVar("C")
 _HINTS: dict[type, dict[str, Any]] = {}
 
 
-def encode(value: Any) -> Any:
-    """Plain JSON values of a dataclass (recursively): what ``asdict`` gives, tuples as lists."""
+def encode(value: Any, tp: Any = Any) -> Any:
+    """Plain JSON values of a dataclass (recursively): what ``asdict`` gives, tuples as
+    lists, and a number in a ``float`` field as a float (``600`` given for a lease time is
+    written ``600.0``, as it reads back: what is hashed or signed has one spelling)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        hints = _hints(type(value))
+        return {f.name: encode(getattr(value, f.name), hints.get(f.name, Any)) for f in dataclasses.fields(value)}
+    args = typing.get_args(tp)
     if isinstance(value, (tuple, list)):
-        return [encode(v) for v in value]
+        return [encode(v, args[0] if args else Any) for v in value]
     if isinstance(value, dict):
-        return {k: encode(v) for k, v in value.items()}
+        return {k: encode(v, args[1] if len(args) == 2 else Any) for k, v in value.items()}
+    if isinstance(value, int) and not isinstance(value, bool) and (tp is float or float in args):
+        return float(value)
     return value
 
 

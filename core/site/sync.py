@@ -22,7 +22,7 @@ from ..ring.lease import LeaseView, read_lease
 from ..ring.manifest import Manifest, TurnRecord
 from ..ring.manifest import read_manifest
 from ..ring.server import download_verified, kept_refs
-from ..ring.first_contact import FirstContact, confirm_ring, first_contact, pinned_or_own
+from ..ring.first_contact import FirstContact, first_contact, pinned_or_own
 from ..ring.signing import RingTrustError, Verified, verify_and_record
 from ..ring.trust import TrustStore
 from ..ring.transport import Transport
@@ -211,8 +211,3 @@ def check_ring(setup: SiteSetup, m: Manifest) -> RingCheck:
     return RingCheck(v, tuple(refused))
 
 
-def trust_ring(setup: SiteSetup) -> None:
-    """Pin the ring's keys and settings, after the person confirmed them (first contact)."""
-    with open_site_transport(setup) as t:
-        t.connect()
-        confirm_ring(TrustStore(trust_dir(setup)), read_manifest(t))

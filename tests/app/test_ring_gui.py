@@ -70,23 +70,31 @@ def _start_other_site(server: str, data: Path, tmp_path: Path, ssh: SshdServer |
         args += ["--set", kv]
     if ssh is not None:
         args += ["--identity", str(ssh.client_key), "--known-hosts", str(ssh.known_hosts)]
+    args += ["--trust-signers", str(tmp_path / "signers.txt")]  # site b's person confirms the coordinator's keys
     env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_STATE_HOME=str(tmp_path / "state-b"))
     return subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _init_ring(server: str, ssh: SshdServer | None, tmp_path: Path, **config) -> None:
+def _init_ring(server: str, ssh: SshdServer | None, tmp_path: Path, confirmed: bool = True, **config) -> None:
     """A signed ring of sites a and b on ``server`` (over SFTP with ``ssh``'s client key):
     a is this GUI (its key in the window's state folder), b the ``ring turn`` process
-    (its key where the command line creates it, under ``state-b``)."""
+    (its key where the command line creates it, under ``state-b``). The coordinator's
+    signers file is ``tmp_path/signers.txt``; with ``confirmed``, a person at site a
+    already confirmed the ring's keys (as the site dialog's test does)."""
+    from core.ring.first_contact import confirm_ring
     from core.ring.signing import TurnSigner, default_key_path
-    from core.site.setup import site_signer
+    from core.ring.trust import TrustStore
+    from core.site.setup import site_signer, trust_dir
 
     key_b = tmp_path / "state-b" / default_key_path("b").relative_to(default_key_path("b").parents[2])
     signers = {"a": site_signer(SiteSetup(site="a")).public, "b": TurnSigner.load_or_create("b", key_b).public}
+    (tmp_path / "signers.txt").write_text("".join(f"{s} {k}\n" for s, k in signers.items()))
     opts = SshOptions(identity=ssh.client_key, known_hosts=ssh.known_hosts) if ssh else None
     with open_transport(parse_server_url(server), opts) as t:
         t.connect()
-        init_ring(t, RingConfig(sites=("a", "b"), signers=signers, **config).validate())
+        m = init_ring(t, RingConfig(sites=("a", "b"), signers=signers, **config).validate())
+    if confirmed:
+        confirm_ring(TrustStore(trust_dir(SiteSetup(site="a"))), m)
 
 
 def _approve(folder: Path, case: str) -> None:
@@ -302,14 +310,14 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
 
     ssh = sshd_factory()
     ring_dir = tmp_path / "ring"
-    _init_ring(ssh.url(ring_dir), ssh, tmp_path)
+    _init_ring(ssh.url(ring_dir), ssh, tmp_path, confirmed=False)
     known = tmp_path / "my_known_hosts"  # empty: the first connection
     questions = []
-    answers = ["Cancel"]
+    answers = {"Confirm the server's identity": "Cancel", "Confirm the ring's signing keys": "Cancel"}
 
     def ask(title, text, buttons):
         questions.append(text)
-        return answers[0]
+        return answers[title]
 
     dlg = SiteDialog(SiteSetup(), ask)
     qtbot.addWidget(dlg)
@@ -329,13 +337,27 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
     assert "SHA256:" in questions[0] and "ssh-ed25519" in questions[0]
     assert "not confirmed" in dlg.result.text() and not known.exists()
 
-    answers[0] = "Trust this server"
+    answers["Confirm the server's identity"] = "Trust this server"
+    dlg.result.setText("")
+    dlg.test_button.click()
+    _wait(qtbot, tested, 30, "the test to finish")
+    assert known.read_text().split()[1] == fp  # the confirmed key, recorded
+    # Then the ring's signing keys, met for the first time: shown, and pinned only on a yes.
+    from core.ring.keys import key_fingerprint
+    from core.ring.trust import TrustStore
+    from core.site.setup import trust_dir
+
+    signers = dict(line.split(" ", 1) for line in (tmp_path / "signers.txt").read_text().splitlines())
+    assert all(key_fingerprint(k) in questions[-1] for k in signers.values()), questions[-1]
+    assert "not confirmed" in dlg.result.text() and not list(trust_dir(SiteSetup(site="a")).glob("*.json"))
+    answers["Confirm the ring's signing keys"] = "Trust these keys"
     dlg.result.setText("")
     dlg.test_button.click()
     _wait(qtbot, tested, 30, "the test to finish")
     assert dlg.last_report is not None and dlg.last_report.ok, dlg.result.text()
-    assert "ring of sites a, b" in dlg.result.text()
-    assert known.read_text().split()[1] == fp  # the confirmed key, recorded
+    assert "ring of sites a, b" in dlg.result.text() and "keys are confirmed" in dlg.result.text()
+    ring_id = dlg.last_report.view.manifest.ring_id
+    assert TrustStore(trust_dir(SiteSetup(site="a"))).get(ring_id).signers == signers
 
     # a wrong client key: a clear message, nothing else changes
     dlg.key.setText(str(ssh.other_key))
@@ -409,7 +431,7 @@ def test_a_refused_version_is_shown_with_the_reason(qtbot, window, tmp_path):
     write_toy_site(toy, site_seed=1)
     with open_transport(parse_server_url(str(ring_dir))) as t:
         for site, key in (("a", site_signer(SiteSetup(site="a"))), ("b", key_b)):
-            opts = T.SiteOptions(site, signer=key, trust_dir=tmp_path / "trust" / site, poll_s=0.02)
+            opts = T.SiteOptions(site, signer=key, poll_s=0.02)  # checked against the ring's own keys
             run_to_end(T.take_turn(t, ToyTrainer(toy), opts, NEVER_CANCELLED))
     doc = _manifest(ring_dir)
     evil = encode_weights({"w": torch.zeros(2)}, {})
