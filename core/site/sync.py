@@ -209,5 +209,3 @@ def check_ring(setup: SiteSetup, m: Manifest) -> RingCheck:
     if p.kind in ("rollback", "fork"):
         return RingCheck(None, tuple(refused))
     return RingCheck(v, tuple(refused))
-
-
