@@ -70,3 +70,23 @@ class Ring:
 
     def write_manifest(self, doc: dict | bytes) -> None:
         (self.root / MANIFEST).write_bytes(doc if isinstance(doc, bytes) else json.dumps(doc).encode())
+
+
+class StandIn:
+    """Real inception-ds4 weights (so the site sync keeps them as model versions), no
+    training: each turn nudges the incoming weights and reports the next scripted loss."""
+
+    model_id = "inception-ds4"
+
+    def __init__(self, losses=(0.9, 0.8, 0.7, 0.6, 0.5, 0.4)) -> None:
+        self.losses = list(losses)
+
+    def train_turn(self, inp, token):
+        from core.model.architectures import build_network
+        from core.progress import Progress
+        from core.ring.trainer import TurnResult
+
+        weights = inp.weights or build_network("inception", 4).state_dict()
+        yield Progress("Epoch 1", 1, 1)
+        new = {k: v + 0.01 * (inp.turn + 1) if v.is_floating_point() else v for k, v in weights.items()}
+        return TurnResult(new, None, {"val_loss": self.losses[inp.turn % len(self.losses)]}, 8)

@@ -130,6 +130,7 @@ def take_turn(
     while True:
         token.raise_if_cancelled()
         m = yield from retry.call(lambda: read_manifest(transport))
+        _verified_chain(m, opts)  # before acting on anything it says, its status included
         if m.status != "running":
             return TurnOutcome(False, m)
         _check_before_training(m, opts, trainer, transport)
@@ -155,8 +156,8 @@ def take_turn(
 
 
 def _check_before_training(m: Manifest, opts: SiteOptions, trainer: TurnTrainer, transport: Transport) -> None:
-    """This site is a member with the ring's model, the ring's history verifies, and
-    this site's key is the one the ring lists for it."""
+    """This site is a member with the ring's model, and this site's key is the one the
+    ring lists for it (the history was verified just before)."""
     if opts.site not in m.config.sites:
         raise RingStateError(
             f"Site '{opts.site}' is not a member of the ring at {transport.describe()} "
@@ -167,7 +168,6 @@ def _check_before_training(m: Manifest, opts: SiteOptions, trainer: TurnTrainer,
             f"The ring at {transport.describe()} trains model '{m.model_id}', but this "
             f"site's trainer is '{trainer.model_id}'."
         )
-    _verified_chain(m, opts)
     check_own_key(m, opts.signer, opts.site)
 
 

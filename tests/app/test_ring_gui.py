@@ -452,3 +452,50 @@ def test_a_refused_version_is_shown_with_the_reason(qtbot, window, tmp_path):
     w.ring_dock.raise_()
     qtbot.wait(200)
     w.grab().save(str(tmp_path / "refused.png"))
+
+
+def test_the_sync_asks_a_person_before_trusting_a_rings_keys(qtbot, window, tmp_path):
+    """Issue 23: a signed ring met for the first time is trusted only once a person confirmed
+    its keys (shown with their fingerprints, as an SSH host key is); until then nothing is
+    kept or trained on, and a declined ring is not asked about again at every poll."""
+    from core.ring.keys import key_fingerprint
+    from core.ring.trust import TrustStore
+    from core.site.setup import trust_dir
+
+    w = window
+    ring_dir = tmp_path / "ring"
+    _init_ring(str(ring_dir), None, tmp_path, confirmed=False)
+    asked, answers = [], ["Cancel", "Trust these keys"]
+    w.controller.ask = lambda title, text, buttons: asked.append((title, text)) or answers[len(asked) - 1]
+    w.apply_site(SiteSetup(site="a", server=str(ring_dir), poll_s=2.0))
+    _wait(qtbot, lambda: len(asked) == 1, 30, "the first-contact question")
+    title, text = asked[0]
+    keys = [line.split(" ", 1)[1] for line in (tmp_path / "signers.txt").read_text().splitlines()]
+    assert title == "Confirm the ring's signing keys" and all(key_fingerprint(k) in text for k in keys)
+    qtbot.wait(4500)  # two more polls: not asked again, and nothing trusted
+    assert len(asked) == 1 and not w.ring_dock.panel.train_button.isEnabled()
+    assert not list(trust_dir(SiteSetup(site="a")).glob("*.json"))
+    w.ring_dock.check_action.trigger()  # "Check the ring now" asks again
+    _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn, once confirmed")
+    ring_id = _manifest(ring_dir)["ring_id"]
+    assert len(asked) == 2 and TrustStore(trust_dir(SiteSetup(site="a"))).get(ring_id) is not None
+
+
+def test_server_text_is_plain_in_message_boxes_and_tooltips(qtbot, window, tmp_path):
+    """Issue 23: text from the server (here a manifest's ``format`` holding markup) is shown
+    as written, never rendered as HTML: the status bar's tooltip and the message boxes."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    w = window
+    ring_dir = tmp_path / "ring"
+    ring_dir.mkdir()
+    (ring_dir / "manifest.json").write_text(json.dumps({"format": "<h1>BIG</h1>"}))
+    w.apply_site(SiteSetup(site="a", server=str(ring_dir), poll_s=2.0))
+    _wait(qtbot, lambda: w.ring_dock.ring.status.state == "error", 30, "the refused manifest")
+    tip = w.ring_dock.status_label.toolTip()
+    assert "<h1>" not in tip and "&lt;h1&gt;BIG&lt;/h1&gt;" in tip
+    w.ring_dock.alert.emit("Training turn", w.ring_dock.ring.status.message)  # a failed turn's dialog
+    boxes = [b for b in w.findChildren(QMessageBox) if b.objectName() == "errorDialog"]
+    assert boxes and boxes[-1].textFormat() == Qt.TextFormat.PlainText and "<h1>BIG</h1>" in boxes[-1].text()
+    boxes[-1].close()

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from core.cli import main as cli_main
-from core.progress import NEVER_CANCELLED, CancelToken, Progress, run_to_end
+from core.progress import NEVER_CANCELLED, CancelToken, run_to_end
 from core.ring import turn as T
 from core.ring.codec import encode_weights, sha256_hex
 from core.ring.errors import RingStateError, ServerFileTooLargeError, UnsafeServerPathError
@@ -21,26 +21,13 @@ from core.ring.manifest import MANIFEST, RingConfig, parse_manifest
 from core.ring.manifest import MAX_MANIFEST_BYTES, read_manifest
 from core.ring.signing import RingTrustError, TrustStore, TurnSigner, sign_record, verify_chain
 from core.ring.toy import ToyTrainer
-from core.ring.trainer import TurnInput, TurnResult
-from ring_helpers import Ring
+from core.ring.trainer import TurnInput
+from ring_helpers import Ring, StandIn
 
 torch.set_num_threads(2)
 
 
 # -- server-controlled names never become local paths ---------------------------
-
-
-class StandIn:
-    """Real inception-ds4 shapes (so the site sync keeps the weights), no training."""
-
-    model_id = "inception-ds4"
-
-    def train_turn(self, inp, token):
-        from core.model.architectures import build_network
-
-        weights = inp.weights or build_network("inception", 4).state_dict()
-        yield Progress("Epoch 1", 1, 1)
-        return TurnResult({k: v + 0.01 for k, v in weights.items()}, None, {"val_loss": 0.5}, 8)
 
 
 @pytest.mark.parametrize("field", ["ring_id", "site"])
