@@ -22,6 +22,11 @@ FAST = dict(poll_s=0.02, backoff_s=0.02, backoff_max_s=0.1, retry_for_s=5.0, obs
 FAST_SFTP = dict(FAST, poll_s=0.05, backoff_s=0.05, backoff_max_s=0.2, retry_for_s=20.0)
 
 
+def ring_turn_args(server: str, site: str, data: Path, *extra: str) -> list[str]:
+    """``hemarelay ring turn`` arguments for ``site`` on ``server``, then ``extra``."""
+    return ["ring", "turn", "--server", server, "--site", site, "--data", str(data), *extra]
+
+
 def sftp(server: SshdServer, path: Path, **kw) -> SftpTransport:
     """The ring folder ``path`` on the test sshd, with its client key and known_hosts."""
     opts = dict(identity=server.client_key, known_hosts=server.known_hosts, connect_timeout_s=5.0)

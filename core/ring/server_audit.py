@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 from .audit_fields import FieldInfo, FieldWalk
-from .codec import OPTIMIZER_JSON_KEY, sha256_hex
+from .codec import OPTIMIZER_JSON_KEY, read_header, sha256_hex
 from .errors import RingStateError, ServerError
 from .manifest import BROKEN_LEASES_DIR, LEASE, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR, Manifest, parse_manifest
 from .names import BROKEN_LEASE_RE, SITE_RE, VERSIONED_FILE_RE, printable
@@ -392,14 +392,8 @@ class _Audit:
 def _safetensors_header(data: bytes) -> tuple[dict, int]:
     """The header of safetensors bytes, and where its tensors' data ends (refused when
     their offsets overlap, leave gaps or run out of the file)."""
-    if len(data) < 8:
-        raise ValueError("shorter than a safetensors header")
+    header = read_header(data)
     n = int.from_bytes(data[:8], "little")
-    if n > len(data) - 8 or n > 100_000_000:
-        raise ValueError("header length out of range")
-    header = json.loads(data[8 : 8 + n])
-    if not isinstance(header, dict):
-        raise ValueError("header is not a JSON object")
     spans = sorted(
         tuple(v["data_offsets"])
         for k, v in header.items()

@@ -18,6 +18,7 @@ folder: local disk or a mounted share) and
 from __future__ import annotations
 
 import re
+import stat
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -112,6 +113,15 @@ class Entry:
     name: str
     kind: Literal["file", "dir", "link", "other"]
     size: int
+
+
+def entry_kind(mode: int) -> Literal["file", "dir", "link", "other"]:
+    """What an lstat mode says a name is (never following a link)."""
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "file" if stat.S_ISREG(mode) else "other"
 
 
 def temp_name(rel: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Generator, Iterator
 
 from .errors import ServerError, ServerPermissionError, UnsafeServerPathError
-from .transport import Entry, FileInfo, ServerLocation, Transport, temp_name
+from .transport import Entry, FileInfo, ServerLocation, Transport, entry_kind, temp_name
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
@@ -162,19 +162,7 @@ class DirectoryTransport(Transport):
         return sorted(out, key=lambda f: f.name)
 
     def list_entries(self, rel: str) -> list[Entry]:
-        out = []
-        for e, st in self._scan(rel, "list"):
-            mode = st.st_mode
-            kind = (
-                "link"
-                if stat_mod.S_ISLNK(mode)
-                else "dir"
-                if stat_mod.S_ISDIR(mode)
-                else "file"
-                if stat_mod.S_ISREG(mode)
-                else "other"
-            )
-            out.append(Entry(e.name, kind, st.st_size))
+        out = [Entry(e.name, entry_kind(st.st_mode), st.st_size) for e, st in self._scan(rel, "list")]
         return sorted(out, key=lambda f: f.name)
 
     def stat(self, rel: str) -> FileInfo | None:

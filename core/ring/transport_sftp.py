@@ -37,7 +37,7 @@ from .errors import (
     ServerUnreachableError,
     UnsafeServerPathError,
 )
-from .transport import Entry, FileInfo, ServerLocation, Transport, temp_name
+from .transport import Entry, FileInfo, ServerLocation, Transport, entry_kind, temp_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -433,19 +433,8 @@ class SftpTransport(Transport):
             attrs = self._call("list", rel, lambda s: s.listdir_attr(self._path(rel)))
         except FileNotFoundError:
             return []
-        out = []
-        for a in attrs:  # readdir attributes are lstat's: links are seen as links
-            mode = a.st_mode or 0
-            kind = (
-                "link"
-                if stat_mod.S_ISLNK(mode)
-                else "dir"
-                if stat_mod.S_ISDIR(mode)
-                else "file"
-                if stat_mod.S_ISREG(mode)
-                else "other"
-            )
-            out.append(Entry(a.filename, kind, a.st_size or 0))
+        # readdir attributes are lstat's: links are seen as links
+        out = [Entry(a.filename, entry_kind(a.st_mode or 0), a.st_size or 0) for a in attrs]
         return sorted(out, key=lambda f: f.name)
 
     def stat(self, rel: str) -> FileInfo | None:

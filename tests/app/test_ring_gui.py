@@ -25,6 +25,7 @@ from core.progress import Progress
 from core.ring import RingConfig, init_ring, open_transport, parse_server_url
 from core.ring.transport_sftp import SshOptions
 from core.worklist import CaseStatus, StatusStore
+from ring_helpers import ring_turn_args
 from sshd import SshdServer
 
 from app.settings import load_settings
@@ -52,19 +53,7 @@ def _start_other_site(server: str, data: Path, tmp_path: Path, ssh: SshdServer |
         sys.executable,
         "-m",
         "core",
-        "ring",
-        "turn",
-        "--server",
-        server,
-        "--site",
-        "b",
-        "--data",
-        str(data),
-        "--wait",
-        "--poll",
-        "0.5",
-        "--preset",
-        PRESET,
+        *ring_turn_args(server, "b", data, "--wait", "--poll", "0.5", "--preset", PRESET),
     ]
     for kv in TINY:
         args += ["--set", kv]
@@ -95,6 +84,18 @@ def _init_ring(server: str, ssh: SshdServer | None, tmp_path: Path, confirmed: b
         m = init_ring(t, RingConfig(sites=("a", "b"), signers=signers, **config).validate())
     if confirmed:
         confirm_ring(TrustStore(trust_dir(SiteSetup(site="a"))), m)
+
+
+def _long_solo_turns(site: Path) -> SiteSetup:
+    """The embedded ring of one (no server), with turns long enough to cancel or quit during."""
+    return SiteSetup(
+        site="solo",
+        data_folder=str(site),
+        poll_s=2.0,
+        epochs_per_turn=200,
+        preset=PRESET,
+        overrides=("patches_per_volume=24", "patch_size=32", "threads=1", "min_approved=1"),
+    )
 
 
 def _approve(folder: Path, case: str) -> None:
@@ -226,15 +227,7 @@ def test_cancel_mid_turn_leaves_the_ring_unchanged_and_gui_stays_responsive(qtbo
     """Embedded ring (no server): cancel while training; measure event-loop stalls."""
     w = window
     _approve(site, "067")
-    setup = SiteSetup(
-        site="solo",
-        data_folder=str(site),
-        poll_s=2.0,
-        epochs_per_turn=200,
-        preset=PRESET,
-        overrides=("patches_per_volume=24", "patch_size=32", "threads=1", "min_approved=1"),
-    )
-    w.apply_site(setup)
+    w.apply_site(_long_solo_turns(site))
     _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled")
     ring_dir = tmp_path / "state" / "hemarelay" / "local-ring" / "solo"
     before = _manifest(ring_dir)
@@ -381,16 +374,7 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
 def test_quitting_during_a_turn_waits_for_the_lease_to_be_released(qtbot, window, site, tmp_path):
     w = window
     _approve(site, "067")
-    w.apply_site(
-        SiteSetup(
-            site="solo",
-            data_folder=str(site),
-            poll_s=2.0,
-            epochs_per_turn=200,
-            preset=PRESET,
-            overrides=("patches_per_volume=24", "patch_size=32", "threads=1", "min_approved=1"),
-        )
-    )
+    w.apply_site(_long_solo_turns(site))
     _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled")
     events: list[Progress] = []
     w.ring_dock.ring.trainingProgress.connect(events.append)

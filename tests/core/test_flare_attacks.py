@@ -96,6 +96,18 @@ def test_the_first_result_is_checked_against_the_network(tmp_path):
     assert "not NVFlare's own bookkeeping" in panicked  # a site naming another site
 
 
+def test_a_job_stops_when_a_site_sends_more_than_weights(tmp_path):
+    weights = {k: v.numpy() for k, v in build_network("inception", 4).state_dict().items()}
+    replies = [
+        FLModel(params=weights, metrics={"val_loss": 0.5}),
+        FLModel(params=weights, metrics={"val_loss": 0.4, "n_patients": 12}),
+    ]
+    panicked, _ = _run(tmp_path, replies)
+    assert "site b, turn 2: result refused" in panicked and "only val_loss" in panicked
+    rec = json.loads((tmp_path / "run" / RESULT_DIR / RECORD).read_text())
+    assert rec["status"] == "failed" and len(rec["turns"]) == 1 and rec["best"]["site"] == "a"
+
+
 def _record(tmp_path: Path, raw: str | None = None, **changes) -> Path:
     """A job result folder with a real model file and a record (as the controller writes it)."""
     import torch

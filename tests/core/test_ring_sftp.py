@@ -36,7 +36,7 @@ from core.ring.toy import ToyTrainer
 from core.ring.transport import parse_server_url
 from core.ring.transport_sftp import SftpTransport, SshOptions
 from sshd import SshdServer
-from ring_helpers import FAST_SFTP, sftp
+from ring_helpers import FAST_SFTP, ring_turn_args, sftp
 
 torch.set_num_threads(2)
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,14 +49,7 @@ def site_cmd(server: SshdServer, ring: Path, site: str, data: Path, audit: Path,
         sys.executable,
         "-m",
         "core",
-        "ring",
-        "turn",
-        "--server",
-        server.url(ring),
-        "--site",
-        site,
-        "--data",
-        str(data),
+        *ring_turn_args(server.url(ring), site, data),
         "--trainer",
         "toy",
         "--identity",

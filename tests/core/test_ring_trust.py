@@ -33,7 +33,7 @@ from core.ring.toy import ToyTrainer, toy_network
 from core.ring.transport_dir import DirectoryTransport
 from core.ring.trust import Head, Pin, TrustStore
 from core.turn_trainers import network_shapes
-from ring_helpers import FAST, Ring, StandIn
+from ring_helpers import FAST, Ring, StandIn, ring_turn_args
 
 
 def _signers_file(path: Path, keys: dict[str, TurnSigner]) -> Path:
@@ -43,15 +43,10 @@ def _signers_file(path: Path, keys: dict[str, TurnSigner]) -> Path:
 
 def _cli_turn(ring: Ring | Path, site: str, data: Path, tmp_path: Path, *extra: str) -> list[str]:
     root = ring.root if isinstance(ring, Ring) else ring
-    return [
-        "ring",
-        "turn",
-        "--server",
+    return ring_turn_args(
         str(root),
-        "--site",
         site,
-        "--data",
-        str(data),
+        data,
         "--trainer",
         "toy",
         "--signing-key",
@@ -61,7 +56,7 @@ def _cli_turn(ring: Ring | Path, site: str, data: Path, tmp_path: Path, *extra: 
         "--poll",
         "0.02",
         *extra,
-    ]
+    )
 
 
 def _records(doc: dict) -> list[dict]:
