@@ -7,8 +7,10 @@ its traceback (stderr) and the window shows a short line saying so.
 
 from __future__ import annotations
 
+import html
 import logging
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.errors import CancelledError, HemaRelayError
@@ -42,6 +44,7 @@ def show_error(parent: QWidget | None, exc: BaseException, doing: str = "") -> s
     text = user_message(exc, doing)
     box = QMessageBox(QMessageBox.Icon.Warning, doing or "Hematoma Relay", text, QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("errorDialog")
+    box.setTextFormat(Qt.TextFormat.PlainText)
     box.open()  # window-modal, does not block the event loop
     return text
 
@@ -50,12 +53,14 @@ def warning_box(parent: QWidget | None, text: str, title: str) -> None:
     """A window-modal warning with ``text`` (does not block the event loop)."""
     box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, parent)
     box.setObjectName("errorDialog")
+    box.setTextFormat(Qt.TextFormat.PlainText)  # may quote the ring server's text
     box.open()
 
 
 def ask(parent: QWidget | None, title: str, text: str, buttons: list[str]) -> str:
     """A question with ``buttons`` (the first is the default, "Cancel" rejects); the one chosen."""
     box = QMessageBox(QMessageBox.Icon.Question, title, text, parent=parent)
+    box.setTextFormat(Qt.TextFormat.PlainText)  # may quote the ring server's text
     made = {
         box.addButton(
             b,
@@ -69,3 +74,10 @@ def ask(parent: QWidget | None, title: str, text: str, buttons: list[str]) -> st
     }
     box.exec()
     return made.get(box.clickedButton(), buttons[-1])
+
+
+def plain_tooltip(text: str) -> str:
+    """``text`` as a tooltip that shows it as written: Qt renders a tooltip that looks like
+    HTML as HTML, so text that may quote a server (a manifest's fields) is escaped and
+    wrapped in <qt> (which makes Qt read it as rich text, showing the escaped characters)."""
+    return "<qt>" + html.escape(text).replace("\n", "<br>") + "</qt>" if text else ""

@@ -78,6 +78,7 @@ class RingController(QObject):
     versionsChanged = Signal(object)  # list[ModelVersion], newest first
     newVersion = Signal(object)  # ModelVersion just downloaded
     refusedChanged = Signal(object)  # tuple[RefusedVersion]: what the signature checks refused
+    firstContact = Signal(object)  # FirstContact: a signed ring whose keys nobody here confirmed
     chosenChanged = Signal(object)  # ModelVersion | None
     trainingStarted = Signal()
     trainingProgress = Signal(object)  # core Progress / TrainingProgress
@@ -95,6 +96,7 @@ class RingController(QObject):
         self.train_job: Job | None = None
         self.eval_job: Job | None = None
         self._refused: tuple = ()
+        self._asked_rings: set[str] = set()  # first contacts already put to the person this session
         self._auto_turns = AutoTurnBudget(setup.max_auto_turns_per_hour)
         self._auto_blocked_said = False
         self._timer = QTimer(self)
@@ -137,6 +139,11 @@ class RingController(QObject):
         return self.train_job is not None and self.train_job.running
 
     # ----------------------------------------------------------- sync
+    def check_now(self) -> None:
+        """The user asks to check the ring: a first contact declined earlier is asked again."""
+        self._asked_rings.clear()
+        self.poll_now()
+
     def poll_now(self) -> None:
         if not self.setup.configured or (self.sync_job is not None and self.sync_job.running):
             return
@@ -172,6 +179,10 @@ class RingController(QObject):
             self.refusedChanged.emit(result.refused)
             for r in result.refused[:1]:  # once per change, not every poll
                 self.message.emit(r.describe())
+        contact = result.first_contact
+        if contact is not None and contact.ring_id not in self._asked_rings:
+            self._asked_rings.add(contact.ring_id)  # asked once a session; "Check the ring now" asks again
+            self.firstContact.emit(contact)
         if ring_changed or result.new_versions:
             self._emit_versions()
         if ring_changed:
@@ -187,6 +198,20 @@ class RingController(QObject):
             self.rules.ask_unscored([v.version for v in self.versions() if v.score is None])
             self._next_evaluation()
         self._maybe_take_turn()
+
+    def confirm_keys(self) -> None:
+        """The person confirmed the ring's signing keys (first contact): pin them, read again."""
+        from core.site.connection import confirm_keys
+
+        if self.view is None:
+            return
+        try:
+            confirm_keys(self.setup, self.view.manifest)
+        except HemaRelayError as exc:
+            self.message.emit(str(exc))
+            return
+        self.message.emit("The ring's signing keys are confirmed; this site checks every version against them.")
+        self.poll_now()
 
     def _sync_failed(self, exc: BaseException, setup: SiteSetup) -> None:
         if not self._same_ring(setup, self.setup):

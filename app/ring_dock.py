@@ -26,7 +26,9 @@ from core.site.scheduler import TurnEnd, TurnEnded
 from core.site.setup import SiteSetup
 from core.site.versions import ModelVersion
 
-from .errors import user_message
+from core.ring.first_contact import FirstContact
+
+from .errors import plain_tooltip, user_message
 from .panels import ModelsPanel, RingPanel
 from .panels.column import panel_column
 from .ring_controller import RingController, SyncStatus
@@ -73,13 +75,14 @@ class RingDock(QDockWidget):
         self.site_action.triggered.connect(self._site_setup)
         self.train_action.triggered.connect(lambda: r.train())
         self.cancel_train_action.triggered.connect(r.cancel_training)
-        self.check_action.triggered.connect(r.poll_now)
+        self.check_action.triggered.connect(r.check_now)
         self.show_action.triggered.connect(lambda: (self.show(), self.raise_()))
         r.statusChanged.connect(self._status)
         r.viewChanged.connect(lambda view: self._view_changed())
         r.versionsChanged.connect(lambda versions: mp.show_versions(versions, r.chosen()))
         r.newVersion.connect(mp.offer_new)
         r.refusedChanged.connect(mp.show_refused)
+        r.firstContact.connect(self._first_contact)
         r.chosenChanged.connect(self._chosen)
         r.trainingStarted.connect(self._training_started)
         r.trainingProgress.connect(rp.training_event)
@@ -93,7 +96,7 @@ class RingDock(QDockWidget):
         r.message.connect(mp.show_evaluation)
         rp.trainRequested.connect(lambda: r.train())
         rp.cancelRequested.connect(r.cancel_training)
-        rp.checkRequested.connect(r.poll_now)
+        rp.checkRequested.connect(r.check_now)
         rp.setupRequested.connect(self._site_setup)
         rp.keepTakingChanged.connect(self._keep_taking)
         mp.useRequested.connect(self.use_version)
@@ -104,7 +107,7 @@ class RingDock(QDockWidget):
         ok = st.state in ("connected", "checking", "not set up")
         self.panel.show_status(st.text(), ok)
         self.status_label.setText(st.text() if len(st.text()) < 90 else st.text()[:87] + "…")
-        self.status_label.setToolTip(st.text())
+        self.status_label.setToolTip(plain_tooltip(st.text()))
         self.status_label.setStyleSheet("" if ok else "color: #c03020;")
         self._view_changed()
 
@@ -120,6 +123,21 @@ class RingDock(QDockWidget):
         self.models.show_versions(self.ring.versions(), version)
         path: Path | None = self.ring.model_path(version) if version is not None else None
         self.modelChosen.emit(version, path)
+
+    def _first_contact(self, contact: FirstContact) -> None:
+        """A signed ring whose keys nobody here confirmed: ask, as for an SSH host key."""
+        yes = "Trust these keys"
+        if (
+            self._ask(
+                "Confirm the ring's signing keys",
+                contact.describe() + "\n\nTrust these keys and settings?",
+                [yes, "Cancel"],
+            )
+            == yes
+        ):
+            self.ring.confirm_keys()
+        else:
+            self.message.emit("The ring's signing keys were not confirmed: nothing from it is kept or trained on.")
 
     # ----------------------------------------------------------- model gates
     def use_version(self, version: int) -> None:

@@ -123,7 +123,7 @@ def _site_from_toml(d: dict) -> SiteSetup:
     for name in ("max_epochs_per_turn", "max_auto_turns_per_hour"):
         if name in d:
             kw[name] = int(d[name])
-    for name in ("upload_optimizer", "allow_unsigned"):
+    for name in ("share_optimizer", "allow_unsigned"):
         if name in d:
             kw[name] = bool(d[name])
     if "signing_key" in d:

@@ -4,7 +4,9 @@
 key; a key seen for the first time is shown (type and SHA256 fingerprint) and
 recorded in known_hosts only when the user confirms it; a changed key is
 refused. Then it connects, reads the ring and checks this site can write
-there, and says so in one paragraph. The data folder defaults to the site
+there, and says so in one paragraph. A signed ring met for the first time shows
+its members' signing-key fingerprints and the ring's own, and is pinned only
+when the user confirms them (core/ring/first_contact.py). The data folder defaults to the site
 folder open in the worklist and is checked here (it exists and holds cases),
 not only when a training turn starts. Saved to the user's settings file
 (never the repository) by the main window.
@@ -35,7 +37,7 @@ from PySide6.QtWidgets import (
 
 from core.errors import HemaRelayError
 from core.resources import resource_path
-from core.site.connection import ConnectionReport, check_connection
+from core.site.connection import ConnectionReport, check_connection, confirm_keys
 from core.site.hostkey import HostKeyProbe, probe_host_key, trust_host_key
 from core.site.setup import SiteSetup, check_data_folder
 
@@ -115,9 +117,13 @@ class SiteDialog(QDialog):
         self.max_auto.setRange(0, 60)
         self.max_auto.setSuffix(" per hour")
         self.max_auto.setValue(setup.max_auto_turns_per_hour)
-        self.upload_optimizer = QCheckBox("Send the optimizer's state with the weights")
-        self.upload_optimizer.setObjectName("uploadOptimizer")
-        self.upload_optimizer.setChecked(setup.upload_optimizer)
+        self.share_optimizer = QCheckBox("Also send the optimizer's moments with the weights (off: they stay here)")
+        self.share_optimizer.setObjectName("shareOptimizer")
+        self.share_optimizer.setToolTip(
+            "Adam's moments are running averages of this site's gradients; the next site trains "
+            "well without them (it starts a fresh optimizer). Send them only if the ring agreed to."
+        )
+        self.share_optimizer.setChecked(setup.share_optimizer)
         self.signing = QLineEdit("")
         self.signing.setObjectName("signingKey")
         self.signing.setReadOnly(True)
@@ -151,7 +157,7 @@ class SiteDialog(QDialog):
         form.addRow("", self.keep)
         form.addRow("Epochs per turn at most", self.max_epochs)
         form.addRow("Automatic turns at most", self.max_auto)
-        form.addRow("", self.upload_optimizer)
+        form.addRow("", self.share_optimizer)
         form.addRow("Turn-signing key", key_row)
         self.test_button = QPushButton("Test connection")
         self.test_button.setObjectName("testConnection")
@@ -204,7 +210,7 @@ class SiteDialog(QDialog):
             keep_taking_turns=self.keep.isChecked(),
             max_epochs_per_turn=self.max_epochs.value(),
             max_auto_turns_per_hour=self.max_auto.value(),
-            upload_optimizer=self.upload_optimizer.isChecked(),
+            share_optimizer=self.share_optimizer.isChecked(),
         ).validated()
 
     def _show_signing_key(self) -> None:
@@ -279,6 +285,32 @@ class SiteDialog(QDialog):
         if not self.isVisible():
             return
         self.last_report = report
+        if report.ok and report.first_contact is not None and report.view is not None:
+            # First contact with a signed ring: a person compares its keys, as with the host key.
+            answer = self.ask(
+                "Confirm the ring's signing keys",
+                report.first_contact.describe() + "\n\nTrust these keys and settings?",
+                ["Trust these keys", "Cancel"],
+            )
+            if answer != "Trust these keys":
+                self._done_testing(
+                    False,
+                    "Connected, but the ring's signing keys were not confirmed: "
+                    "this site will not train from or keep its weights until they are.",
+                )
+                return
+            try:
+                confirm_keys(self.setup(), report.view.manifest)
+            except HemaRelayError as exc:
+                self._failed(exc)
+                return
+            self._done_testing(
+                True,
+                report.message.replace(
+                    " Its signing keys are not confirmed at this site yet.", " Its signing keys are confirmed."
+                ),
+            )
+            return
         self._done_testing(report.ok, report.message)
 
     def _failed(self, exc: BaseException) -> None:

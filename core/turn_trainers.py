@@ -15,13 +15,19 @@ protocol; this module, above both the ring and :mod:`core.training`, picks one:
 from __future__ import annotations
 
 import importlib
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError
 from .ring.errors import TrainerUnavailableError
-from .ring.trainer import TurnTrainer
+from .ring.trainer import NetworkShapes, TurnTrainer
+
+# A hematoma network's ring model id: "<architecture>-ds<N>" and optional suffixes
+# (its input grid, "-0.8mm"); the architecture is any of core.model.architectures.
+_NETWORK_ID = re.compile(r"^(?P<arch>[a-z][a-z0-9_]{0,31})-ds(?P<ds>\d{1,2})(?:-[A-Za-z0-9.]{1,16}){0,4}$")
+_TOY_ID = re.compile(r"^toy-mlp-(?P<features>\d{1,4})x(?P<hidden>\d{1,6})$")
 
 
 @dataclass(frozen=True)
@@ -62,3 +68,33 @@ def make_turn_trainer(choice: TrainerChoice) -> TurnTrainer:
             f"Trainer '{spec}' did not return a ring trainer (model_id and train_turn are required)."
         )
     return trainer
+
+
+def network_shapes(model_id: str) -> NetworkShapes | None:
+    """The names and shapes of the network a ring's model id names (None: one this program
+    does not know): any architecture of :data:`core.model.architectures.ARCHITECTURES`
+    (so a new one is covered as soon as it is registered), or the toy model."""
+    from torch import nn
+
+    net: nn.Module
+    toy = _TOY_ID.match(model_id or "")
+    hematoma = _NETWORK_ID.match(model_id or "")
+    if toy:
+        from .ring.toy import N_FEATURES, toy_network
+
+        if int(toy.group("features")) != N_FEATURES:
+            return None
+        net = toy_network(int(toy.group("hidden")))
+    elif hematoma:
+        from .model.architectures import ARCHITECTURES, build_network
+
+        if hematoma.group("arch") not in ARCHITECTURES:
+            return None
+        net = build_network(hematoma.group("arch"), int(hematoma.group("ds")))
+    else:
+        return None
+    return NetworkShapes(
+        model_id,
+        {k: tuple(v.shape) for k, v in net.state_dict().items()},
+        tuple(tuple(p.shape) for p in net.parameters()),
+    )

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QTabl
 from core.site.gates import describe, enough, judge
 from core.site.versions import ModelVersion
 
+from ..errors import plain_tooltip
 from .tables import read_only_table, set_row
 
 COLUMNS = [
@@ -114,11 +115,13 @@ class ModelsPanel(QGroupBox):
             )
             set_row(self.table, n, cells)
             self.table.item(n, COLUMNS.index("Weights hash")).setToolTip(
-                f"weights tensors sha256 {v.tensors_sha256 or 'not recorded'}\n"
-                f"file sha256 (as published by the ring) {v.sha256}"
+                plain_tooltip(
+                    f"weights tensors sha256 {v.tensors_sha256 or 'not recorded'}\n"
+                    f"file sha256 (as published by the ring) {v.sha256}"
+                )
             )
-            self.table.item(n, COLUMNS.index("Dice here")).setToolTip(describe(s))
-            self.table.item(n, COLUMNS.index("Check")).setToolTip(verdict.text() or "nothing against it")
+            self.table.item(n, COLUMNS.index("Dice here")).setToolTip(plain_tooltip(describe(s)))
+            self.table.item(n, COLUMNS.index("Check")).setToolTip(plain_tooltip(verdict.text() or "nothing against it"))
         if keep is not None:
             self.select(keep)
         self._update_offer(chosen)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as _dt
 import enum
 import getpass
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..io import atomic_write_text
 from ..lock_files import short_lock
+from .case_files import existing_mask
 
 STATUS_FILE = "hemarelay-status.json"
 FORMAT = 1
@@ -44,13 +46,20 @@ class StatusRecord:
     status: CaseStatus
     user: str = ""  # who set it ("" for a case nobody touched)
     changed_at: str = ""  # ISO 8601 with time zone
+    mask_sha256: str = ""  # approval: the sha256 of the mask file approved (a changed mask is not)
 
     def to_json(self) -> dict:
-        return {"status": self.status.value, "user": self.user, "changed_at": self.changed_at}
+        d = {"status": self.status.value, "user": self.user, "changed_at": self.changed_at}
+        return d | ({"mask_sha256": self.mask_sha256} if self.mask_sha256 else {})
 
     @classmethod
     def from_json(cls, d: dict) -> "StatusRecord":
-        return cls(CaseStatus.parse(d["status"]), str(d.get("user", "")), str(d.get("changed_at", "")))
+        return cls(
+            CaseStatus.parse(d["status"]),
+            str(d.get("user", "")),
+            str(d.get("changed_at", "")),
+            str(d.get("mask_sha256", "")),
+        )
 
 
 NEW_RECORD = StatusRecord(CaseStatus.NEW)
@@ -153,7 +162,9 @@ class StatusStore:
                     f"{current.changed_at[:16].replace('T', ' ') or 'an unknown time'}), not "
                     f"'{expected.value}' as shown here; its status was not changed. Look again and retry."
                 )
-            record = StatusRecord(status, user if user is not None else default_user(), when or _now())
+            # Approval is of a mask: its bytes' hash is recorded, and a changed file is no longer approved.
+            mask_hash = mask_sha256(existing_mask(self.folder, case_id)) if status is CaseStatus.APPROVED else ""
+            record = StatusRecord(status, user if user is not None else default_user(), when or _now(), mask_hash)
             history = list(entry.get("history", []))
             history.append(record.to_json())
             raw["cases"][case_id] = {**record.to_json(), "history": history}
@@ -180,3 +191,13 @@ class UnopenedCasesError(InputError):
 
 
 STATUS_LOCK = ".hemarelay-status.lock"
+
+
+def mask_sha256(path: Path | None) -> str:
+    """The sha256 of a saved mask file ("" when there is none)."""
+    if path is None:
+        return ""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return ""

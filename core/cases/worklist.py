@@ -29,6 +29,7 @@ from .case_status import (  # noqa: F401 - the status types, re-exported where c
     StatusStore,
     UnopenedCasesError,
     default_user,
+    mask_sha256,
 )
 from .datasets import list_cases
 from ..errors import HemaRelayError, InputError
@@ -51,6 +52,18 @@ class WorklistCase:
     unsaved: RecoveryFile | None  # autosaved edits newer than the saved mask
     opened: bool = False  # opened in the application at least once (its scan could be read)
     unreadable: str = ""  # why its scan could not be read, when opening it failed
+    mask_changed: bool = False  # approved, but the mask file is not the one approved
+
+    @property
+    def approved_for_training(self) -> bool:
+        """Approved, with the very mask that was approved saved and no unsaved edits."""
+        return (
+            self.status is not None
+            and self.status.status is CaseStatus.APPROVED
+            and self.has_mask
+            and self.unsaved is None
+            and not self.mask_changed
+        )
 
     @property
     def case_id(self) -> str:
@@ -67,15 +80,22 @@ def _case(
 ) -> WorklistCase:
     status = None if statuses is None else statuses.get(paths.case_id, NEW_RECORD)
     opened, unreadable = seen
+    has_mask = paths.mask.exists()
+    changed = (
+        status is not None
+        and status.status is CaseStatus.APPROVED
+        and (not status.mask_sha256 or status.mask_sha256 != mask_sha256(paths.mask if has_mask else None))
+    )
     return WorklistCase(
         label,
         paths,
         status,
-        paths.mask.exists(),
+        has_mask,
         paths.prediction.exists(),
         pending_recovery(paths.recovery, paths.mask),
         paths.case_id in opened,
         unreadable.get(paths.case_id, ""),
+        changed,
     )
 
 
@@ -100,7 +120,11 @@ class Worklist:
         return [
             c.case
             for c in self.cases
-            if c.status is not None and c.status.status in statuses and c.has_mask and c.unsaved is None
+            if c.status is not None
+            and c.status.status in statuses
+            and c.has_mask
+            and c.unsaved is None
+            and not c.mask_changed
         ]
 
     def approved(self) -> list[Case]:

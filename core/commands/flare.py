@@ -1,6 +1,6 @@
 """``hemarelay flare``: the ring's training turn as an NVIDIA FLARE cyclic job.
 
-    hemarelay flare job      --sites a,b,c --out JOBDIR [--preset P] [--rounds N] [--order fixed|random]
+    hemarelay flare job      --sites a,b,c --out JOBDIR [--preset P] [--rounds N] [--order fixed|shuffle]
     hemarelay flare simulate --site a=DIR --site b=DIR ... --workspace WS [job options | --job DIR]
     hemarelay flare fetch    JOBDIR-or-WORKSPACE -o MODEL [--which best|latest]
 
@@ -17,14 +17,15 @@ import tempfile
 from pathlib import Path
 
 from . import add_command
-from .options import add_training_settings
+from .options import cycle_options, cycle_settings, training_settings
 
 
 def _job_options(p: argparse.ArgumentParser, sites_required: bool) -> None:
+    """The job's options; the training preset and --set come from the shared parent
+    (:func:`core.commands.options.training_settings`), the cycle from :func:`cycle_options`."""
     g = p.add_argument_group("the job")
     if sites_required:
         g.add_argument("--sites", required=True, help="NVFlare client names in ring order, e.g. a,b,c")
-    add_training_settings(g, config_file=False)  # the sites' preset and settings
     g.add_argument(
         "--rounds",
         type=int,
@@ -32,23 +33,7 @@ def _job_options(p: argparse.ArgumentParser, sites_required: bool) -> None:
         help="at most this many rounds (each site once "
         "per round) if the patience rule has not stopped the job (default 20)",
     )
-    g.add_argument(
-        "--order",
-        choices=["fixed", "random"],
-        default="fixed",
-        help="fixed: the listed order; random: a seeded new order each round, never the "
-        "same site twice in a row (the SSH ring's shuffle)",
-    )
-    g.add_argument(
-        "--patience",
-        type=int,
-        default=10,
-        help="turns without a validation improvement, counted over all sites, before the "
-        "job stops (the paper's global rule; default 10)",
-    )
-    g.add_argument("--min-delta", type=float, default=1e-4, help="smallest val-loss drop that counts")
-    g.add_argument("--epochs-per-turn", type=int, default=1, metavar="K")
-    g.add_argument("--seed", type=int, default=0, help="weight initialisation and random-order seed")
+    cycle_options(p)
     g.add_argument("--name", default="hemarelay-cyclic", help="the NVFlare job name")
     g.add_argument(
         "--turn-timeout",
@@ -63,12 +48,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     flare = add_command(subparsers, "flare", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = flare.add_subparsers(dest="flare_command", metavar="ACTION", required=True)
 
-    p = sub.add_parser("job", help="write the job folder an NVFlare admin submits")
+    settings = training_settings(config_file=False)
+    p = sub.add_parser("job", parents=[settings], help="write the job folder an NVFlare admin submits")
     _job_options(p, sites_required=True)
     p.add_argument("--out", type=Path, required=True, metavar="JOBDIR", help="the job is written to JOBDIR/NAME")
     p.set_defaults(func=_job)
 
-    p = sub.add_parser("simulate", help="run the job in NVFlare's simulator on this machine")
+    p = sub.add_parser("simulate", parents=[settings], help="run the job in NVFlare's simulator on this machine")
     p.add_argument(
         "--site",
         action="append",
@@ -111,14 +97,10 @@ def _settings(args: argparse.Namespace, sites: tuple[str, ...]):
 
     return JobSettings(
         sites=sites,
+        cycle=cycle_settings(args),
         preset=args.preset,
         overrides=tuple(args.overrides),
         rounds=args.rounds,
-        order=args.order,
-        patience=args.patience,
-        min_delta=args.min_delta,
-        epochs_per_turn=args.epochs_per_turn,
-        seed=args.seed,
         name=args.name,
         turn_timeout=args.turn_timeout,
     )
@@ -137,16 +119,24 @@ def _job(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print(text: str) -> None:
+    """A job record's text reaches the terminal without escapes or control characters
+    (the record comes from the NVFlare server's folder)."""
+    from ..errors import printable
+
+    print(printable(text))
+
+
 def _print_record(record, where: Path) -> None:
     for t in record.turns:
         mark = "improved" if t.improved else f"no improvement ({t.patience_counter}/{record.patience})"
-        print(
+        _print(
             f"Turn {t.turn + 1} (round {t.round + 1}): site {t.site}, val loss {t.val_loss:.6g}, "
             f"{mark}, {t.seconds:.1f} s"
         )
-    print(f"The job {record.status}: {record.explanation}")
+    _print(f"The job {record.status}: {record.explanation}")
     if record.best:
-        print(
+        _print(
             f"Best weights: turn {record.best.turn + 1} (round {record.best.round + 1}, site "
             f"{record.best.site}), val loss {record.best.val_loss:.6g}, in {where}."
         )
@@ -171,7 +161,7 @@ def _simulate(args: argparse.Namespace) -> int:
     _print_record(result.record, result.record_path.parent)
     if args.out:
         got = fetch_model(result.workspace, args.out)
-        print(f"Wrote the best model ({got.weights.site}, round {got.weights.round + 1}) to {args.out}.")
+        _print(f"Wrote the best model ({got.weights.site}, round {got.weights.round + 1}) to {args.out}.")
     return 0
 
 
@@ -180,7 +170,7 @@ def _fetch(args: argparse.Namespace) -> int:
 
     got = fetch_model(args.source, args.out, args.which, args.job)
     w = got.weights
-    print(
+    _print(
         f"Wrote the {args.which} weights of NVFlare job {got.record.job_name} ({got.record.job_id}): "
         f"round {w.round + 1}, turn {w.turn + 1}, site {w.site}, val loss {w.val_loss:.6g} "
         f"(sha256 {w.sha256[:12]}) to {args.out}. The job {got.record.status}"

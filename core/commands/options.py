@@ -109,3 +109,47 @@ def add_training_settings(group: argparse._ActionsContainer, config_file: bool =
         dest="overrides",
         help="one setting, applied last (repeatable), e.g. --set patience=5",
     )
+
+
+def cycle_options(p: argparse.ArgumentParser) -> None:
+    """How the ring cycles and when it stops (:class:`core.ring.config.CycleSettings`):
+    the same options for ``ring init`` and ``flare job``; read with :func:`cycle_settings`."""
+    from ..ring.config import ORDER_ALIASES, ORDERS, CycleSettings
+
+    d = CycleSettings()
+    g = p.add_argument_group("how the ring cycles and when it stops")
+    g.add_argument(
+        "--order",
+        choices=[*ORDERS, *ORDER_ALIASES],
+        default=d.order,
+        help="fixed: the listed order every round; shuffle (or random): a seeded new order every "
+        "round, never the same site twice in a row",
+    )
+    g.add_argument("--seed", type=int, default=d.seed, help="shuffle and weight-initialisation seed")
+    g.add_argument(
+        "--patience",
+        type=int,
+        default=d.patience,
+        help=f"turns without a validation improvement before the ring stops (default {d.patience})",
+    )
+    g.add_argument("--min-delta", type=float, default=d.min_delta, help="smallest val-loss drop that counts")
+    g.add_argument(
+        "--epochs-per-turn",
+        type=int,
+        default=d.epochs_per_turn,
+        metavar="K",
+        help="epochs each turn trains (a suggestion: every site caps it)",
+    )
+
+
+def cycle_settings(args: argparse.Namespace):
+    """The :func:`cycle_options` as a validated :class:`core.ring.config.CycleSettings`."""
+    from ..ring.config import CycleSettings, order_named
+
+    return CycleSettings(
+        order=order_named(args.order),
+        seed=args.seed,
+        patience=args.patience,
+        min_delta=args.min_delta,
+        epochs_per_turn=args.epochs_per_turn,
+    ).validate()

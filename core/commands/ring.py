@@ -2,15 +2,17 @@
 
     hemarelay ring key    --site a                 (this site's public signing key, for the coordinator)
     hemarelay ring init   --server URL --sites a,b --signers FILE [--order fixed|shuffle] [--seed N]
-    hemarelay ring turn   --server URL --site a --data DIR [--wait] [--epochs-per-turn K]
-    hemarelay ring status --server URL [--json]
-    hemarelay ring fetch  --server URL --out FILE [--which best|latest|N]
+    hemarelay ring turn   --server URL --site a --data DIR [--trust-signers FILE] [--wait] [--share-optimizer]
+    hemarelay ring status --server URL [--site a | --signers FILE] [--json]
+    hemarelay ring fetch  --server URL --out FILE (--site a | --signers FILE) [--which best|latest|N]
     hemarelay ring audit  --server URL             (every file and field on the server, flagged)
 
 Turns are signed: each site's Ed25519 key (``ring key`` creates it) is listed in the
 ring at ``init`` (``--signers``: lines ``site ssh-ed25519 AAAA...``), pinned by every
-site at first contact, and every version is checked against its site's signature
-and this site's last verified history before it is trained from or kept.
+site at first contact once a person confirmed it (``--trust-signers FILE`` or a yes on
+the terminal), and every version is checked against its site's signature and this
+site's last verified history before it is trained from or kept. ``status`` and
+``fetch`` check against a site's pin (``--site``) or a signers file (``--signers``).
 
 URL is ``sftp://user@host:port/path`` (``/~/path`` for a folder under the login's
 home) or a folder path (a mounted share, or one machine).
@@ -28,44 +30,9 @@ from ..io.atomic import atomic_write_bytes
 from ..errors import ConfigError
 from ..progress import NEVER_CANCELLED, drive
 from .console import ConsolePrinter
-from .options import key_passphrase, open_server, ring_server, training_settings
+from .options import cycle_options, cycle_settings, key_passphrase, open_server, ring_server, training_settings
+from .ring_trust import check_trust, confirm_first_contact, given_pin, no_pin_text, signing_options, trust_dir
 from . import add_command
-
-
-def _signing_options(p: argparse.ArgumentParser, turn: bool) -> None:
-    g = p.add_argument_group("signed turns")
-    g.add_argument(
-        "--trust-dir",
-        type=Path,
-        metavar="DIR",
-        help="where this site pins the ring's keys and its last verified history "
-        "(default ~/.local/state/hemarelay/ring-trust/SITE)",
-    )
-    g.add_argument(
-        "--allow-unsigned",
-        action="store_true",
-        help="accept a ring created without signing keys (weights then cannot be traced to the site that trained them)",
-    )
-    if turn:
-        g.add_argument(
-            "--signing-key",
-            type=Path,
-            metavar="FILE",
-            help="this site's Ed25519 key (OpenSSH format; default "
-            "~/.local/state/hemarelay/keys/ring-SITE.ed25519, see 'ring key')",
-        )
-        g.add_argument(
-            "--max-epochs-per-turn",
-            type=int,
-            default=20,
-            metavar="K",
-            help="this site's cap on the epochs a turn trains, whatever the ring suggests",
-        )
-        g.add_argument(
-            "--no-optimizer-upload",
-            action="store_true",
-            help="never upload the optimizer's moments (the next site starts a fresh optimizer)",
-        )
 
 
 def _signer(args: argparse.Namespace):
@@ -73,12 +40,6 @@ def _signer(args: argparse.Namespace):
 
     path = args.signing_key or default_key_path(args.site)
     return TurnSigner.load_or_create(args.site, path, key_passphrase("HEMARELAY_KEY_PASSPHRASE", path))
-
-
-def _trust_dir(args: argparse.Namespace, site: str) -> Path:
-    from ..ring.signing import default_trust_dir
-
-    return args.trust_dir or default_trust_dir(site)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -105,15 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="each site's public signing key, one 'site ssh-ed25519 AAAA...' line per site "
         "(collected with 'hemarelay ring key'); without it the ring is unsigned",
     )
-    p.add_argument(
-        "--order",
-        choices=["fixed", "shuffle"],
-        default="fixed",
-        help="fixed: the listed order every round; shuffle: a seeded new order every round",
-    )
-    p.add_argument("--seed", type=int, default=0, help="shuffle and weight-initialisation seed")
-    p.add_argument("--patience", type=int, default=10, help="turns without improvement before stopping")
-    p.add_argument("--min-delta", type=float, default=1e-4, help="smallest val-loss drop that counts")
+    cycle_options(p)
     p.add_argument(
         "--convergence",
         choices=["global", "per-site"],
@@ -122,7 +75,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "site against its own best, stop when all have run out",
     )
     p.add_argument("--max-turns", type=int, default=None, help="stop after this many turns")
-    p.add_argument("--epochs-per-turn", type=int, default=1, metavar="K")
     p.add_argument(
         "--start-from",
         choices=["scratch", "default"],
@@ -172,19 +124,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="local JSON-lines log of transfers (default ~/.local/state/hemarelay/ring-audit-SITE.jsonl)",
     )
-    _signing_options(p, turn=True)
+    signing_options(p, turn=True)
     p.set_defaults(func=_turn)
 
     p = sub.add_parser("status", parents=[server], help="whose turn, round, history")
     p.add_argument("--json", action="store_true", help="the manifest and lease as JSON")
     p.add_argument("--history", type=int, default=10, help="history entries to show")
-    p.add_argument(
-        "--site",
-        default=None,
-        help="check the history against this site's pinned keys "
-        "and verified head (default: against the keys the manifest lists)",
-    )
-    _signing_options(p, turn=False)
+    signing_options(p, turn=False)
     p.set_defaults(func=_status)
 
     p = sub.add_parser("fetch", parents=[server], help="download verified weights from the ring")
@@ -195,8 +141,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="write the ring's safetensors file as it is, instead of a model file for predict/evaluate",
     )
-    p.add_argument("--site", default=None, help="check signatures against this site's pinned keys and verified head")
-    _signing_options(p, turn=False)
+    signing_options(p, turn=False)
     p.set_defaults(func=_fetch)
 
     p = sub.add_parser(
@@ -235,15 +180,11 @@ def _init(args: argparse.Namespace) -> int:
 
     sites = tuple(s.strip() for s in args.sites.split(",") if s.strip())
     signers = read_signers_file(args.signers) if args.signers else {}
-    config = RingConfig(
-        sites=sites,
-        order=args.order,
-        seed=args.seed,
-        patience=args.patience,
-        min_delta=args.min_delta,
+    config = RingConfig.of(
+        sites,
+        cycle_settings(args),
         convergence=args.convergence,
         max_turns=args.max_turns,
-        epochs_per_turn=args.epochs_per_turn,
         reset_optimizer=args.reset_optimizer,
         lease_ttl_s=args.lease_ttl,
         clock_skew_s=args.clock_skew,
@@ -259,6 +200,13 @@ def _init(args: argparse.Namespace) -> int:
             f"first turn: site {m.next_site}; "
             + ("turns signed with the listed keys." if signers else "UNSIGNED (no --signers).")
         )
+        if signers:
+            from ..ring.signing import ring_fingerprint
+
+            print(
+                f"Ring fingerprint {ring_fingerprint(m.ring_id, config)}: give it, with the signers file, "
+                "to every site; each confirms it at first contact."
+            )
     return 0
 
 
@@ -280,14 +228,17 @@ def _turn(args: argparse.Namespace) -> int:
         retry_for_s=args.retry_for,
         audit_path=args.audit_log or default_audit_path(args.site),
         signer=_signer(args),
-        trust_dir=_trust_dir(args, args.site),
+        trust_dir=trust_dir(args, args.site),
         require_signed=not args.allow_unsigned,
         max_epochs_per_turn=args.max_epochs_per_turn,
-        upload_optimizer=not args.no_optimizer_upload,
+        share_optimizer=args.share_optimizer,
     )
     printer = ConsolePrinter(quiet_stages=(STAGE_DOWNLOAD, STAGE_UPLOAD))
     with open_server(args) as t:
         t.connect()  # connection problems before the (slow) trainer set-up
+        from ..ring.manifest import read_manifest
+
+        confirm_first_contact(args, read_manifest(t), opts.signer)  # a person confirms new keys
         trainer = make_turn_trainer(
             TrainerChoice(
                 data=args.data,
@@ -331,7 +282,7 @@ def _status(args: argparse.Namespace) -> int:
         t.connect()
         m = read_manifest(t)
         lease = read_lease(t)
-        trust = _check_trust(args, m)
+        trust = check_trust(args, m)
         if args.json:
             doc = {
                 "manifest": json.loads(m.to_bytes()),
@@ -352,51 +303,22 @@ def _print(text: str) -> None:
     print(printable(text, keep_newlines=True))
 
 
-def _check_trust(args: argparse.Namespace, m) -> dict:
-    """The history checked against the signatures (and this site's pins with --site)."""
-    from ..ring.signing import TrustStore, verify_chain, RingTrustError
-
-    store = TrustStore(_trust_dir(args, args.site)) if args.site else None
-    try:
-        v = verify_chain(m, store, require_signed=False, update_head=False)
-    except RingTrustError as exc:
-        return {
-            "signed": bool(m.config.signers),
-            "verified_turns": 0,
-            "refused": exc.kind,
-            "summary": f"REFUSED ({exc.kind}): {exc}",
-        }
-    if not v.signed:
-        return {
-            "signed": False,
-            "verified_turns": 0,
-            "refused": None,
-            "summary": "Signatures: this ring is UNSIGNED (created without --signers).",
-        }
-    if v.problem is not None:
-        return {
-            "signed": True,
-            "verified_turns": len(v.records),
-            "refused": v.problem.kind,
-            "summary": f"Signatures: {len(v.records)} turn(s) verified; REFUSED ({v.problem.kind}): {v.problem}",
-        }
-    return {
-        "signed": True,
-        "verified_turns": len(v.records),
-        "refused": None,
-        "summary": f"Signatures: all {len(v.records)} turn(s) signed by the site whose turn it was, as one chain.",
-    }
-
-
 def _fetch(args: argparse.Namespace) -> int:
-    from ..ring.server import fetch_weights
     from ..ring.codec import decode_weights
-    from ..ring.signing import TrustStore
+    from ..ring.manifest import read_manifest
+    from ..ring.server import fetch_weights
+    from ..ring.trust import TrustStore
 
     with open_server(args) as t:
         t.connect()
-        store = TrustStore(_trust_dir(args, args.site)) if args.site else None
-        data, ref, manifest = fetch_weights(t, args.which, store, require_signed=not args.allow_unsigned)
+        m = read_manifest(t)
+        pin, where = given_pin(args, m)
+        if m.config.signers and not m.legacy and pin is None:
+            raise ConfigError(
+                f"Nothing was fetched: ring fetch checks the signatures, but there is {no_pin_text(args, m, where)}."
+            )
+        store = TrustStore(trust_dir(args, args.site)) if args.site and not args.signers else None
+        data, ref, manifest = fetch_weights(t, args.which, store, not args.allow_unsigned, pin)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     from ..training.ring_turn import is_hematoma_model
 
@@ -421,10 +343,11 @@ def _fetch(args: argparse.Namespace) -> int:
 
 def _audit(args: argparse.Namespace) -> int:
     from ..ring.server_audit import audit_server
+    from ..turn_trainers import network_shapes
 
     with open_server(args) as t:
         t.connect()
-        report = audit_server(t)
+        report = audit_server(t, network_shapes)
     if args.json:
         print(json.dumps(report.to_json(), indent=1))
     else:

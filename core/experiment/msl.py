@@ -29,6 +29,16 @@ from .plan import ExperimentPlan, ring_budget
 
 ROOT = Path(__file__).resolve().parents[2]  # the folder holding the ``core`` package
 STAGE = "MSL ring"
+SIGNERS = "signers.txt"
+
+
+def _signers_pin(logs: Path):
+    """The keys this experiment made (its signers file), to check the ring's signatures against."""
+    from ..ring.signing import read_signers_file
+    from ..ring.trust import Pin
+
+    path = logs / "keys" / SIGNERS
+    return Pin.keys_only(read_signers_file(path)) if path.is_file() else None
 
 
 def _read(url: str) -> Manifest | None:
@@ -62,6 +72,8 @@ def _site_command(plan: ExperimentPlan, site, audit: Path, signed: bool = True) 
     # Every site of the experiment signs its turns with its own key (created with the ring).
     keys = audit.parent / "keys"
     cmd += ["--signing-key", str(keys / f"{site.name}.ed25519"), "--trust-dir", str(keys / f"trust-{site.name}")]
+    if (keys / SIGNERS).is_file():  # the experiment made every key itself: it is the coordinator
+        cmd += ["--trust-signers", str(keys / SIGNERS)]
     if signed is False:
         cmd += ["--allow-unsigned"]  # a ring made before turns were signed, resumed
     if plan.config.preset:
@@ -72,10 +84,14 @@ def _site_command(plan: ExperimentPlan, site, audit: Path, signed: bool = True) 
 
 
 def _site_keys(plan: ExperimentPlan, logs: Path) -> dict[str, str]:
-    """Each site's signing key (created here), as the ring's signers."""
+    """Each site's signing key (created here), as the ring's signers; also written as the
+    signers file (``keys/signers.txt``) every site's process trusts at first contact."""
+    from ..io.atomic import atomic_write_text
     from ..ring.signing import TurnSigner
 
-    return {s.name: TurnSigner.load_or_create(s.name, logs / "keys" / f"{s.name}.ed25519").public for s in plan.sites}
+    keys = {s.name: TurnSigner.load_or_create(s.name, logs / "keys" / f"{s.name}.ed25519").public for s in plan.sites}
+    atomic_write_text(logs / "keys" / SIGNERS, "".join(f"{site} {key}\n" for site, key in keys.items()))
+    return keys
 
 
 def _stop(procs: list[subprocess.Popen]) -> None:
@@ -130,13 +146,15 @@ def run_ring(plan: ExperimentPlan, token: CancelToken, resume: bool) -> Generato
             STAGE, m.turns_done, max_turns, f"continuing the ring at {url} ({m.turns_done} turns done, {m.status})"
         )
     if m.status == "running":
-        yield from _run_sites(plan, url, logs, max_turns, token, signed=bool(m.config.signers))
+        yield from _run_sites(plan, url, logs, max_turns, token, signed=bool(m.config.signers) and not m.legacy)
         m = _read(url)
         if m is None or m.status == "running":
             raise HemaRelayError(f"The ring at {url} did not finish; see the site logs in {logs}.")
     with open_transport(url) as t:
         t.connect()
-        data, ref, m = fetch_weights(t, "best", require_signed=bool(m.config.signers))
+        data, ref, m = fetch_weights(
+            t, "best", require_signed=bool(m.config.signers) and not m.legacy, pin=_signers_pin(logs)
+        )
     metrics = {"val_loss": m.best.val_loss} if m.best else {}
     out = plan.model_path("MSL")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ Modules: ``sites`` (which data folder a client trains on), ``controller``
 (the server workflow: cyclic order and the paper's global patience),
 ``client`` (the site's turn on NVFlare's Client API), ``job`` (the job folder),
 ``simulate`` (NVFlare's simulator on one machine), ``result`` (the model file
-the job publishes, and ``flare fetch``), ``privacy`` (what the server holds).
+the job publishes, and ``flare fetch``).
 
 Only ``core.commands.flare`` imports this package (an import-linter contract),
 and only this package imports nvflare: it is an optional extra

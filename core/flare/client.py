@@ -44,21 +44,36 @@ def build_trainer(site: str, preset: str | None, overrides: list[str]):
     return HematomaTurnTrainer(folder, load_config(preset, None, overrides), cases=cases)
 
 
-def take_turn(trainer, site: str, params: dict, meta: dict):
-    """One turn from what the server sent: (weights, val_loss)."""
+def _count(meta: dict, key: str) -> int:
+    """A whole number the server sent (the turn, the seed); InputError otherwise."""
+    from ..errors import InputError
+
+    value = meta.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**31:
+        raise InputError(f"The NVFlare server sent {key} = {str(value)[:40]!r}, not a count; no turn was trained.")
+    return value
+
+
+def take_turn(trainer, site: str, params: dict, meta: dict, max_epochs: int | None = None):
+    """One turn from what the server sent: (weights, val_loss). The epochs are the job's
+    suggestion within this site's cap (``HEMARELAY_FLARE_MAX_EPOCHS``, as the SSH ring's
+    ``--max-epochs-per-turn``: :func:`core.ring.config.capped_epochs`)."""
     import torch
 
     from ..progress import NEVER_CANCELLED, drive
+    from ..ring.config import capped_epochs
     from ..ring.trainer import TurnInput, check_result
     from .controller import META_EPOCHS, META_SEED, META_TURN
+    from .sites import site_max_epochs
 
     weights = {k: torch.as_tensor(v) for k, v in params.items()} or None  # empty: the first turn
+    cap = site_max_epochs() if max_epochs is None else max_epochs
     inp = TurnInput(
         weights=weights,
         optimizer_state=None,
-        epochs=int(meta[META_EPOCHS]),
-        seed=int(meta[META_SEED]),
-        turn=int(meta[META_TURN]),
+        epochs=capped_epochs(meta.get(META_EPOCHS), None, cap),
+        seed=_count(meta, META_SEED),
+        turn=_count(meta, META_TURN),
         site=site,
     )
     result = check_result(drive(trainer.train_turn(inp, NEVER_CANCELLED)), trainer.model_id)

@@ -28,25 +28,36 @@ import numpy as np
 from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 from nvflare.app_common.workflows.model_controller import ModelController
 
+from ..errors import printable
 from ..ring.convergence import global_explanation, global_patience
-from ..ring.manifest import RingConfig, new_manifest
+from ..turn_trainers import network_shapes
+from ..ring.config import CycleSettings, RingConfig, order_named
+from ..ring.manifest import new_manifest
 from .result import BEST, LATEST, RESULT_DIR, FlareRecord, FlareTurn, PublishedWeights, provenance
 
 # Keys of FLModel.meta the server sends; the client reads them (core.flare.client).
 META_TURN = "hemarelay_turn"
 META_SEED = "hemarelay_seed"
 META_EPOCHS = "hemarelay_epochs"
-ORDERS = {"fixed": "fixed", "random": "shuffle"}  # NVFlare's word -> the ring's
+_CYCLE = CycleSettings()  # the defaults (core.ring.config: the one definition)
 
 
 class ResultRefused(Exception):
     pass
 
 
+# What NVFlare itself may add to a site's result (FLMetaKey); anything else a site sends is refused.
+_META_COUNTS = {"NUM_STEPS_CURRENT_ROUND", "start_round", "current_round", "total_rounds"}
+_META_SITE = {"site_name", "client_name"}  # must name the site that sent it
+
+
 def check_site_result(
-    result: FLModel, shapes: dict[str, tuple] | None, sent_meta: dict | None = None
+    result: FLModel, shapes: dict[str, tuple], sent_meta: dict | None = None, site: str = "", job_id: str = ""
 ) -> tuple[dict, float]:
-    """(weights, val_loss) from a site's result, or ResultRefused saying why."""
+    """(weights, val_loss) from a site's result, or ResultRefused saying why: numeric
+    arrays of the network's names and shapes (the first result too: ``shapes`` is the
+    network's, :func:`core.turn_trainers.network_shapes`), a finite ``val_loss``, and
+    in its meta only NVFlare's own bookkeeping (counts, this job, this site)."""
     params = result.params
     if not isinstance(params, dict) or not params:
         raise ResultRefused("the result holds no weights")
@@ -54,26 +65,29 @@ def check_site_result(
     for name, value in params.items():
         arr = np.asarray(value)
         if not isinstance(name, str) or arr.dtype.kind not in "fiu":
-            raise ResultRefused(f"entry {name!r} is not a numeric weight array")
+            raise ResultRefused(f"entry {printable(repr(name))[:60]} is not a numeric weight array")
         weights[name] = arr
-    if shapes is not None:
-        got = {k: tuple(v.shape) for k, v in weights.items()}
-        if got != shapes:
-            extra = sorted(set(got) ^ set(shapes)) or sorted(k for k in got if got[k] != shapes[k])
-            raise ResultRefused(f"its weights do not match the network's ({', '.join(extra[:3])})")
+    got = {k: tuple(v.shape) for k, v in weights.items()}
+    if got != shapes:
+        extra = sorted(set(got) ^ set(shapes)) or sorted(k for k in got if got[k] != shapes[k])
+        raise ResultRefused(f"its weights do not match the network's ({printable(', '.join(extra[:3]))[:200]})")
     metrics = result.metrics or {}
-    for key, value in (result.meta or {}).items():  # NVFlare's own bookkeeping: scalars only
+    for key, value in (result.meta or {}).items():
         if key == "initial_metrics" and value == metrics:
             continue  # NVFlare's DXO envelope repeats the metrics here
         if key == "props" and value == sent_meta:
             continue  # added on the server: the task's own meta, as this controller sent it
-        if not (value is None or isinstance(value, (bool, int, float)) or isinstance(value, str) and len(value) <= 64):
-            raise ResultRefused(f"its meta entry {key!r} is not a scalar")
+        if key in _META_COUNTS and (value is None or isinstance(value, int) and not isinstance(value, bool)):
+            continue
+        if (key in _META_SITE and value == site) or (key == "job_id" and value == job_id):
+            continue
+        raise ResultRefused(f"its meta entry {printable(repr(key))[:60]} is not NVFlare's own bookkeeping")
     if set(metrics) != {"val_loss"}:
-        raise ResultRefused(f"it sent metrics {sorted(metrics)}; only val_loss is accepted")
+        sent = printable(str(sorted(map(str, metrics))))[:200]
+        raise ResultRefused(f"it sent metrics {sent}; only val_loss is accepted")
     val = metrics["val_loss"]
     if isinstance(val, bool) or not isinstance(val, (int, float)) or not math.isfinite(val):
-        raise ResultRefused(f"val_loss = {val!r} is not a finite number")
+        raise ResultRefused(f"val_loss = {printable(repr(val))[:40]} is not a finite number")
     return weights, float(val)
 
 
@@ -99,24 +113,18 @@ class HematomaCyclic(ModelController):
         model_id: str,
         job_name: str,
         max_rounds: int = 20,
-        patience: int = 10,
-        min_delta: float = 1e-4,
-        order: str = "fixed",
-        seed: int = 0,
-        epochs_per_turn: int = 1,
+        patience: int = _CYCLE.patience,
+        min_delta: float = _CYCLE.min_delta,
+        order: str = _CYCLE.order,
+        seed: int = _CYCLE.seed,
+        epochs_per_turn: int = _CYCLE.epochs_per_turn,
         turn_timeout: int = 0,
     ) -> None:
+        # NVFlare records a controller by its arguments: one per setting, read into the ring's
+        # own CycleSettings here ("random" is the ring's "shuffle").
         super().__init__(persistor_id="")  # no persistor: the first site initialises, as in the ring
-        if order not in ORDERS:
-            raise ValueError(f"order {order!r}: use fixed or random")
-        self.ring = RingConfig(
-            sites=tuple(sites),
-            order=ORDERS[order],
-            seed=seed,  # type: ignore[arg-type]
-            patience=patience,
-            min_delta=min_delta,
-            epochs_per_turn=epochs_per_turn,
-        ).validate()
+        cycle = CycleSettings(order_named(order), seed, patience, min_delta, epochs_per_turn)
+        self.ring = RingConfig.of(tuple(sites), cycle).validate()
         self.sites, self.model_id, self.job_name, self.max_rounds = list(sites), model_id, job_name, max_rounds
         self.patience, self.min_delta, self.order, self.seed = patience, min_delta, order, seed
         self.epochs_per_turn = epochs_per_turn
@@ -180,7 +188,11 @@ class HematomaCyclic(ModelController):
         # so fixed and random orders follow the SSH ring's one definition of the order.
         ring_state = new_manifest(ring)
         params: dict = {}
-        shapes = None
+        network = network_shapes(self.model_id)
+        if network is None:
+            self._fail(f"this server does not know the network '{self.model_id}' the job trains")
+            return
+        shapes = network.weights  # every result, the first one too, must be the network's
         best = None
         counter = 0
         rec.status = "max_rounds"
@@ -203,7 +215,7 @@ class HematomaCyclic(ModelController):
                 self._fail(f"site {site} returned no result for turn {turn + 1}")
                 return
             try:
-                weights, val_loss = check_site_result(results[0], shapes, task.meta)
+                weights, val_loss = check_site_result(results[0], shapes, task.meta, site, rec.job_id)
             except ResultRefused as exc:
                 self._fail(f"site {site}, turn {turn + 1}: result refused: {exc}")
                 return
@@ -211,7 +223,6 @@ class HematomaCyclic(ModelController):
                 f"Turn {turn + 1}: received {len(weights)} weight arrays, metrics "
                 f"{sorted(results[0].metrics or {})}, meta {sorted((results[0].meta or {}).items())}"
             )
-            shapes = {k: tuple(v.shape) for k, v in weights.items()}
             improved, counter = global_patience(best, counter, val_loss, ring.min_delta)
             record = FlareTurn(turn, rnd, site, val_loss, improved, counter, round(time.monotonic() - t0, 3))
             rec.turns.append(record)

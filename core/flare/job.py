@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..ring.config import CycleSettings
 from . import require_nvflare
 
 CLIENT_SCRIPT = Path(__file__).with_name("client_script.py")
@@ -26,14 +27,10 @@ _JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 @dataclass(frozen=True)
 class JobSettings:
     sites: tuple[str, ...]
+    cycle: CycleSettings = CycleSettings()  # order, seed, patience, min_delta, epochs per turn: the ring's
     preset: str | None = None
     overrides: tuple[str, ...] = ()
     rounds: int = 20
-    order: str = "fixed"  # fixed or random
-    patience: int = 10
-    min_delta: float = 1e-4
-    epochs_per_turn: int = 1
-    seed: int = 0
     name: str = "hemarelay-cyclic"
     turn_timeout: int = 0  # seconds a site may take for a turn; 0: no limit
 
@@ -44,11 +41,7 @@ class JobSettings:
 
         if len(self.sites) < 2:
             raise ConfigError("An NVFlare cyclic job needs at least two sites (--sites a,b).")
-        RingConfig(
-            sites=self.sites, patience=self.patience, min_delta=self.min_delta, epochs_per_turn=self.epochs_per_turn
-        ).validate()
-        if self.order not in ("fixed", "random"):
-            raise ConfigError(f"--order {self.order}: use fixed or random.")
+        RingConfig.of(self.sites, self.cycle).validate()
         if self.rounds < 1 or self.turn_timeout < 0:
             raise ConfigError("--rounds must be at least 1 and --turn-timeout not negative.")
         if not _JOB_NAME_RE.match(self.name):
@@ -84,11 +77,11 @@ def build_job(s: JobSettings):
             model_id=model_id,
             job_name=s.name,
             max_rounds=s.rounds,
-            patience=s.patience,
-            min_delta=s.min_delta,
-            order=s.order,
-            seed=s.seed,
-            epochs_per_turn=s.epochs_per_turn,
+            patience=s.cycle.patience,
+            min_delta=s.cycle.min_delta,
+            order=s.cycle.order,
+            seed=s.cycle.seed,
+            epochs_per_turn=s.cycle.epochs_per_turn,
             turn_timeout=s.turn_timeout,
         )
     )

@@ -16,17 +16,26 @@ application load, with provenance naming the NVFlare job, round, turn and site.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
-from ..errors import InputError
+from ..errors import InputError, printable
 from ..io.atomic import atomic_write_text
+from ..ring.names import check_name
+from ..ring.schema import decode
 
 FORMAT = "hemarelay-flare/1"
 RESULT_DIR = "hemarelay"
 RECORD = "record.json"
 BEST = "best.safetensors"
 LATEST = "latest.safetensors"
+
+
+MAX_RECORD_BYTES = 16 << 20  # a record is about 200 bytes a turn
+STATUSES = ("running", "converged", "max_rounds", "stopped", "failed")
+_JOB_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 @dataclass(frozen=True)
@@ -39,15 +48,23 @@ class FlareTurn:
     patience_counter: int
     seconds: float  # from sending the task to receiving the result
 
+    NAMES: ClassVar = {"site": "site"}
+
 
 @dataclass(frozen=True)
 class PublishedWeights:
-    file: str  # relative to the record's folder
+    file: str  # relative to the record's folder: best.safetensors or latest.safetensors
     turn: int
     round: int
     site: str
     val_loss: float
     sha256: str  # of the tensors (core.model.weights.tensors_sha256)
+
+    NAMES: ClassVar = {"site": "site", "sha256": "sha256"}
+
+    def check(self, where: str) -> None:
+        if self.file not in (BEST, LATEST):  # a record never sends fetch outside its folder
+            raise ValueError(f"{where}.file is not {BEST} or {LATEST}")
 
 
 @dataclass
@@ -69,6 +86,18 @@ class FlareRecord:
     latest: PublishedWeights | None = None
     format: str = FORMAT
 
+    NAMES: ClassVar = {"model_id": "model id"}
+
+    def check(self, where: str) -> None:
+        for s in self.sites:
+            check_name("site", s, "sites")
+        if self.status not in STATUSES or self.order not in ("fixed", "shuffle", "random"):
+            raise ValueError("status or order is not one the job writes")
+        if not _JOB_RE.match(self.job_name) or (self.job_id and not _JOB_RE.match(self.job_id)):
+            raise ValueError("the job's name or id is not a plain name")
+        if len(self.explanation) > 2000:
+            raise ValueError("explanation too long")
+
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, allow_nan=False) + "\n"
 
@@ -78,16 +107,19 @@ class FlareRecord:
 
     @classmethod
     def read(cls, path: Path) -> "FlareRecord":
+        """The record at ``path``, every field checked (:mod:`core.ring.schema`), read only
+        if it is a plain file of at most :data:`MAX_RECORD_BYTES`."""
         try:
+            if path.is_symlink() or path.stat().st_size > MAX_RECORD_BYTES:
+                raise ValueError("a link, or larger than a record can be")
             d = json.loads(path.read_text(encoding="utf-8"))
-            if d.get("format") != FORMAT:
-                raise ValueError(f"format {d.get('format')!r}")
-            d["turns"] = [FlareTurn(**t) for t in d["turns"]]
-            for k in ("best", "latest"):
-                d[k] = PublishedWeights(**d[k]) if d.get(k) else None
-            return cls(**d)
-        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise InputError(f"{path}: not a Hematoma Relay NVFlare record ({exc}).") from None
+            if not isinstance(d, dict) or d.get("format") != FORMAT:
+                raise ValueError(f"format {printable(repr(d.get('format') if isinstance(d, dict) else d))[:60]}")
+            return decode(cls, d, "")
+        except RecursionError:
+            raise InputError(f"{path}: not a Hematoma Relay NVFlare record (nested too deeply).") from None
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: not a Hematoma Relay NVFlare record ({printable(str(exc))[:200]}).") from None
 
     @property
     def site_order(self) -> list[str]:
@@ -156,7 +188,9 @@ def fetch_model(root: Path, out: Path, which: str = "best", job: str | None = No
     ref = record.best if which == "best" else record.latest
     if ref is None:
         raise InputError(f"{path}: the job published no weights yet (no turn finished).")
-    src = path.parent / ref.file
+    src = path.parent / ref.file  # ref.file is best.safetensors or latest.safetensors (FlareRecord.read)
+    if src.is_symlink() or src.resolve().parent != path.parent.resolve():
+        raise InputError(f"{src}: not a plain file in the job's result folder; refused.")
     loaded = load_weights(src)
     if loaded.meta.sha256 != ref.sha256:
         raise InputError(

@@ -4,7 +4,8 @@ The job folder is the same for every site and is read by the server, so it
 never names a data folder. Each site says where its data is in its own
 environment: ``HEMARELAY_FLARE_DATA=/path/to/site`` on a site's NVFlare client,
 or, when several sites run on one machine (the simulator, proof-of-concept
-mode), ``name=/path`` entries separated by the path separator (``:``).
+mode), ``name=/path`` entries separated by the path separator (``:``). A site
+caps the epochs a job may ask of it with ``HEMARELAY_FLARE_MAX_EPOCHS`` (20).
 """
 
 from __future__ import annotations
@@ -15,6 +16,19 @@ from pathlib import Path
 from ..errors import ConfigError
 
 DATA_ENV = "HEMARELAY_FLARE_DATA"
+MAX_EPOCHS_ENV = "HEMARELAY_FLARE_MAX_EPOCHS"  # this site's cap on the epochs a job may ask for
+
+
+def site_max_epochs(environ: dict[str, str] | None = None) -> int:
+    """This site's cap on epochs per turn (the job's setting is only a suggestion)."""
+    from ..ring.config import MAX_EPOCHS_PER_TURN
+
+    value = (environ if environ is not None else os.environ).get(MAX_EPOCHS_ENV, "").strip()
+    if not value:
+        return MAX_EPOCHS_PER_TURN
+    if not value.isdigit() or not 1 <= int(value) <= 1000:
+        raise ConfigError(f"{MAX_EPOCHS_ENV}={value[:20]!r}: give a number of epochs from 1 to 1000.")
+    return int(value)
 
 
 def encode_site_data(folders: dict[str, Path]) -> str:

@@ -26,12 +26,28 @@ from .limits import check_image_size
 
 log = logging.getLogger(__name__)
 
+# The pixel types a CT slice is stored in (SimpleITK's names) and their bytes per pixel.
+_PIXEL_BYTES = {
+    "sitkUInt8": 1,
+    "sitkInt8": 1,
+    "sitkUInt16": 2,
+    "sitkInt16": 2,
+    "sitkUInt32": 4,
+    "sitkInt32": 4,
+    "sitkFloat32": 4,
+    "sitkFloat64": 8,
+}
 # LPS (DICOM/ITK world) to RAS (NIfTI/nibabel world).
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 # Output slices farther than this from any source slice would be invented, not
 # interpolated: refuse the series instead (mm).
 MAX_GAP_MM = 12.0
 _AIR_HU = -1024.0
+
+
+def _pixel_bytes(sitk) -> dict[int, int]:
+    """:data:`_PIXEL_BYTES` by SimpleITK pixel id (SimpleITK loads on first use)."""
+    return {getattr(sitk, name): n for name, n in _PIXEL_BYTES.items()}
 
 
 @dataclass(frozen=True)
@@ -119,8 +135,14 @@ def _read_slices(series: SeriesInfo) -> tuple[list[_Slice], np.ndarray, np.ndarr
         except RuntimeError as exc:
             raise InputError(f"{f}: unreadable DICOM slice ({str(exc).splitlines()[0][:120]}).") from None
         size = header.GetSize()
-        check_image_size(f, tuple(size), "DICOM slice")
-        check_image_size(series.files[0], (size[0], size[1], len(series.files)), "DICOM series")
+        pixel = _pixel_bytes(sitk).get(header.GetPixelID()) if header.GetNumberOfComponents() == 1 else None
+        if pixel is None:  # colour, vectors, complex numbers: not a CT
+            raise InputError(
+                f"{f}: the DICOM slice stores {header.GetNumberOfComponents()} component(s) of "
+                f"{sitk.GetPixelIDValueAsString(header.GetPixelID())} per pixel, which no CT does; it was not read."
+            )
+        check_image_size(f, tuple(size), "DICOM slice", pixel)
+        check_image_size(series.files[0], (size[0], size[1], len(series.files)), "DICOM series", pixel)
         try:
             img = sitk.ReadImage(f)  # applies rescale slope/intercept
         except RuntimeError as exc:

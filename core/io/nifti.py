@@ -12,7 +12,7 @@ from ..cases.case_files import is_nifti_name
 from ..errors import InputError
 from ..imaging.volume import Volume
 from .atomic import atomic_path
-from .limits import MAX_HEADER_BYTES, check_image_size
+from .limits import check_image_size, check_nifti_file, check_pixel_type
 
 if TYPE_CHECKING:
     import nibabel as nib
@@ -27,6 +27,9 @@ def read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     Every failure to read becomes an InputError that names the file.
     """
+    if not Path(path).is_file():
+        raise InputError(f"{path}: file not found.")
+    check_nifti_file(Path(path))  # header, extensions, type and size: before nibabel reads any of it
     import nibabel as nib  # on first use: nibabel (with pydicom, requests) costs start-up time
 
     try:
@@ -36,13 +39,8 @@ def read_nifti(path: Path) -> tuple[np.ndarray, np.ndarray]:
     except Exception as exc:  # noqa: BLE001 - nibabel raises many types for non-images
         raise InputError(f"{path}: not a readable NIfTI image ({_short(exc)}).") from None
     shape = img.shape
-    check_image_size(path, tuple(shape), "NIfTI header")  # before a byte of pixels is read
-    offset = float(getattr(img.dataobj, "offset", 0) or 0)  # where the file header puts the pixels
-    if offset > MAX_HEADER_BYTES:  # inside gzip, skipping to it would decompress all of it
-        raise InputError(
-            f"{path}: the NIfTI header puts the pixels {offset / 1e6:,.0f} MB into the file "
-            "(header extensions that large are not a CT); it was not read."
-        )
+    check_pixel_type(path, img.get_data_dtype(), "NIfTI image")
+    check_image_size(path, tuple(shape), "NIfTI header", img.get_data_dtype().itemsize)
     if len(shape) == 4 and shape[3] == 1:
         pass
     elif len(shape) == 4:

@@ -4,15 +4,17 @@ Only weights, optimizer state and scalar metrics ever leave a site. The ring
 knows nothing about hematomas: any :class:`TurnTrainer` can take a turn.
 
 Modules: ``transport`` (+ ``transport_dir``, ``transport_sftp``, opened by
-``connect``): the server;
-``manifest`` (with the ring order), ``server``: the ring folder's layout; ``lease``: the lock;
-``convergence``: when to stop; ``codec``: weights files;
-``turn``: the protocol; ``audit``: the site's local log; ``privacy``: server
-content checks; ``status``: the ring in words; ``trainer``: what a trainer must
-offer; ``toy``: a tiny trainer without medical data. Which trainer takes a
-site's turns is chosen above the ring, in :mod:`core.turn_trainers`.
-``signing``: signed turns, pinned keys, the verified head; ``names``: the one
-validator for names from the server; ``server_audit``: ``ring audit``.
+``connect``): the server; ``manifest`` (its parts: ``config``, the settings and
+the ring order; ``records``; read and written by ``schema``), ``server``: the
+ring folder's layout; ``lease``: the lock, taken by ``acquire``; ``retry``:
+lost connections; ``convergence``: when to stop; ``codec``: weights files;
+``turn``: the protocol; ``audit``: the site's local log; ``status``: the ring
+in words; ``trainer``: what a trainer must offer; ``toy``: a tiny trainer
+without medical data. Which trainer takes a site's turns is chosen above the
+ring, in :mod:`core.turn_trainers`. ``keys``: signing keys; ``signing``:
+signed turns and their verification; ``trust``: pinned keys and the verified
+head; ``names``: the one validator for names from the server;
+``server_audit``: ``ring audit``.
 """
 
 from importlib import import_module

@@ -121,28 +121,46 @@ def encode_optimizer_state(state_dict: dict[str, Any], meta: dict[str, str]) -> 
     return st_save(tensors, metadata=header)
 
 
+_STATE_NAMES = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "step")  # what Adam keeps per parameter
+_STATE_KEY = re.compile(r"^state\.(\d{1,6})\.(" + "|".join(_STATE_NAMES) + r")$")
+
+
 def decode_optimizer_state(data: bytes, what: str) -> dict[str, Any]:
-    """Rebuild ``{"state": {int: {...}}, "param_groups": [...]}`` for ``load_state_dict``."""
+    """Rebuild ``{"state": {int: {...}}, "param_groups": [...]}`` for ``load_state_dict``.
+    The file comes from another member: only Adam's per-parameter moments and step
+    counts (finite, a step never negative) are accepted; anything else is
+    CorruptWeightsError, never an uncaught error in the next site's turn."""
     try:
         doc = json.loads(read_header(data)["__metadata__"][OPTIMIZER_JSON_KEY])
         tensors = dict(st_load(data))
         if not isinstance(doc, dict):
             raise ValueError("optimizer header is not a JSON object")
-    except (SafetensorError, ValueError, KeyError, TypeError) as exc:
-        raise CorruptWeightsError(f"{what} is not a readable optimizer state file: {exc}") from None
-    state: dict[int, dict[str, Any]] = {}
-    for key, t in tensors.items():
-        _, idx, name = key.split(".", 2)
-        state.setdefault(int(idx), {})[name] = t
-    for idx, values in doc.get("scalars", {}).items():
-        for name, v in values.items():
-            state.setdefault(int(idx), {})[name] = _restore_json_value(v)
-    groups = []
-    for g in doc.get("param_groups", []):
-        g = {k: _restore_json_value(v) for k, v in g.items()}
-        if isinstance(g.get("betas"), list):
-            g["betas"] = tuple(g["betas"])
-        groups.append(g)
+        state: dict[int, dict[str, Any]] = {}
+        for key, t in tensors.items():
+            m = _STATE_KEY.match(key)
+            if m is None:
+                raise ValueError(f"tensor {key[:60]!r} is not an optimizer moment")
+            if not torch.isfinite(t).all():
+                raise ValueError(f"tensor {key[:60]!r} is not finite")
+            state.setdefault(int(m.group(1)), {})[m.group(2)] = t
+        for idx, values in (doc.get("scalars") or {}).items():
+            for name, v in values.items():
+                if name not in _STATE_NAMES or isinstance(v, (str, list, dict)):
+                    raise ValueError(f"optimizer scalar {str(name)[:40]!r} is not a step count or moment")
+                state.setdefault(int(idx), {})[name] = _restore_json_value(v)
+        for idx, values in state.items():
+            step = values.get("step")
+            value = float(step.reshape(-1)[0]) if isinstance(step, torch.Tensor) and step.numel() == 1 else step
+            if step is not None and (not isinstance(value, (int, float)) or not 0 <= value < 1e12):
+                raise ValueError(f"parameter {idx}: step {str(value)[:20]} is not a count")
+        groups = []
+        for g in doc.get("param_groups") or []:
+            g = {str(k): _restore_json_value(v) for k, v in g.items()}
+            if isinstance(g.get("betas"), list):
+                g["betas"] = tuple(g["betas"])
+            groups.append(g)
+    except (SafetensorError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
+        raise CorruptWeightsError(f"{what} is not a readable optimizer state file: {str(exc)[:200]}") from None
     return {"state": dict(sorted(state.items())), "param_groups": groups}
 
 

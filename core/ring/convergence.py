@@ -11,9 +11,22 @@ patience. Both are recorded per site either way, and ``max_turns`` caps the run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Iterable, Protocol
 
-from .manifest import Convergence, Manifest, SiteSummary
+from .config import RingConfig
+from .records import BestWeights, Convergence, SiteSummary, TurnRecord
+
+
+class RingState(Protocol):
+    """What the rule reads of a ring: a :class:`~core.ring.manifest.Manifest`, or a
+    :class:`Tally` replayed from signed records."""
+
+    config: RingConfig
+    best: BestWeights | None
+    patience_counter: int
+    per_site: dict[str, SiteSummary]
+    turns_done: int
 
 
 @dataclass(frozen=True)
@@ -43,7 +56,7 @@ def global_explanation(patience: int, best: float, min_delta: float) -> str:
     )
 
 
-def judge_turn(m: Manifest, site: str, val_loss: float, at: str) -> TurnVerdict:
+def judge_turn(m: RingState, site: str, val_loss: float, at: str) -> TurnVerdict:
     """Apply one turn's validation loss to the manifest's counters (pure)."""
     cfg = m.config
     best = m.best.val_loss if m.best else None
@@ -89,3 +102,48 @@ def judge_turn(m: Manifest, site: str, val_loss: float, at: str) -> TurnVerdict:
             f"({cfg.convergence}) stopped it.",
         )
     return TurnVerdict(improved, counter, global_improved, global_counter, per_site, convergence)
+
+
+@dataclass(frozen=True)
+class Tally:
+    """The ring's bookkeeping as it follows from its turn records alone: what a site
+    recomputes from the signed records instead of believing the manifest's copy."""
+
+    config: RingConfig
+    best: BestWeights | None = None
+    patience_counter: int = 0
+    per_site: dict[str, SiteSummary] = field(default_factory=dict)
+    turns_done: int = 0
+    convergence: Convergence | None = None
+
+    @property
+    def status(self) -> str:
+        if self.convergence is None:
+            return "running"
+        return "stopped" if self.convergence.rule == "max-turns" else "converged"
+
+    def after(self, verdict: TurnVerdict, record: TurnRecord) -> "Tally":
+        val = float(record.metrics["val_loss"])
+        return Tally(
+            self.config,
+            BestWeights(val, record.weights_ref()) if verdict.global_improved else self.best,
+            verdict.global_counter,
+            verdict.per_site,
+            self.turns_done + 1,
+            verdict.convergence,
+        )
+
+
+def start_tally(config: RingConfig) -> Tally:
+    return Tally(config, per_site={s: SiteSummary() for s in config.sites})
+
+
+def replay(config: RingConfig, records: Iterable[TurnRecord]) -> tuple[Tally, list[TurnVerdict]]:
+    """The rule applied to ``records`` in order, from a new ring: the tally after them
+    and each record's verdict (what its ``improved`` and ``patience_counter`` must say)."""
+    tally, verdicts = start_tally(config), []
+    for r in records:
+        verdict = judge_turn(tally, r.site, float(r.metrics.get("val_loss", float("nan"))), r.finished_at)
+        verdicts.append(verdict)
+        tally = tally.after(verdict, r)
+    return tally, verdicts

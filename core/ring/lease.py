@@ -20,21 +20,24 @@ compare-and-swap is the last guard against a stalled holder publishing late.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 import time
 import uuid
-from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..lock_files import process_alive
 from .errors import LeaseLostError, ServerFileTooLargeError
-from .manifest import BROKEN_LEASES_DIR, LEASE, Manifest, parse_utc, read_manifest, utc_now
-from .names import check_name
+from .manifest import BROKEN_LEASES_DIR, LEASE, Manifest, read_manifest
+from .records import Lease as Lease  # the lease's fields and format live with the other records
+from .records import parse_utc, plus_seconds, utc_now
 from .transport import Transport
+
+if TYPE_CHECKING:
+    from .keys import TurnSigner
 
 
 def holder_id() -> str:
@@ -48,73 +51,14 @@ def holder_id() -> str:
     return hashlib.sha256(f"{socket.gethostname()}|{boot}".encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class Lease:
-    site: str
-    token: str  # unique per acquisition
-    turn: int  # the turn (manifest.turns_done) it was taken for
-    holder: str  # holder_id() of the machine
-    pid: int
-    acquired_at: str
-    renewed_at: str
-    expires_at: str
-    ttl_s: float
-    renewals: int = 0
-
-    def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), indent=1).encode()
-
-    @staticmethod
-    def parse(data: bytes) -> "Lease | None":
-        """None when empty or partial (being written, or its writer crashed)."""
-        try:
-            d = json.loads(data)
-            lease = Lease(**{k: d[k] for k in Lease.__dataclass_fields__})
-            for k, types in _FIELD_TYPES.items():  # the server is shared: check every field
-                v = getattr(lease, k)
-                if isinstance(v, bool) or not isinstance(v, types):
-                    raise TypeError(k)
-            check_name("site", lease.site, "lease.site")
-            check_name("token", lease.token, "lease.token")
-            check_name("token", lease.holder, "lease.holder")
-            for stamp in (lease.acquired_at, lease.renewed_at, lease.expires_at):
-                if len(stamp) > 40:
-                    raise ValueError("time stamp too long")
-                parse_utc(stamp)
-            if not (0 < float(lease.ttl_s) < 1e7) or lease.turn < 0:
-                raise ValueError("lease time or turn out of range")
-            return lease
-        except (ValueError, TypeError, KeyError, UnicodeDecodeError, RecursionError):
-            return None
-
-    def renewed(self, ttl_s: float) -> "Lease":
-        now = utc_now()
-        return replace(self, renewed_at=now, renewals=self.renewals + 1, expires_at=_plus(now, ttl_s))
-
-
 MAX_LEASE_BYTES = 64 << 10  # a lease is about 400 bytes
-_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
-    "site": str,
-    "token": str,
-    "turn": int,
-    "holder": str,
-    "pid": int,
-    "acquired_at": str,
-    "renewed_at": str,
-    "expires_at": str,
-    "ttl_s": (int, float),
-    "renewals": int,
-}
 
 
-def _plus(stamp: str, seconds: float) -> str:
-    later = parse_utc(stamp) + timedelta(seconds=seconds)
-    return later.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def new_lease(site: str, turn: int, ttl_s: float) -> Lease:
+def new_lease(site: str, turn: int, ttl_s: float, signer: "TurnSigner | None" = None, ring_id: str = "") -> Lease:
+    """A fresh lease for ``turn``; signed for ``ring_id`` when ``signer`` is given (a signed ring)."""
     now = utc_now()
-    return Lease(site, uuid.uuid4().hex, turn, holder_id(), os.getpid(), now, now, _plus(now, ttl_s), ttl_s)
+    lease = Lease(site, uuid.uuid4().hex, turn, holder_id(), os.getpid(), now, now, plus_seconds(now, ttl_s), ttl_s)
+    return lease.signed_by(signer, ring_id)
 
 
 @dataclass(frozen=True)
@@ -206,11 +150,11 @@ def break_lease(t: Transport, view: LeaseView, by_site: str) -> bool:
     return True
 
 
-def renew(t: Transport, lease: Lease, ttl_s: float) -> Lease:
-    """Extend our lease; LeaseLostError when another site holds it now or the
-    ring has moved past our turn."""
+def renew(t: Transport, lease: Lease, ttl_s: float, signer: "TurnSigner | None" = None) -> Lease:
+    """Extend our lease (signed again by ``signer`` when it was signed); LeaseLostError
+    when another site holds it now or the ring has moved past our turn."""
     view = read_lease(t)
-    renewed = lease.renewed(ttl_s)
+    renewed = lease.renewed(ttl_s, signer)
     if view is None:
         # Moved aside by a breaker that then saw our renewal, or broken and the
         # breaker's turn already published: only the manifest can tell.

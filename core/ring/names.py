@@ -22,6 +22,9 @@ RING_ID_RE = re.compile(r"^[0-9a-f]{32}$")  # uuid4().hex, set by ``ring init``
 MODEL_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TOKEN_RE = re.compile(r"^[0-9a-f]{8,64}$")  # lease tokens, holder ids, nonces
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# Ed25519 signatures as lowercase hex, one spelling only: a signature is part of the hash
+# that chains turn records, so "AB" and "ab" must not both verify.
+SIGNATURE_RE = re.compile(r"^[0-9a-f]{128}$")
 # The ring's own file names (the only names prune may delete, the only files a site reads).
 VERSIONED_FILE_RE = re.compile(
     r"^(weights|optimizer)/v\d{6,}-[A-Za-z0-9][A-Za-z0-9_-]{0,31}-[0-9a-f]{8,64}"
@@ -36,13 +39,14 @@ _KINDS = {
     "model id": MODEL_ID_RE,
     "token": TOKEN_RE,
     "sha256": SHA256_RE,
+    "signature": SIGNATURE_RE,
     "file": VERSIONED_FILE_RE,
 }
 
 
 def check_name(kind: str, value: object, where: str) -> str:
     """``value`` if it is a valid ``kind`` ("site", "ring id", "model id", "token",
-    "sha256", "file"); ValueError naming ``where`` otherwise (parsers turn it
+    "sha256", "signature", "file"); ValueError naming ``where`` otherwise (parsers turn it
     into their typed error)."""
     pattern = _KINDS[kind]
     if not isinstance(value, str) or not pattern.match(value):

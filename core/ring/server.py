@@ -7,8 +7,9 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generator
 
+from ..progress import drive
 from .codec import verify_sha256
 from .errors import LeaseLostError, ManifestConflictError, RingStateError, ServerError
 from .lease import read_lease, Lease
@@ -22,6 +23,7 @@ from .manifest import (
     FileRef,
     Manifest,
     RingConfig,
+    TurnRecord,
     new_manifest,
     parse_manifest,
     read_manifest,
@@ -29,7 +31,8 @@ from .manifest import (
 from .transport import TEMP_MARK, Transport
 
 if TYPE_CHECKING:
-    from .signing import TrustStore
+    from .records import BestWeights
+    from .trust import Pin, TrustStore
 
 log = logging.getLogger(__name__)
 KEEP_BROKEN_LEASES = 20
@@ -94,16 +97,24 @@ def size_cap(ref: FileRef, max_bytes: int = MAX_WEIGHTS_BYTES) -> int:
     return min(ref.size, max_bytes) if ref.size > 0 else max_bytes
 
 
-def download_verified(t: Transport, ref: FileRef, what: str, max_bytes: int = MAX_WEIGHTS_BYTES) -> bytes:
-    """A file named by the manifest, checked against its sha256."""
+def iter_download_verified(
+    t: Transport, ref: FileRef, what: str, max_bytes: int = MAX_WEIGHTS_BYTES
+) -> Generator[int, None, bytes]:
+    """A file named by the manifest, read in chunks (yielding bytes read) and checked
+    against its sha256."""
     try:
-        data = t.read_bytes(ref.file, size_cap(ref, max_bytes))
+        data = yield from t.iter_read(ref.file, size_cap(ref, max_bytes))
     except FileNotFoundError:
         raise RingStateError(
             f"The {what} file {t.describe(ref.file)} named by the manifest is missing on the server."
         ) from None
     verify_sha256(data, ref.sha256, f"The {what} file {t.describe(ref.file)}")
     return data
+
+
+def download_verified(t: Transport, ref: FileRef, what: str, max_bytes: int = MAX_WEIGHTS_BYTES) -> bytes:
+    """:func:`iter_download_verified` in one call."""
+    return drive(iter_download_verified(t, ref, what, max_bytes))
 
 
 _VERSION_RE = re.compile(r"^v(\d+)-")
@@ -141,43 +152,55 @@ def prune(t: Transport, m: Manifest) -> list[str]:
 
 
 def fetch_weights(
-    t: Transport, which: str = "best", store: "TrustStore | None" = None, require_signed: bool = False
+    t: Transport,
+    which: str = "best",
+    store: "TrustStore | None" = None,
+    require_signed: bool = False,
+    pin: "Pin | None" = None,
 ) -> tuple[bytes, FileRef, Manifest]:
-    """Verified bytes of the ``best`` or ``latest`` weights, or of version N if still kept:
-    signed by the site whose turn produced them (see signing.py), checked against ``store``'s
-    pins and head when given."""
-    from .signing import verify_chain
+    """Verified bytes of the ``best`` or ``latest`` weights, or of version N if still kept.
+    On a signed ring they must be what the site whose turn produced them signed, checked
+    against a pin: this site's (``store``, whose head it advances) or one given (``pin``,
+    e.g. from a signers file); without either a signed ring is refused ("unpinned").
+    The version is chosen among the verified records (the best by their signed losses)."""
+    from .signing import verify_and_record, verify_chain
 
     m = read_manifest(t)
-    verify_chain(m, store, require_signed).raise_problem()
-    ref: FileRef | None
-    if which == "best":
-        ref = m.best.weights if m.best else None
-    elif which == "latest":
-        ref = m.weights
+    if store is not None:
+        verified = verify_and_record(m, store, require_signed)
     else:
-        try:
-            version = int(which)
-        except ValueError:
-            raise RingStateError(f"Weights version '{which}': use best, latest or a number.") from None
-        ref = next((r for r in kept_refs(m) if r.version == version), None)
-        if ref is None:
-            raise RingStateError(f"Weights version {version} is not kept on the server.")
+        verified = verify_chain(m, pin, require_signed)
+    verified.raise_problem()
+    ref = _chosen(m, verified.records, verified.tally.best if verified.tally else m.best, which)
     if ref is None:
         raise RingStateError(f"The ring at {t.describe()} has no weights yet (no turn finished).")
     return download_verified(t, ref, "weights"), ref, m
 
 
+def _chosen(m: Manifest, records: tuple[TurnRecord, ...], best: "BestWeights | None", which: str) -> FileRef | None:
+    if which == "best":
+        return best.weights if best else None
+    if which == "latest":
+        return records[-1].weights_ref() if records else None
+    try:
+        version = int(which)
+    except ValueError:
+        raise RingStateError(f"Weights version '{which}': use best, latest or a number.") from None
+    ref = next((r for r in kept_refs(m) if r.version == version), None)
+    if ref is None:
+        raise RingStateError(f"Weights version {version} is not kept on the server.")
+    return ref
+
+
 def kept_refs(m: Manifest) -> list[FileRef]:
     """The weights :func:`prune` keeps on the server, newest first, each file once: the
-    latest, the best, and those of the last ``keep_versions`` turns (size 0 when only
-    the turn record names them)."""
-    refs = [ref for ref in (m.weights, m.best.weights if m.best else None) if ref]
-    refs += [
-        FileRef(r.version, r.weights_file, r.weights_sha256, 0, r.site, r.turn)
-        for r in reversed(m.turn_records[-m.config.keep_versions :])
-    ]
+    latest, the best, and those of the last ``keep_versions`` turns, as their turn
+    records name them (with their signed size; 0 in a ring made before sizes were signed)."""
+    records = m.turn_records
+    by_version = {r.version: r for r in records}
+    best = by_version.get(m.best.weights.version) if m.best else None
+    keep = records[-1:] + ([best] if best else []) + records[::-1][: m.config.keep_versions]
     out: dict[str, FileRef] = {}
-    for r in refs:
-        out.setdefault(r.file, r)
+    for r in keep:
+        out.setdefault(r.weights_file, r.weights_ref())
     return list(out.values())

@@ -1,17 +1,20 @@
 """``hemarelay ring audit``: everything a ring server holds, for a site's privacy officer.
 
-Walks the ring folder without following links and lists every file, and in
-every file every field, each classified as one of what a ring may hold:
-weights (tensors), hashes, signatures and public keys, scalars (numbers,
-flags, times, the ring's own keywords), site names and the ring's own file
-names, or the ring's fixed sentences about its own events (built only from a
-fixed vocabulary, site names and numbers). Anything else is **flagged**: a
-file or folder the ring does not write, a link, a string that is none of the
-above (e.g. a patient name, a case id, a path), a tensor name that is not a
-parameter name, extra metadata in a weights file.
+Walks the ring folder without following links and lists every file, temporary
+ones included, and reads every one: in every JSON file every key and string is
+classified against the ring's schema (:mod:`core.ring.audit_fields`); in every
+weights or optimizer file its metadata, and every tensor's name, type and shape
+against the network the ring trains (given by the caller, e.g.
+:func:`core.turn_trainers.network_shapes`), and that no bytes follow its tensors.
+Weights and optimizer files the manifest does not name are flagged (they could
+carry anything), and so are files whose sha256 differs from their turn record's,
+a turn history whose signatures do not verify against the keys it lists, files
+and folders the ring does not write, links, and anything that could not be
+checked: the closing sentence says what was checked, and "0 item(s) flagged"
+only when every one of those checks ran and passed.
 
-Unlike :mod:`core.ring.privacy` (which looks for one site's own case names),
-this needs nothing from the site: the allow-list is the ring's schema.
+Unlike the tests' scanner (tests/privacy_scan.py: it looks for one site's own case
+names), this needs nothing from the site: the allow-list is the ring's schema.
 """
 
 from __future__ import annotations
@@ -19,54 +22,54 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Callable
 
-from .codec import OPTIMIZER_JSON_KEY, read_header
-from .errors import ServerError
-from .manifest import BROKEN_LEASES_DIR, LEASE, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR
-from .names import BROKEN_LEASE_RE, MODEL_ID_RE, RING_ID_RE, SHA256_RE, SITE_RE, VERSIONED_FILE_RE, printable
-from .transport import Transport
+from .audit_fields import FieldInfo, FieldWalk
+from .codec import OPTIMIZER_JSON_KEY, read_header, sha256_hex
+from .errors import RingStateError, ServerError
+from .manifest import BROKEN_LEASES_DIR, LEASE, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR, Manifest, parse_manifest
+from .names import BROKEN_LEASE_RE, SITE_RE, VERSIONED_FILE_RE, printable
+from .records import Lease
+from .trainer import NetworkShapes
+from .transport import TEMP_MARK, Transport
 
 MAX_AUDIT_BYTES = 4 << 30
-_TIME_RE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
-_SIGNATURE_RE = re.compile(r"^[0-9a-f]{128}$")
-_PUBKEY_RE = re.compile(r"^ssh-ed25519 [A-Za-z0-9+/]{60,80}={0,2}$")
-_KEYWORD_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}(/\d+)?$")  # "running", "per-site", "hemarelay-ring/1"
-_TENSOR_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,64}(\.[A-Za-z0-9_]{1,64}){0,12}$")
-_DTYPES = {"F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL"}
-# Every word of the ring's own sentences (core.ring: init, lease breaks, convergence).
-_VOCABULARY = set(
-    """
-a after ago already an and are as best broke broken but by by-site clock convergence counted created
-did each ended every expired fixed for from global had has in its it is last lease left limit loss lowering
-machine max-turns min more not of on order over own paper paper's patience per-site place process
-published reached renewed ring row rule s shuffle site site's sites split stopped takes than the
-this turn turns unchanged unreadable validation was which with without written held its own comes
-before by more rule's
-""".split()
-)
 _FILE_KINDS = [
     (re.compile(rf"^{re.escape(MANIFEST)}$"), "manifest"),
     (re.compile(rf"^{re.escape(LEASE)}$"), "lease"),
     (re.compile(rf"^{BROKEN_LEASES_DIR}/{BROKEN_LEASE_RE.pattern[1:-1]}$"), "lease"),
     (VERSIONED_FILE_RE, "tensors"),
 ]
+# Temp files: "<target>.tmp-<nonce>", the nonce a hex string, or "<site>-<hex>" (manifest swaps).
+_TEMP_RE = re.compile(
+    rf"^(.*){re.escape(TEMP_MARK)}(?:[0-9a-f]{{8,32}}|[A-Za-z0-9][A-Za-z0-9_-]{{0,31}}-[0-9a-f]{{8}})$"
+)
 _FOLDERS = {"", WEIGHTS_DIR, OPTIMIZER_DIR, BROKEN_LEASES_DIR}
-
-
-@dataclass(frozen=True)
-class FieldInfo:
-    path: str  # "history[*].site"
-    kind: str  # "site name", "hash", "signature", "public key", "scalar", "time", "keyword", "file name", ...
-    count: int = 1
-    flagged: bool = False
-    value: str = ""  # shown for flagged fields (printable, truncated)
+_FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
+_OPTIMIZER_STATE = re.compile(r"^state\.(\d{1,6})\.(exp_avg|exp_avg_sq|max_exp_avg_sq|step)$")
+_WEIGHTS_META = {"format", "ring_id", "version", "site", "turn", "model_id"}
+_GROUP_KEYS = {
+    "lr",
+    "betas",
+    "eps",
+    "weight_decay",
+    "amsgrad",
+    "maximize",
+    "foreach",
+    "capturable",
+    "differentiable",
+    "fused",
+    "params",
+    "decoupled_weight_decay",
+    "initial_lr",
+}
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1, "BOOL": 1}
 
 
 @dataclass
 class FileAudit:
     file: str
-    kind: str  # "manifest", "lease", "tensors", "folder", "unknown", "link"
+    kind: str  # "manifest", "lease", "tensors", "temp file", "folder", "unknown", "link"
     size: int
     fields: list[FieldInfo] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # flagged at file level
@@ -82,14 +85,17 @@ class FileAudit:
 class AuditReport:
     where: str
     files: list[FileAudit] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # flagged about the ring as a whole
+    checked: list[str] = field(default_factory=list)  # what was checked, in words
 
     @property
     def flagged(self) -> list[tuple[str, str]]:
-        return [(f.file, p) for f in self.files for p in f.flagged]
+        return [(".", p) for p in self.problems] + [(f.file, p) for f in self.files for p in f.flagged]
 
     def to_json(self) -> dict:
         return {
             "server": self.where,
+            "checked": self.checked,
             "flagged": [{"file": f, "problem": p} for f, p in self.flagged],
             "files": [asdict(f) for f in self.files],
         }
@@ -104,201 +110,306 @@ class AuditReport:
                 lines.append(f"  {mark}{x.path}: {x.kind}" + (f" x{x.count}" if x.count > 1 else "") + extra)
             for p in f.problems:
                 lines.append(f"  FLAG {p}")
+        lines += [f"FLAG {p}" for p in self.problems]
+        lines.append("Checked: " + "; ".join(self.checked) + ".")
         flagged = self.flagged
-        lines.append(
-            f"{len(flagged)} item(s) flagged"
-            + (":" if flagged else ": the server holds only weights, hashes, signatures, scalars and site names.")
-        )
-        lines += [f"  {f}: {p}" for f, p in flagged]
+        if flagged:
+            lines.append(f"{len(flagged)} item(s) flagged:")
+            lines += [f"  {f}: {p}" for f, p in flagged]
+        else:
+            lines.append(
+                "0 item(s) flagged: the server holds only weights and optimizer moments of the network's "
+                "names and shapes, hashes, signatures and public keys, scalars, times, the ring's keywords "
+                "and sentences, and site names."
+            )
         return "\n".join(lines)
 
 
-# -- classification -------------------------------------------------------------
+class _Audit:
+    def __init__(self, t: Transport, network: Callable[[str], NetworkShapes | None]) -> None:
+        self.t, self.network = t, network
+        self.report = AuditReport(t.describe())
+        self.manifest: Manifest | None = None
+        self.sites: set[str] = set()
+        self.net: NetworkShapes | None = None
+        self.walk = FieldWalk(set())
+        self.n_read = self.n_temp = self.n_tensors = self.n_tensor_files = 0
+        self.hashes_checked = 0
+        self.tensor_files: list[str] = []
 
-
-def _sentence_ok(text: str, sites: set[str]) -> bool:
-    if len(text) > 500:
-        return False
-    for word in re.findall(r"[^\s,.;:()→'\"]+", text):
-        w = word.lower()
-        if (
-            w in _VOCABULARY
-            or word in sites
-            or re.fullmatch(r"[-+]?[\d.e+-]+", w)
-            or w.endswith("'s")
-            and word[:-2] in sites
-            or _TIME_RE.match(word)
-            or re.fullmatch(r"\d+(\.\d+)?s?", w)
-        ):
-            continue
-        return False
-    return True
-
-
-def classify(key: str, value: Any, sites: set[str]) -> tuple[str, bool]:
-    """(kind, flagged) of one leaf value; ``key`` is its field name."""
-    if value is None:
-        return "empty", False
-    if isinstance(value, bool):
-        return "scalar", False
-    if isinstance(value, (int, float)):
-        return "scalar", False
-    if not isinstance(value, str):
-        return "unexpected value", True
-    if value == "":
-        return "empty", False
-    if key in ("site", "in_place_of", "sites") and SITE_RE.match(value):
-        return "site name", False
-    if SHA256_RE.match(value) or RING_ID_RE.match(value) or re.fullmatch(r"[0-9a-f]{8,64}", value):
-        return "hash or id", False
-    if _SIGNATURE_RE.match(value):
-        return "signature", False
-    if _PUBKEY_RE.match(value):
-        return "public key", False
-    if _TIME_RE.match(value):
-        return "time", False
-    if VERSIONED_FILE_RE.match(value):
-        return "ring file name", False
-    if key == "model_id" and MODEL_ID_RE.match(value):
-        return "model id", False
-    if _KEYWORD_RE.match(value) and key in ("format", "status", "order", "convergence", "event", "rule", "start_from"):
-        return "keyword", False
-    if key in ("detail", "explanation") and _sentence_ok(value, sites):
-        return "ring sentence", False
-    if value in sites:
-        return "site name", False
-    return "text", True
-
-
-def _walk(
-    value: Any, path: str, key: str, sites: set[str], out: dict[tuple[str, str, bool], list[str]], depth: int = 0
-) -> None:
-    if depth > 32:
-        out.setdefault((path, "nested too deeply", True), []).append("...")
-        return
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if not isinstance(k, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", k):
-                out.setdefault((f"{path}.<key>", "text", True), []).append(str(k))
-                continue
-            # Keys that are site names (per_site, signers) are collapsed into <site>.
-            name = "<site>" if k in sites and path.endswith(("per_site", "signers")) else k
-            _walk(v, f"{path}.{name}" if path else name, k, sites, out, depth + 1)
-    elif isinstance(value, list):
-        for v in value:
-            _walk(v, f"{path}[*]", key, sites, out, depth + 1)
-    else:
-        kind, flagged = classify(key, value, sites)
-        out.setdefault((path, kind, flagged), []).append(printable(value)[:120])
-
-
-def _fields(doc: Any, sites: set[str]) -> list[FieldInfo]:
-    acc: dict[tuple[str, str, bool], list[str]] = {}
-    _walk(doc, "", "", sites, acc)
-    out = []
-    for (path, kind, flagged), values in acc.items():
-        if flagged:
-            out += [FieldInfo(path, kind, 1, True, v) for v in values]
-        else:
-            out.append(FieldInfo(path, kind, len(values)))
-    return out
-
-
-def _audit_json(fa: FileAudit, data: bytes, sites: set[str]) -> None:
-    try:
-        doc = json.loads(data)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        fa.problems.append("not valid JSON")
-        return
-    fa.fields = _fields(doc, sites)
-
-
-def _audit_tensors(fa: FileAudit, data: bytes, sites: set[str]) -> None:
-    try:
-        header = read_header(data)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        fa.problems.append(f"not a safetensors file ({exc})")
-        return
-    meta = dict(header.pop("__metadata__", None) or {})
-    embedded = meta.pop(OPTIMIZER_JSON_KEY, None)
-    allowed_meta = {"format", "ring_id", "version", "site", "turn", "model_id"}
-    for k, v in meta.items():
-        if k not in allowed_meta:
-            fa.fields.append(FieldInfo(f"metadata.{printable(k)[:64]}", "extra metadata", 1, True, printable(v)[:120]))
-        else:
-            kind, flagged = classify(k, v, sites)
-            if k in ("version", "turn") and isinstance(v, str) and v.isdigit():
-                kind, flagged = "scalar", False
-            if k == "format" and v in ("hemarelay-weights/1", "hemarelay-optimizer/1"):
-                kind, flagged = "keyword", False
-            fa.fields.append(FieldInfo(f"metadata.{k}", kind, 1, flagged, printable(v)[:120] if flagged else ""))
-    if embedded is not None:
+    # -- the manifest first: who the members are, what the ring names ----------------
+    def read_manifest(self) -> None:
         try:
-            fa.fields += [
-                FieldInfo(f"metadata.optimizer.{f.path}", f.kind, f.count, f.flagged, f.value)
-                for f in _fields(json.loads(embedded), sites)
-            ]
-        except (ValueError, RecursionError):
-            fa.problems.append("optimizer metadata is not valid JSON")
-    params = 0
-    for name, info in header.items():
-        shape = info.get("shape", []) if isinstance(info, dict) else []
-        dtype = info.get("dtype") if isinstance(info, dict) else None
-        if not _TENSOR_NAME_RE.match(str(name)) or dtype not in _DTYPES:
-            fa.fields.append(FieldInfo("tensor", "tensor name or type", 1, True, printable(f"{name} {dtype}")[:120]))
-            continue
+            data = self.t.read_bytes(MANIFEST, 64 << 20)
+        except (FileNotFoundError, ServerError) as exc:
+            self.report.problems.append(f"the manifest could not be read ({exc}): nothing names the ring's files")
+            return
+        try:
+            self.manifest = parse_manifest(data, MANIFEST)
+        except RingStateError as exc:
+            self.report.problems.append(f"{exc} (its fields are still classified below)")
+        try:
+            doc = json.loads(data)
+            sites = doc.get("config", {}).get("sites", [])
+            self.sites = {s for s in sites if isinstance(s, str) and SITE_RE.match(s)}
+        except (ValueError, AttributeError, RecursionError, UnicodeDecodeError):
+            pass
+        self.walk = FieldWalk(self.sites)
+        if self.manifest is not None and self.manifest.model_id:
+            self.net = self.network(self.manifest.model_id)
+
+    def named(self) -> dict[str, str]:
+        """Every weights or optimizer file the manifest names, with the sha256 it names."""
+        m = self.manifest
+        if m is None:
+            return {}
+        out = {}
+        for r in m.turn_records:
+            out[r.weights_file] = r.weights_sha256
+            if r.optimizer_file:
+                out[r.optimizer_file] = r.optimizer_sha256
+        for ref in (m.weights, m.optimizer, m.best.weights if m.best else None):
+            if ref is not None:
+                out.setdefault(ref.file, ref.sha256)
+        return out
+
+    # -- every entry --------------------------------------------------------------------
+    def run(self) -> AuditReport:
+        self.read_manifest()
+        named = self.named()
+        todo = [""]
+        while todo:
+            folder = todo.pop(0)
+            for e in self.t.list_entries(folder):
+                rel = f"{folder}/{e.name}" if folder else e.name
+                if e.kind == "dir":
+                    fa = FileAudit(printable(rel) + "/", "folder", 0)
+                    if rel not in _FOLDERS:
+                        fa.problems.append("a folder the ring does not make")
+                    self.report.files.append(fa)
+                    if rel.count("/") < 3 and re.fullmatch(r"[A-Za-z0-9_.-]{1,100}(/[A-Za-z0-9_.-]{1,100})*", rel):
+                        todo.append(rel)
+                elif e.kind != "file":
+                    self.report.files.append(
+                        FileAudit(
+                            printable(rel), e.kind, e.size, problems=[f"a {e.kind}, not a plain file (never followed)"]
+                        )
+                    )
+                else:
+                    self.report.files.append(self.audit_file(rel, e.size, named))
+        self.whole_ring(named)
+        return self.report
+
+    def audit_file(self, rel: str, size: int, named: dict[str, str]) -> FileAudit:
+        kind = next((k for pat, k in _FILE_KINDS if pat.match(rel)), None)
+        temp = _TEMP_RE.match(rel)
+        target_kind = next((k for pat, k in _FILE_KINDS if temp and pat.match(temp.group(1))), None)
+        fa = FileAudit(printable(rel), kind or ("temp file" if target_kind else "unknown"), size)
+        if kind is None and target_kind is None:
+            fa.problems.append("not a file the ring writes (its name is none of the ring's)")
+        try:
+            data = self.t.read_bytes(rel, MAX_AUDIT_BYTES)
+        except (FileNotFoundError, ServerError) as exc:
+            fa.problems.append(f"could not be read: {exc}")
+            return fa
+        self.n_read += 1
+        self.n_temp += kind is None and target_kind is not None
+        what = kind or target_kind
+        if what == "tensors":
+            self.audit_tensors(fa, rel, data)
+            if kind is not None:
+                self.check_named(fa, rel, data, named)
+        elif what in ("manifest", "lease"):
+            self.audit_json(fa, data, what)
+        else:  # an unknown file: still read, and said what it looks like
+            fa.problems.append(f"its content ({len(data)} bytes) was read but has no place on a ring server")
+        return fa
+
+    def audit_json(self, fa: FileAudit, data: bytes, what: str) -> None:
+        try:
+            doc = json.loads(data)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            fa.problems.append("not valid JSON")
+            return
+        walk = FieldWalk(self.sites)
+        if what == "manifest":
+            walk.walk_object(doc, Manifest, "", 0, extra={"round": int, "next_site": str})
+        else:
+            walk.walk_object(doc, Lease, "", 0)
+        fa.fields = walk.fields()
+        self.walk.keys += walk.keys
+        self.walk.strings += walk.strings
+
+    def check_named(self, fa: FileAudit, rel: str, data: bytes, named: dict[str, str]) -> None:
+        if rel not in named:
+            fa.problems.append("not named by the manifest: no turn record says what it holds")
+        elif sha256_hex(data) != named[rel]:
+            fa.problems.append("its sha256 is not the one its turn record names (replaced on the server)")
+        else:
+            self.hashes_checked += 1
+
+    # -- tensors ------------------------------------------------------------------------
+    def audit_tensors(self, fa: FileAudit, rel: str, data: bytes) -> None:
+        try:
+            header, end = _safetensors_header(data)
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            fa.problems.append(f"not a safetensors file ({exc})")
+            return
+        optimizer = rel.startswith(OPTIMIZER_DIR + "/")
+        meta = header.pop("__metadata__", None) or {}
+        if not isinstance(meta, dict):
+            fa.problems.append("its metadata is not a map of strings")
+            meta = {}
+        walk = FieldWalk(self.sites)
+        for k, v in meta.items():
+            if k == OPTIMIZER_JSON_KEY and optimizer:
+                self.optimizer_json(walk, v)
+            elif k not in _WEIGHTS_META or not isinstance(v, str):
+                walk.note(f"metadata.{printable(str(k))[:64]}", "extra metadata", True, v)
+            elif k in ("version", "turn"):
+                walk.note(f"metadata.{k}", "scalar", not v.isdigit(), v)
+            elif k == "format":
+                ok = v in ("hemarelay-weights/1", "hemarelay-optimizer/1")
+                walk.note("metadata.format", "keyword" if ok else "text", not ok, v)
+            else:
+                walk.string(v, str, f"metadata.{k}", k)
+        fa.fields = walk.fields()
+        self.n_tensor_files += 1
+        self.tensor_files.append(rel)
+        for name, info in header.items():
+            self.n_tensors += 1
+            problem, nbytes = self.tensor_problem(str(name), info, optimizer)
+            offsets = info.get("data_offsets") if isinstance(info, dict) else None
+            if not problem and (
+                not isinstance(offsets, list) or len(offsets) != 2 or offsets[1] - offsets[0] != nbytes
+            ):
+                problem = "its data is not the size its type and shape say"
+            if problem:
+                fa.problems.append(f"tensor {printable(str(name))[:80]!r}: {problem}")
+        if end != len(data):
+            fa.problems.append(f"{len(data) - end} byte(s) after its tensors: the file holds more than its tensors")
+        fa.fields.append(
+            FieldInfo("tensors", f"{'optimizer moments' if optimizer else 'weights'}: {len(header)} tensors", 1)
+        )
+
+    def tensor_problem(self, name: str, info: object, optimizer: bool) -> tuple[str, int]:
+        if not isinstance(info, dict) or not isinstance(info.get("shape"), list):
+            return "not a tensor entry", 0
+        dtype, shape = info.get("dtype"), tuple(int(s) for s in info["shape"] if isinstance(s, int))
         n = 1
         for s in shape:
-            n *= int(s)
-        params += n
-    fa.fields.append(FieldInfo("tensors", f"weights: {len(header)} tensors, {params:,} numbers", 1))
+            n *= s
+        nbytes = n * _DTYPE_BYTES.get(str(dtype), 0)
+        if self.net is None:
+            return "", nbytes  # said once for the whole ring
+        if optimizer:
+            m = _OPTIMIZER_STATE.match(name)
+            if not m or int(m.group(1)) >= len(self.net.parameters):
+                return "not an optimizer moment of a parameter of the network", nbytes
+            expected = self.net.parameters[int(m.group(1))]
+            if m.group(2) == "step":
+                return ("" if shape in ((), (1,)) else f"a step count of shape {shape}"), nbytes
+            return ("" if shape == expected else f"shape {shape}, its parameter's is {expected}"), nbytes
+        if name not in self.net.weights:
+            return f"not a weight of the network {self.net.model_id}", nbytes
+        if dtype not in _FLOAT_DTYPES:
+            return f"type {printable(str(dtype))[:8]}, not a floating-point weight", nbytes
+        if shape != self.net.weights[name]:
+            return f"shape {shape}, the network's is {self.net.weights[name]}", nbytes
+        return "", nbytes
 
-
-def audit_server(t: Transport) -> AuditReport:
-    """Every entry of the ring folder, classified (see the module docstring)."""
-    report = AuditReport(t.describe())
-    sites: set[str] = set()
-    try:  # the members' names: every other string must justify itself
-        doc = json.loads(t.read_bytes(MANIFEST, 64 << 20))
-        sites = {s for s in doc.get("config", {}).get("sites", []) if isinstance(s, str) and SITE_RE.match(s)}
-    except (FileNotFoundError, ValueError, AttributeError, ServerError, RecursionError):
-        pass
-    todo = [""]
-    while todo:
-        folder = todo.pop(0)
-        for e in t.list_entries(folder):
-            rel = f"{folder}/{e.name}" if folder else e.name
-            shown = printable(rel)
-            if e.kind == "dir":
-                fa = FileAudit(shown + "/", "folder", 0)
-                if rel not in _FOLDERS:
-                    fa.problems.append("a folder the ring does not make")
-                report.files.append(fa)
-                if rel.count("/") < 3 and re.fullmatch(r"[A-Za-z0-9_.-]{1,100}(/[A-Za-z0-9_.-]{1,100})*", rel):
-                    todo.append(rel)
-                continue
-            if e.kind != "file":
-                report.files.append(
-                    FileAudit(shown, e.kind, e.size, problems=[f"a {e.kind}, not a plain file (never followed)"])
+    def optimizer_json(self, walk: FieldWalk, text: str) -> None:
+        try:
+            doc = json.loads(text)
+        except (ValueError, TypeError, RecursionError):
+            walk.note("metadata.optimizer", "not valid JSON", True, text[:80])
+            return
+        if not isinstance(doc, dict) or set(doc) - {"scalars", "param_groups"}:
+            walk.note("metadata.optimizer.<key>", "key the ring does not write", True, str(doc)[:80])
+            return
+        for idx, values in (doc.get("scalars") or {}).items():
+            ok = str(idx).isdigit() and isinstance(values, dict)
+            for k, v in values.items() if ok else []:
+                good = k in ("step",) and not isinstance(v, str)
+                walk.note(
+                    f"metadata.optimizer.scalars.<param>.{printable(str(k))[:40]}",
+                    "scalar" if good else "text",
+                    not good,
+                    v,
                 )
-                continue
-            kind = next((k for pat, k in _FILE_KINDS if pat.match(rel)), None)
-            fa = FileAudit(shown, kind or "unknown", e.size)
-            report.files.append(fa)
-            if kind is None:
-                temp = re.match(r"^(.*)\.tmp-[A-Za-z0-9_-]{1,80}$", rel)
-                if temp and any(p.match(temp.group(1)) for p, _ in _FILE_KINDS):
-                    fa.kind = "temp file"  # an upload in progress (or abandoned): its name is the ring's
-                    continue
-                fa.problems.append("not a file the ring writes")
-                continue
+            if not ok:
+                walk.note("metadata.optimizer.scalars.<key>", "key the ring does not write", True, idx)
+        for group in doc.get("param_groups") or []:
+            for k, v in group.items() if isinstance(group, dict) else []:
+                flat = v if isinstance(v, list) else [v]
+                good = k in _GROUP_KEYS and all(x is None or isinstance(x, (bool, int, float)) for x in flat)
+                walk.note(
+                    f"metadata.optimizer.param_groups[*].{printable(str(k))[:40]}",
+                    "scalar" if good else "text",
+                    not good,
+                    v,
+                )
+
+    # -- the ring as a whole --------------------------------------------------------------
+    def whole_ring(self, named: dict[str, str]) -> None:
+        from .signing import config_sha256, verify_chain
+        from .trust import Pin
+
+        r, m = self.report, self.manifest
+        model = m.model_id if m is not None else None
+        if self.n_tensor_files and self.net is None:
+            r.problems.append(
+                f"tensor names and shapes could not be checked: this program does not know the network "
+                f"'{printable(str(model))[:64]}' the ring trains"
+            )
+        if m is not None and m.config.signers and not m.legacy:
             try:
-                data = t.read_bytes(rel, MAX_AUDIT_BYTES)
-            except (FileNotFoundError, ServerError) as exc:
-                fa.problems.append(f"could not be read: {exc}")
-                continue
-            if kind == "tensors":
-                _audit_tensors(fa, data, sites)
-            else:
-                _audit_json(fa, data, sites)
-    return report
+                v = verify_chain(m, Pin.of(m.config, config_sha256(m.config)), require_signed=False)
+                if v.problem is not None:
+                    r.problems.append(f"the turn history does not verify against the keys it lists: {v.problem}")
+                signatures = f"{len(v.records)} turn record(s) verified against the keys the ring lists"
+            except RingStateError as exc:
+                r.problems.append(f"the turn history does not verify: {exc}")
+                signatures = "signatures checked"
+        else:
+            signatures = "no signatures to check (an unsigned or older ring: nothing vouches for its records)"
+        missing = sorted(f for f in named if f not in self.tensor_files)
+        r.checked = [
+            f"{self.n_read} file(s) read, {self.n_temp} of them temporary",
+            f"{self.walk.keys} key(s) and {self.walk.strings} string(s) classified against the ring's schema",
+            (
+                f"{self.n_tensors} tensor(s) in {self.n_tensor_files} file(s) matched by name and shape to the "
+                f"network {self.net.model_id}"
+                if self.net is not None
+                else f"{self.n_tensors} tensor(s) in {self.n_tensor_files} file(s), NOT matched to a network"
+            ),
+            f"{self.hashes_checked} weights/optimizer file(s) named by the manifest with the sha256 their record names"
+            + (f" ({len(missing)} named file(s) pruned)" if missing else ""),
+            signatures,
+        ]
+
+
+def _safetensors_header(data: bytes) -> tuple[dict, int]:
+    """The header of safetensors bytes, and where its tensors' data ends (refused when
+    their offsets overlap, leave gaps or run out of the file)."""
+    header = read_header(data)
+    n = int.from_bytes(data[:8], "little")
+    spans = sorted(
+        tuple(v["data_offsets"])
+        for k, v in header.items()
+        if k != "__metadata__" and isinstance(v, dict) and isinstance(v.get("data_offsets"), list)
+    )
+    at = 0
+    for start, stop in spans:
+        if start != at or stop < start:
+            raise ValueError("its tensors' data overlap or leave gaps")
+        at = stop
+    if 8 + n + at > len(data):
+        raise ValueError("its tensors' data run past the end of the file")
+    return header, 8 + n + at
+
+
+def audit_server(t: Transport, network: Callable[[str], NetworkShapes | None] = lambda _model_id: None) -> AuditReport:
+    """Every entry of the ring folder, read and classified (see the module docstring);
+    ``network`` gives the names and shapes of the network a model id names."""
+    return _Audit(t, network).run()

@@ -72,6 +72,14 @@ def _load_cases(folder: Path, synthetic_seed: int | None) -> tuple[torch.Tensor,
     return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
 
 
+TOY_MODEL_PREFIX = "toy-mlp-"
+
+
+def toy_network(hidden: int) -> nn.Module:
+    """The toy model (model id ``toy-mlp-8x<hidden>``): two layers, tanh between."""
+    return nn.Sequential(nn.Linear(N_FEATURES, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+
+
 class ToyTrainer:
     def __init__(
         self,
@@ -85,7 +93,7 @@ class ToyTrainer:
         synthetic cases made in memory (nothing is written)."""
         self.data_dir = Path(data_dir)
         self.hidden, self.lr, self.batch_size = hidden, lr, batch_size
-        self.model_id = f"toy-mlp-{N_FEATURES}x{hidden}"
+        self.model_id = f"{TOY_MODEL_PREFIX}{N_FEATURES}x{hidden}"
         x, y = _load_cases(self.data_dir, synthetic_seed)
         perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
         n_val = max(1, len(x) // 5)  # the site's own validation split, fixed
@@ -94,7 +102,7 @@ class ToyTrainer:
 
     def build(self, seed: int) -> nn.Module:
         torch.manual_seed(seed)
-        return nn.Sequential(nn.Linear(N_FEATURES, self.hidden), nn.Tanh(), nn.Linear(self.hidden, 1))
+        return toy_network(self.hidden)
 
     def train_turn(self, inp: TurnInput, token: CancelToken) -> Generator[Progress, None, TurnResult]:
         model = self.build(inp.seed)

@@ -23,6 +23,17 @@ OptimizerState = dict[str, Any]  # torch ``optimizer.state_dict()``
 
 
 @dataclass(frozen=True)
+class NetworkShapes:
+    """The tensors of the network a ring trains, as a model id names it: what weights
+    and optimizer files may hold (``ring audit``, the NVFlare server's result check).
+    Given from above the ring (:func:`core.turn_trainers.network_shapes`)."""
+
+    model_id: str
+    weights: dict[str, tuple[int, ...]]  # state_dict names and shapes
+    parameters: tuple[tuple[int, ...], ...]  # parameter shapes, in the optimizer's order
+
+
+@dataclass(frozen=True)
 class TurnInput:
     weights: dict[str, torch.Tensor] | None  # None: the ring's first turn, initialise the model
     optimizer_state: OptimizerState | None  # None: start a fresh optimizer
@@ -87,7 +98,7 @@ def load_site_optimizer_state(opt: torch.optim.Optimizer, net: torch.nn.Module, 
     local = {k: v for k, v in opt.defaults.items() if k != "params"}
     try:
         opt.load_state_dict(state)
-    except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except (ValueError, KeyError, TypeError, RuntimeError, IndexError) as exc:
         raise InputError(
             f"The ring's optimizer state does not fit this site's network: {str(exc).splitlines()[0][:200]}"
         ) from None

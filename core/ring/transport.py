@@ -18,11 +18,12 @@ folder: local disk or a mounted share) and
 from __future__ import annotations
 
 import re
+import stat
 import uuid
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generator, Iterator, Literal
+from typing import Callable, Generator, Iterator, Literal
 from urllib.parse import unquote, urlsplit
 
 from ..errors import ConfigError
@@ -114,6 +115,15 @@ class Entry:
     size: int
 
 
+def entry_kind(mode: int) -> Literal["file", "dir", "link", "other"]:
+    """What an lstat mode says a name is (never following a link)."""
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
 def temp_name(rel: str) -> str:
     return f"{rel}{TEMP_MARK}{uuid.uuid4().hex[:12]}"
 
@@ -177,6 +187,26 @@ class Transport(ABC):
             f"{self.describe(rel)} is {size / 1e6:.1f} MB, more than the {max_bytes / 1e6:.1f} MB this "
             "site accepts for it; refused without reading it."
         )
+
+    def read_blocks(
+        self, rel: str, size: int, read_block: Callable[[int], bytes], max_bytes: int | None
+    ) -> Generator[int, None, bytes]:
+        """The one chunked read of both transports: refuse a file whose ``size`` is over
+        ``max_bytes`` before reading, then call ``read_block(chunk_bytes)`` until it returns
+        nothing, yielding bytes read (and refusing a file that grows past ``max_bytes``)."""
+        if max_bytes is not None and size > max_bytes:
+            raise self.too_large(rel, size, max_bytes)
+        chunks: list[bytes] = []
+        done = 0
+        while True:
+            block = read_block(self.chunk_bytes)
+            if not block:
+                return b"".join(chunks)
+            chunks.append(block)
+            done += len(block)
+            if max_bytes is not None and done > max_bytes:  # grew while being read
+                raise self.too_large(rel, done, max_bytes)
+            yield done
 
     @abstractmethod
     def iter_write_atomic(self, rel: str, data: bytes) -> Iterator[int]:

@@ -37,7 +37,7 @@ from .errors import (
     ServerUnreachableError,
     UnsafeServerPathError,
 )
-from .transport import Entry, FileInfo, ServerLocation, Transport, temp_name
+from .transport import Entry, FileInfo, ServerLocation, Transport, entry_kind, temp_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -121,6 +121,14 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         log.warning("trusted and recorded the host key %s of %s in %s", fp, hostname, self.record_to)
 
 
+def _check_identities(identities: list[str]) -> None:
+    """Each key file named for the login exists and is private to its owner."""
+    for ident in identities:
+        if not Path(ident).is_file():
+            raise ServerAuthError(f"The SSH key file {ident} does not exist.")
+        check_private_key_mode(Path(ident))
+
+
 class SftpTransport(Transport):
     def __init__(self, location: ServerLocation, options: SshOptions) -> None:
         self.location = location
@@ -128,6 +136,7 @@ class SftpTransport(Transport):
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._root: str | None = None
+        self._real_root: str | None = None  # the ring folder as the server resolves it
 
     # -- connection ---------------------------------------------------------
 
@@ -163,11 +172,8 @@ class SftpTransport(Transport):
         """hostname, port, user, identity files, known_hosts after ~/.ssh/config."""
         return self._ssh_settings()
 
-    def connect(self) -> None:
-        if self._sftp is not None:
-            return
-        host, port, user, identities, known = self._ssh_settings()
-        where = f"{host}:{port}"
+    def _client(self, known: Path | None, port: int) -> tuple[paramiko.SSHClient, Path]:
+        """An SSH client that knows the recorded host keys; with the known_hosts file it records to."""
         client = paramiko.SSHClient()
         record_to, files = known_hosts_files(known)
         try:
@@ -179,10 +185,15 @@ class SftpTransport(Transport):
         except (OSError, paramiko.SSHException, ValueError) as exc:
             raise HostKeyError(f"Cannot read the known hosts file {record_to}: {exc}") from exc
         client.set_missing_host_key_policy(_HostKeyPolicy(self.options.trust_host_key, record_to, port))
-        for ident in identities:
-            if not Path(ident).is_file():
-                raise ServerAuthError(f"The SSH key file {ident} does not exist.")
-            check_private_key_mode(Path(ident))
+        return client, record_to
+
+    def connect(self) -> None:
+        if self._sftp is not None:
+            return
+        host, port, user, identities, known = self._ssh_settings()
+        where = f"{host}:{port}"
+        client, record_to = self._client(known, port)
+        _check_identities(identities)
         timeout = self.options.connect_timeout_s
         try:
             client.connect(
@@ -252,7 +263,7 @@ class SftpTransport(Transport):
             self._root = path
 
     def close(self) -> None:
-        client, self._client, self._sftp = self._client, None, None
+        client, self._client, self._sftp, self._real_root = self._client, None, None, None
         if client is not None:
             client.close()
 
@@ -315,36 +326,50 @@ class SftpTransport(Transport):
             return False
         return a.st_mode is not None and stat_mod.S_ISLNK(a.st_mode)
 
+    def _still_inside(self, rel: str) -> None:
+        """After an operation: the server's own resolution of ``rel``'s folder (realpath,
+        which follows links) must still be that folder inside the ring folder. SFTP has
+        no O_NOFOLLOW and no openat, so a folder swapped for a link between the lstat of
+        :meth:`guard` and the operation cannot be refused by the server; this check finds
+        it one round trip later, and what was read is then discarded."""
+        folder = posixpath.dirname(rel)
+        try:
+            if self._real_root is None:
+                self._real_root = self._call("read", "", lambda s: s.normalize(self._path("")))
+            root = self._real_root
+            real = self._call("read", folder, lambda s: s.normalize(self._path(folder))) if folder else root
+        except FileNotFoundError:
+            return
+        expected = posixpath.join(root, folder) if folder else root
+        if real != expected:
+            raise UnsafeServerPathError(
+                f"{self.describe(folder)} resolves to another folder on the server (a folder was "
+                "replaced by a link while this site used it); what was read is discarded."
+            )
+
     def iter_read(self, rel: str, max_bytes: int | None = None) -> Generator[int, None, bytes]:
         self.connect()
-        self.guard(rel)  # SFTP has no O_NOFOLLOW: lstat first, then fstat the opened file
+        self.guard(rel)  # SFTP has no O_NOFOLLOW: lstat first, fstat the opened file, realpath after
         fh = self._call("read", rel, lambda s: s.open(self._path(rel), "rb"))
-        chunks: list[bytes] = []
-        done = 0
         try:
             st = self._call("read", rel, lambda s: fh.stat())
-            size = st.st_size or 0
             if st.st_mode is not None and not stat_mod.S_ISREG(st.st_mode):
                 raise UnsafeServerPathError(f"{self.describe(rel)} is not a plain file; refused.")
-            if max_bytes is not None and size > max_bytes:
-                raise self.too_large(rel, size, max_bytes)
-            if size:
+            size = st.st_size or 0
+            if size and (max_bytes is None or size <= max_bytes):
                 fh.prefetch(size)
-            while True:
-                block = self._call("read", rel, lambda s: fh.read(self.chunk_bytes))
-                if not block:
-                    break
-                chunks.append(block)
-                done += len(block)
-                if max_bytes is not None and done > max_bytes:  # grew while being read
-                    raise self.too_large(rel, done, max_bytes)
-                yield done
+
+            def read_block(n: int) -> bytes:
+                return self._call("read", rel, lambda s: fh.read(n))
+
+            data = yield from self.read_blocks(rel, size, read_block, max_bytes)
+            self._still_inside(rel)
+            return data
         finally:
             try:
                 fh.close()
             except (OSError, EOFError, paramiko.SSHException):
                 pass
-        return b"".join(chunks)
 
     def iter_write_atomic(self, rel: str, data: bytes) -> Iterator[int]:
         self.guard(rel, last=False)
@@ -400,6 +425,7 @@ class SftpTransport(Transport):
         self.guard(rel)  # a linked folder would list (and let prune delete) the account's own files
         try:
             attrs = self._call("list", rel, lambda s: s.listdir_attr(self._path(rel)))
+            self._still_inside(f"{rel}/." if rel else ".")
         except FileNotFoundError:
             return []
         return sorted(
@@ -417,19 +443,8 @@ class SftpTransport(Transport):
             attrs = self._call("list", rel, lambda s: s.listdir_attr(self._path(rel)))
         except FileNotFoundError:
             return []
-        out = []
-        for a in attrs:  # readdir attributes are lstat's: links are seen as links
-            mode = a.st_mode or 0
-            kind = (
-                "link"
-                if stat_mod.S_ISLNK(mode)
-                else "dir"
-                if stat_mod.S_ISDIR(mode)
-                else "file"
-                if stat_mod.S_ISREG(mode)
-                else "other"
-            )
-            out.append(Entry(a.filename, kind, a.st_size or 0))
+        # readdir attributes are lstat's: links are seen as links
+        out = [Entry(a.filename, entry_kind(a.st_mode or 0), a.st_size or 0) for a in attrs]
         return sorted(out, key=lambda f: f.name)
 
     def stat(self, rel: str) -> FileInfo | None:
@@ -442,6 +457,7 @@ class SftpTransport(Transport):
 
     def delete(self, rel: str) -> None:
         self.guard(rel, last=False)
+        self._still_inside(rel)  # a second look just before (SFTP cannot refuse a link itself)
         try:
             self._call("delete", rel, lambda s: s.remove(self._path(rel)))
         except FileNotFoundError:

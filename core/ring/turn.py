@@ -23,60 +23,47 @@ import logging
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Generator, Iterator, TypeVar
+from typing import Generator
 
 from ..progress import CancelToken, Progress, relay
+from .acquire import STAGE_LEASE as STAGE_LEASE  # the stages a turn reports, importable from here
+from .acquire import BrokenLease, take_lease
 from .audit import AuditLog
-from .codec import (
-    decode_optimizer_state,
-    decode_weights,
-    encode_optimizer_state,
-    encode_weights,
-    sha256_hex,
-    verify_sha256,
-)
+from .codec import decode_optimizer_state, decode_weights, encode_optimizer_state, encode_weights, sha256_hex
+from .config import MAX_EPOCHS_PER_TURN, capped_epochs
 from .convergence import judge_turn
-from .errors import RingStateError, ServerError, ServerUnreachableError
-from .lease import (
-    Lease,
-    LeaseView,
-    LeaseWatch,
-    break_lease,
-    judge_lease,
-    new_lease,
-    read_lease,
-    release,
-    renew,
-    try_acquire,
-)
+from .errors import RingStateError, ServerError
+from .lease import Lease, LeaseWatch, release
 from .manifest import (
     OPTIMIZER_DIR,
     WEIGHTS_DIR,
     BestWeights,
     FileRef,
     Holder,
+    LeaseBreak,
     Manifest,
     RingEvent,
     TurnRecord,
     read_manifest,
     utc_now,
 )
-from .server import MAX_WEIGHTS_BYTES, commit_manifest, prune, size_cap, versioned_name
-from .signing import TrustStore, TurnSigner, Verified, check_own_key, record_hash, sign_record, verify_chain
+from .retry import STAGE_RETRY as STAGE_RETRY
+from .retry import LeaseKeeper, Retry, sleep_unless_cancelled
+from .server import MAX_WEIGHTS_BYTES, commit_manifest, iter_download_verified, prune, versioned_name
+from .signing import TurnSigner, Verified, check_own_key, config_sha256, record_hash, sign_record, verify_and_record
 from .trainer import TurnInput, TurnResult, TurnTrainer, check_result
 from .transport import Transport
+from .first_contact import pinned_or_own
+from .trust import TrustStore
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 STAGE_WAIT = "Waiting for this site's turn"
-STAGE_LEASE = "Taking the ring lease"
 STAGE_DOWNLOAD = "Downloading weights"
 STAGE_TRAIN = "Training"
 STAGE_UPLOAD = "Uploading weights"
 STAGE_PUBLISH = "Publishing"
 STAGE_RELEASE = "Releasing the ring lease"
-STAGE_RETRY = "Ring server unreachable"
 
 
 @dataclass(frozen=True)
@@ -95,8 +82,8 @@ class SiteOptions:
     trust_dir: Path | None = None  # None: keys checked against the manifest only (no pinning)
     require_signed: bool = False
     # The site decides: the ring's epochs per turn is a suggestion within this cap.
-    max_epochs_per_turn: int = 20
-    upload_optimizer: bool = True  # False: Adam's moments never leave the site
+    max_epochs_per_turn: int = MAX_EPOCHS_PER_TURN
+    share_optimizer: bool = False  # True: Adam's moments go to the next site (opt-in: they describe this data)
     max_weights_bytes: int = MAX_WEIGHTS_BYTES
 
 
@@ -129,175 +116,84 @@ class SiteRun:
     manifest: Manifest | None = None
 
 
-def _sleep(seconds: float, token: CancelToken) -> None:
-    end = time.monotonic() + seconds
-    while True:
-        token.raise_if_cancelled()
-        left = end - time.monotonic()
-        if left <= 0:
-            return
-        time.sleep(min(left, 0.1))
-
-
-class _Retry:
-    """Runs server operations, retrying lost connections with exponential backoff."""
-
-    def __init__(self, opts: SiteOptions, token: CancelToken) -> None:
-        self.opts, self.token = opts, token
-        self.tick: Callable[[], None] = lambda: None  # lease renewal hook while holding it
-
-    def _waits(self) -> Iterator[float]:
-        delay, deadline = self.opts.backoff_s, time.monotonic() + self.opts.retry_for_s
-        while time.monotonic() + delay <= deadline:
-            yield delay
-            delay = min(delay * 2, self.opts.backoff_max_s)
-
-    def _backoff(self, exc: ServerUnreachableError, waits: Iterator[float]) -> Generator[Progress, None, None]:
-        delay = next(waits, None)
-        if delay is None:
-            raise ServerUnreachableError(f"{exc} Gave up after retrying for {self.opts.retry_for_s:g} s.") from exc
-        log.warning("%s; retrying in %.1f s", exc, delay)
-        yield Progress(STAGE_RETRY, message=f"{exc} Retrying in {delay:.0f} s.")
-        _sleep(delay, self.token)
-
-    def call(self, fn: Callable[[], T]) -> Generator[Progress, None, T]:
-        waits = self._waits()
-        while True:
-            try:
-                return fn()
-            except ServerUnreachableError as exc:
-                yield from self._backoff(exc, waits)
-
-    def transfer(
-        self, make: Callable[[], Generator[int, None, T] | Iterator[int]], stage: str, total: int
-    ) -> Generator[Progress, None, T]:
-        """Run a chunked read/write, yielding byte progress; restarted from scratch after a drop."""
-        waits = self._waits()
-        while True:
-            try:
-                return (
-                    yield from relay(
-                        make(),
-                        lambda _: self.tick(),
-                        lambda done: Progress(
-                            stage, done=float(done), total=float(total), message=f"{_size(done)} of {_size(total)}"
-                        ),
-                    )
-                )
-            except ServerUnreachableError as exc:
-                yield from self._backoff(exc, waits)
-
-
-def _size(n: float) -> str:
-    return f"{n / 1e6:.1f} MB" if n >= 1e5 else f"{n / 1e3:.1f} kB"
-
-
-class _LeaseKeeper:
-    """Renews our lease when a third of its time has passed; called between events."""
-
-    def __init__(self, t: Transport, lease: Lease, ttl_s: float) -> None:
-        self.t, self.lease, self.ttl_s = t, lease, ttl_s
-        self.last = time.monotonic()
-
-    def tick(self) -> None:
-        if time.monotonic() - self.last < self.ttl_s / 3:
-            return
-        try:
-            self.lease = renew(self.t, self.lease, self.ttl_s)
-            self.last = time.monotonic()
-        except ServerUnreachableError as exc:  # try again at the next event; expiry is far
-            log.warning("could not renew the ring lease: %s", exc)
-
-
 def take_turn(
-    t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken
+    transport: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken
 ) -> Generator[Progress, None, TurnOutcome]:
     """Wait for this site's turn, train, publish. Returns without training when
-    the ring has converged or stopped. Call ``t.connect()`` first to fail fast on
-    a server that cannot be reached at all; from here on, lost connections are
-    retried for ``opts.retry_for_s``."""
-    audit = AuditLog(opts.audit_path, opts.site, t.describe())
-    retry = _Retry(opts, token)
-    yield from retry.call(t.connect)
+    the ring has converged or stopped. Call ``transport.connect()`` first to fail
+    fast on a server that cannot be reached at all; from here on, lost connections
+    are retried for ``opts.retry_for_s``."""
+    audit = AuditLog(opts.audit_path, opts.site, transport.describe())
+    retry = Retry(token, opts.retry_for_s, opts.backoff_s, opts.backoff_max_s)
+    yield from retry.call(transport.connect)
     watch = LeaseWatch()
-    site = opts.site
-
-    while True:  # wait for the turn, take the lease
+    while True:
         token.raise_if_cancelled()
-        m = yield from retry.call(lambda: read_manifest(t))
+        m = yield from retry.call(lambda: read_manifest(transport))
+        _verified_chain(m, opts)  # before acting on anything it says, its status included
         if m.status != "running":
             return TurnOutcome(False, m)
-        _check_member(m, site, trainer, t)
-        _verified_chain(m, opts)
-        check_own_key(m, opts.signer, site)
-        rightful = m.next_site
-        view = yield from retry.call(lambda: read_lease(t))
-        t_lease = time.monotonic()
-        lease: Lease | None = None
-        broken: tuple[LeaseView, str] | None = None
-        if view is None:
-            if rightful == site:
-                candidate = new_lease(site, m.turns_done, m.config.lease_ttl_s)
-                if (yield from retry.call(lambda: try_acquire(t, candidate))):
-                    lease = candidate
-                else:
-                    continue
-            waiting_for = f"waiting for site {rightful} to take it"
-        else:
-            verdict = judge_lease(view, m, watch, opts.obsolete_grace_s)
-            obsolete = view.lease is not None and view.lease.turn < m.turns_done
-            waiting_for = verdict.reason
-            if verdict.breakable and (rightful == site or not obsolete):
-                yield Progress(STAGE_LEASE, message=f"Breaking the ring lease: {verdict.reason}.")
-                if (yield from retry.call(lambda: break_lease(t, view, site))):
-                    audit.record("lease_break", detail=verdict.reason)
-                    if not obsolete:
-                        broken = (view, verdict.reason)
-                        candidate = new_lease(site, m.turns_done, m.config.lease_ttl_s)
-                        if (yield from retry.call(lambda: try_acquire(t, candidate))):
-                            lease = candidate
-                if lease is None:
-                    continue
-        if lease is None:
-            yield Progress(
-                STAGE_WAIT,
-                message=f"Turn {m.turns_done + 1} (round {m.round + 1}) belongs to site {rightful}; {waiting_for}.",
-            )
-            _sleep(opts.poll_s, token)
+        _check_before_training(m, opts, trainer, transport)
+        lease_clock = time.monotonic()
+        attempt = yield from take_lease(
+            transport, m, opts.site, watch, opts.obsolete_grace_s, retry, audit, opts.signer
+        )
+        if attempt.lease is None:
+            if not attempt.look_again_now:
+                yield Progress(
+                    STAGE_WAIT,
+                    message=f"Turn {m.turns_done + 1} (round {m.round + 1}) belongs to site "
+                    f"{m.next_site}; {attempt.waiting_for}.",
+                )
+                sleep_unless_cancelled(opts.poll_s, token)
             continue
-
-        audit.record("lease", detail=f"turn {lease.turn + 1}")
-        outcome = yield from _hold_turn(t, trainer, opts, token, retry, audit, lease, broken, t_lease)
+        audit.record("lease", detail=f"turn {attempt.lease.turn + 1}")
+        held = _HeldTurn(transport, trainer, opts, token, retry, audit, attempt.lease)
+        outcome = yield from held.run(attempt.broken, lease_clock)
         if outcome is not None:
             return outcome
         # The manifest moved on while we took the lease (a late publisher): wait again.
 
 
-def _verified_chain(m: Manifest, opts: SiteOptions) -> Verified:
-    """The ring's history checked (signatures, pins, head); refused as a whole otherwise."""
-    store = TrustStore(opts.trust_dir) if opts.trust_dir else None
-    v = verify_chain(m, store, opts.require_signed)
-    v.raise_problem()
-    return v
-
-
-def epochs_for_turn(ring_epochs: int, opts: SiteOptions) -> int:
-    """The site's own setting when it has one; else the ring's suggestion, never above
-    the site's cap (a server cannot make a site train for days on crafted weights)."""
-    if opts.epochs_per_turn:
-        return opts.epochs_per_turn
-    return max(1, min(ring_epochs, opts.max_epochs_per_turn))
-
-
-def _check_member(m: Manifest, site: str, trainer: TurnTrainer, t: Transport) -> None:
-    if site not in m.config.sites:
+def _check_before_training(m: Manifest, opts: SiteOptions, trainer: TurnTrainer, transport: Transport) -> None:
+    """This site is a member with the ring's model, and this site's key is the one the
+    ring lists for it (the history was verified just before)."""
+    if opts.site not in m.config.sites:
         raise RingStateError(
-            f"Site '{site}' is not a member of the ring at {t.describe()} (members: {', '.join(m.config.sites)})."
+            f"Site '{opts.site}' is not a member of the ring at {transport.describe()} "
+            f"(members: {', '.join(m.config.sites)})."
         )
     if m.model_id is not None and m.model_id != trainer.model_id:
         raise RingStateError(
-            f"The ring at {t.describe()} trains model '{m.model_id}', but this site's trainer is '{trainer.model_id}'."
+            f"The ring at {transport.describe()} trains model '{m.model_id}', but this "
+            f"site's trainer is '{trainer.model_id}'."
         )
+    check_own_key(m, opts.signer, opts.site)
+
+
+def _verified_chain(m: Manifest, opts: SiteOptions) -> Verified:
+    """The ring's history checked against this site's pin (signatures, settings, head; the
+    pin of a ring listing only this site's own key is made here, any other needs a person:
+    core/ring/first_contact.py) and its new head recorded; refused as a whole otherwise."""
+    store = TrustStore(opts.trust_dir) if opts.trust_dir else None
+    if store is not None:
+        pinned_or_own(m, store, opts.signer)
+    verified = verify_and_record(m, store, opts.require_signed)
+    verified.raise_problem()
+    return verified
+
+
+def epochs_for_turn(ring_epochs: int, opts: SiteOptions) -> int:
+    """The site's own setting, or the ring's suggestion within the site's cap (one rule
+    for the ring and the NVFlare client: :func:`core.ring.config.capped_epochs`)."""
+    return capped_epochs(ring_epochs, opts.epochs_per_turn, opts.max_epochs_per_turn)
+
+
+@dataclass(frozen=True)
+class _Holding:
+    manifest: Manifest  # with this site recorded as the holder
+    in_place_of: str | None  # the site whose turn this site took over, if any
+    evidence: LeaseBreak | None  # the lease broken to take it over (signed into the record)
 
 
 @dataclass(frozen=True)
@@ -314,73 +210,114 @@ class _Uploaded:
     bytes: int
 
 
+class _Stopwatch:
+    """Seconds since the last lap."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.last = time.monotonic() if start is None else start
+
+    def lap(self) -> float:
+        now = time.monotonic()
+        seconds, self.last = now - self.last, now
+        return seconds
+
+
 class _HeldTurn:
     """Steps 2-5 of the module docstring for a site that holds the lease, one
     method per step. Any error before the manifest swap releases the lease."""
 
     def __init__(
         self,
-        t: Transport,
+        transport: Transport,
         trainer: TurnTrainer,
         opts: SiteOptions,
         token: CancelToken,
-        retry: _Retry,
+        retry: Retry,
         audit: AuditLog,
         lease: Lease,
     ) -> None:
-        self.t, self.trainer, self.opts, self.token = t, trainer, opts, token
+        self.transport, self.trainer, self.opts, self.token = transport, trainer, opts, token
         self.retry, self.audit, self.site = retry, audit, opts.site
-        self.keeper = _LeaseKeeper(t, lease, lease.ttl_s)
+        self.keeper = LeaseKeeper(transport, lease, lease.ttl_s, opts.signer)
 
-    def record_holder(
-        self, broken: tuple[LeaseView, str] | None
-    ) -> Generator[Progress, None, tuple[Manifest, str | None] | None]:
+    def run(self, broken: BrokenLease | None, lease_clock: float) -> Generator[Progress, None, TurnOutcome | None]:
+        """Steps 2-5; None when the ring moved on meanwhile (a late publisher), to wait again."""
+        self.retry.tick = self.keeper.tick
+        clock = _Stopwatch(lease_clock)
+        try:
+            holding = yield from self.record_holder(broken)
+            if holding is None:
+                return None
+            m = holding.manifest
+            _verified_chain(m, self.opts)  # what we train from must be what its site signed
+            lease_s = clock.lap()
+            got = yield from self.download(m)
+            download_s = clock.lap()
+            epochs = epochs_for_turn(m.config.epochs_per_turn, self.opts)
+            result = yield from self.train(m, got, epochs)
+            train_s = clock.lap()
+            up = yield from self.upload(m, result)
+            upload_s = clock.lap()
+            record = self.new_record(holding, got, result, up, epochs, train_s, lease_s + download_s + upload_s)
+            m, record = yield from self.publish(m, record, up)
+        except Exception:
+            _release_quietly(self.transport, self.keeper.lease)
+            raise
+        finally:
+            self.retry.tick = lambda: None
+        yield from self.finish(m, record)
+        timings = TurnTimings(lease_s, download_s, train_s, upload_s, clock.lap(), got.bytes, up.bytes)
+        return TurnOutcome(True, m, record, timings)
+
+    def record_holder(self, broken: BrokenLease | None) -> Generator[Progress, None, _Holding | None]:
         """Step 2: name this site as the holder in the manifest (and the lease it
         broke, if any). None when the ring moved on while the lease was taken."""
-        t, site, lease = self.t, self.site, self.keeper.lease
-        m = yield from self.retry.call(lambda: read_manifest(t))
+        transport, site, lease = self.transport, self.site, self.keeper.lease
+        m = yield from self.retry.call(lambda: read_manifest(transport))
         if m.status != "running" or m.turns_done != lease.turn:
-            yield from self.retry.call(lambda: release(t, self.keeper.lease))
+            yield from self.retry.call(lambda: release(transport, self.keeper.lease))
             return None
         started = utc_now()
-        events: tuple = ()
-        in_place_of = None
+        events: tuple[RingEvent, ...] = ()
         rightful = m.next_site
+        in_place_of = rightful if broken is not None and rightful != site else None
+        evidence = None
+        if in_place_of is not None and broken is not None and broken.view.lease is not None:
+            evidence = LeaseBreak(broken.view.lease, started, broken.reason)
         if broken is not None:
-            old = broken[0].lease
-            in_place_of = rightful if rightful != site else None
-            detail = f"Site {site} broke the lease of site {old.site if old else '(unreadable)'} ({broken[1]})" + (
+            old = broken.view.lease
+            detail = f"Site {site} broke the lease of site {old.site if old else '(unreadable)'} ({broken.reason})" + (
                 f" and takes turn {m.turns_done + 1} in place of site {rightful}." if in_place_of else "."
             )
             events = (RingEvent("lease_break", started, site, detail),)
         yield Progress(STAGE_LEASE, message=f"Site {site} holds the ring lease for turn {m.turns_done + 1}.")
         expected = m
         m = m.bumped(holder=Holder(site, lease.token, lease.turn, started), history=m.history + events)
-        m = yield from self.retry.call(lambda: commit_manifest(t, expected, m, self.keeper.lease))
-        return m, in_place_of
+        m = yield from self.retry.call(lambda: commit_manifest(transport, expected, m, self.keeper.lease))
+        return _Holding(m, in_place_of, evidence)
 
     def download(self, m: Manifest) -> Generator[Progress, None, _Downloaded]:
         """Step 3: the weights, and the optimizer state unless the ring resets it, sha256-checked."""
-        t = self.t
         weights = opt_state = None
         size = 0
         if m.weights is not None:
-            ref = m.weights
-            data = yield from self.retry.transfer(
-                lambda: _verified(t, ref, "weights", self.opts.max_weights_bytes), STAGE_DOWNLOAD, ref.size
-            )
-            weights = decode_weights(data, t.describe(ref.file))
+            data = yield from self._fetch(m.weights, "weights")
+            weights = decode_weights(data, self.transport.describe(m.weights.file))
             size += len(data)
-            self.audit.record("download", file=ref.file, version=ref.version, sha256=ref.sha256, bytes=len(data))
         if not m.config.reset_optimizer and m.optimizer is not None:
-            oref = m.optimizer
-            data = yield from self.retry.transfer(
-                lambda: _verified(t, oref, "optimizer state", self.opts.max_weights_bytes), STAGE_DOWNLOAD, oref.size
-            )
-            opt_state = decode_optimizer_state(data, t.describe(oref.file))
+            data = yield from self._fetch(m.optimizer, "optimizer state")
+            opt_state = decode_optimizer_state(data, self.transport.describe(m.optimizer.file))
             size += len(data)
-            self.audit.record("download", file=oref.file, version=oref.version, sha256=oref.sha256, bytes=len(data))
         return _Downloaded(weights, opt_state, size)
+
+    def _fetch(self, ref: FileRef, what: str) -> Generator[Progress, None, bytes]:
+        data = yield from self.retry.transfer(
+            lambda: iter_download_verified(self.transport, ref, what, self.opts.max_weights_bytes),
+            STAGE_DOWNLOAD,
+            ref.size,
+        )
+        self.audit.record("download", file=ref.file, version=ref.version, sha256=ref.sha256, bytes=len(data))
+        return data
 
     def train(self, m: Manifest, got: _Downloaded, epochs: int) -> Generator[Progress, None, TurnResult]:
         """Step 4: ``epochs`` epochs on this site's data, renewing the lease between events."""
@@ -393,32 +330,71 @@ class _HeldTurn:
 
     def upload(self, m: Manifest, result: TurnResult) -> Generator[Progress, None, _Uploaded]:
         """Step 5a: the new weights (and optimizer state) under temp names, renamed into place."""
-        t, site = self.t, self.site
         version = m.latest_version + 1
         meta = {
             "ring_id": m.ring_id,
             "version": str(version),
-            "site": site,
+            "site": self.site,
             "turn": str(m.turns_done),
             "model_id": self.trainer.model_id,
         }
-        wdata = encode_weights(result.weights, meta)
-        wref = FileRef(
-            version, versioned_name(WEIGHTS_DIR, version, site), sha256_hex(wdata), len(wdata), site, m.turns_done
+        weights = yield from self._put(m, WEIGHTS_DIR, encode_weights(result.weights, meta))
+        optimizer = None
+        if not m.config.reset_optimizer and self.opts.share_optimizer and result.optimizer_state is not None:
+            optimizer = yield from self._put(m, OPTIMIZER_DIR, encode_optimizer_state(result.optimizer_state, meta))
+        return _Uploaded(weights, optimizer, weights.size + (optimizer.size if optimizer else 0))
+
+    def _put(self, m: Manifest, folder: str, data: bytes) -> Generator[Progress, None, FileRef]:
+        version = m.latest_version + 1
+        ref = FileRef(
+            version, versioned_name(folder, version, self.site), sha256_hex(data), len(data), self.site, m.turns_done
         )
-        yield from self.retry.transfer(lambda: t.iter_write_atomic(wref.file, wdata), STAGE_UPLOAD, len(wdata))
-        self.audit.record("upload", file=wref.file, version=version, sha256=wref.sha256, bytes=len(wdata))
-        oref = None
-        size = len(wdata)
-        if not m.config.reset_optimizer and self.opts.upload_optimizer and result.optimizer_state is not None:
-            odata = encode_optimizer_state(result.optimizer_state, meta)
-            oref = FileRef(
-                version, versioned_name(OPTIMIZER_DIR, version, site), sha256_hex(odata), len(odata), site, m.turns_done
-            )
-            yield from self.retry.transfer(lambda: t.iter_write_atomic(oref.file, odata), STAGE_UPLOAD, len(odata))
-            self.audit.record("upload", file=oref.file, version=version, sha256=oref.sha256, bytes=len(odata))
-            size += len(odata)
-        return _Uploaded(wref, oref, size)
+        yield from self.retry.transfer(
+            lambda: self.transport.iter_write_atomic(ref.file, data), STAGE_UPLOAD, len(data)
+        )
+        self.audit.record("upload", file=ref.file, version=version, sha256=ref.sha256, bytes=len(data))
+        return ref
+
+    def new_record(
+        self,
+        holding: _Holding,
+        got: _Downloaded,
+        result: TurnResult,
+        up: _Uploaded,
+        epochs: int,
+        train_s: float,
+        overhead_s: float,
+    ) -> TurnRecord:
+        """This turn's record, before convergence is judged and it is signed (publish)."""
+        m = holding.manifest
+        return TurnRecord(
+            turn=m.turns_done,
+            round=m.round,
+            site=self.site,
+            version=up.weights.version,
+            weights_file=up.weights.file,
+            weights_sha256=up.weights.sha256,
+            parent_version=m.latest_version,
+            epochs=epochs,
+            metrics={k: float(v) for k, v in result.metrics.items()},
+            n_examples=result.n_examples,
+            improved=False,
+            patience_counter=0,  # set by publish, from the convergence verdict
+            optimizer_carried=got.optimizer_state is not None,
+            started_at=m.holder.since if m.holder else utc_now(),
+            finished_at=utc_now(),
+            train_s=round(train_s, 3),
+            overhead_s=round(overhead_s, 3),
+            in_place_of=holding.in_place_of,
+            optimizer_sha256=up.optimizer.sha256 if up.optimizer else "",
+            parent_hash=record_hash(m.ring_id, m.turn_records[-1], m.format) if m.turn_records else "",
+            weights_size=up.weights.size,
+            optimizer_file=up.optimizer.file if up.optimizer else "",
+            optimizer_size=up.optimizer.size if up.optimizer else 0,
+            config_sha256=config_sha256(m.config),
+            model_id=self.trainer.model_id,
+            lease_break=holding.evidence,
+        )
 
     def publish(
         self, m: Manifest, record: TurnRecord, up: _Uploaded
@@ -431,19 +407,18 @@ class _HeldTurn:
         verdict = judge_turn(m, self.site, val, record.finished_at)
         record = replace(record, improved=verdict.improved, patience_counter=verdict.patience_counter)
         if self.opts.signer is not None and m.config.signers:
-            record = sign_record(self.opts.signer, m.ring_id, record)
+            record = sign_record(self.opts.signer, m, record)
         history = m.history + (record,)
         status = m.status
         if verdict.convergence is not None:
             status = "converged" if verdict.convergence.rule != "max-turns" else "stopped"
             history += (RingEvent(status, record.finished_at, self.site, verdict.convergence.explanation),)
-        best = BestWeights(val, up.weights) if verdict.global_improved else m.best
         new = m.bumped(
             turns_done=m.turns_done + 1,
             holder=None,
             weights=up.weights,
             optimizer=up.optimizer,
-            best=best,
+            best=BestWeights(val, up.weights) if verdict.global_improved else m.best,
             patience_counter=verdict.global_counter,
             per_site=verdict.per_site,
             status=status,
@@ -451,7 +426,7 @@ class _HeldTurn:
             history=history,
             model_id=m.model_id or self.trainer.model_id,
         )
-        new = yield from self.retry.call(lambda: commit_manifest(self.t, m, new, self.keeper.lease))
+        new = yield from self.retry.call(lambda: commit_manifest(self.transport, m, new, self.keeper.lease))
         self.audit.record(
             "publish",
             file=up.weights.file,
@@ -471,107 +446,30 @@ class _HeldTurn:
         here leaves a finished turn and, at worst, a lease that the next site
         clears as obsolete."""
         try:
-            deleted = prune(self.t, m)
+            deleted = prune(self.transport, m)
             if deleted:
                 log.info("pruned %d old files from the ring server", len(deleted))
         except ServerError as exc:
             log.warning("could not prune old ring files: %s", exc)
         yield Progress(STAGE_RELEASE)
-        yield from self.retry.call(lambda: release(self.t, self.keeper.lease))
+        yield from self.retry.call(lambda: release(self.transport, self.keeper.lease))
         self.audit.record("release", detail=f"turn {record.turn + 1}")
 
 
-def _hold_turn(
-    t: Transport,
-    trainer: TurnTrainer,
-    opts: SiteOptions,
-    token: CancelToken,
-    retry: _Retry,
-    audit: AuditLog,
-    lease: Lease,
-    broken: tuple[LeaseView, str] | None,
-    t_lease: float,
-) -> Generator[Progress, None, TurnOutcome | None]:
-    """Steps 2-5 for a site that has just taken the lease; None when the ring
-    moved on meanwhile (a late publisher), to wait again."""
-    turn = _HeldTurn(t, trainer, opts, token, retry, audit, lease)
-    retry.tick = turn.keeper.tick
+def _release_quietly(transport: Transport, lease: Lease) -> None:
     try:
-        held = yield from turn.record_holder(broken)
-        if held is None:
-            return None
-        m, in_place_of = held
-        _verified_chain(m, opts)  # what we train from must be what its site signed
-        started = m.holder.since if m.holder else utc_now()
-        lease_s = time.monotonic() - t_lease
-        t0 = time.monotonic()
-        got = yield from turn.download(m)
-        download_s, t0 = time.monotonic() - t0, time.monotonic()
-        epochs = epochs_for_turn(m.config.epochs_per_turn, opts)
-        result = yield from turn.train(m, got, epochs)
-        train_s, t0 = time.monotonic() - t0, time.monotonic()
-        up = yield from turn.upload(m, result)
-        upload_s, t0 = time.monotonic() - t0, time.monotonic()
-        record = TurnRecord(
-            turn=m.turns_done,
-            round=m.round,
-            site=opts.site,
-            version=up.weights.version,
-            weights_file=up.weights.file,
-            weights_sha256=up.weights.sha256,
-            parent_version=m.latest_version,
-            epochs=epochs,
-            metrics={k: float(v) for k, v in result.metrics.items()},
-            n_examples=result.n_examples,
-            improved=False,
-            patience_counter=0,  # set by publish, from the convergence verdict
-            optimizer_carried=got.optimizer_state is not None,
-            started_at=started,
-            finished_at=utc_now(),
-            train_s=round(train_s, 3),
-            overhead_s=round(lease_s + download_s + upload_s, 3),
-            in_place_of=in_place_of,
-            optimizer_sha256=up.optimizer.sha256 if up.optimizer else "",
-            parent_hash=record_hash(m.ring_id, m.turn_records[-1]) if m.turn_records else "",
-        )
-        m, record = yield from turn.publish(m, record, up)
-    except Exception:
-        _release_quietly(t, turn.keeper.lease)
-        raise
-    finally:
-        retry.tick = lambda: None
-    yield from turn.finish(m, record)
-    publish_s = time.monotonic() - t0
-    timings = TurnTimings(lease_s, download_s, train_s, upload_s, publish_s, got.bytes, up.bytes)
-    return TurnOutcome(True, m, record, timings)
-
-
-def _verified(t: Transport, ref: FileRef, what: str, max_bytes: int) -> Generator[int, None, bytes]:
-    """Chunked download of a file named by the manifest, checked against its sha256."""
-    try:
-        data = yield from t.iter_read(ref.file, size_cap(ref, max_bytes))
-    except FileNotFoundError:
-        raise RingStateError(
-            f"The {what} file {t.describe(ref.file)} named by the manifest is missing on the server."
-        ) from None
-    verify_sha256(data, ref.sha256, f"The {what} file {t.describe(ref.file)}")
-    return data
-
-
-def _release_quietly(t: Transport, lease: Lease) -> None:
-    try:
-        release(t, lease)
+        release(transport, lease)
     except ServerError as exc:
         log.warning("could not release the ring lease (it will expire): %s", exc)
 
 
 def run_site(
-    t: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken, wait: bool
+    transport: Transport, trainer: TurnTrainer, opts: SiteOptions, token: CancelToken, wait: bool
 ) -> Generator[Progress, None, SiteRun]:
     """One turn, or with ``wait`` turns until the ring converges or stops."""
     turns: list[TurnOutcome] = []
     while True:
-        outcome = yield from take_turn(t, trainer, opts, token)
+        outcome = yield from take_turn(transport, trainer, opts, token)
         if outcome.trained:
             turns.append(outcome)
         if not wait or outcome.manifest.status != "running":

@@ -6,7 +6,10 @@ import uuid
 from dataclasses import dataclass
 
 from ..ring.errors import RingStateError, ServerError
-from .setup import SiteSetup, open_site_transport
+from ..ring.first_contact import FirstContact, confirm_ring, first_contact
+from ..ring.manifest import Manifest
+from ..ring.trust import TrustStore
+from .setup import SiteSetup, open_site_transport, trust_dir
 from .sync import SiteView, read_view
 
 
@@ -15,6 +18,22 @@ class ConnectionReport:
     ok: bool
     message: str  # one paragraph for the user
     view: SiteView | None = None
+    first_contact: FirstContact | None = None  # a signed ring this site has not pinned: ask the person
+
+
+def unconfirmed(setup: SiteSetup, m: Manifest) -> FirstContact | None:
+    """What a person must confirm before this site trusts the ring (None: nothing, the
+    ring is unsigned, already pinned here, or the embedded ring of this site alone)."""
+    if setup.is_local or not m.config.signers or m.legacy:
+        return None
+    if TrustStore(trust_dir(setup)).get(m.ring_id) is not None:
+        return None
+    return first_contact(m)
+
+
+def confirm_keys(setup: SiteSetup, m: Manifest) -> None:
+    """Pin the ring's keys and settings as shown to the person who confirmed them."""
+    confirm_ring(TrustStore(trust_dir(setup)), m)
 
 
 def check_connection(setup: SiteSetup) -> ConnectionReport:
@@ -48,4 +67,6 @@ def check_connection(setup: SiteSetup) -> ConnectionReport:
                 "a member; check the site name with the consortium.",
                 view,
             )
-        return ConnectionReport(True, f"Connected to {where}: {ring}. {view.describe()}", view)
+        contact = unconfirmed(setup, m)
+        keys = " Its signing keys are not confirmed at this site yet." if contact else ""
+        return ConnectionReport(True, f"Connected to {where}: {ring}. {view.describe()}{keys}", view, contact)

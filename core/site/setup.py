@@ -42,7 +42,7 @@ class SiteSetup:
     # The site decides (the server's settings are suggestions within these caps):
     max_epochs_per_turn: int = 20
     max_auto_turns_per_hour: int = 2  # "Keep taking my turns" trains at most this often
-    upload_optimizer: bool = True  # False: Adam's moments never leave the site
+    share_optimizer: bool = False  # True: Adam's moments go to the next site too (opt-in)
     # Signed turns: this site's Ed25519 key ("" = created in the state folder on first use);
     # rings without signing keys are refused unless allowed here.
     signing_key: str = ""
@@ -151,7 +151,10 @@ def check_data_folder(folder: str | Path) -> str:
             "Choose the site data folder: the cases this site reviews, trains on and evaluates new model versions on."
         )
     wl = scan_folder(folder)  # InputError: folder not found, or no cases in it
-    return f"{len(wl.cases)} case(s) in {wl.folder}, {len(wl.approved())} approved for training."
+    approved = len(wl.approved())
+    stale = sum(c.mask_changed for c in wl.cases)
+    changed = f" ({stale} approved before their mask changed: approve them again)" if stale else ""
+    return f"{len(wl.cases)} case(s) in {wl.folder}, {approved} approved for training{changed}."
 
 
 def signing_key_path(setup: SiteSetup) -> Path:

@@ -2,8 +2,9 @@
 
 :func:`sync_once` is one poll of the background sync: connect, read the
 manifest and the lease, download every weights version the server still
-keeps (latest, best, the last turns') that this site has not kept yet
-(sha256 checked), keep them in the
+keeps (latest, best, the last turns') of turns whose signed records verified and
+that this site has not kept yet (size-capped and sha256-checked against those
+records, and labelled by them), keep them in the
 :class:`~core.site.versions.ModelStore`. It never uses them: choosing a
 version is the user's decision, after seeing its local scores.
 """
@@ -21,10 +22,12 @@ from ..ring.lease import LeaseView, read_lease
 from ..ring.manifest import Manifest, TurnRecord
 from ..ring.manifest import read_manifest
 from ..ring.server import download_verified, kept_refs
-from ..ring.signing import RingTrustError, TrustStore, Verified, verify_chain
+from ..ring.first_contact import FirstContact, first_contact, pinned_or_own
+from ..ring.signing import RingTrustError, Verified, verify_and_record
+from ..ring.trust import TrustStore
 from ..ring.transport import Transport
 from ..training.ring_turn import is_hematoma_model
-from .setup import SiteSetup, ensure_local_ring, open_site_transport, trust_dir
+from .setup import SiteSetup, ensure_local_ring, open_site_transport, site_signer, trust_dir
 from .versions import ModelStore, ModelVersion
 
 STAGE_SYNC = "Checking the ring server"
@@ -135,6 +138,7 @@ class SyncResult:
     new_versions: tuple[ModelVersion, ...] = ()
     problems: tuple[str, ...] = ()  # versions that could not be brought home (tried again next time)
     refused: tuple[RefusedVersion, ...] = ()  # versions (or the ring) failing the signature checks
+    first_contact: FirstContact | None = None  # a signed ring nobody here confirmed: ask a person
 
 
 def read_view(setup: SiteSetup, t: Transport) -> SiteView:
@@ -146,47 +150,62 @@ def read_view(setup: SiteSetup, t: Transport) -> SiteView:
 def sync_once(
     setup: SiteSetup, token: CancelToken = NEVER_CANCELLED, download: bool = True, store_root=None
 ) -> Generator[Progress, None, SyncResult]:
-    """Read the ring; bring home weights this site has not kept yet."""
+    """Read the ring; bring home the weights of verified turns this site has not kept yet."""
     yield Progress(STAGE_SYNC, 0, 0, setup.location().display())
     with open_site_transport(setup) as t:
         view = read_view(setup, t)
         m = view.manifest
         new: list[ModelVersion] = []
         problems: list[str] = []
-        verified, refused = check_ring(setup, m)
-        if download and verified is not None and is_hematoma_model(m.model_id):  # a toy ring: nothing to predict with
+        check = check_ring(setup, m)
+        if download and check.verified is not None and is_hematoma_model(m.model_id):  # a toy ring: nothing to predict
             store = ModelStore.for_ring(m.ring_id, store_root)
-            for ref in kept_refs(m):
+            on_server = {ref.file for ref in kept_refs(m)}
+            best = check.verified.tally.best if check.verified.tally else m.best
+            # Only what verified comes home, labelled and size-capped by its own signed record.
+            for r in reversed(check.verified.records):
                 token.raise_if_cancelled()
-                if store.has(ref.sha256) or not verified.weights_ok(ref.sha256):
-                    continue  # only weights of verified, signed turns come home
-                yield Progress(STAGE_FETCH, 0, ref.size, f"version {ref.version} from site {ref.site}")
-                try:
-                    data = download_verified(t, ref, "weights")
-                    new.append(store.add(data, ref, m))
-                except RingStateError:  # pruned since the manifest was read: gone for good
+                if r.weights_file not in on_server or store.has(r.weights_sha256):
                     continue
+                yield Progress(STAGE_FETCH, 0, r.weights_size, f"version {r.version} from site {r.site}")
+                try:
+                    data = download_verified(t, r.weights_ref(), "weights")
+                    new.append(store.add(data, r, m, best is not None and best.weights.version == r.version))
+                except RingStateError as exc:
+                    if "missing on the server" not in str(exc):  # else pruned since it was read: gone for good
+                        problems.append(f"Weights v{r.version} from site {r.site} were not kept: {exc}")
                 except ServerUnreachableError:
                     raise
                 except HemaRelayError as exc:  # one bad file must not stop the sync
-                    problems.append(f"Weights v{ref.version} from site {ref.site} were not kept: {exc}")
-    return SyncResult(view, tuple(new), tuple(problems), refused)
+                    problems.append(f"Weights v{r.version} from site {r.site} were not kept: {exc}")
+    return SyncResult(view, tuple(new), tuple(problems), check.refused, check.first_contact)
 
 
-def check_ring(setup: SiteSetup, m: Manifest) -> tuple[Verified | None, tuple[RefusedVersion, ...]]:
-    """The ring's history checked against this site's pins and verified head: the
-    verified part (None when the whole ring is refused) and what was refused."""
+@dataclass(frozen=True)
+class RingCheck:
+    verified: Verified | None  # None: the whole ring is refused (or not confirmed yet)
+    refused: tuple[RefusedVersion, ...] = ()
+    first_contact: FirstContact | None = None
+
+
+def check_ring(setup: SiteSetup, m: Manifest) -> RingCheck:
+    """The ring's history checked against this site's pin and verified head: the
+    verified part, what was refused, and, for a signed ring nobody here confirmed,
+    what a person must confirm (nothing is pinned here)."""
+    store = TrustStore(trust_dir(setup))
     try:
-        v = verify_chain(m, TrustStore(trust_dir(setup)), not (setup.allow_unsigned or setup.is_local))
+        pinned_or_own(m, store, site_signer(setup) if setup.is_local else None)
+        v = verify_and_record(m, store, not (setup.allow_unsigned or setup.is_local))
     except RingTrustError as exc:
-        return None, (RefusedVersion(exc.version, exc.site, exc.kind, str(exc)),)
+        contact = first_contact(m) if exc.kind == "unpinned" else None
+        return RingCheck(None, (RefusedVersion(exc.version, exc.site, exc.kind, str(exc)),), contact)
     if v.problem is None:
-        return v, ()
+        return RingCheck(v)
     p = v.problem
     refused = [RefusedVersion(p.version, p.site, p.kind, str(p))]
     # Every later version hangs on the refused one: name them too, so none looks merely missing.
     for r in m.turn_records[len(v.records) + 1 :]:
         refused.append(RefusedVersion(r.version, r.site, p.kind, f"it follows refused version {p.version}."))
     if p.kind in ("rollback", "fork"):
-        return None, tuple(refused)
-    return v, tuple(refused)
+        return RingCheck(None, tuple(refused))
+    return RingCheck(v, tuple(refused))

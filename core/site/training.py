@@ -31,6 +31,11 @@ def approved_cases(data_folder: str | Path) -> list[Case]:
     return scan_folder(data_folder).approved()
 
 
+def stale_approvals(data_folder: str | Path) -> int:
+    """Cases approved for training whose mask changed since (no longer approved)."""
+    return sum(c.mask_changed for c in scan_folder(data_folder).cases)
+
+
 def site_options(setup: SiteSetup, poll_s: float = 2.0) -> SiteOptions:
     """The ring options this site's settings decide: its key, pins, caps."""
     return SiteOptions(
@@ -43,7 +48,7 @@ def site_options(setup: SiteSetup, poll_s: float = 2.0) -> SiteOptions:
         trust_dir=trust_dir(setup),
         require_signed=not (setup.allow_unsigned or setup.is_local),
         max_epochs_per_turn=setup.max_epochs_per_turn,
-        upload_optimizer=setup.upload_optimizer,
+        share_optimizer=setup.share_optimizer,
     )
 
 
@@ -70,14 +75,21 @@ def plan_turn(setup: SiteSetup) -> TurnPlan:
     setup = setup.validated()
     config = load_config(setup.preset, None, list(setup.overrides))
     cases = approved_cases(setup.data_folder)
+    stale = stale_approvals(setup.data_folder)
+    changed = (
+        f" ({stale} case(s) were approved, but their saved mask is not the one approved: it changed, or "
+        "was approved before the approved mask was recorded; review and approve them again)"
+        if stale
+        else ""
+    )
     if not cases:
         raise InputError(
-            f"No case in {setup.data_folder} is approved for training: review the masks "
+            f"No case in {setup.data_folder} is approved for training{changed}: review the masks "
             "and mark cases 'approved for training' first."
         )
     if len(cases) < config.min_approved:
         raise InputError(
-            f"Only {len(cases)} case(s) in {setup.data_folder} are approved for training; "
+            f"Only {len(cases)} case(s) in {setup.data_folder} are approved for training{changed}; "
             f"the training preset '{config.preset}' needs at least {config.min_approved}. "
             "Review and approve more cases first; nothing was started."
         )

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..errors import InputError
 from ..io import atomic_write_text
-from ..ring.manifest import FileRef, Manifest
+from ..ring.manifest import Manifest, TurnRecord
 from ..ring.names import check_name, inside
 from ..evaluation.scoring import CaseScore
 from .setup import state_dir
@@ -252,43 +252,44 @@ class ModelStore:
         return next((v for v in idx.versions if v.version == idx.chosen), None)
 
     # ----------------------------------------------------------- changes
-    def add(self, data: bytes, ref: FileRef, m: Manifest) -> ModelVersion:
-        """Keep weights downloaded from the ring (checked against ``ref.sha256``)."""
+    def add(self, data: bytes, record: TurnRecord, m: Manifest, best: bool = False) -> ModelVersion:
+        """Keep weights downloaded from the ring, as the turn ``record`` that published
+        them (checked against its sha256; its version, site and turn are the labels)."""
         from ..ring.codec import decode_weights, verify_sha256  # torch: only when weights arrive
+
         from ..training.ring_turn import save_ring_weights_as_model
 
-        verify_sha256(data, ref.sha256, f"Weights version {ref.version} from site {ref.site}")
+        verify_sha256(data, record.weights_sha256, f"Weights version {record.version} from site {record.site}")
         try:  # parsed manifests hold only valid names; checked again where a path is built
-            check_name("site", ref.site, "weights site")
-            check_name("sha256", ref.sha256, "weights sha256")
+            check_name("site", record.site, "weights site")
+            check_name("sha256", record.weights_sha256, "weights sha256")
         except ValueError as exc:
-            raise InputError(f"Weights version {ref.version} were not kept: {exc}.") from None
-        tensors = decode_weights(data, f"weights version {ref.version}")
-        record = next((r for r in m.turn_records if r.version == ref.version), None)
-        val = float(record.metrics["val_loss"]) if record and "val_loss" in record.metrics else None
-        name = f"v{ref.version:06d}-{ref.site}-{ref.sha256[:12]}.safetensors"
-        rnd = ref.turn // max(len(m.config.sites), 1)
+            raise InputError(f"Weights version {record.version} were not kept: {exc}.") from None
+        tensors = decode_weights(data, f"weights version {record.version}")
+        val = float(record.metrics["val_loss"]) if "val_loss" in record.metrics else None
+        name = f"v{record.version:06d}-{record.site}-{record.weights_sha256[:12]}.safetensors"
+        rnd = record.round
         save_ring_weights_as_model(
             tensors,
             m.model_id or "",
             inside(self.folder, name),
-            version=f"v{ref.version} from site {ref.site}, round {rnd + 1}, ring {m.ring_id[:8]}",
+            version=f"v{record.version} from site {record.site}, round {rnd + 1}, ring {m.ring_id[:8]}",
             metrics={"val_loss": val} if val is not None else {},
         )
         from ..model.weights import read_meta
 
         v = ModelVersion(
-            ref.version,
-            ref.site,
+            record.version,
+            record.site,
             rnd,
-            ref.turn,
-            ref.sha256,
+            record.turn,
+            record.weights_sha256,
             _now(),
             name,
             m.model_id or "",
             m.ring_id,
             val,
-            bool(m.best and m.best.weights.sha256 == ref.sha256),
+            best,
             tensors_sha256=read_meta(self.folder / name).sha256,
         )
         with _LOCK:

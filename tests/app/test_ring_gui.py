@@ -25,6 +25,7 @@ from core.progress import Progress
 from core.ring import RingConfig, init_ring, open_transport, parse_server_url
 from core.ring.transport_sftp import SshOptions
 from core.cases.worklist import CaseStatus, StatusStore
+from ring_helpers import ring_turn_args
 from sshd import SshdServer
 
 from app.settings import load_settings
@@ -52,41 +53,50 @@ def _start_other_site(server: str, data: Path, tmp_path: Path, ssh: SshdServer |
         sys.executable,
         "-m",
         "core",
-        "ring",
-        "turn",
-        "--server",
-        server,
-        "--site",
-        "b",
-        "--data",
-        str(data),
-        "--wait",
-        "--poll",
-        "0.5",
-        "--preset",
-        PRESET,
+        *ring_turn_args(server, "b", data, "--wait", "--poll", "0.5", "--preset", PRESET),
     ]
     for kv in TINY:
         args += ["--set", kv]
     if ssh is not None:
         args += ["--identity", str(ssh.client_key), "--known-hosts", str(ssh.known_hosts)]
+    args += ["--trust-signers", str(tmp_path / "signers.txt")]  # site b's person confirms the coordinator's keys
     env = dict(os.environ, PYTHONPATH=str(ROOT), XDG_STATE_HOME=str(tmp_path / "state-b"))
     return subprocess.Popen(args, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def _init_ring(server: str, ssh: SshdServer | None, tmp_path: Path, **config) -> None:
+def _init_ring(server: str, ssh: SshdServer | None, tmp_path: Path, confirmed: bool = True, **config) -> None:
     """A signed ring of sites a and b on ``server`` (over SFTP with ``ssh``'s client key):
     a is this GUI (its key in the window's state folder), b the ``ring turn`` process
-    (its key where the command line creates it, under ``state-b``)."""
+    (its key where the command line creates it, under ``state-b``). The coordinator's
+    signers file is ``tmp_path/signers.txt``; with ``confirmed``, a person at site a
+    already confirmed the ring's keys (as the site dialog's test does)."""
+    from core.ring.first_contact import confirm_ring
     from core.ring.signing import TurnSigner, default_key_path
-    from core.site.setup import site_signer
+    from core.ring.trust import TrustStore
+    from core.site.setup import site_signer, trust_dir
 
     key_b = tmp_path / "state-b" / default_key_path("b").relative_to(default_key_path("b").parents[2])
     signers = {"a": site_signer(SiteSetup(site="a")).public, "b": TurnSigner.load_or_create("b", key_b).public}
+    (tmp_path / "signers.txt").write_text("".join(f"{s} {k}\n" for s, k in signers.items()))
     opts = SshOptions(identity=ssh.client_key, known_hosts=ssh.known_hosts) if ssh else None
     with open_transport(parse_server_url(server), opts) as t:
         t.connect()
-        init_ring(t, RingConfig(sites=("a", "b"), signers=signers, **config).validate())
+        m = init_ring(t, RingConfig(sites=("a", "b"), signers=signers, **config).validate())
+    if confirmed:
+        confirm_ring(TrustStore(trust_dir(SiteSetup(site="a"))), m)
+
+
+def _long_solo_turns(site: Path) -> SiteSetup:
+    """The embedded ring of one (no server), with turns long enough to cancel or quit during."""
+    return SiteSetup(
+        site="solo",
+        data_folder=str(site),
+        poll_s=2.0,
+        epochs_per_turn=200,
+        preset=PRESET,
+        start_from="scratch",
+        overrides=("patches_per_volume=24", "patch_size=32", "threads=1", "min_approved=1"),
+    )
 
 
 def _approve(folder: Path, case: str) -> None:
@@ -229,16 +239,7 @@ def test_cancel_mid_turn_leaves_the_ring_unchanged_and_gui_stays_responsive(qtbo
     """Embedded ring (no server): cancel while training; measure event-loop stalls."""
     w = window
     _approve(site, "067")
-    setup = SiteSetup(
-        site="solo",
-        data_folder=str(site),
-        poll_s=2.0,
-        epochs_per_turn=200,
-        preset=PRESET,
-        start_from="scratch",
-        overrides=("patches_per_volume=24", "patch_size=32", "threads=1", "min_approved=1"),
-    )
-    w.apply_site(setup)
+    w.apply_site(_long_solo_turns(site))
     _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled")
     ring_dir = tmp_path / "state" / "hemarelay" / "local-ring" / "solo"
     before = _manifest(ring_dir)
@@ -314,14 +315,14 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
 
     ssh = sshd_factory()
     ring_dir = tmp_path / "ring"
-    _init_ring(ssh.url(ring_dir), ssh, tmp_path)
+    _init_ring(ssh.url(ring_dir), ssh, tmp_path, confirmed=False)
     known = tmp_path / "my_known_hosts"  # empty: the first connection
     questions = []
-    answers = ["Cancel"]
+    answers = {"Confirm the server's identity": "Cancel", "Confirm the ring's signing keys": "Cancel"}
 
     def ask(title, text, buttons):
         questions.append(text)
-        return answers[0]
+        return answers[title]
 
     dlg = SiteDialog(SiteSetup(), ask)
     qtbot.addWidget(dlg)
@@ -341,13 +342,27 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
     assert "SHA256:" in questions[0] and "ssh-ed25519" in questions[0]
     assert "not confirmed" in dlg.result.text() and not known.exists()
 
-    answers[0] = "Trust this server"
+    answers["Confirm the server's identity"] = "Trust this server"
+    dlg.result.setText("")
+    dlg.test_button.click()
+    _wait(qtbot, tested, 30, "the test to finish")
+    assert known.read_text().split()[1] == fp  # the confirmed key, recorded
+    # Then the ring's signing keys, met for the first time: shown, and pinned only on a yes.
+    from core.ring.keys import key_fingerprint
+    from core.ring.trust import TrustStore
+    from core.site.setup import trust_dir
+
+    signers = dict(line.split(" ", 1) for line in (tmp_path / "signers.txt").read_text().splitlines())
+    assert all(key_fingerprint(k) in questions[-1] for k in signers.values()), questions[-1]
+    assert "not confirmed" in dlg.result.text() and not list(trust_dir(SiteSetup(site="a")).glob("*.json"))
+    answers["Confirm the ring's signing keys"] = "Trust these keys"
     dlg.result.setText("")
     dlg.test_button.click()
     _wait(qtbot, tested, 30, "the test to finish")
     assert dlg.last_report is not None and dlg.last_report.ok, dlg.result.text()
-    assert "ring of sites a, b" in dlg.result.text()
-    assert known.read_text().split()[1] == fp  # the confirmed key, recorded
+    assert "ring of sites a, b" in dlg.result.text() and "keys are confirmed" in dlg.result.text()
+    ring_id = dlg.last_report.view.manifest.ring_id
+    assert TrustStore(trust_dir(SiteSetup(site="a"))).get(ring_id).signers == signers
 
     # a wrong client key: a clear message, nothing else changes
     dlg.key.setText(str(ssh.other_key))
@@ -371,17 +386,7 @@ def test_site_dialog_confirms_the_host_key_and_tests_the_connection(qtbot, tmp_p
 def test_quitting_during_a_turn_waits_for_the_lease_to_be_released(qtbot, window, site, tmp_path):
     w = window
     _approve(site, "067")
-    w.apply_site(
-        SiteSetup(
-            site="solo",
-            data_folder=str(site),
-            poll_s=2.0,
-            epochs_per_turn=200,
-            preset=PRESET,
-            start_from="scratch",
-            overrides=("patches_per_volume=24", "patch_size=32", "threads=1", "min_approved=1"),
-        )
-    )
+    w.apply_site(_long_solo_turns(site))
     _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled")
     events: list[Progress] = []
     w.ring_dock.ring.trainingProgress.connect(events.append)
@@ -422,7 +427,7 @@ def test_a_refused_version_is_shown_with_the_reason(qtbot, window, tmp_path):
     write_toy_site(toy, site_seed=1)
     with open_transport(parse_server_url(str(ring_dir))) as t:
         for site, key in (("a", site_signer(SiteSetup(site="a"))), ("b", key_b)):
-            opts = T.SiteOptions(site, signer=key, trust_dir=tmp_path / "trust" / site, poll_s=0.02)
+            opts = T.SiteOptions(site, signer=key, poll_s=0.02)  # checked against the ring's own keys
             run_to_end(T.take_turn(t, ToyTrainer(toy), opts, NEVER_CANCELLED))
     doc = _manifest(ring_dir)
     evil = encode_weights({"w": torch.zeros(2)}, {})
@@ -443,3 +448,50 @@ def test_a_refused_version_is_shown_with_the_reason(qtbot, window, tmp_path):
     w.ring_dock.raise_()
     qtbot.wait(200)
     w.grab().save(str(tmp_path / "refused.png"))
+
+
+def test_the_sync_asks_a_person_before_trusting_a_rings_keys(qtbot, window, tmp_path):
+    """Issue 23: a signed ring met for the first time is trusted only once a person confirmed
+    its keys (shown with their fingerprints, as an SSH host key is); until then nothing is
+    kept or trained on, and a declined ring is not asked about again at every poll."""
+    from core.ring.keys import key_fingerprint
+    from core.ring.trust import TrustStore
+    from core.site.setup import trust_dir
+
+    w = window
+    ring_dir = tmp_path / "ring"
+    _init_ring(str(ring_dir), None, tmp_path, confirmed=False)
+    asked, answers = [], ["Cancel", "Trust these keys"]
+    w.controller.ask = lambda title, text, buttons: asked.append((title, text)) or answers[len(asked) - 1]
+    w.apply_site(SiteSetup(site="a", server=str(ring_dir), poll_s=2.0))
+    _wait(qtbot, lambda: len(asked) == 1, 30, "the first-contact question")
+    title, text = asked[0]
+    keys = [line.split(" ", 1)[1] for line in (tmp_path / "signers.txt").read_text().splitlines()]
+    assert title == "Confirm the ring's signing keys" and all(key_fingerprint(k) in text for k in keys)
+    qtbot.wait(4500)  # two more polls: not asked again, and nothing trusted
+    assert len(asked) == 1 and not w.ring_dock.panel.train_button.isEnabled()
+    assert not list(trust_dir(SiteSetup(site="a")).glob("*.json"))
+    w.ring_dock.check_action.trigger()  # "Check the ring now" asks again
+    _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn, once confirmed")
+    ring_id = _manifest(ring_dir)["ring_id"]
+    assert len(asked) == 2 and TrustStore(trust_dir(SiteSetup(site="a"))).get(ring_id) is not None
+
+
+def test_server_text_is_plain_in_message_boxes_and_tooltips(qtbot, window, tmp_path):
+    """Issue 23: text from the server (here a manifest's ``format`` holding markup) is shown
+    as written, never rendered as HTML: the status bar's tooltip and the message boxes."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QMessageBox
+
+    w = window
+    ring_dir = tmp_path / "ring"
+    ring_dir.mkdir()
+    (ring_dir / "manifest.json").write_text(json.dumps({"format": "<h1>BIG</h1>"}))
+    w.apply_site(SiteSetup(site="a", server=str(ring_dir), poll_s=2.0))
+    _wait(qtbot, lambda: w.ring_dock.ring.status.state == "error", 30, "the refused manifest")
+    tip = w.ring_dock.status_label.toolTip()
+    assert "<h1>" not in tip and "&lt;h1&gt;BIG&lt;/h1&gt;" in tip
+    w.ring_dock.alert.emit("Training turn", w.ring_dock.ring.status.message)  # a failed turn's dialog
+    boxes = [b for b in w.findChildren(QMessageBox) if b.objectName() == "errorDialog"]
+    assert boxes and boxes[-1].textFormat() == Qt.TextFormat.PlainText and "<h1>BIG</h1>" in boxes[-1].text()
+    boxes[-1].close()

@@ -86,7 +86,7 @@ def test_training_on_one_case_is_refused_then_the_version_cannot_be_judged(tmp_p
     assert store.trained_cases().used_by(1) == {case_key(folder / "ct_067.nii.gz")}
     # ...never leave through the ring: nothing but weights, optimizer state and scalars there
     from core.model.architectures import build_network
-    from core.ring.privacy import forbidden_terms, scan_server_dir
+    from privacy_scan import forbidden_terms, scan_server_dir
 
     ring = tmp_path / "state" / "hemarelay" / "local-ring" / "solo"
     shapes = {k: tuple(v.shape) for k, v in build_network("inception", 4).state_dict().items()}

@@ -13,14 +13,6 @@ ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 500
 CHECKED = ("core", "app", "resources")
 
-# TEMPORARY: split on another branch (issue 24 items 2 and 3); the lead empties this
-# list at integration. A file leaves it as soon as it is under the limit (tested).
-BEING_SPLIT = {
-    "core/ring/turn.py",
-    "core/ring/manifest.py",
-}
-
-
 def line_counts() -> dict[str, int]:
     return {
         p.relative_to(ROOT).as_posix(): len(p.read_text(encoding="utf-8").splitlines())
@@ -32,10 +24,6 @@ def line_counts() -> dict[str, int]:
 def test_no_module_is_over_the_limit():
     counts = line_counts()
     assert len(counts) > 100, "the count should cover every module"
-    over = {path: n for path, n in sorted(counts.items()) if n > LIMIT and path not in BEING_SPLIT}
+    over = {path: n for path, n in sorted(counts.items()) if n > LIMIT}
     assert over == {}, f"modules over {LIMIT} lines: split them by what they own"
 
-
-def test_the_allowlist_holds_only_modules_still_over_the_limit():
-    counts = line_counts()
-    assert {path for path in BEING_SPLIT if counts.get(path, 0) <= LIMIT} == set(), "remove these from BEING_SPLIT"

@@ -12,83 +12,22 @@ import pytest
 import torch
 
 from core.cli import main as cli_main
-from core.progress import NEVER_CANCELLED, CancelToken, Progress, run_to_end
+from core.progress import NEVER_CANCELLED, CancelToken, run_to_end
 from core.ring import turn as T
 from core.ring.codec import encode_weights, sha256_hex
 from core.ring.errors import RingStateError, ServerFileTooLargeError, UnsafeServerPathError
 from core.ring.lease import LEASE, Lease, read_lease
 from core.ring.manifest import MANIFEST, RingConfig, parse_manifest
 from core.ring.manifest import MAX_MANIFEST_BYTES, read_manifest
-from core.ring.server import init_ring
 from core.ring.signing import RingTrustError, TrustStore, TurnSigner, sign_record, verify_chain
-from core.ring.toy import ToyTrainer, write_toy_site
-from core.ring.trainer import TurnInput, TurnResult
-from core.ring.transport_dir import DirectoryTransport
+from core.ring.toy import ToyTrainer
+from core.ring.trainer import TurnInput
+from ring_helpers import Ring, StandIn
 
 torch.set_num_threads(2)
-FAST = dict(poll_s=0.02, backoff_s=0.02, backoff_max_s=0.1, retry_for_s=5.0, obsolete_grace_s=0.1)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("toy-data")
-    out = {}
-    for i, site in enumerate(("a", "b"), start=1):
-        write_toy_site(root / f"site-{site}", site_seed=i, prefix="patient")
-        out[site] = root / f"site-{site}"
-    return out
-
-
-@pytest.fixture(scope="module")
-def trainers(data) -> dict[str, ToyTrainer]:
-    return {s: ToyTrainer(d) for s, d in data.items()}
-
-
-class Ring:
-    """A signed two-site folder ring; each site with its own key and trust folder."""
-
-    def __init__(self, tmp_path: Path, sites=("a", "b"), signed: bool = True, **cfg) -> None:
-        self.tmp = tmp_path
-        self.signers = {s: TurnSigner.load_or_create(s, tmp_path / "keys" / f"{s}.key") for s in sites}
-        self.t = DirectoryTransport(tmp_path / "ring")
-        keys = {s: k.public for s, k in self.signers.items()} if signed else {}
-        init_ring(self.t, RingConfig(sites=tuple(sites), signers=keys, **cfg))
-
-    def opts(self, site: str, trust: str | None = None, **kw) -> T.SiteOptions:
-        base = dict(signer=self.signers[site], trust_dir=self.trust(trust or site), require_signed=True)
-        return T.SiteOptions(site=site, **{**base, **FAST, **kw})
-
-    def trust(self, name: str) -> Path:
-        return self.tmp / "trust" / name
-
-    def turn(self, trainer, site: str, **kw) -> T.TurnOutcome:
-        return run_to_end(T.take_turn(self.t, trainer, self.opts(site, **kw), NEVER_CANCELLED))
-
-    @property
-    def root(self) -> Path:
-        return self.t.root
-
-    def manifest_doc(self) -> dict:
-        return json.loads((self.root / MANIFEST).read_text())
-
-    def write_manifest(self, doc: dict | bytes) -> None:
-        (self.root / MANIFEST).write_bytes(doc if isinstance(doc, bytes) else json.dumps(doc).encode())
 
 
 # -- server-controlled names never become local paths ---------------------------
-
-
-class StandIn:
-    """Real inception-ds4 shapes (so the site sync keeps the weights), no training."""
-
-    model_id = "inception-ds4"
-
-    def train_turn(self, inp, token):
-        from core.model.architectures import build_network
-
-        weights = inp.weights or build_network("inception", 4).state_dict()
-        yield Progress("Epoch 1", 1, 1)
-        return TurnResult({k: v + 0.01 for k, v in weights.items()}, None, {"val_loss": 0.5}, 8)
 
 
 @pytest.mark.parametrize("field", ["ring_id", "site"])
@@ -135,9 +74,9 @@ def test_every_server_name_field_is_validated():
 # -- links planted in the ring folder ----------------------------------------------
 
 
-def test_prune_never_follows_a_linked_leases_folder(tmp_path, trainers):
+def test_prune_never_follows_a_linked_leases_folder(tmp_path, toy_trainers):
     ring = Ring(tmp_path)
-    ring.turn(trainers["a"], "a")
+    ring.turn(toy_trainers["a"], "a")
     victim = tmp_path / "victim"
     victim.mkdir()
     for i in range(30):
@@ -145,14 +84,14 @@ def test_prune_never_follows_a_linked_leases_folder(tmp_path, trainers):
     (ring.root / "leases").mkdir(exist_ok=True)
     (ring.root / "leases").rmdir()
     (ring.root / "leases").symlink_to(victim)  # a member replaces leases/ by a link
-    out = ring.turn(trainers["b"], "b")  # publishes, then prunes
+    out = ring.turn(toy_trainers["b"], "b")  # publishes, then prunes
     assert out.trained
     assert len(list(victim.iterdir())) == 30  # nothing deleted over there
 
 
-def test_a_linked_weights_folder_or_file_is_refused(tmp_path, trainers):
+def test_a_linked_weights_folder_or_file_is_refused(tmp_path, toy_trainers):
     ring = Ring(tmp_path)
-    ring.turn(trainers["a"], "a")
+    ring.turn(toy_trainers["a"], "a")
     m = read_manifest(ring.t)
     # 1. The weights file the manifest names becomes a link to a file of the server account.
     secret = tmp_path / "id_rsa"
@@ -161,7 +100,7 @@ def test_a_linked_weights_folder_or_file_is_refused(tmp_path, trainers):
     target.unlink()
     target.symlink_to(secret)
     with pytest.raises(UnsafeServerPathError, match="symbolic link"):
-        ring.turn(trainers["b"], "b")
+        ring.turn(toy_trainers["b"], "b")
     assert read_lease(ring.t) is None  # released for whoever repairs the ring
     # 2. The whole weights folder becomes a link: nothing is read, written or deleted there.
     elsewhere = tmp_path / "elsewhere"
@@ -169,18 +108,18 @@ def test_a_linked_weights_folder_or_file_is_refused(tmp_path, trainers):
     (ring.root / "weights").symlink_to(elsewhere)
     before = sorted(p.name for p in elsewhere.iterdir())
     with pytest.raises(UnsafeServerPathError, match="symbolic link"):
-        ring.turn(trainers["b"], "b")
+        ring.turn(toy_trainers["b"], "b")
     assert sorted(p.name for p in elsewhere.iterdir()) == before
 
 
-def test_prune_deletes_only_the_rings_own_names(tmp_path, trainers):
+def test_prune_deletes_only_the_rings_own_names(tmp_path, toy_trainers):
     ring = Ring(tmp_path, keep_versions=1)
     (ring.root / "weights" / "README.txt").write_text("not ours")
     (ring.root / "leases").mkdir()
     (ring.root / "leases" / "notes.json").write_text("{}")
     for _ in range(2):
-        ring.turn(trainers["a"], "a")
-        ring.turn(trainers["b"], "b")
+        ring.turn(toy_trainers["a"], "a")
+        ring.turn(toy_trainers["b"], "b")
     assert (ring.root / "weights" / "README.txt").exists() and (ring.root / "leases" / "notes.json").exists()
     assert len(list((ring.root / "weights").glob("v*.safetensors"))) <= 3  # pruning still works
 
@@ -203,21 +142,21 @@ def _swap_weights(ring: Ring, rewrite_record: bool) -> None:
 
 
 @pytest.mark.parametrize("rewrite_record", [False, True])
-def test_swapped_weights_and_hash_are_refused(tmp_path, trainers, rewrite_record):
+def test_swapped_weights_and_hash_are_refused(tmp_path, toy_trainers, rewrite_record):
     ring = Ring(tmp_path)
-    ring.turn(trainers["a"], "a")
+    ring.turn(toy_trainers["a"], "a")
     _swap_weights(ring, rewrite_record)
     kind = "signature" if rewrite_record else "substitution"
     with pytest.raises(RingTrustError, match="refused") as err:
-        ring.turn(trainers["b"], "b")
+        ring.turn(toy_trainers["b"], "b")
     assert err.value.kind == kind and err.value.version == 1 and err.value.site == "a"
     assert read_manifest(ring.t).turns_done == 1 and read_lease(ring.t) is None
 
 
-def test_repointed_best_is_refused(tmp_path, trainers):
+def test_repointed_best_is_refused(tmp_path, toy_trainers):
     ring = Ring(tmp_path)
-    ring.turn(trainers["a"], "a")
-    ring.turn(trainers["b"], "b")
+    ring.turn(toy_trainers["a"], "a")
+    ring.turn(toy_trainers["b"], "b")
     doc = ring.manifest_doc()
     first = [h for h in doc["history"] if h.get("event") == "turn"][0]
     doc["best"] = {
@@ -226,84 +165,85 @@ def test_repointed_best_is_refused(tmp_path, trainers):
     }
     ring.write_manifest(doc)
     with pytest.raises(RingTrustError, match="'best' weights") as err:
-        ring.turn(trainers["a"], "a")
+        ring.turn(toy_trainers["a"], "a")
     assert err.value.kind == "substitution"
 
 
-def test_rollback_and_fork_are_refused_and_named(tmp_path, trainers, capsys):
+def test_rollback_and_fork_are_refused_and_named(tmp_path, toy_trainers, capsys):
     ring = Ring(tmp_path, reset_optimizer=True)  # the rolled-back state must stay trainable
-    ring.turn(trainers["a"], "a")
+    ring.turn(toy_trainers["a"], "a")
     after_1 = (ring.root / MANIFEST).read_bytes()
-    ring.turn(trainers["b"], "b")  # b's verified head: turn 2
+    ring.turn(toy_trainers["b"], "b")  # b's verified head: turn 2
     after_2 = (ring.root / MANIFEST).read_bytes()
-    ring.turn(trainers["a"], "a")
+    ring.turn(toy_trainers["a"], "a")
     # Rollback: the server shows b the ring as it was after turn 1.
     ring.write_manifest(after_1)
     with pytest.raises(RingTrustError, match="rolled back") as err:
-        ring.turn(trainers["b"], "b")
+        ring.turn(toy_trainers["b"], "b")
     assert err.value.kind == "rollback"
     # Fork: from that older state, a second copy of site b (another machine, no
     # record of b's head) trains turn 2 again; the server then shows b that branch.
-    ring.turn(trainers["b"], "b", trust="b-elsewhere")
+    ring.turn(toy_trainers["b"], "b", trust="b-elsewhere")
     forked = read_manifest(ring.t)
     assert forked.turns_done == 2 and (ring.root / MANIFEST).read_bytes() != after_2
-    v = verify_chain(forked, TrustStore(ring.trust("b")))
+    v = verify_chain(forked, TrustStore(ring.trust("b")).get(forked.ring_id))
     assert v.problem is not None and v.problem.kind == "fork" and "forked" in str(v.problem) and not v.records
     with pytest.raises(RingTrustError, match="forked"):
-        ring.turn(trainers["b"], "b")  # b will not train on the other branch
+        ring.turn(toy_trainers["b"], "b")  # b will not train on the other branch
     # The command line names it too.
     rc = cli_main(["ring", "status", "--server", str(ring.root), "--site", "b", "--trust-dir", str(ring.trust("b"))])
     assert rc == 0 and "REFUSED (fork)" in capsys.readouterr().out
 
 
-def test_a_record_signed_by_the_wrong_site_or_a_swapped_key_is_refused(tmp_path, trainers):
+def test_a_record_signed_by_the_wrong_site_or_a_swapped_key_is_refused(tmp_path, toy_trainers):
     ring = Ring(tmp_path)
-    ring.turn(trainers["a"], "a")
-    ring.turn(trainers["b"], "b")
+    ring.turn(toy_trainers["a"], "a")
+    ring.turn(toy_trainers["b"], "b")
     m = read_manifest(ring.t)
     # Site a (a member, with write access) re-signs turn 2, which was b's, with its own key.
     recs = list(m.turn_records)
     from dataclasses import replace
 
-    forged = sign_record(ring.signers["a"], m.ring_id, replace(recs[1], site="a"))
+    forged = sign_record(ring.signers["a"], m, replace(recs[1], site="a"))
     history = tuple(forged if h is recs[1] else h for h in m.history)
-    v = verify_chain(replace(m, history=history), None)
-    assert v.problem is not None and "was site b's" in str(v.problem) and len(v.records) == 1
+    fresh = replace(TrustStore(ring.trust("b")).get(m.ring_id), head=None)  # a site seeing it for the first time
+    v = verify_chain(replace(m, history=history), fresh)
+    assert v.problem is not None and "took turn 2, site b's" in str(v.problem) and len(v.records) == 1
     # The server swaps b's public key for one it holds: the pin refuses it.
     mallory = TurnSigner.load_or_create("b", tmp_path / "keys" / "mallory.key")
     doc = ring.manifest_doc()
     doc["config"]["signers"]["b"] = mallory.public
     ring.write_manifest(doc)
     with pytest.raises(RingTrustError, match="signing key of site\\(s\\) b changed") as err:
-        ring.turn(trainers["a"], "a")
+        ring.turn(toy_trainers["a"], "a")
     assert err.value.kind == "key-change"
     # Or strips the keys altogether: a ring pinned as signed stays signed.
     doc["config"]["signers"] = {}
     ring.write_manifest(doc)
     with pytest.raises(RingTrustError, match="without signing keys"):
-        run_to_end(T.take_turn(ring.t, trainers["a"], ring.opts("a", require_signed=False), NEVER_CANCELLED))
+        run_to_end(T.take_turn(ring.t, toy_trainers["a"], ring.opts("a", require_signed=False), NEVER_CANCELLED))
 
 
-def test_a_site_refuses_to_train_with_a_key_the_ring_does_not_list(tmp_path, trainers):
+def test_a_site_refuses_to_train_with_a_key_the_ring_does_not_list(tmp_path, toy_trainers):
     ring = Ring(tmp_path)
     other = TurnSigner.load_or_create("a", tmp_path / "keys" / "other.key")
     with pytest.raises(Exception, match="not the key the ring lists for site a"):
-        ring.turn(trainers["a"], "a", signer=other)
+        ring.turn(toy_trainers["a"], "a", signer=other)
     assert read_manifest(ring.t).turns_done == 0
 
 
-def test_unsigned_rings_are_refused_unless_allowed(tmp_path, trainers):
+def test_unsigned_rings_are_refused_unless_allowed(tmp_path, toy_trainers):
     ring = Ring(tmp_path, signed=False)
     with pytest.raises(RingTrustError, match="no signing keys"):
-        ring.turn(trainers["a"], "a")
-    assert ring.turn(trainers["a"], "a", require_signed=False).trained
+        ring.turn(toy_trainers["a"], "a")
+    assert ring.turn(toy_trainers["a"], "a", require_signed=False).trained
 
 
 # -- the site decides ---------------------------------------------------------------
 
 
-def test_server_optimizer_settings_and_epochs_are_only_suggestions(tmp_path, trainers, data):
-    toy = ToyTrainer(data["a"], lr=1e-2)
+def test_server_optimizer_settings_and_epochs_are_only_suggestions(tmp_path, toy_trainers, toy_sites):
+    toy = ToyTrainer(toy_sites["a"], lr=1e-2)
     first = run_to_end(toy.train_turn(TurnInput(None, None, 1, 0, 0, "a"), CancelToken()))
     state = first.optimizer_state
     assert state["state"]  # it carries moments
@@ -319,9 +259,9 @@ def test_server_optimizer_settings_and_epochs_are_only_suggestions(tmp_path, tra
             False,
         )
     ring = Ring(tmp_path, epochs_per_turn=50)
-    out = ring.turn(trainers["a"], "a", max_epochs_per_turn=2)
+    out = ring.turn(toy_trainers["a"], "a", max_epochs_per_turn=2)
     assert out.record.epochs == 2  # the ring asked for 50
-    out = ring.turn(trainers["b"], "b", upload_optimizer=False)
+    out = ring.turn(toy_trainers["b"], "b", share_optimizer=False)
     m = read_manifest(ring.t)
     assert (
         m.optimizer is None
@@ -345,14 +285,14 @@ def test_automatic_turns_are_capped_per_hour():
 # -- limits -----------------------------------------------------------------------
 
 
-def test_oversized_manifest_lease_and_weights_are_refused_before_reading(tmp_path, trainers):
+def test_oversized_manifest_lease_and_weights_are_refused_before_reading(tmp_path, toy_trainers):
     ring = Ring(tmp_path)
-    ring.turn(trainers["a"], "a")
+    ring.turn(toy_trainers["a"], "a")
     m = read_manifest(ring.t)
     w = ring.root / m.weights.file
     w.write_bytes(w.read_bytes() + b"\0" * 4096)  # larger than the recorded size
     with pytest.raises(ServerFileTooLargeError, match="refused without reading"):
-        ring.turn(trainers["b"], "b")
+        ring.turn(toy_trainers["b"], "b")
     (ring.root / LEASE).write_bytes(b" " * (1 << 20))
     assert read_lease(ring.t).lease is None  # never parsed
     with open(ring.root / MANIFEST, "ab") as fh:
@@ -379,9 +319,9 @@ def test_deeply_nested_json_and_mistyped_leases_are_refused_cleanly(tmp_path):
     assert Lease.parse(b"[" * 100_000) is None
 
 
-def test_cli_output_has_no_control_characters_from_the_server(tmp_path, trainers, capsys):
+def test_cli_output_has_no_control_characters_from_the_server(tmp_path, toy_trainers, capsys):
     ring = Ring(tmp_path)
-    ring.turn(trainers["a"], "a")
+    ring.turn(toy_trainers["a"], "a")
     doc = ring.manifest_doc()
     doc["history"][0]["detail"] = "Ring created\x1b]0;pwned\x07\x1b[2J\r\u202eevil"
     ring.write_manifest(doc)

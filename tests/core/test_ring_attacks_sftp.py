@@ -18,43 +18,30 @@ from core.ring.errors import HostKeyError, ServerAuthError, UnsafeServerPathErro
 from core.ring.lease import read_lease
 from core.ring.manifest import RingConfig
 from core.ring.server import init_ring, read_manifest
+from core.ring.first_contact import confirm_ring
 from core.ring.signing import TurnSigner
-from core.ring.toy import ToyTrainer, write_toy_site
-from core.ring.transport import parse_server_url
-from core.ring.transport_sftp import SftpTransport, SshOptions
-from sshd import SshdServer
+from core.ring.trust import TrustStore
+from core.ring.toy import ToyTrainer
+from core.ring.transport_sftp import SftpTransport
+from ring_helpers import FAST_SFTP, sftp
 
 torch.set_num_threads(2)
-FAST = dict(poll_s=0.05, backoff_s=0.05, backoff_max_s=0.2, retry_for_s=10.0, obsolete_grace_s=0.1)
-
-
-def sftp(server: SshdServer, path: Path, **kw) -> SftpTransport:
-    opts = dict(identity=server.client_key, known_hosts=server.known_hosts, connect_timeout_s=5.0)
-    opts.update(kw)
-    return SftpTransport(parse_server_url(server.url(path)), SshOptions(**opts))
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("toy-data")
-    out = {}
-    for i, site in enumerate(("a", "b"), start=1):
-        write_toy_site(root / f"site-{site}", site_seed=i, prefix="patient")
-        out[site] = root / f"site-{site}"
-    return out
 
 
 def _signed_ring(t: SftpTransport, tmp_path: Path) -> dict[str, TurnSigner]:
+    """A signed ring of sites a and b, whose keys a person at each site confirmed."""
     keys = {s: TurnSigner.load_or_create(s, tmp_path / "keys" / f"{s}.key") for s in ("a", "b")}
-    init_ring(t, RingConfig(sites=("a", "b"), signers={s: k.public for s, k in keys.items()}))
+    m = init_ring(t, RingConfig(sites=("a", "b"), signers={s: k.public for s, k in keys.items()}))
+    for s in keys:
+        confirm_ring(TrustStore(tmp_path / "trust" / s), m)
     return keys
 
 
 def _opts(keys, site: str, tmp_path: Path) -> T.SiteOptions:
-    return T.SiteOptions(site, signer=keys[site], trust_dir=tmp_path / "trust" / site, require_signed=True, **FAST)
+    return T.SiteOptions(site, signer=keys[site], trust_dir=tmp_path / "trust" / site, require_signed=True, **FAST_SFTP)
 
 
-def test_links_in_the_ring_folder_are_not_followed_over_sftp(sshd, tmp_path, data):
+def test_links_in_the_ring_folder_are_not_followed_over_sftp(sshd, tmp_path, toy_sites):
     ring = tmp_path / "ring"
     victim = tmp_path / "server-account-files"
     victim.mkdir()
@@ -62,9 +49,9 @@ def test_links_in_the_ring_folder_are_not_followed_over_sftp(sshd, tmp_path, dat
         (victim / f"broken-2026{i:04d}T000000Z-a-{i:06x}.json").write_text("the account's own file")
     with sftp(sshd, ring) as t:
         keys = _signed_ring(t, tmp_path)
-        run_to_end(T.take_turn(t, ToyTrainer(data["a"]), _opts(keys, "a", tmp_path), NEVER_CANCELLED))
+        run_to_end(T.take_turn(t, ToyTrainer(toy_sites["a"]), _opts(keys, "a", tmp_path), NEVER_CANCELLED))
         (ring / "leases").symlink_to(victim)  # a member replaces leases/ by a link
-        out = run_to_end(T.take_turn(t, ToyTrainer(data["b"]), _opts(keys, "b", tmp_path), NEVER_CANCELLED))
+        out = run_to_end(T.take_turn(t, ToyTrainer(toy_sites["b"]), _opts(keys, "b", tmp_path), NEVER_CANCELLED))
         assert out.trained
         assert len(list(victim.iterdir())) == 30  # prune deleted nothing over there
         # The weights file the manifest names becomes a link to the account's private key.
@@ -74,7 +61,7 @@ def test_links_in_the_ring_folder_are_not_followed_over_sftp(sshd, tmp_path, dat
         w.unlink()
         w.symlink_to(secret)
         with pytest.raises(UnsafeServerPathError, match="symbolic link"):
-            run_to_end(T.take_turn(t, ToyTrainer(data["a"]), _opts(keys, "a", tmp_path), NEVER_CANCELLED))
+            run_to_end(T.take_turn(t, ToyTrainer(toy_sites["a"]), _opts(keys, "a", tmp_path), NEVER_CANCELLED))
         assert read_lease(t) is None
 
 

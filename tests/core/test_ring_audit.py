@@ -25,6 +25,7 @@ from core.ring.server import init_ring, read_manifest
 from core.ring.server_audit import audit_server
 from core.ring.signing import TurnSigner
 from core.ring.transport_dir import DirectoryTransport
+from core.turn_trainers import network_shapes
 
 PATIENT = {"PatientName": "DOE^JANE", "PatientID": "PID778899", "AccessionNumber": "ACC445566"}
 CASE = "DOE_JANE_PID778899_ACC445566"  # the folder name a PACS export gave the series
@@ -64,7 +65,9 @@ def test_a_real_turn_on_a_dicom_case_leaves_nothing_flagged_and_planted_patient_
     trainer = HematomaTurnTrainer(
         dicom_site, config, cases=[Case(CASE, dicom_site / CASE, dicom_site / f"mask_{CASE}.nii.gz")]
     )
-    opts = T.SiteOptions("a", signer=key, trust_dir=tmp_path / "trust", require_signed=True, poll_s=0.02)
+    opts = T.SiteOptions(
+        "a", signer=key, trust_dir=tmp_path / "trust", require_signed=True, poll_s=0.02, share_optimizer=True
+    )
     assert run_to_end(T.take_turn(t, trainer, opts, NEVER_CANCELLED)).trained
     everything = b"".join(p.read_bytes() for p in ring.rglob("*") if p.is_file())
     assert not [s for s in SECRETS if s.encode() in everything]
@@ -76,7 +79,7 @@ def test_a_real_turn_on_a_dicom_case_leaves_nothing_flagged_and_planted_patient_
         assert name in out  # every file listed ...
     for field in (
         "config.sites[*]: site name",
-        "history[*].weights_sha256: hash or id",
+        "history[*].weights_sha256: hash",
         "history[*].signature: signature",
         "config.signers.<site>: public key",
         "history[*].metrics.val_loss: scalar",
@@ -101,7 +104,7 @@ def test_a_real_turn_on_a_dicom_case_leaves_nothing_flagged_and_planted_patient_
     blob = json.dumps(header).encode()
     blob += b" " * (-len(blob) % 8)
     w.write_bytes(len(blob).to_bytes(8, "little") + blob + data[8 + n :])
-    report = audit_server(t)
+    report = audit_server(t, network_shapes)
     flagged = "\n".join(f"{f}: {p}" for f, p in report.flagged)
     assert f"leases/{CASE}.json: not a file the ring writes" in flagged
     assert f"{CASE}/: a folder the ring does not make" in flagged
@@ -136,11 +139,9 @@ def test_an_honest_two_site_ring_audits_clean_including_lease_breaks(tmp_path):
     while read_manifest(t).status == "running":
         m = read_manifest(t)
         site = "a" if m.turns_done == 0 else m.next_site
-        opts = T.SiteOptions(
-            site, signer=keys[site], trust_dir=tmp_path / f"trust-{site}", poll_s=0.02, obsolete_grace_s=0.0
-        )
+        opts = T.SiteOptions(site, signer=keys[site], poll_s=0.02, obsolete_grace_s=0.0, share_optimizer=True)
         run_to_end(T.take_turn(t, trainer, opts, NEVER_CANCELLED))
     m = read_manifest(t)
     assert any(getattr(h, "event", "") == "lease_break" for h in m.history) and m.convergence is not None
-    report = audit_server(t)
+    report = audit_server(t, network_shapes)
     assert report.flagged == [], report.describe()

@@ -29,30 +29,15 @@ from core.ring.errors import (
 )
 from core.ring.lease import Lease, new_lease, try_acquire
 from core.ring.manifest import LEASE, MANIFEST, Holder, RingConfig, RingEvent, parse_utc, read_manifest, site_for_turn
-from core.ring.privacy import forbidden_terms, scan_server_dir
+from privacy_scan import forbidden_terms, scan_server_dir
 from core.ring.server import commit_manifest, fetch_weights, init_ring
-from core.ring.toy import ToyTrainer, write_toy_site
+from core.ring.toy import ToyTrainer
 from core.ring.trainer import TurnInput, TurnResult
 from core.ring.transport_dir import DirectoryTransport
 from core.turn_trainers import TrainerChoice, make_turn_trainer
+from ring_helpers import FAST
 
 torch.set_num_threads(2)
-FAST = dict(poll_s=0.02, backoff_s=0.02, backoff_max_s=0.1, retry_for_s=5.0, obsolete_grace_s=0.1)
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("toy-data")
-    out = {}
-    for i, site in enumerate(("a", "b", "c"), start=1):
-        write_toy_site(root / f"site-{site}", site_seed=i, prefix="patient")
-        out[site] = root / f"site-{site}"
-    return out
-
-
-@pytest.fixture(scope="module")
-def trainers(data) -> dict[str, ToyTrainer]:
-    return {s: ToyTrainer(d) for s, d in data.items()}
 
 
 def make_ring(tmp_path: Path, sites=("a", "b"), **cfg) -> DirectoryTransport:
@@ -93,9 +78,9 @@ def assert_server_consistent(t: DirectoryTransport) -> None:
     assert [r.parent_version for r in m.turn_records] == list(range(0, len(versions)))
 
 
-def test_ring_of_one_converges_and_every_site_stops(tmp_path, data, trainers):
+def test_ring_of_one_converges_and_every_site_stops(tmp_path, toy_sites, toy_trainers):
     t = make_ring(tmp_path, sites=("solo",), patience=2, max_turns=40)
-    run = run_to_end(T.run_site(t, trainers["a"], opts("solo", tmp_path), NEVER_CANCELLED, wait=True))
+    run = run_to_end(T.run_site(t, toy_trainers["a"], opts("solo", tmp_path), NEVER_CANCELLED, wait=True))
     m = run.manifest
     assert m.status in ("converged", "stopped") and m.convergence is not None
     assert len(run.turns) == m.turns_done >= 3
@@ -106,7 +91,7 @@ def test_ring_of_one_converges_and_every_site_stops(tmp_path, data, trainers):
     assert isinstance(m.history[-1], RingEvent) and m.history[-1].event == m.status
     assert_server_consistent(t)
     # Later calls return at once without training: the ring is over.
-    again = turn(t, trainers["a"], "solo")
+    again = turn(t, toy_trainers["a"], "solo")
     assert not again.trained and again.manifest.revision == m.revision
     data_bytes, ref, _ = fetch_weights(t, "best")
     assert ref == m.best.weights and set(decode_weights(data_bytes, "best")) == {
@@ -125,10 +110,10 @@ def test_ring_of_one_converges_and_every_site_stops(tmp_path, data, trainers):
     assert len(files(t, "weights")) <= m.config.keep_versions + 1
 
 
-def test_two_sites_alternate_and_pass_weights_and_optimizer(tmp_path, trainers):
+def test_two_sites_alternate_and_pass_weights_and_optimizer(tmp_path, toy_trainers):
     t = make_ring(tmp_path, sites=("a", "b"), patience=50)
-    for site in ["a", "b", "a", "b"]:
-        out = turn(t, trainers[site], site, tmp_path)
+    for site in ["a", "b", "a", "b"]:  # both sites opt in to sharing Adam's moments
+        out = turn(t, toy_trainers[site], site, tmp_path, share_optimizer=True)
         assert out.trained and out.record.site == site
         assert out.timings.train_s > 0 and out.timings.overhead_s < 5
     m = read_manifest(t)
@@ -139,9 +124,9 @@ def test_two_sites_alternate_and_pass_weights_and_optimizer(tmp_path, trainers):
     assert_server_consistent(t)
     assert files(t, "optimizer") == {m.optimizer.file}  # only the latest optimizer state is kept
     # Nothing but weights, optimizer state and scalar metrics on the server.
-    terms = forbidden_terms(trainers["a"].data_dir) | forbidden_terms(trainers["b"].data_dir)
+    terms = forbidden_terms(toy_trainers["a"].data_dir) | forbidden_terms(toy_trainers["b"].data_dir)
     assert any(x.startswith("patient-") for x in terms)
-    shapes = {k: tuple(v.shape) for k, v in trainers["a"].build(0).state_dict().items()}
+    shapes = {k: tuple(v.shape) for k, v in toy_trainers["a"].build(0).state_dict().items()}
     assert scan_server_dir(t.root, terms, shapes) == []
 
 
@@ -156,9 +141,9 @@ class Recording:
         return (yield from self.inner.train_turn(inp, token))
 
 
-def test_reset_optimizer_sends_no_optimizer_state(tmp_path, trainers):
+def test_reset_optimizer_sends_no_optimizer_state(tmp_path, toy_trainers):
     t = make_ring(tmp_path, sites=("a", "b"), reset_optimizer=True, epochs_per_turn=2)
-    rec = {s: Recording(trainers[s]) for s in ("a", "b")}
+    rec = {s: Recording(toy_trainers[s]) for s in ("a", "b")}
     for site in ["a", "b", "a"]:
         turn(t, rec[site], site)
     assert all(i.optimizer_state is None for r in rec.values() for i in r.inputs)
@@ -168,11 +153,11 @@ def test_reset_optimizer_sends_no_optimizer_state(tmp_path, trainers):
     assert not any(r.optimizer_carried for r in read_manifest(t).turn_records)
 
 
-def test_three_sites_shuffled_run_concurrently_until_converged(tmp_path, trainers):
+def test_three_sites_shuffled_run_concurrently_until_converged(tmp_path, toy_trainers):
     """Three sites step in turn (cooperatively, in one thread): each waits for its
     turn in the seeded order and all three stop when the ring ends."""
     t = make_ring(tmp_path, sites=("a", "b", "c"), order="shuffle", seed=11, patience=4, max_turns=6)
-    gens = {s: T.run_site(t, trainers[s], opts(s, poll_s=0.0), NEVER_CANCELLED, wait=True) for s in "abc"}
+    gens = {s: T.run_site(t, toy_trainers[s], opts(s, poll_s=0.0), NEVER_CANCELLED, wait=True) for s in "abc"}
     results = {}
     deadline = time.monotonic() + 60
     while gens and time.monotonic() < deadline:
@@ -190,12 +175,12 @@ def test_three_sites_shuffled_run_concurrently_until_converged(tmp_path, trainer
     assert_server_consistent(t)
 
 
-def test_a_held_lease_makes_the_other_site_wait(tmp_path, trainers):
+def test_a_held_lease_makes_the_other_site_wait(tmp_path, toy_trainers):
     """Two sites want the same turn: exactly one trains, the other waits (lease renewed)."""
     t = make_ring(tmp_path, sites=("a",), lease_ttl_s=0.5, clock_skew_s=0.0)
-    slow_gen = T.take_turn(t, Slow(trainers["a"], 0.03, 5), opts("a"), NEVER_CANCELLED)
+    slow_gen = T.take_turn(t, Slow(toy_trainers["a"], 0.03, 5), opts("a"), NEVER_CANCELLED)
     advance_until(slow_gen, lambda e: e.stage.startswith("Epoch"))  # first holds the lease and trains
-    other = T.take_turn(t, trainers["a"], opts("a"), NEVER_CANCELLED)
+    other = T.take_turn(t, toy_trainers["a"], opts("a"), NEVER_CANCELLED)
     stages = []
     start = time.monotonic()
     first_done = None
@@ -237,15 +222,15 @@ class Slow:
             yield ev
 
 
-def test_expired_lease_is_broken_and_next_site_takes_over(tmp_path, trainers):
+def test_expired_lease_is_broken_and_next_site_takes_over(tmp_path, toy_trainers):
     t = make_ring(tmp_path, sites=("a", "b"), lease_ttl_s=0.5, clock_skew_s=0.0)
-    turn(t, trainers["a"], "a")
-    dying = T.take_turn(t, trainers["b"], opts("b"), NEVER_CANCELLED)
+    turn(t, toy_trainers["a"], "a")
+    dying = T.take_turn(t, toy_trainers["b"], opts("b"), NEVER_CANCELLED)
     advance_until(dying, lambda e: e.stage.startswith("Epoch"))
     del dying  # site b dies while training: its lease stays on the server
     assert (t.root / LEASE).exists()
     expires = parse_utc(Lease.parse((t.root / LEASE).read_bytes()).expires_at)
-    taking_over = T.take_turn(t, trainers["a"], opts("a"), NEVER_CANCELLED)
+    taking_over = T.take_turn(t, toy_trainers["a"], opts("a"), NEVER_CANCELLED)
     advance_until(taking_over, lambda e: e.stage == T.STAGE_LEASE)
     assert datetime.now(timezone.utc) >= expires  # not before the lease expired
     out = run_to_end(taking_over)
@@ -255,8 +240,8 @@ def test_expired_lease_is_broken_and_next_site_takes_over(tmp_path, trainers):
     breaks = [h for h in m.history if isinstance(h, RingEvent) and h.event == "lease_break"]
     assert len(breaks) == 1 and "lease of site b" in breaks[0].detail
     assert len(list((t.root / "leases").iterdir())) == 1  # the broken lease is kept as evidence
-    assert m.next_site == "a" and turn(t, trainers["a"], "a").record.turn == 2
-    assert turn(t, trainers["b"], "b").record.turn == 3  # b rejoins on its own turn
+    assert m.next_site == "a" and turn(t, toy_trainers["a"], "a").record.turn == 2
+    assert turn(t, toy_trainers["b"], "b").record.turn == 3  # b rejoins on its own turn
     assert_server_consistent(t)
 
 
@@ -272,11 +257,11 @@ CRASH_STAGES = [
 
 
 @pytest.mark.parametrize("stage", CRASH_STAGES)
-def test_crash_at_any_step_leaves_the_ring_readable_and_resumable(tmp_path, trainers, stage):
+def test_crash_at_any_step_leaves_the_ring_readable_and_resumable(tmp_path, toy_trainers, stage):
     t = make_ring(tmp_path, sites=("a", "b"), lease_ttl_s=0.3, clock_skew_s=0.0, keep_versions=10)
-    turn(t, trainers["a"], "a")
+    turn(t, toy_trainers["a"], "a")
     before = read_manifest(t)
-    crashing = T.take_turn(t, trainers["b"], opts("b"), NEVER_CANCELLED)
+    crashing = T.take_turn(t, toy_trainers["b"], opts("b"), NEVER_CANCELLED)
     advance_until(crashing, lambda e: e.stage.startswith(stage))
     crashing.close()  # the process dies here: no clean-up code runs
     m = read_manifest(t)  # readable at once
@@ -290,7 +275,7 @@ def test_crash_at_any_step_leaves_the_ring_readable_and_resumable(tmp_path, trai
         m = read_manifest(t)
         if m.turns_done == 4:
             break
-        turn(t, trainers[m.next_site], m.next_site)
+        turn(t, toy_trainers[m.next_site], m.next_site)
     m = read_manifest(t)
     assert m.turns_done == 4 and m.status == "running"
     assert_server_consistent(t)
@@ -300,16 +285,16 @@ def test_crash_at_any_step_leaves_the_ring_readable_and_resumable(tmp_path, trai
     assert not [p for p in t.root.iterdir() if ".tmp-" in p.name]
 
 
-def test_corrupt_weights_are_refused_with_a_clear_message(tmp_path, trainers, data, capsys):
+def test_corrupt_weights_are_refused_with_a_clear_message(tmp_path, toy_trainers, toy_sites, capsys):
     t = make_ring(tmp_path, sites=("a", "b"))
-    turn(t, trainers["a"], "a")
+    turn(t, toy_trainers["a"], "a")
     m = read_manifest(t)
     path = t.root / m.weights.file
     blob = bytearray(path.read_bytes())
     blob[-3] ^= 0x01
     path.write_bytes(bytes(blob))
     with pytest.raises(CorruptWeightsError, match=r"weights file .*v000001.* is corrupt: its sha256"):
-        turn(t, trainers["b"], "b")
+        turn(t, toy_trainers["b"], "b")
     assert not (t.root / LEASE).exists()  # released for whoever repairs the ring
     assert read_manifest(t).turns_done == 1
     rc = cli_main(
@@ -321,7 +306,7 @@ def test_corrupt_weights_are_refused_with_a_clear_message(tmp_path, trainers, da
             "--site",
             "b",
             "--data",
-            str(data["b"]),
+            str(toy_sites["b"]),
             "--trainer",
             "toy",
             "--audit-log",
@@ -337,10 +322,10 @@ def test_corrupt_weights_are_refused_with_a_clear_message(tmp_path, trainers, da
     assert rc == 2 and err[-1].startswith("hemarelay: error: The weights file") and "corrupt" in err[-1]
 
 
-def test_cancel_releases_the_lease_and_publishes_nothing(tmp_path, trainers):
+def test_cancel_releases_the_lease_and_publishes_nothing(tmp_path, toy_trainers):
     t = make_ring(tmp_path, sites=("a",))
     token = CancelToken()
-    gen = T.take_turn(t, trainers["a"], opts("a"), token)
+    gen = T.take_turn(t, toy_trainers["a"], opts("a"), token)
     advance_until(gen, lambda e: e.stage.startswith("Epoch"))
     token.cancel()
     with pytest.raises(CancelledError):
@@ -349,25 +334,25 @@ def test_cancel_releases_the_lease_and_publishes_nothing(tmp_path, trainers):
     assert list((t.root / "weights").iterdir()) == []
 
 
-def test_membership_and_model_checks(tmp_path, trainers, data):
+def test_membership_and_model_checks(tmp_path, toy_trainers, toy_sites):
     t = make_ring(tmp_path, sites=("a", "b"))
     with pytest.raises(RingStateError, match="'z' is not a member"):
-        turn(t, trainers["a"], "z")
-    turn(t, trainers["a"], "a")
+        turn(t, toy_trainers["a"], "z")
+    turn(t, toy_trainers["a"], "a")
     with pytest.raises(RingStateError, match="trains model 'toy-mlp-8x16'.*'toy-mlp-8x4'"):
-        turn(t, ToyTrainer(data["b"], hidden=4), "b")
+        turn(t, ToyTrainer(toy_sites["b"], hidden=4), "b")
     with pytest.raises(RingStateError, match="already exists"):
         init_ring(t, RingConfig(sites=("a",)))
     with pytest.raises(RingStateError, match="No ring at"):
         read_manifest(DirectoryTransport(tmp_path / "nothing"))
 
 
-def test_diverged_training_publishes_nothing(tmp_path, trainers):
+def test_diverged_training_publishes_nothing(tmp_path, toy_trainers):
     class Diverging:
-        model_id = trainers["a"].model_id
+        model_id = toy_trainers["a"].model_id
 
         def train_turn(self, inp, token):
-            result = yield from trainers["a"].train_turn(inp, token)
+            result = yield from toy_trainers["a"].train_turn(inp, token)
             return TurnResult(result.weights, None, {"val_loss": float("nan")}, result.n_examples)
 
     t = make_ring(tmp_path, sites=("a",))
@@ -376,25 +361,25 @@ def test_diverged_training_publishes_nothing(tmp_path, trainers):
     assert read_manifest(t).turns_done == 0 and not (t.root / LEASE).exists()
 
 
-def test_trainer_factory(monkeypatch, data):
-    assert make_turn_trainer(TrainerChoice(data["a"], "toy")).model_id == "toy-mlp-8x16"
+def test_trainer_factory(monkeypatch, toy_sites):
+    assert make_turn_trainer(TrainerChoice(toy_sites["a"], "toy")).model_id == "toy-mlp-8x16"
     with pytest.raises(TrainerUnavailableError, match="cannot be loaded"):
-        make_turn_trainer(TrainerChoice(data["a"], "no.such.module:make"))
+        make_turn_trainer(TrainerChoice(toy_sites["a"], "no.such.module:make"))
     with pytest.raises(ConfigError, match="package.module:function"):
-        make_turn_trainer(TrainerChoice(data["a"], "no-colon"))
+        make_turn_trainer(TrainerChoice(toy_sites["a"], "no-colon"))
     plugin = types.ModuleType("ring_plugin_for_test")
     plugin.make = lambda choice: ToyTrainer(choice.data, hidden=6)
     plugin.not_a_trainer = lambda choice: object()
     monkeypatch.setitem(sys.modules, "ring_plugin_for_test", plugin)
-    assert make_turn_trainer(TrainerChoice(data["a"], "ring_plugin_for_test:make")).model_id == "toy-mlp-8x6"
+    assert make_turn_trainer(TrainerChoice(toy_sites["a"], "ring_plugin_for_test:make")).model_id == "toy-mlp-8x6"
     with pytest.raises(TrainerUnavailableError, match="did not return a ring trainer"):
-        make_turn_trainer(TrainerChoice(data["a"], "ring_plugin_for_test:not_a_trainer"))
+        make_turn_trainer(TrainerChoice(toy_sites["a"], "ring_plugin_for_test:not_a_trainer"))
     # The hematoma trainer from plain values: preset and overrides reach its settings.
-    hematoma = make_turn_trainer(TrainerChoice(data["a"], preset="cpu-small", overrides=("ds=2",)))
+    hematoma = make_turn_trainer(TrainerChoice(toy_sites["a"], preset="cpu-small", overrides=("ds=2",)))
     assert hematoma.model_id.endswith("-ds2") and hematoma.config.ds == 2
 
 
-def test_cli_init_turn_status(tmp_path, data, capsys):
+def test_cli_init_turn_status(tmp_path, toy_sites, capsys):
     ring = str(tmp_path / "ring")
     keys = {
         s: ["--signing-key", str(tmp_path / f"{s}.key"), "--trust-dir", str(tmp_path / f"trust-{s}")]
@@ -442,11 +427,13 @@ def test_cli_init_turn_status(tmp_path, data, capsys):
                 "--site",
                 first,
                 "--data",
-                str(data[first]),
+                str(toy_sites[first]),
                 "--trainer",
                 "toy",
                 "--audit-log",
                 str(tmp_path / "a.jsonl"),
+                "--trust-signers",  # the coordinator's file: the keys a person at this site confirms
+                str(signers),
                 *keys[first],
             ]
         )
@@ -457,24 +444,26 @@ def test_cli_init_turn_status(tmp_path, data, capsys):
     assert cli_main(["ring", "status", "--server", ring]) == 0
     text = capsys.readouterr().out
     assert "1 turns done" in text and "shuffle order" in text and "global" in text
-    assert "all 1 turn(s) signed by the site whose turn it was" in text
+    assert "Signatures NOT checked: no pin" in text  # the keys on the server prove nothing by themselves
+    assert cli_main(["ring", "status", "--server", ring, "--site", first, *keys[first][2:]]) == 0
+    assert "all 1 turn(s) signed by the site whose turn it was" in capsys.readouterr().out
     assert cli_main(["ring", "status", "--server", ring, "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["manifest"]["turns_done"] == 1 and doc["lease"] is None and doc["next_site"] in ("a", "b")
     out_file = tmp_path / "best.safetensors"
-    assert cli_main(["ring", "fetch", "--server", ring, "--out", str(out_file)]) == 0
+    assert cli_main(["ring", "fetch", "--server", ring, "--out", str(out_file), "--signers", str(signers)]) == 0
     assert sha256_hex(out_file.read_bytes()) == read_manifest(DirectoryTransport(Path(ring))).best.weights.sha256
     assert cli_main(["ring", "status", "--server", str(tmp_path / "nowhere")]) == 2
     assert "No ring at" in capsys.readouterr().err
     assert (Path(ring) / MANIFEST).exists()
 
 
-def test_a_stalled_holder_loses_its_lease_and_cannot_publish_late(tmp_path, trainers):
+def test_a_stalled_holder_loses_its_lease_and_cannot_publish_late(tmp_path, toy_trainers):
     t = make_ring(tmp_path, sites=("a", "b"), lease_ttl_s=0.3, clock_skew_s=0.0)
-    turn(t, trainers["a"], "a")
-    zombie = T.take_turn(t, Slow(trainers["b"], 0.0, 3), opts("b"), NEVER_CANCELLED)
+    turn(t, toy_trainers["a"], "a")
+    zombie = T.take_turn(t, Slow(toy_trainers["b"], 0.0, 3), opts("b"), NEVER_CANCELLED)
     advance_until(zombie, lambda e: e.stage.startswith("Epoch"))  # b trains, then stalls
-    out = turn(t, trainers["a"], "a")  # a breaks the stale lease and takes turn 2
+    out = turn(t, toy_trainers["a"], "a")  # a breaks the stale lease and takes turn 2
     assert out.record.turn == 1 and out.record.in_place_of == "b"
     with pytest.raises(LeaseLostError, match="broken"):
         run_to_end(zombie)  # b wakes up: its next renewal finds the ring moved on

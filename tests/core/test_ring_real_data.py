@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from core.model.architectures import build_network
-from core.ring.privacy import forbidden_terms, scan_server_dir
+from privacy_scan import forbidden_terms, scan_server_dir
+from ring_helpers import ring_turn_args
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--set", "patches_per_volume=4", "--set", "patch_size=24", "--set", "threads=1"]
@@ -78,20 +79,9 @@ def test_two_site_ring_on_real_data_leaks_nothing(site_a, site_b, tmp_path):
         text=True,
     )
     assert init.returncode == 0, init.stderr
-    procs = [
+    procs = [  # each site trusts the coordinator's signers file at first contact
         _cli(
-            "ring",
-            "turn",
-            "--server",
-            str(ring),
-            "--site",
-            s,
-            "--data",
-            str(d),
-            "--wait",
-            "--poll",
-            "0.5",
-            *TINY,
+            *ring_turn_args(str(ring), s, d, "--wait", "--poll", "0.5", "--trust-signers", str(signers), *TINY),
             home=tmp_path / f"home-{s}",
         )
         for s, d in (("a", a), ("b", b))
@@ -124,7 +114,8 @@ def test_two_site_ring_on_real_data_leaks_nothing(site_a, site_b, tmp_path):
     # the ring's best weights work as a model for prediction
     model = tmp_path / "msl.safetensors"
     r = subprocess.run(
-        [sys.executable, "-m", "core", "ring", "fetch", "--server", str(ring), "--out", str(model)],
+        [sys.executable, "-m", "core", "ring", "fetch", "--server", str(ring), "--out", str(model)]
+        + ["--signers", str(signers)],
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
         cwd=ROOT,
         capture_output=True,

@@ -28,34 +28,18 @@ from core.ring.errors import (
 )
 from core.ring.lease import Lease, new_lease, read_lease, try_acquire
 from core.ring.manifest import LEASE, RingConfig, RingEvent, parse_utc
-from core.ring.privacy import forbidden_terms, scan_server_dir
+from privacy_scan import forbidden_terms, scan_server_dir
 from core.ring.manifest import read_manifest
 from core.ring.server import init_ring
 from core.ring.signing import TurnSigner
-from core.ring.toy import ToyTrainer, write_toy_site
+from core.ring.toy import ToyTrainer
 from core.ring.transport import parse_server_url
 from core.ring.transport_sftp import SftpTransport, SshOptions
 from sshd import SshdServer
+from ring_helpers import FAST_SFTP, ring_turn_args, sftp
 
 torch.set_num_threads(2)
 ROOT = Path(__file__).resolve().parents[2]
-FAST = dict(poll_s=0.05, backoff_s=0.05, backoff_max_s=0.2, retry_for_s=20.0, obsolete_grace_s=0.1)
-
-
-def sftp(server: SshdServer, path: Path, **kw) -> SftpTransport:
-    opts = dict(identity=server.client_key, known_hosts=server.known_hosts, connect_timeout_s=5.0)
-    opts.update(kw)
-    return SftpTransport(parse_server_url(server.url(path)), SshOptions(**opts))
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("toy-data")
-    out = {}
-    for i, site in enumerate(("a", "b"), start=1):
-        write_toy_site(root / f"site-{site}", site_seed=i, prefix="patient")
-        out[site] = root / f"site-{site}"
-    return out
 
 
 def site_cmd(server: SshdServer, ring: Path, site: str, data: Path, audit: Path, *extra: str) -> list[str]:
@@ -65,14 +49,7 @@ def site_cmd(server: SshdServer, ring: Path, site: str, data: Path, audit: Path,
         sys.executable,
         "-m",
         "core",
-        "ring",
-        "turn",
-        "--server",
-        server.url(ring),
-        "--site",
-        site,
-        "--data",
-        str(data),
+        *ring_turn_args(server.url(ring), site, data),
         "--trainer",
         "toy",
         "--identity",
@@ -89,13 +66,17 @@ def site_cmd(server: SshdServer, ring: Path, site: str, data: Path, audit: Path,
         str(keys / f"{site}.key"),
         "--trust-dir",
         str(keys / f"trust-{site}"),
+        *(["--trust-signers", str(keys / "signers.txt")] if (keys / "signers.txt").is_file() else []),
         *extra,
     ]
 
 
 def signers(folder: Path, sites) -> dict[str, str]:
-    """Each site's signing key, created in ``folder/keys`` as ``site_cmd`` uses them."""
-    return {s: TurnSigner.load_or_create(s, folder / "keys" / f"{s}.key").public for s in sites}
+    """Each site's signing key, created in ``folder/keys`` as ``site_cmd`` uses them, and the
+    coordinator's signers file (``keys/signers.txt``) each site's process trusts at first contact."""
+    keys = {s: TurnSigner.load_or_create(s, folder / "keys" / f"{s}.key").public for s in sites}
+    (folder / "keys" / "signers.txt").write_text("".join(f"{s} {k}\n" for s, k in keys.items()))
+    return keys
 
 
 def spawn(cmd: list[str]) -> subprocess.Popen:
@@ -227,14 +208,14 @@ def test_cli_errors_are_one_line(sshd, tmp_path, capsys):
 # -- faults ---------------------------------------------------------------------
 
 
-def test_server_outage_during_upload_is_retried_and_nothing_partial_is_published(sshd_factory, tmp_path, data):
+def test_server_outage_during_upload_is_retried_and_nothing_partial_is_published(sshd_factory, tmp_path, toy_sites):
     server = sshd_factory()
     ring = tmp_path / "ring"
     t = sftp(server, ring)
     init_ring(t, RingConfig(sites=("a",)))
     t.chunk_bytes = 64 * 1024
-    trainer = ToyTrainer(data["a"], hidden=20_000)  # ~0.8 MB of weights: 13 chunks
-    gen = T.take_turn(t, trainer, T.SiteOptions("a", **FAST), NEVER_CANCELLED)
+    trainer = ToyTrainer(toy_sites["a"], hidden=20_000)  # ~0.8 MB of weights: 13 chunks
+    gen = T.take_turn(t, trainer, T.SiteOptions("a", **FAST_SFTP), NEVER_CANCELLED)
     retries = 0
     outage_checked = False
     while True:
@@ -262,15 +243,15 @@ def test_server_outage_during_upload_is_retried_and_nothing_partial_is_published
     t.close()
 
 
-def test_corrupt_weights_on_the_server_are_refused(sshd, tmp_path, data):
+def test_corrupt_weights_on_the_server_are_refused(sshd, tmp_path, toy_sites):
     ring = tmp_path / "ring"
     with sftp(sshd, ring) as t:
         init_ring(t, RingConfig(sites=("a", "b")))
-        run_to_end(T.take_turn(t, ToyTrainer(data["a"]), T.SiteOptions("a", **FAST), NEVER_CANCELLED))
+        run_to_end(T.take_turn(t, ToyTrainer(toy_sites["a"]), T.SiteOptions("a", **FAST_SFTP), NEVER_CANCELLED))
         f = ring / read_manifest(t).weights.file
         f.write_bytes(f.read_bytes()[:-1] + b"\x00")
         with pytest.raises(CorruptWeightsError, match=r"sftp://root@127.0.0.1:\d+/.*weights/v000001.*corrupt"):
-            run_to_end(T.take_turn(t, ToyTrainer(data["b"]), T.SiteOptions("b", **FAST), NEVER_CANCELLED))
+            run_to_end(T.take_turn(t, ToyTrainer(toy_sites["b"]), T.SiteOptions("b", **FAST_SFTP), NEVER_CANCELLED))
         assert read_lease(t) is None
 
 
@@ -307,7 +288,7 @@ def test_exclusive_lease_under_contention(sshd, tmp_path):
         assert Lease.parse((ring / LEASE).read_bytes()).token == winners[0][1]
 
 
-def test_site_processes_run_a_ring_to_convergence_one_turn_at_a_time(sshd, tmp_path, data):
+def test_site_processes_run_a_ring_to_convergence_one_turn_at_a_time(sshd, tmp_path, toy_sites):
     """Site a (started twice, as by mistake) and site b start at the same moment:
     only one process ever trains at a time, turns alternate a, b, and every
     process stops when the ring converges."""
@@ -317,7 +298,9 @@ def test_site_processes_run_a_ring_to_convergence_one_turn_at_a_time(sshd, tmp_p
             t, RingConfig(sites=("a", "b"), patience=3, max_turns=8, signers=signers(tmp_path, ("a", "b")))
         )  # signing on
     names = ["a", "a2", "b"]
-    procs = {n: spawn(site_cmd(sshd, ring, n[0], data[n[0]], tmp_path / f"audit-{n}.jsonl", "--wait")) for n in names}
+    procs = {
+        n: spawn(site_cmd(sshd, ring, n[0], toy_sites[n[0]], tmp_path / f"audit-{n}.jsonl", "--wait")) for n in names
+    }
     results = {n: finish(p) for n, p in procs.items()}
     for n, (rc, out, err) in results.items():
         assert rc == 0, f"process {n}: {err[-2000:]}"
@@ -328,23 +311,24 @@ def test_site_processes_run_a_ring_to_convergence_one_turn_at_a_time(sshd, tmp_p
     sites = [r.site for r in m.turn_records]
     assert sites == ["a", "b"] * (len(sites) // 2) + ["a"] * (len(sites) % 2)
     assert [r.parent_version for r in m.turn_records] == list(range(len(sites)))
-    from core.ring.signing import verify_chain
+    from core.ring.signing import config_sha256, verify_chain
+    from core.ring.trust import Pin
 
-    verified = verify_chain(m, None)
+    verified = verify_chain(m, Pin.of(m.config, config_sha256(m.config)))
     assert verified.problem is None and len(verified.records) == len(sites)  # every turn signed, one chain
     spans = [(parse_utc(r.started_at), parse_utc(r.finished_at)) for r in m.turn_records]
     assert all(end <= nxt_start for (_, end), (nxt_start, _) in zip(spans, spans[1:]))  # never two at once
     published = {n: results[n][1].count("published weights version") for n in names}
     assert published["a"] + published["a2"] == sites.count("a") and published["b"] == sites.count("b")
     assert not any(isinstance(h, RingEvent) and h.event == "lease_break" for h in m.history)
-    terms = forbidden_terms(data["a"]) | forbidden_terms(data["b"])
-    shapes = {k: tuple(v.shape) for k, v in ToyTrainer(data["a"]).build(0).state_dict().items()}
+    terms = forbidden_terms(toy_sites["a"]) | forbidden_terms(toy_sites["b"])
+    shapes = {k: tuple(v.shape) for k, v in ToyTrainer(toy_sites["a"]).build(0).state_dict().items()}
     assert scan_server_dir(ring, terms, shapes) == []
     audit = [json.loads(x) for x in (tmp_path / "audit-b.jsonl").read_text().splitlines()]
     assert {e["action"] for e in audit} >= {"lease", "download", "upload", "publish", "release"}
 
 
-def test_site_killed_while_holding_the_lease(sshd, tmp_path, data):
+def test_site_killed_while_holding_the_lease(sshd, tmp_path, toy_sites):
     ring = tmp_path / "ring"
     with sftp(sshd, ring) as t:
         init_ring(t, RingConfig(sites=("a", "b"), lease_ttl_s=600))
@@ -353,7 +337,7 @@ def test_site_killed_while_holding_the_lease(sshd, tmp_path, data):
             sshd,
             ring,
             "a",
-            data["a"],
+            toy_sites["a"],
             tmp_path / "audit-a.jsonl",
             "--epochs-per-turn",
             "100000",
@@ -373,14 +357,15 @@ def test_site_killed_while_holding_the_lease(sshd, tmp_path, data):
     os.kill(victim.pid, signal.SIGKILL)  # dies mid-turn, lease on the server
     victim.wait()
     assert (ring / LEASE).exists()
-    # Site b takes turn 1 in a's place: a's lease is from a process of this
-    # machine that has ended, so b need not wait out the 600 s lease.
+    # Site a, restarted on the same machine, need not wait out its own dead 600 s lease:
+    # the lease is from a process of this machine that has ended. (Another site may take a
+    # turn in a's place only once a's lease has expired: that is its evidence.)
     with sftp(sshd, ring) as t:
         start = time.monotonic()
-        out = run_to_end(T.take_turn(t, ToyTrainer(data["b"]), T.SiteOptions("b", **FAST), NEVER_CANCELLED))
+        out = run_to_end(T.take_turn(t, ToyTrainer(toy_sites["a"]), T.SiteOptions("a", **FAST_SFTP), NEVER_CANCELLED))
         assert out.trained and time.monotonic() - start < 30
         m = read_manifest(t)
-    assert m.turns_done == 1 and m.turn_records[0].site == "b" and m.turn_records[0].in_place_of == "a"
+    assert m.turns_done == 1 and m.turn_records[0].site == "a" and m.turn_records[0].in_place_of is None
     breaks = [h for h in m.history if isinstance(h, RingEvent) and h.event == "lease_break"]
     assert len(breaks) == 1 and "has ended" in breaks[0].detail
     assert m.next_site == "b"  # turn 2 in fixed order a, b

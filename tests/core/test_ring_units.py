@@ -22,7 +22,7 @@ from core.ring.convergence import judge_turn
 from core.ring.errors import CorruptWeightsError, RingStateError
 from core.ring.manifest import BestWeights, FileRef, RingConfig, new_manifest, parse_manifest
 from core.ring.manifest import round_order, site_for_turn
-from core.ring.privacy import forbidden_terms, scan_server_dir
+from privacy_scan import forbidden_terms, scan_server_dir
 from core.ring.transport import parse_server_url
 
 

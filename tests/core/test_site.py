@@ -15,18 +15,18 @@ from pathlib import Path
 import pytest
 
 from core.errors import CancelledError, ConfigError, HemaRelayError, InputError
-from core.model.architectures import build_network
 from core.model.weights import load_weights
 from core.progress import CancelToken, Progress, run_collecting, run_to_end
 from core.ring import RingConfig, init_ring, open_transport, parse_server_url
 from core.ring.errors import HostKeyError
 from core.ring.manifest import WEIGHTS_DIR
 from core.ring.manifest import read_manifest
-from core.ring.trainer import TurnResult
 from core.ring.turn import SiteOptions, take_turn
 from core.site.connection import check_connection
 from core.site.hostkey import probe_host_key, trust_host_key
-from core.site.setup import SiteSetup, site_signer
+from core.ring.first_contact import confirm_ring
+from core.ring.trust import TrustStore
+from core.site.setup import SiteSetup, site_signer, trust_dir
 from core.user_dirs import state_dir
 from core.site.sync import sync_once
 from core.site.training import approved_cases, train_my_turn
@@ -34,6 +34,7 @@ from core.evaluation.scoring import CaseScore
 from core.site.versions import SHIPPED, LocalScore, ModelStore, ModelVersion
 from core.model.default import default_model_path
 from core.cases.worklist import CaseStatus, StatusStore
+from ring_helpers import StandIn
 from sshd import SshdServer
 
 
@@ -42,23 +43,14 @@ def _state(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
 
 
-class StandIn:
-    """Returns the incoming weights nudged by a constant: real shapes, no training."""
-
-    model_id = "inception-ds4"
-
-    def train_turn(self, inp, token):
-        weights = inp.weights or build_network("inception", 4).state_dict()
-        yield Progress("Epoch 1", 1, 1)
-        new = {k: v + 0.01 * (inp.turn + 1) for k, v in weights.items()}
-        return TurnResult(new, None, {"train_loss": 0.5, "val_loss": 0.9 - 0.1 * inp.turn}, 8)
-
-
 def _ring(folder: Path, sites=("a", "b"), **kw):
-    """A signed ring: each site's key is the one its SiteSetup creates in the state folder."""
+    """A signed ring: each site's key is the one its SiteSetup creates in the state folder,
+    and a person at each site confirmed the ring's keys (its pin)."""
     signers = {s: site_signer(SiteSetup(site=s)).public for s in sites}
     with open_transport(parse_server_url(str(folder))) as t:
-        init_ring(t, RingConfig(sites=sites, signers=signers, **kw).validate())
+        m = init_ring(t, RingConfig(sites=sites, signers=signers, **kw).validate())
+    for s in sites:
+        confirm_ring(TrustStore(trust_dir(SiteSetup(site=s))), m)
 
 
 def _turns(folder: Path, n: int) -> None:
@@ -335,3 +327,32 @@ def test_user_folders_follow_one_rule(monkeypatch, tmp_path):
     assert config_dir() == tmp_path / "config" / "hemarelay"
     monkeypatch.setenv("HEMARELAY_CONFIG_DIR", str(tmp_path / "mine"))
     assert config_dir() == tmp_path / "mine"
+
+
+def test_approval_is_bound_to_the_mask_that_was_approved(tmp_path):
+    """Issue 23: a mask replaced outside the app after approval is no longer approved."""
+    import nibabel as nib
+    import numpy as np
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    for cid in ("001", "002"):
+        img = nib.Nifti1Image(np.zeros((4, 4, 3), np.int16), np.eye(4))
+        nib.save(img, str(folder / f"ct_{cid}.nii.gz"))
+        nib.save(nib.Nifti1Image(np.zeros((4, 4, 3), np.uint8), np.eye(4)), str(folder / f"mask_{cid}.nii.gz"))
+    from core.cases.worklist import scan_folder
+
+    wl = scan_folder(folder)
+    for label in ("001", "002"):
+        wl.set_status(label, CaseStatus.APPROVED, "tester")
+    assert [c.case_id for c in approved_cases(folder)] == ["001", "002"]
+    mask = folder / "mask_001.nii.gz"
+    approved_bytes = mask.read_bytes()
+    changed = np.zeros((4, 4, 3), np.uint8)
+    changed[1, 1, 1] = 1
+    nib.save(nib.Nifti1Image(changed, np.eye(4)), str(mask))  # replaced outside the app
+    assert [c.case_id for c in approved_cases(folder)] == ["002"]
+    case = scan_folder(folder).find("001")
+    assert case.mask_changed and not case.approved_for_training
+    mask.write_bytes(approved_bytes)  # the very mask approved: approved again
+    assert [c.case_id for c in approved_cases(folder)] == ["001", "002"]

@@ -1,4 +1,8 @@
-"""Proof that a ring server holds nothing but weights, optimizer state and scalars.
+"""Test scanners: proof that a ring server (or an NVFlare server) holds nothing
+but weights, optimizer state and scalars, from one site's point of view.
+
+Unlike ``hemarelay ring audit`` (core/ring/server_audit.py, which needs nothing
+from a site), these look for the site's own case names and paths.
 
 :func:`scan_server_dir` inspects every file under a ring folder (a local path:
 the folder itself or a mounted copy) and reports anything that is not one of the
@@ -16,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .codec import OPTIMIZER_JSON_KEY, read_header
-from .manifest import BROKEN_LEASES_DIR, LEASE, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR
+from core.ring.codec import OPTIMIZER_JSON_KEY, read_header
+from core.ring.manifest import BROKEN_LEASES_DIR, LEASE, MANIFEST, OPTIMIZER_DIR, WEIGHTS_DIR
 
 _CASE_FILE_RE = re.compile(r"^(?:ct|mask)_(.+?)\.")
 _CASE_DIR_RE = re.compile(r"^ct_(.+)$")
@@ -98,16 +102,22 @@ def _looks_like_path(s: str) -> bool:
 
 
 class _Scanner:
-    def __init__(self, terms: Iterable[str], max_json_numbers: int) -> None:
+    """Looks for ``terms`` (whole tokens) and path-like text. ``ours`` texts are the
+    ring's or job's own files, where every term counts; in other files (NVFlare's
+    logs) case ids made of digits alone are skipped: they are indistinguishable from
+    a timestamp's milliseconds (``10:09:15,049``)."""
+
+    def __init__(self, terms: Iterable[str], max_json_numbers: int | None = None) -> None:
         self.patterns = _term_patterns(terms)
+        self.named = [(t, p) for t, p in self.patterns if not t.isdigit()]
         self.max_json_numbers = max_json_numbers
         self.findings: list[PrivacyFinding] = []
 
-    def text(self, rel: str, s: str, what: str) -> None:
-        for term, pat in self.patterns:
+    def text(self, rel: str, s: str, what: str, ours: bool = True) -> None:
+        for term, pat in self.patterns if ours else self.named:
             if pat.search(s):
                 self.findings.append(PrivacyFinding(rel, f"{what} contains '{term}' from the site's data"))
-        if _looks_like_path(s):
+        if ours and _looks_like_path(s):
             self.findings.append(PrivacyFinding(rel, f"{what} looks like a file path: {s[:80]!r}"))
 
     def json_value(self, rel: str, v: Any, where: str) -> None:
@@ -118,13 +128,16 @@ class _Scanner:
                 self.text(rel, str(k), f"key {where}.{k}")
                 self.json_value(rel, x, f"{where}.{k}")
         elif isinstance(v, list):
-            if sum(isinstance(x, (int, float)) for x in v) > self.max_json_numbers:
+            n_numbers = sum(isinstance(x, (int, float)) for x in v)
+            if self.max_json_numbers is not None and n_numbers > self.max_json_numbers:
                 self.findings.append(PrivacyFinding(rel, f"{where} is an array of {len(v)} numbers"))
             for i, x in enumerate(v):
                 self.json_value(rel, x, f"{where}[{i}]")
+        elif not (v is None or isinstance(v, (bool, int, float))):
+            self.findings.append(PrivacyFinding(rel, f"{where} is not a plain value"))
 
 
-def scan_server_dir(
+def scan_server_dir(  # noqa: C901 - one walk that applies every check a server file gets
     root: Path,
     forbidden: Iterable[str],
     weight_shapes: Mapping[str, tuple[int, ...]] | None = None,
@@ -192,4 +205,67 @@ def scan_server_dir(
                     sc.findings.append(
                         PrivacyFinding(rel, f"optimizer tensor {k!r} of shape {shape} matches no model weight")
                     )
+    return sc.findings
+
+
+# -- an NVFlare server after a Hematoma Relay job ------------------------------------
+
+FLARE_RESULT = {"hemarelay/record.json": "record", "hemarelay/best.safetensors": "weights"}
+FLARE_RESULT["hemarelay/latest.safetensors"] = "weights"
+_TEXT_SUFFIXES = (".txt", ".json", ".py", ".log", ".csv", ".yml", ".yaml", ".conf")
+
+
+def scan_server_workspace(
+    root: Path, forbidden: Iterable[str], weight_shapes: Mapping[str, tuple[int, ...]]
+) -> list[PrivacyFinding]:
+    """Every problem under an NVFlare server's workspace (the simulator's
+    ``WORKSPACE/server``, or a downloaded job result); empty list: clean. The job's
+    own files (``hemarelay/``) may hold nothing but weight tensors of the network's
+    names and shapes, numbers, site names and fixed words; NVFlare's files must not
+    name a site's data folder, case files or paths."""
+    root = Path(root)
+    sc = _Scanner(forbidden)
+    ours_seen = 0
+    for p in sorted(root.rglob("*")):
+        if p.is_dir():
+            continue
+        rel = p.relative_to(root).as_posix()
+        sc.text(rel, rel, "file name", False)
+        kind = FLARE_RESULT.get("/".join(rel.split("/")[-2:]))
+        if p.is_symlink():
+            sc.findings.append(PrivacyFinding(rel, "a link"))
+            continue
+        data = p.read_bytes()
+        if kind == "record":
+            ours_seen += 1
+            try:
+                sc.json_value(rel, json.loads(data), "$")
+            except ValueError:
+                sc.findings.append(PrivacyFinding(rel, "not valid JSON"))
+        elif kind == "weights":
+            ours_seen += 1
+            try:
+                header = read_header(data)
+            except ValueError as exc:
+                sc.findings.append(PrivacyFinding(rel, f"not a safetensors file ({exc})"))
+                continue
+            for key, value in (header.pop("__metadata__", None) or {}).items():
+                try:
+                    sc.json_value(rel, json.loads(value), f"metadata.{key}")
+                except ValueError:
+                    sc.text(rel, value, f"metadata.{key}")
+            got = {k: tuple(v["shape"]) for k, v in header.items()}
+            for k in sorted(set(got) ^ set(weight_shapes)):
+                sc.findings.append(PrivacyFinding(rel, f"tensor {k!r} is not a weight of the model"))
+            for k in sorted(set(got) & set(weight_shapes)):
+                if got[k] != tuple(weight_shapes[k]):
+                    sc.findings.append(PrivacyFinding(rel, f"tensor {k!r} has shape {got[k]}"))
+        elif p.suffix in _TEXT_SUFFIXES or p.name.startswith("log"):
+            sc.text(rel, data.decode("utf-8", errors="replace"), "its text", False)
+        else:
+            sc.findings.append(
+                PrivacyFinding(rel, "not a file NVFlare or the job writes as text, nor one of the job's weights files")
+            )
+    if not ours_seen:
+        sc.findings.append(PrivacyFinding(".", "no hemarelay/record.json or weights: not a job's server"))
     return sc.findings
