@@ -18,15 +18,15 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
 from core.cases.case_state import CaseState
-from core.errors import HemaRelayError, InputError
-from core.io import load_mask
 from core.cases.provenance import prediction_model
+from core.cases.worklist import CaseStatus, Worklist, report_jobs
+from core.errors import HemaRelayError, InputError
+from core.imaging.volume import Volume
+from core.io import load_mask
 from core.reports import ReportJob
 from core.reports.agreement import MaskAgreement, compare_volumes
 from core.reports.seg import why_no_seg, write_seg
 from core.site.versions import ModelVersion
-from core.imaging.volume import Volume
-from core.cases.worklist import CaseStatus, Worklist, report_jobs
 
 from .case_controller import CaseController
 from .errors import user_message

@@ -17,13 +17,13 @@ import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication
 
-from core.annotation import EditSession, Editor, EditorSettings, HURange, Tool, VolumeRegion
+from core.annotation import Editor, EditorSettings, EditSession, HURange, Tool, VolumeRegion
 from core.annotation.fill import FillResult, fill_job, fill_region
 from core.annotation.interpolate import interpolate_between_slices
 from core.annotation.planes import Plane
 from core.annotation.session import brain_job
-from core.errors import CancelledError, HemaRelayError
 from core.cases.measurements import MeasureKind
+from core.errors import CancelledError, HemaRelayError
 
 from .click_controller import ClickController, ModelPath
 from .errors import user_message

@@ -12,15 +12,15 @@ from PySide6.QtCore import QObject, Signal
 
 from core.annotation import EditSession
 from core.annotation.planes import Plane
-from core.errors import HemaRelayError
 from core.cases.measurements import (
-    Measurement,
     MeasureKind,
+    Measurement,
     load_measurements,
     make_measurement,
     midline_shift,
     save_measurements,
 )
+from core.errors import HemaRelayError
 
 from .viewer import Drawing, ViewerArea
 

@@ -18,13 +18,13 @@ from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QLineEdit
 
+from core.cases.provenance import prediction_model
 from core.errors import ConfigError, HemaRelayError
 from core.pacs import credentials
 from core.pacs.client import PacsClient
-from core.pacs.connect import open_client
 from core.pacs.config import DICOMWEB, PacsConfig
+from core.pacs.connect import open_client
 from core.pacs.send import send_case
-from core.cases.provenance import prediction_model
 
 from .errors import user_message
 from .pacs_dialog import PacsDialog

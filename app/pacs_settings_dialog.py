@@ -33,8 +33,8 @@ from PySide6.QtWidgets import (
 from core.errors import HemaRelayError
 from core.pacs import credentials
 from core.pacs.client import StudyQuery
-from core.pacs.connect import open_client
 from core.pacs.config import DICOMWEB, DIMSE, PacsConfig
+from core.pacs.connect import open_client
 
 from .errors import user_message
 from .workers import Job, job_from_function, start_job

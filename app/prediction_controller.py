@@ -23,9 +23,9 @@ from PySide6.QtCore import QObject, Signal
 
 from core.annotation import EditSession
 from core.annotation.session import PredictionUpdate
+from core.cases.provenance import made_by, model_tag, prediction_label, use_kept_prediction, weights_tensors_sha256
 from core.evaluation.metrics import volume_ml
 from core.model.default import default_model_path, has_default_model, read_card
-from core.cases.provenance import made_by, model_tag, prediction_label, use_kept_prediction, weights_tensors_sha256
 from core.site.versions import ModelVersion
 
 from .errors import is_cancel, user_message

@@ -18,20 +18,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
+from core.cases.case_files import Case
+from core.cases.worklist import scan_folder
 from core.errors import CancelledError, HemaRelayError
 from core.ring.errors import ServerUnreachableError
-from core.cases.case_files import Case
 from core.site.autoturn import AutoTurnBudget
 from core.site.gates import MIN_CASES_TO_JUDGE, describe, enough, judge
 from core.site.scheduler import SiteScheduler, TurnEnded
 from core.site.setup import SiteSetup
 from core.site.versions import SHIPPED, LocalScore, ModelStore, ModelVersion
-from core.cases.worklist import scan_folder
 
 from .errors import user_message
 from .workers import Job, start_job

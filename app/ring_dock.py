@@ -21,12 +21,11 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QDockWidget, QLabel, QWidget
 
 from core.errors import HemaRelayError
+from core.ring.first_contact import FirstContact
 from core.site.gates import confirmation, judge
 from core.site.scheduler import TurnEnd, TurnEnded
 from core.site.setup import SiteSetup
 from core.site.versions import ModelVersion
-
-from core.ring.first_contact import FirstContact
 
 from .errors import plain_tooltip, user_message
 from .panels import ModelsPanel, RingPanel

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from .wheel_guard import guard_wheel_below
 from .settings import Settings, WindowPreset
+from .wheel_guard import guard_wheel_below
 
 
 def _spin(lo: float, hi: float, value: float, suffix: str = "", decimals: int = 0) -> QDoubleSpinBox:

@@ -41,8 +41,8 @@ from core.site.connection import ConnectionReport, check_connection, confirm_key
 from core.site.hostkey import HostKeyProbe, probe_host_key, trust_host_key
 from core.site.setup import SiteSetup, check_data_folder
 
-from .wheel_guard import guard_wheel_below
 from .errors import user_message
+from .wheel_guard import guard_wheel_below
 from .workers import Job, job_from_function, start_job
 
 Ask = Callable[[str, str, list[str]], str]

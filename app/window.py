@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QThreadPool, QTimer, Qt
+from PySide6.QtCore import Qt, QThreadPool, QTimer
 from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow
 
 from core.annotation import EditorSettings, HURange, Tool
 from core.cases.case_state import CaseState
-from core.errors import ConfigError, HemaRelayError
 from core.cases.ui_flags import ui_flags
 from core.cases.worklist import CaseStatus, Worklist
+from core.errors import ConfigError, HemaRelayError
 
 from .actions import build_actions
 from .case_controller import CaseController
@@ -36,14 +36,14 @@ from .flag_bindings import FlagTable, apply_flags, window_flags
 from .islands_dialog import IslandsDialog
 from .job_display import JobDisplay
 from .mask_hu_dialog import MaskHUDialog
-from .pacs_controller import PacsController
 from .menus import add_menus, build_viewer_actions, connect_viewer_actions
+from .pacs_controller import PacsController
 from .panels import DisplayPanel, ReportPanel, ToolsPanel, WorklistPanel
 from .panels.column import panel_column
 from .panels.measure_panel import MeasurePanel
 from .prediction_controller import PredictionController
-from .preferences import UNNAMED, Preferences
 from .prediction_display import PredictionDisplay
+from .preferences import UNNAMED, Preferences
 from .ring_dock import RingDock
 from .settings import Settings, load_settings, save_settings
 from .settings_dialog import SettingsDialog

@@ -15,9 +15,9 @@ from typing import Callable
 from PySide6.QtCore import QObject, Signal
 
 from core.cases.case_state import CaseState, case_state
+from core.cases.worklist import CaseStatus, CaseVolume, UnopenedCasesError, Worklist, measure_volumes, scan_folder
 from core.errors import HemaRelayError
 from core.progress import Progress
-from core.cases.worklist import CaseStatus, CaseVolume, UnopenedCasesError, Worklist, measure_volumes, scan_folder
 
 from .case_controller import CaseController
 from .errors import user_message

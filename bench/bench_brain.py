@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from core.imaging.brain import brain_mask
 from core.cases.datasets import shared_data_root
+from core.imaging.brain import brain_mask
 from core.io import load_ct, load_mask
 
 

@@ -62,11 +62,11 @@ from core.annotation.tools import HURange
 from core.cases.case_files import Case, case_id, existing_mask
 from core.cases.datasets import list_cases
 from core.evaluation.inference import THRESHOLD, Segmenter
-from core.io import load_ct, load_mask
 from core.evaluation.metrics import remove_small_components
+from core.imaging.orientation import to_canonical
+from core.io import load_ct, load_mask
 from core.model.default import load_default_model
 from core.model.weights import load_weights
-from core.imaging.orientation import to_canonical
 from core.progress import run_to_end
 
 TARGET = 0.85

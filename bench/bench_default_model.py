@@ -28,13 +28,13 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from core.imaging.brain import brain_mask
 from core.cases.datasets import shared_data_root
 from core.evaluation.inference import WORKING_BATCH, Segmenter, predict_files
+from core.imaging.brain import brain_mask
+from core.imaging.orientation import to_canonical
 from core.io import load_ct
 from core.model.default import load_default_model
 from core.model.weights import load_weights
-from core.imaging.orientation import to_canonical
 from core.progress import run_to_end
 from core.training.loss import dice_bce
 

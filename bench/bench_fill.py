@@ -31,10 +31,10 @@ from bench.machine import gemm_gflops
 from core.annotation.fill import EdgeRule, fill_region
 from core.annotation.stack import AxialStack
 from core.annotation.tools import HURange
-from core.imaging.brain import brain_mask_canonical
 from core.cases.datasets import list_cases
-from core.io import load_ct, load_mask
+from core.imaging.brain import brain_mask_canonical
 from core.imaging.orientation import to_canonical
+from core.io import load_ct, load_mask
 
 LIMIT_ML = 5.0
 _S26 = np.ones((3, 3, 3), bool)

@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from sshd import SshdFactory  # noqa: E402
 
 from core.cases.datasets import shared_data_root  # noqa: E402
+from core.cases.worklist import CaseStatus, scan_folder  # noqa: E402
 from core.flare.job import JobSettings, write_job  # noqa: E402
 from core.flare.simulate import run_simulator  # noqa: E402
 from core.progress import NEVER_CANCELLED, run_to_end  # noqa: E402
@@ -48,7 +49,6 @@ from core.ring.turn import SiteOptions, take_turn  # noqa: E402
 from core.site.training import approved_cases  # noqa: E402
 from core.training.config import load_config  # noqa: E402
 from core.training.ring_turn import HematomaTurnTrainer  # noqa: E402
-from core.cases.worklist import CaseStatus, scan_folder  # noqa: E402
 
 SETTINGS = ["patches_per_volume=8", "patch_size=48", "threads=2"]
 SITES = ("a", "b", "c")

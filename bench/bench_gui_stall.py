@@ -59,8 +59,8 @@ def main() -> int:
     from app.settings import Settings
     from app.window import MainWindow
     from core.cases.datasets import shared_data_root
-    from core.site.setup import SiteSetup
     from core.cases.worklist import CaseStatus, StatusStore
+    from core.site.setup import SiteSetup
 
     gemm = gemm_gflops()
     src = shared_data_root() / "ctich" / "site-a" / "train"

@@ -26,14 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import torch
 
-from core.imaging.brain import brain_mask
 from core.cases.datasets import shared_data_root
 from core.evaluation.inference import Segmenter, predict_files
+from core.imaging.brain import brain_mask
+from core.imaging.orientation import to_canonical
 from core.io import load_ct
 from core.model.architectures import build_network, inception_flops_per_pixel
 from core.model.fast import make_engine
 from core.model.weights import LoadedWeights, WeightsMeta, load_weights, tensors_sha256
-from core.imaging.orientation import to_canonical
 from core.progress import run_to_end
 from core.training.loss import get_loss
 

@@ -25,15 +25,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # the test Orthanc and data writer
 
-from core.cases.datasets import shared_data_root
-from core.pacs.client import StudyQuery
-from core.pacs.connect import open_client
-from core.pacs.config import PacsConfig
-from core.pacs.retrieve import STAGE_CHECK, retrieve_series
-from core.progress import drive
-
 from orthanc import ALLOWED_AET, ORTHANC_AET, PASSWORD, USER, OrthancServer, orthanc_unavailable_reason
 from pacs_data import series_from_nifti, write_files
+
+from core.cases.datasets import shared_data_root
+from core.pacs.client import StudyQuery
+from core.pacs.config import PacsConfig
+from core.pacs.connect import open_client
+from core.pacs.retrieve import STAGE_CHECK, retrieve_series
+from core.progress import drive
 
 MB = 1e6
 

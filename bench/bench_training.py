@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.commands.model import format_table
 from core.cases.datasets import shared_data_root
+from core.commands.model import format_table
 from core.evaluation.inference import Segmenter, evaluate_site
 from core.progress import run_to_end
 from core.training.config import load_config

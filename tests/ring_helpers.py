@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from sshd import SshdServer
+
 from core.progress import NEVER_CANCELLED, run_to_end
 from core.ring import turn as T
 from core.ring.first_contact import confirm_ring
@@ -15,7 +17,6 @@ from core.ring.transport import parse_server_url
 from core.ring.transport_dir import DirectoryTransport
 from core.ring.transport_sftp import SftpTransport, SshOptions
 from core.ring.trust import TrustStore
-from sshd import SshdServer
 
 # Poll, back off and give up quickly: the tests' servers are local.
 FAST = dict(poll_s=0.02, backoff_s=0.02, backoff_max_s=0.1, retry_for_s=5.0, obsolete_grace_s=0.1)

@@ -7,9 +7,8 @@ epoch of the turn in progress (:class:`LossPlot`; redrawn at most 5 times a seco
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import html
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QGroupBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget

@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
 )
 
 from core.cases.case_state import CaseState, case_state
-from core.site.gates import implausible
 from core.cases.worklist import CaseStatus, CaseVolume, Worklist, WorklistCase
+from core.site.gates import implausible
 
 from ..actions import Actions
 

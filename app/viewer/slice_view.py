@@ -44,7 +44,7 @@ from .overlays import (
     lut,
 )
 from .view_box import SliceViewBox
-from .windowing import WindowLevel, Windower
+from .windowing import Windower, WindowLevel
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 

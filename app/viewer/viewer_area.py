@@ -24,8 +24,8 @@ from core.annotation.navigation import next_marked
 from core.annotation.planes import Plane
 from core.imaging.stored_range import StoredRange, stored_range
 
-from .overlays import OverlayStyle
 from .drawings import Drawing
+from .overlays import OverlayStyle
 from .slice_view import CursorInfo, SliceView
 from .windowing import WindowLevel
 

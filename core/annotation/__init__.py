@@ -1,7 +1,7 @@
 """Mask editing without Qt: the undoable mask model, the editing tools,
 autosave/recovery files and the open-case session the GUI drives."""
 
-from .editor import EditOutcome, Editor, EditorSettings, Tool
+from .editor import Editor, EditorSettings, EditOutcome, Tool
 from .fill import FillResult, fill_job, fill_region
 from .interpolate import Interpolation, interpolate_between_slices
 from .model import MAX_UNDO_DEFAULT, MaskChange, MaskEdit, MaskModel

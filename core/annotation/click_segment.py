@@ -45,15 +45,15 @@ from typing import Generator, Sequence
 import numpy as np
 from scipy import ndimage
 
-from ..imaging.brain import brain_mask_canonical
 from ..errors import InputError
 from ..evaluation.inference import THRESHOLD, WORKING_BATCH, Segmenter, WorkingGrid
-from ..model.guidance import GuidancePoint, reach_mm, render
-from .fill import fill_region
-from .tools import HURange
-from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from ..imaging.brain import brain_mask_canonical
 from ..imaging.volume import Volume
+from ..model.guidance import GuidancePoint, reach_mm, render
+from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from .fill import fill_region
 from .stack import AxialStack
+from .tools import HURange
 
 STAGE_PREPARE = "Preparing the click tool"
 NEAR_MM = 3.0  # a click's own neighbourhood: joined (positive) or cleared (negative)

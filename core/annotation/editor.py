@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .fill import fill_region
 from .model import MaskModel
 from .planes import Plane, PlaneGeometry
-from .fill import fill_region
 from .tools import HURange, SliceRegion, capsule, component_at, rectangle, whole
 
 

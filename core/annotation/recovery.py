@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
-from ..io import atomic_path
 from ..imaging.volume import Volume
+from ..io import atomic_path
 
 FORMAT = 1
 

@@ -22,12 +22,6 @@ from typing import Generator
 import numpy as np
 
 from ..cases.case_files import CaseFiles, case_files
-from ..cases.provenance import prediction_label
-from ..errors import HemaRelayError, InputError
-from ..io import load_ct, load_mask, save_mask
-from ..evaluation.metrics import volume_ml
-from ..imaging.orientation import Reorientation, to_canonical
-from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from ..cases.mask_origin import (
     MaskOrigin,
     MaskProvenance,
@@ -39,11 +33,17 @@ from ..cases.mask_origin import (
     write_origin,
 )
 from ..cases.measurements import case_measurement_lines
-from ..reports import ReportJob
+from ..cases.provenance import prediction_label
+from ..errors import HemaRelayError, InputError
+from ..evaluation.metrics import volume_ml
+from ..imaging.orientation import Reorientation, to_canonical
 from ..imaging.volume import Volume
+from ..io import load_ct, load_mask, save_mask
+from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from ..reports import ReportJob
+from .case_lock import CaseLock, CaseLockedError
 from .model import MAX_UNDO_DEFAULT, MaskModel
 from .recovery import RecoveryFile, discard_recovery, pending_recovery, read_recovery, write_recovery
-from .case_lock import CaseLock, CaseLockedError
 from .stack import AxialStack
 
 STAGE_OPEN = "Opening case"
@@ -193,8 +193,8 @@ class EditSession:
         the mask with its provenance (which model made it) to ``out``: by default the case's
         prediction ``pred_NNN.nii.gz`` (when it has none), else a prediction kept beside it
         (``CaseFiles.kept_prediction``)."""
-        from ..evaluation.inference import Segmenter
         from ..cases.provenance import write_provenance
+        from ..evaluation.inference import Segmenter
 
         out = out or self.paths.prediction
         seg = Segmenter.from_file(model_path)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .case_files import Case, case_id, existing_mask, is_case_ct
 from ..errors import InputError
+from .case_files import Case, case_id, existing_mask, is_case_ct
 
 DATA_ENV = "HEMARELAY_DATA"
 

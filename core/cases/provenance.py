@@ -9,8 +9,8 @@ import datetime
 import json
 from pathlib import Path
 
-from .case_files import provenance_path
 from ..io.atomic import atomic_write_text
+from .case_files import provenance_path
 
 
 def write_provenance(mask_path: Path, meta) -> Path:

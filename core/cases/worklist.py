@@ -18,6 +18,10 @@ import numpy as np
 
 from ..annotation.case_lock import held_by_other
 from ..annotation.recovery import RecoveryFile, pending_recovery
+from ..errors import HemaRelayError, InputError
+from ..io.nifti import read_nifti
+from ..progress import NEVER_CANCELLED, CancelToken, Progress
+from ..reports import ReportJob
 from .case_files import Case, CaseFiles, case_files
 from .case_status import (  # noqa: F401 - the status types, re-exported where callers always found them
     NEW_RECORD,
@@ -32,12 +36,8 @@ from .case_status import (  # noqa: F401 - the status types, re-exported where c
     mask_sha256,
 )
 from .datasets import list_cases
-from ..errors import HemaRelayError, InputError
-from ..io.nifti import read_nifti
 from .mask_origin import read_origin
-from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from .provenance import prediction_label, prediction_model
-from ..reports import ReportJob
 
 STAGE_VOLUMES = "Measuring volumes"
 

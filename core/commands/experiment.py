@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from ..progress import drive
+from . import add_command
 from .console import ConsolePrinter
 from .options import training_settings
-from . import add_command
 
 
 def register(subparsers) -> None:
@@ -45,8 +45,8 @@ def register(subparsers) -> None:
 
 
 def run_experiment_command(args: argparse.Namespace) -> int:
-    from ..experiment import ExperimentPlan, parse_site_arg, run_experiment
     from ..evaluation.inference import CASE_STAGES
+    from ..experiment import ExperimentPlan, parse_site_arg, run_experiment
     from ..training.config import load_config
 
     # no --config: the ring's site processes get the preset and the --set texts only

@@ -10,9 +10,9 @@ from pathlib import Path
 from ..errors import InputError
 from ..model.fast import BACKENDS
 from ..progress import drive
+from . import add_command
 from .console import ConsolePrinter
 from .options import training_settings
-from . import add_command
 
 
 def register(subparsers) -> None:

@@ -71,8 +71,8 @@ def _prompt(question: str) -> str | None:
 
 def _client(args):
     from ..pacs import credentials
-    from ..pacs.connect import open_client
     from ..pacs.config import load_pacs_config
+    from ..pacs.connect import open_client
 
     cfg = load_pacs_config().require()
     typed: list[str] = []

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from ..cases.case_files import case_id, provenance_path
 from ..cases.datasets import list_cases
-from ..errors import ConfigError, InputError
-from ..reports import LARGE_ML_DEFAULT, ReportJob, export_reports
-from ..progress import drive
 from ..cases.mask_origin import read_origin
 from ..cases.worklist import filing_for_ct
+from ..errors import ConfigError, InputError
+from ..progress import drive
+from ..reports import LARGE_ML_DEFAULT, ReportJob, export_reports
 from . import add_command
 from .console import ConsolePrinter
 

@@ -26,13 +26,13 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from ..io.atomic import atomic_write_bytes
 from ..errors import ConfigError
+from ..io.atomic import atomic_write_bytes
 from ..progress import NEVER_CANCELLED, drive
+from . import add_command
 from .console import ConsolePrinter
 from .options import cycle_options, cycle_settings, key_passphrase, open_server, ring_server, training_settings
 from .ring_trust import check_trust, confirm_first_contact, given_pin, no_pin_text, signing_options, trust_dir
-from . import add_command
 
 
 def _signer(args: argparse.Namespace):

@@ -34,22 +34,22 @@ from typing import Generator, Iterable, Sequence
 
 import numpy as np
 
-from ..imaging.brain import brain_mask
 from ..cases.case_files import case_files
 from ..cases.datasets import site_split
-from ..errors import InputError
-from ..io import load_ct, save_mask, save_volume
 from ..cases.provenance import write_provenance
-from .scoring import CaseScore, score_cases
-from .metrics import pearson, remove_small_components, volume_ml
+from ..errors import InputError
+from ..imaging.brain import brain_mask
+from ..imaging.orientation import to_canonical
+from ..imaging.volume import Volume
+from ..io import load_ct, save_mask, save_volume
 from ..model.architectures import guidance_channels
 from ..model.fast import SliceEngine, make_engine
 from ..model.inception import RECEPTIVE_RADIUS
 from ..model.numerics import flush_denormals
 from ..model.weights import LoadedWeights, load_weights
-from ..imaging.orientation import to_canonical
 from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
-from ..imaging.volume import Volume
+from .metrics import pearson, remove_small_components, volume_ml
+from .scoring import CaseScore, score_cases
 
 THRESHOLD = 0.5
 MIN_COMPONENT_VOXELS = 27

@@ -16,10 +16,10 @@ from typing import Callable, Generator, Mapping, Protocol, Sequence
 import numpy as np
 
 from ..cases.case_files import Case
-from ..io import load_ct, load_mask
-from .metrics import dice, volume_ml
-from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
 from ..imaging.volume import Volume
+from ..io import load_ct, load_mask
+from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
+from .metrics import dice, volume_ml
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,8 @@ from typing import Generator
 from ..errors import CancelledError, HemaRelayError
 from ..progress import CancelToken, EtaClock, Progress
 from ..ring.codec import decode_weights
-from ..ring.manifest import Manifest, RingConfig
 from ..ring.connect import open_transport
-from ..ring.manifest import read_manifest
+from ..ring.manifest import Manifest, RingConfig, read_manifest
 from ..ring.server import fetch_weights, init_ring
 from ..training.ring_turn import save_ring_weights_as_model
 from .plan import ExperimentPlan, ring_budget

@@ -21,10 +21,10 @@ import numpy as np
 
 from .. import __version__
 from ..evaluation.inference import Evaluation
+from ..evaluation.scoring import CaseScore
 from ..io.atomic import atomic_path, atomic_write_text
 from ..model.weights import read_meta
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
-from ..evaluation.scoring import CaseScore
 from ..training.run import train_site
 from . import figures, report, tables
 from .msl import run_ring

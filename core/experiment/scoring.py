@@ -18,9 +18,9 @@ from ..cases.datasets import site_split
 from ..errors import InputError
 from ..evaluation.inference import Evaluation, Segmenter
 from ..evaluation.metrics import dice
+from ..evaluation.scoring import score_cases
 from ..imaging.orientation import to_canonical
 from ..progress import CancelToken, Progress
-from ..evaluation.scoring import score_cases
 from .plan import ExperimentPlan
 
 STAGE = "Evaluating"

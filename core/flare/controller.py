@@ -29,10 +29,10 @@ from nvflare.app_common.abstract.fl_model import FLModel, ParamsType
 from nvflare.app_common.workflows.model_controller import ModelController
 
 from ..errors import printable
-from ..ring.convergence import global_explanation, global_patience
-from ..turn_trainers import network_shapes
 from ..ring.config import CycleSettings, RingConfig, order_named
+from ..ring.convergence import global_explanation, global_patience
 from ..ring.manifest import new_manifest
+from ..turn_trainers import network_shapes
 from .result import BEST, LATEST, RESULT_DIR, FlareRecord, FlareTurn, PublishedWeights, provenance
 
 # Keys of FLModel.meta the server sends; the client reads them (core.flare.client).

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import nn
 
 from ..errors import ConfigError
-from .inception import STEM_WIDTHS, BRANCH_WIDTHS, HEAD_WIDTHS, N_MODULES, InceptionNet
+from .inception import BRANCH_WIDTHS, HEAD_WIDTHS, N_MODULES, STEM_WIDTHS, InceptionNet
 from .unet import UNet2D
 from .unet25d import ClickUNet25D, UNet25D
 

@@ -29,7 +29,7 @@ _COPIED = (
 
 def encapsulated_pdf(pdf: bytes, source_headers: list, *, series_uid: str, sop_uid: str, title: str):
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID
+    from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian
 
     src = source_headers[0]
     meta = FileMetaDataset()

@@ -82,8 +82,8 @@ class SendResult:
 def check_sendable(paths: CaseFiles) -> str:
     """The case's status when it may be sent; else InputError saying why not."""
     from ..annotation.recovery import pending_recovery
-    from ..reports.seg import why_no_seg
     from ..cases.worklist import StatusStore
+    from ..reports.seg import why_no_seg
 
     reason = why_no_seg(paths.ct)
     if reason:
@@ -113,12 +113,12 @@ def build_objects(paths: CaseFiles, include_pdf: bool, model_version: str = "", 
     """The SEG, SR (and PDF) of a case as DICOM file bytes, and the result that describes them."""
     import pydicom
 
+    from ..cases.worklist import StatusStore
     from ..io import load_ct, load_mask
     from ..io.dicom_source import series_files, study_info
     from ..reports.case import CanonicalCase, measure_canonical
     from ..reports.pdf import write_case_pdf
     from ..reports.seg import build_seg, with_type2_attributes
-    from ..cases.worklist import StatusStore
 
     ct = load_ct(paths.ct)
     mask = load_mask(paths.mask, ct)

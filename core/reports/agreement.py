@@ -23,11 +23,11 @@ import numpy as np
 from scipy import ndimage
 
 from ..errors import GeometryError, InputError
-from ..io import load_ct, load_mask
-from ..io.nifti import read_nifti
 from ..evaluation.metrics import dice, volume_ml
 from ..imaging.orientation import to_canonical
 from ..imaging.volume import Volume, same_grid
+from ..io import load_ct, load_mask
+from ..io.nifti import read_nifti
 
 
 @dataclass(frozen=True)

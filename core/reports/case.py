@@ -25,10 +25,10 @@ from scipy import ndimage
 
 from .. import __version__
 from ..errors import GeometryError
-from ..io.dicom_source import StudyInfo
 from ..evaluation.metrics import abc2, volume_ml
 from ..imaging.orientation import to_canonical
 from ..imaging.volume import Volume, same_grid
+from ..io.dicom_source import StudyInfo
 
 LARGE_ML_DEFAULT = 30.0  # ICH score: one point at 30 mL or more
 # ABC/2 is an estimate for one ellipsoid bleed; beyond this factor from the

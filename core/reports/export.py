@@ -16,13 +16,13 @@ from typing import Generator, Sequence
 
 import numpy as np
 
-from ..errors import InputError
 from ..cases.mask_origin import MaskOrigin, mask_provenance
-from ..io import atomic_path, load_ct, load_mask
-from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
 from ..cases.measurements import case_measurement_lines
+from ..errors import InputError
 from ..imaging.volume import Volume, same_grid
+from ..io import atomic_path, load_ct, load_mask
 from ..io.dicom_source import study_info
+from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
 from .case import LARGE_ML_DEFAULT, NOT_RECORDED, CanonicalCase, CaseReport, measure_canonical
 from .csv_export import csv_text
 

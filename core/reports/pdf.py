@@ -25,15 +25,15 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 from reportlab.platypus import Paragraph, Table, TableStyle
-from reportlab.lib.styles import getSampleStyleSheet
 
 from .. import __version__
-from ..io import atomic_path
 from ..imaging.volume import Volume
+from ..io import atomic_path
 from .case import CanonicalCase, CaseReport, key_slices, slice_number
 
 DISCLAIMER = "Not for diagnostic use without clinician review."

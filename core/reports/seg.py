@@ -21,9 +21,9 @@ import numpy as np
 
 from .. import __version__
 from ..errors import InputError
+from ..imaging.volume import Volume, same_grid
 from ..io import atomic_path, load_ct, load_mask
 from ..io.dicom_source import mask_on_source_frames, read_frames, series_files, slices_between_frames
-from ..imaging.volume import Volume, same_grid
 
 SEGMENT_LABEL = "Hemorrhage"
 # SNOMED CT: 50960005 "Hemorrhage"; 49755003 "Morphologically abnormal structure".

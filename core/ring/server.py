@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Generator
 from ..progress import drive
 from .codec import verify_sha256
 from .errors import LeaseLostError, ManifestConflictError, RingStateError, ServerError
-from .lease import read_lease, Lease
-from .names import BROKEN_LEASE_RE, VERSIONED_FILE_RE
+from .lease import Lease, read_lease
 from .manifest import (
     BROKEN_LEASES_DIR,
     LEASE,
@@ -28,6 +27,7 @@ from .manifest import (
     parse_manifest,
     read_manifest,
 )
+from .names import BROKEN_LEASE_RE, VERSIONED_FILE_RE
 from .transport import TEMP_MARK, Transport
 
 if TYPE_CHECKING:

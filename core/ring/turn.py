@@ -33,6 +33,7 @@ from .codec import decode_optimizer_state, decode_weights, encode_optimizer_stat
 from .config import MAX_EPOCHS_PER_TURN, capped_epochs
 from .convergence import judge_turn
 from .errors import RingStateError, ServerError
+from .first_contact import pinned_or_own
 from .lease import Lease, LeaseWatch, release
 from .manifest import (
     OPTIMIZER_DIR,
@@ -53,7 +54,6 @@ from .server import MAX_WEIGHTS_BYTES, commit_manifest, iter_download_verified, 
 from .signing import TurnSigner, Verified, check_own_key, config_sha256, record_hash, sign_record, verify_and_record
 from .trainer import TurnInput, TurnResult, TurnTrainer, check_result
 from .transport import Transport
-from .first_contact import pinned_or_own
 from .trust import TrustStore
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ import numpy as np
 
 from ..cases.case_files import Case
 from ..errors import InputError
-from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from ..evaluation.scoring import score_cases
+from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from .trained_cases import case_key
 from .versions import LocalScore, _now
 

@@ -20,10 +20,9 @@ tested without a window:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import enum
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from .setup import SiteSetup
 

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..ring.errors import RingStateError
-from ..ring.manifest import SITE_RE, START_FROM, Manifest, RingConfig
-from ..ring.manifest import read_manifest
+from ..ring.manifest import SITE_RE, START_FROM, Manifest, RingConfig, read_manifest
 from ..ring.transport import ServerLocation, Transport, parse_server_url
 from ..user_dirs import state_dir
 

@@ -15,17 +15,16 @@ import time
 from dataclasses import dataclass, field
 from typing import Generator
 
-from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from ..errors import HemaRelayError
+from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from ..ring.errors import RingStateError, ServerUnreachableError
-from ..ring.lease import LeaseView, read_lease
-from ..ring.manifest import Manifest, TurnRecord
-from ..ring.manifest import read_manifest
-from ..ring.server import download_verified, kept_refs
 from ..ring.first_contact import FirstContact, first_contact, pinned_or_own
+from ..ring.lease import LeaseView, read_lease
+from ..ring.manifest import Manifest, TurnRecord, read_manifest
+from ..ring.server import download_verified, kept_refs
 from ..ring.signing import RingTrustError, Verified, verify_and_record
-from ..ring.trust import TrustStore
 from ..ring.transport import Transport
+from ..ring.trust import TrustStore
 from ..training.ring_turn import is_hematoma_model
 from .setup import SiteSetup, ensure_local_ring, open_site_transport, site_signer, trust_dir
 from .versions import ModelStore, ModelVersion

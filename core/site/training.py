@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Generator
 
 from ..cases.case_files import Case
+from ..cases.worklist import scan_folder
 from ..errors import ConfigError, InputError
 from ..progress import CancelToken, Progress
 from ..ring.audit import default_audit_path
 from ..ring.turn import SiteOptions, TurnOutcome, take_turn
-from ..cases.worklist import scan_folder
 from .setup import SiteSetup, ensure_local_ring, open_site_transport, site_signer, trust_dir
 
 STAGE_PREPARE = "Preparing this site's turn"

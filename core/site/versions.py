@@ -25,10 +25,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ..errors import InputError
+from ..evaluation.scoring import CaseScore
 from ..io import atomic_write_text
 from ..ring.manifest import Manifest, TurnRecord
 from ..ring.names import check_name, inside
-from ..evaluation.scoring import CaseScore
 from .setup import state_dir
 
 INDEX = "index.json"
@@ -256,7 +256,6 @@ class ModelStore:
         """Keep weights downloaded from the ring, as the turn ``record`` that published
         them (checked against its sha256; its version, site and turn are the labels)."""
         from ..ring.codec import decode_weights, verify_sha256  # torch: only when weights arrive
-
         from ..training.ring_turn import save_ring_weights_as_model
 
         verify_sha256(data, record.weights_sha256, f"Weights version {record.version} from site {record.site}")

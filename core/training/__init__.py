@@ -12,7 +12,7 @@ from .checkpoint import load_checkpoint, optimizer_from_tensors, optimizer_to_te
 from .config import TrainingConfig, load_config
 from .loss import continuous_dice, get_loss, soft_dice
 from .patches import PatchSet, extract_patches, split_patches
-from .trainer import EpochMetrics, EpochTrainer, FitResult, PatchData, TrainingProgress, TrainState, EpochsResult, fit
+from .trainer import EpochMetrics, EpochsResult, EpochTrainer, FitResult, PatchData, TrainingProgress, TrainState, fit
 
 __all__ = [
     "load_checkpoint",

@@ -17,9 +17,9 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
 from ..errors import ConfigError
-from ..resources import list_presets, resource_path
 from ..model.architectures import ARCHITECTURES, check_ds, guidance_channels, input_channels
 from ..model.input import InputConvention
+from ..resources import list_presets, resource_path
 from .loss import LOSSES
 
 PRESETS_DIR = resource_path("presets")

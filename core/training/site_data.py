@@ -15,15 +15,15 @@ from typing import Generator, Sequence
 
 import numpy as np
 
-from ..imaging.brain import brain_mask
 from ..cases.datasets import Case
 from ..errors import ConfigError, InputError
+from ..imaging.brain import brain_mask
+from ..imaging.orientation import to_canonical
 from ..io import load_ct, load_mask
 from ..model.input import InputConvention
-from ..imaging.orientation import to_canonical
 from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
-from .config import TrainingConfig
 from .clicks import CLICK_CONTEXT_SLICES
+from .config import TrainingConfig
 from .patches import PatchSet, extract_patches, split_patches
 from .trainer import PatchData
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 
-from core.io import load_ct, load_mask
 from core.annotation import Tool
+from core.io import load_ct, load_mask
 
 from gui_helpers import click, drag, open_case, send_mouse, wait_until
 

@@ -11,7 +11,6 @@ from core.annotation import Tool
 
 from gui_helpers import click, open_case, send_mouse, wait_until
 
-
 SLOW = 300000  # ms: a click takes well under a second on a quiet machine; CI machines are not always quiet
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from gui_helpers import open_case
-
 from core.model.default import read_card
+
+from gui_helpers import open_case
 
 
 def test_default_model_predicts_a_case_without_prediction_and_is_labelled(qtbot, window, site):

@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from core.annotation import Tool
-from core.io import load_ct, load_mask, save_mask
+from core.cases.worklist import CaseStatus
 from core.evaluation.scoring import CaseScore
+from core.io import load_ct, load_mask, save_mask
 from core.site.setup import SiteSetup
 from core.site.versions import LocalScore, ModelVersion, StoreIndex
-from core.cases.worklist import CaseStatus
+
 from gui_helpers import open_case, wait_until
 
 V1_SHA = "ab" * 32  # the tensors sha256 of the stand-in v1

@@ -9,15 +9,15 @@ import io
 import numpy as np
 import pydicom
 import pytest
+from orthanc import PASSWORD, USER
+from pacs_data import mask_onto, series_from_nifti
 
+from core.cases.worklist import CaseStatus
 from core.io import load_ct, load_mask
 from core.io.dicom_source import mask_on_source_frames, read_frames, series_files
 from core.pacs.config import PacsConfig
-from core.cases.worklist import CaseStatus
 
 from gui_helpers import wait_until
-from orthanc import PASSWORD, USER
-from pacs_data import mask_onto, series_from_nifti
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -8,11 +8,11 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication, QDoubleSpinBox
 
+from app.viewer import Layout
 from core.annotation import Tool
 from core.annotation.session import PredictionUpdate
-from gui_helpers import click, open_case, wait_until
 
-from app.viewer import Layout
+from gui_helpers import click, open_case, wait_until
 
 
 def _blob(s, k: int, row: int, col: int, size: int = 14) -> None:

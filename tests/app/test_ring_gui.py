@@ -20,16 +20,16 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QElapsedTimer, QTimer
 from pytestqt.exceptions import TimeoutError as QtTimeoutError
-
-from core.progress import Progress
-from core.ring import RingConfig, init_ring, open_transport, parse_server_url
-from core.ring.transport_sftp import SshOptions
-from core.cases.worklist import CaseStatus, StatusStore
-from ring_helpers import ring_turn_args
 from sshd import SshdServer
 
 from app.settings import load_settings
+from core.cases.worklist import CaseStatus, StatusStore
+from core.progress import Progress
+from core.ring import RingConfig, init_ring, open_transport, parse_server_url
+from core.ring.transport_sftp import SshOptions
 from core.site.setup import SiteSetup
+
+from ring_helpers import ring_turn_args
 
 ROOT = Path(__file__).resolve().parents[2]
 # min_approved=1: these tests train on one approved case (the gate itself: test_trust_and_reports)
@@ -411,13 +411,14 @@ def test_a_refused_version_is_shown_with_the_reason(qtbot, window, tmp_path):
     """The server swaps site b's weights and rewrites the hash in its record: the
     models panel names the refused version and why, in plain text, and the site
     never keeps it."""
+    import torch
+
     from core.progress import NEVER_CANCELLED, run_to_end
     from core.ring import turn as T
     from core.ring.codec import encode_weights, sha256_hex
     from core.ring.signing import TurnSigner
     from core.ring.toy import ToyTrainer, write_toy_site
     from core.site.setup import site_signer
-    import torch
 
     w = window
     ring_dir = tmp_path / "ring"

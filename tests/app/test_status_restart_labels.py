@@ -10,15 +10,15 @@ from dataclasses import replace
 import numpy as np
 from PySide6.QtCore import QThreadPool
 from PySide6.QtWidgets import QMessageBox
-
-from core.cases.measurements import MeasureKind
-from core.site.setup import SiteSetup
-from core.cases.worklist import CaseStatus, StatusStore, scan_folder
-from gui_helpers import open_case, send_mouse, wait_until
 from test_recovery import _paint_and_kill
 
 from app.settings import Settings, load_settings
 from app.viewer import Layout
+from core.cases.measurements import MeasureKind
+from core.cases.worklist import CaseStatus, StatusStore, scan_folder
+from core.site.setup import SiteSetup
+
+from gui_helpers import open_case, send_mouse, wait_until
 
 
 def _discard_on_close(w) -> None:

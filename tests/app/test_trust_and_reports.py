@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QDialog, QMessageBox
 
+from core.cases.worklist import CaseStatus, StatusStore, scan_folder
 from core.io import load_ct, load_mask, save_mask
 from core.io.dicom_source import mask_on_source_frames, read_frames, series_files
 from core.reports.agreement import compare_volumes
 from core.reports.seg import read_seg_on_frames
 from core.site.setup import SiteSetup
-from core.cases.worklist import CaseStatus, StatusStore, scan_folder
 
 from gui_helpers import open_case
 

@@ -7,12 +7,11 @@ import time
 
 import pytest
 
+from app.settings import Settings, WindowPreset, load_settings, save_settings, settings_path
+from app.viewer import Windower, WindowLevel
+from app.workers import job_from_function, start_job
 from core.errors import CancelledError, ConfigError, InputError
 from core.progress import Progress
-
-from app.settings import Settings, WindowPreset, load_settings, save_settings, settings_path
-from app.workers import job_from_function, start_job
-from app.viewer import WindowLevel, Windower
 
 
 def test_job_runs_off_the_gui_thread_and_reports_in_order(qtbot):

@@ -13,9 +13,9 @@ import pytest
 from core.annotation import Editor, Tool, open_case, pending_recovery, read_recovery, write_recovery
 from core.cases.case_files import case_files, case_id, is_case_ct, provenance_path
 from core.errors import CancelledError, InputError
+from core.imaging.volume import Volume
 from core.io import load_ct, load_mask, save_mask
 from core.progress import CancelToken, run_to_end
-from core.imaging.volume import Volume
 
 
 @pytest.fixture()

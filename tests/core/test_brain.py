@@ -7,10 +7,10 @@ import glob
 import numpy as np
 import pytest
 
-from core.imaging.brain import brain_mask
 from core.errors import InputError
-from core.io import load_ct, load_mask
+from core.imaging.brain import brain_mask
 from core.imaging.volume import Volume
+from core.io import load_ct, load_mask
 
 
 @pytest.fixture(scope="module")

@@ -18,9 +18,9 @@ import pytest
 
 from core.annotation.case_lock import CaseLock, held_by_other, read_holder
 from core.annotation.session import open_case
+from core.cases.worklist import CaseStatus, StatusConflictError, StatusStore, scan_folder
 from core.errors import InputError
 from core.progress import run_to_end
-from core.cases.worklist import CaseStatus, StatusConflictError, StatusStore, scan_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = ("067", "052")

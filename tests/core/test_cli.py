@@ -7,12 +7,11 @@ import io
 from pathlib import Path
 
 import pytest
+from fresh_python import run_fresh
 
 from core import cli
 from core.commands import COMMANDS, console
 from core.progress import Progress, drive, format_eta
-
-from fresh_python import run_fresh
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from core.cases.datasets import Case
 from core.cli import main
 from core.errors import InputError
-from core.io import load_ct, load_mask
 from core.evaluation.metrics import dice
+from core.io import load_ct, load_mask
 from core.model import default as default_model
 from core.model.default import file_sha256, load_default_model, read_card
+from core.progress import NEVER_CANCELLED, run_to_end
 from core.ring.manifest import RingConfig, new_manifest, parse_manifest
 from core.ring.trainer import TurnInput
 from core.training.config import load_config
 from core.training.ring_turn import HematomaTurnTrainer
-from core.progress import NEVER_CANCELLED, run_to_end
-from core.cases.datasets import Case
 
 SMOKE_CASE = ("site-b", "test", "081")  # chosen for the smoke check only, never for a setting
 

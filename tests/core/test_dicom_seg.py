@@ -12,6 +12,7 @@ import pydicom
 import pytest
 
 from core.errors import InputError
+from core.evaluation.metrics import dice
 from core.io import load_ct, save_mask
 from core.io.dicom_source import (
     NOT_AVAILABLE,
@@ -21,7 +22,6 @@ from core.io.dicom_source import (
     source_pixels,
     study_info,
 )
-from core.evaluation.metrics import dice
 from core.reports.seg import export_seg, read_seg_on_frames, why_no_seg, write_seg
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from core.errors import ConfigError
 from core.experiment import ExperimentPlan, SiteSpec, parse_site_arg, ring_budget

@@ -20,13 +20,14 @@ pytest.importorskip("nvflare", reason="the optional extra: pip install -e '.[fla
 
 from nvflare.app_common.abstract.fl_model import FLModel
 
+from core.cases.worklist import CaseStatus, scan_folder
 from core.errors import ConfigError, InputError
 from core.flare.controller import ResultRefused, check_site_result
-from privacy_scan import forbidden_terms, scan_server_workspace
 from core.flare.result import BEST, RECORD, RESULT_DIR, fetch_model
 from core.flare.sites import DATA_ENV, encode_site_data, site_data_folder
 from core.model.architectures import build_network
-from core.cases.worklist import CaseStatus, scan_folder
+
+from privacy_scan import forbidden_terms, scan_server_workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 # The paper's small network: each site trains on one approved case here, and the product
@@ -204,6 +205,7 @@ def test_fetch_checks_the_record(tmp_path):
     assert meta.training["nvflare_job_id"] == "simulate_job" and meta.training["round"] == 1
     # weights changed after the job wrote them are refused
     import torch
+
     from core.model.weights import load_weights, save_weights
 
     best = root / "simulate_job" / RESULT_DIR / BEST

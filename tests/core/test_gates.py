@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from core.cases.worklist import CaseStatus, StatusStore, scan_folder
 from core.errors import InputError
 from core.progress import CancelToken, run_to_end
 from core.site.evaluate import held_out_cases, not_enough_cases, score_model
@@ -17,7 +18,6 @@ from core.site.setup import SiteSetup
 from core.site.trained_cases import TrainedCases, case_key
 from core.site.training import plan_turn, train_my_turn
 from core.site.versions import CaseScore, LocalScore, ModelStore, ModelVersion
-from core.cases.worklist import CaseStatus, StatusStore, scan_folder
 
 TINY = ("patches_per_volume=4", "patch_size=24", "threads=1", "max_epochs=1")
 
@@ -70,8 +70,8 @@ def test_training_on_one_case_is_refused_then_the_version_cannot_be_judged(tmp_p
     assert not (tmp_path / "state" / "hemarelay" / "local-ring").exists()  # no ring, no lease touched
 
     # reports filed at the site (patient details, reviewer) before the turn...
-    from core.reports import export_reports
     from core.cases.worklist import report_jobs
+    from core.reports import export_reports
 
     jobs, _ = report_jobs(scan_folder(folder).cases, use_prediction=False)
     run_to_end(export_reports(jobs, folder / "reports" / "volumes.csv", folder / "reports"))
@@ -86,6 +86,7 @@ def test_training_on_one_case_is_refused_then_the_version_cannot_be_judged(tmp_p
     assert store.trained_cases().used_by(1) == {case_key(folder / "ct_067.nii.gz")}
     # ...never leave through the ring: nothing but weights, optimizer state and scalars there
     from core.model.architectures import build_network
+
     from privacy_scan import forbidden_terms, scan_server_dir
 
     ring = tmp_path / "state" / "hemarelay" / "local-ring" / "solo"

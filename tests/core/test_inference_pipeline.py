@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from core.imaging.brain import brain_mask
+from core.cases.case_files import case_files
 from core.cli import main
 from core.errors import CancelledError, InputError
-from core.cases.case_files import case_files
 from core.evaluation.inference import Segmenter, plan_slices, predict_files
-from core.io import load_ct, save_volume
 from core.evaluation.metrics import remove_small_components
+from core.imaging.brain import brain_mask
+from core.imaging.orientation import to_canonical
+from core.imaging.volume import Volume
+from core.io import load_ct, save_volume
 from core.model.architectures import build_network
 from core.model.weights import WeightsMeta, load_weights, save_weights
-from core.imaging.orientation import to_canonical
 from core.progress import CancelToken, Progress, run_collecting, run_to_end
-from core.imaging.volume import Volume
 
 # LPS-like storage (first two axes flipped, as DICOM-derived NIfTIs often are): the
 # pipeline must reorient to RAS for the network and map the mask back exactly.
@@ -193,8 +193,8 @@ def test_train_predict_evaluate_commands(tmp_path, capsys):
     assert prob.min() >= 0 and prob.max() <= 1
     assert "pred_charlie.nii.gz" in capsys.readouterr().out
     # which model made the mask is recorded beside it, and reports name it
-    from core.model.weights import read_meta
     from core.cases.provenance import prediction_label
+    from core.model.weights import read_meta
 
     meta = read_meta(out / "model.safetensors")
     label = prediction_label(pred_dir / "pred_charlie.nii.gz")

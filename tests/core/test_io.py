@@ -15,8 +15,8 @@ import pytest
 from scipy import ndimage
 
 from core.errors import GeometryError, InputError, NotCTError
-from core.io import atomic_path, load_ct, load_mask, save_mask
 from core.imaging.volume import Volume
+from core.io import atomic_path, load_ct, load_mask, save_mask
 
 ROOT = Path(__file__).resolve().parents[2]
 

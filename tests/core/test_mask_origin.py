@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.cases.mask_origin import accepted_parts, corrections, mask_provenance, read_origin, write_origin
-from core.cases.mask_origin import MaskOrigin
+from core.cases.mask_origin import MaskOrigin, accepted_parts, corrections, mask_provenance, read_origin, write_origin
 
 
 def _prediction() -> np.ndarray:

@@ -212,8 +212,8 @@ def test_abc2_close_to_planimetric_on_ellipsoids(semi, spacing, angle):
 
 # ---------------------------------------------------------------- real masks
 def _real_masks(site_dirs):
-    from core.io import load_ct, load_mask
     from core.imaging.orientation import to_canonical
+    from core.io import load_ct, load_mask
 
     for site in site_dirs:
         for split in ("train", "test", "normal"):

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 500
 CHECKED = ("core", "app", "resources")
 
+
 def line_counts() -> dict[str, int]:
     return {
         p.relative_to(ROOT).as_posix(): len(p.read_text(encoding="utf-8").splitlines())
@@ -26,4 +27,3 @@ def test_no_module_is_over_the_limit():
     assert len(counts) > 100, "the count should cover every module"
     over = {path: n for path, n in sorted(counts.items()) if n > LIMIT}
     assert over == {}, f"modules over {LIMIT} lines: split them by what they own"
-

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import core
-
 from fresh_python import run_fresh
+
+import core
 
 ROOT = Path(__file__).resolve().parents[2]
 QT = ("PySide6", "pyqtgraph", "PyQt5", "PyQt6", "qtpy", "superqt", "shiboken6")

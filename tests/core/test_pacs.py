@@ -15,23 +15,22 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
+from orthanc import ALLOWED_AET, ORTHANC_AET, PASSWORD, USER
+from pacs_data import mask_onto, series_from_nifti
 
+from core.cases.worklist import CaseStatus, scan_folder
 from core.errors import CancelledError, ConfigError
 from core.io import load_ct, load_mask, save_mask
 from core.io.dicom_source import mask_on_source_frames, read_frames, series_files
 from core.pacs.client import StudyQuery
-from core.pacs.connect import open_client
 from core.pacs.config import PacsConfig, pacs_from_toml
+from core.pacs.connect import open_client
 from core.pacs.errors import PacsDataError, PacsError
 from core.pacs.retrieve import STAGING, retrieve_series
 from core.pacs.send import send_case
 from core.pacs.sr import read_sr
 from core.progress import CancelToken, run_collecting, run_to_end
 from core.reports.seg import read_seg_on_frames
-from core.cases.worklist import CaseStatus, scan_folder
-
-from orthanc import ALLOWED_AET, ORTHANC_AET, PASSWORD, USER
-from pacs_data import mask_onto, series_from_nifti
 
 pytestmark = pytest.mark.timeout(300)
 

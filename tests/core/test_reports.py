@@ -15,9 +15,10 @@ import pytest
 
 from core.cli import main
 from core.errors import CancelledError, InputError
-from core.io import load_ct, load_mask
 from core.evaluation.metrics import abc2, volume_ml
 from core.imaging.orientation import to_canonical
+from core.imaging.volume import Volume
+from core.io import load_ct, load_mask
 from core.progress import CancelToken, Progress, run_collecting, run_to_end
 from core.reports import (
     COLUMNS,
@@ -32,7 +33,6 @@ from core.reports import (
     write_case_pdf,
     write_csv,
 )
-from core.imaging.volume import Volume
 
 
 def _synthetic(affine: np.ndarray) -> tuple[Volume, Volume]:

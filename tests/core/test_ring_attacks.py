@@ -17,11 +17,11 @@ from core.ring import turn as T
 from core.ring.codec import encode_weights, sha256_hex
 from core.ring.errors import RingStateError, ServerFileTooLargeError, UnsafeServerPathError
 from core.ring.lease import LEASE, Lease, read_lease
-from core.ring.manifest import MANIFEST, RingConfig, parse_manifest
-from core.ring.manifest import MAX_MANIFEST_BYTES, read_manifest
+from core.ring.manifest import MANIFEST, MAX_MANIFEST_BYTES, RingConfig, parse_manifest, read_manifest
 from core.ring.signing import RingTrustError, TrustStore, TurnSigner, sign_record, verify_chain
 from core.ring.toy import ToyTrainer
 from core.ring.trainer import TurnInput
+
 from ring_helpers import Ring, StandIn
 
 torch.set_num_threads(2)

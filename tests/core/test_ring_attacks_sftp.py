@@ -15,14 +15,15 @@ import torch
 from core.progress import NEVER_CANCELLED, run_to_end
 from core.ring import turn as T
 from core.ring.errors import HostKeyError, ServerAuthError, UnsafeServerPathError
+from core.ring.first_contact import confirm_ring
 from core.ring.lease import read_lease
 from core.ring.manifest import RingConfig
 from core.ring.server import init_ring, read_manifest
-from core.ring.first_contact import confirm_ring
 from core.ring.signing import TurnSigner
-from core.ring.trust import TrustStore
 from core.ring.toy import ToyTrainer
 from core.ring.transport_sftp import SftpTransport
+from core.ring.trust import TrustStore
+
 from ring_helpers import FAST_SFTP, sftp
 
 torch.set_num_threads(2)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.cli import main as cli_main
 from core.cases.datasets import Case
+from core.cli import main as cli_main
 from core.io import load_ct, save_mask
 from core.progress import NEVER_CANCELLED, run_to_end
 from core.ring import turn as T

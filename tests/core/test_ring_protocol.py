@@ -29,12 +29,13 @@ from core.ring.errors import (
 )
 from core.ring.lease import Lease, new_lease, try_acquire
 from core.ring.manifest import LEASE, MANIFEST, Holder, RingConfig, RingEvent, parse_utc, read_manifest, site_for_turn
-from privacy_scan import forbidden_terms, scan_server_dir
 from core.ring.server import commit_manifest, fetch_weights, init_ring
 from core.ring.toy import ToyTrainer
 from core.ring.trainer import TurnInput, TurnResult
 from core.ring.transport_dir import DirectoryTransport
 from core.turn_trainers import TrainerChoice, make_turn_trainer
+
+from privacy_scan import forbidden_terms, scan_server_dir
 from ring_helpers import FAST
 
 torch.set_num_threads(2)

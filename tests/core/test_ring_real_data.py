@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from core.model.architectures import build_network
+
 from privacy_scan import forbidden_terms, scan_server_dir
 from ring_helpers import ring_turn_args
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from sshd import SshdServer
 
 from core.cli import main as cli_main
 from core.progress import NEVER_CANCELLED, run_to_end
@@ -27,15 +28,14 @@ from core.ring.errors import (
     ServerUnreachableError,
 )
 from core.ring.lease import Lease, new_lease, read_lease, try_acquire
-from core.ring.manifest import LEASE, RingConfig, RingEvent, parse_utc
-from privacy_scan import forbidden_terms, scan_server_dir
-from core.ring.manifest import read_manifest
+from core.ring.manifest import LEASE, RingConfig, RingEvent, parse_utc, read_manifest
 from core.ring.server import init_ring
 from core.ring.signing import TurnSigner
 from core.ring.toy import ToyTrainer
 from core.ring.transport import parse_server_url
 from core.ring.transport_sftp import SftpTransport, SshOptions
-from sshd import SshdServer
+
+from privacy_scan import forbidden_terms, scan_server_dir
 from ring_helpers import FAST_SFTP, ring_turn_args, sftp
 
 torch.set_num_threads(2)

@@ -33,6 +33,7 @@ from core.ring.toy import ToyTrainer, toy_network
 from core.ring.transport_dir import DirectoryTransport
 from core.ring.trust import Head, Pin, TrustStore
 from core.turn_trainers import network_shapes
+
 from ring_helpers import FAST, Ring, StandIn, ring_turn_args
 
 
@@ -402,6 +403,7 @@ def test_a_folder_swapped_for_a_link_after_the_check_is_not_followed(tmp_path, m
 
 def test_a_folder_swapped_for_a_link_is_found_over_sftp(sshd, tmp_path, monkeypatch):
     from core.ring.transport_sftp import SftpTransport
+
     from ring_helpers import sftp
 
     with sftp(sshd, tmp_path / "ring") as t:

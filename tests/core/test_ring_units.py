@@ -20,10 +20,18 @@ from core.ring.codec import (
 )
 from core.ring.convergence import judge_turn
 from core.ring.errors import CorruptWeightsError, RingStateError
-from core.ring.manifest import BestWeights, FileRef, RingConfig, new_manifest, parse_manifest
-from core.ring.manifest import round_order, site_for_turn
-from privacy_scan import forbidden_terms, scan_server_dir
+from core.ring.manifest import (
+    BestWeights,
+    FileRef,
+    RingConfig,
+    new_manifest,
+    parse_manifest,
+    round_order,
+    site_for_turn,
+)
 from core.ring.transport import parse_server_url
+
+from privacy_scan import forbidden_terms, scan_server_dir
 
 
 def test_parse_server_urls(tmp_path):

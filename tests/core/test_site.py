@@ -13,29 +13,29 @@ import time
 from pathlib import Path
 
 import pytest
+from sshd import SshdServer
 
+from core.cases.worklist import CaseStatus, StatusStore
 from core.errors import CancelledError, ConfigError, HemaRelayError, InputError
+from core.evaluation.scoring import CaseScore
+from core.model.default import default_model_path
 from core.model.weights import load_weights
 from core.progress import CancelToken, Progress, run_collecting, run_to_end
 from core.ring import RingConfig, init_ring, open_transport, parse_server_url
 from core.ring.errors import HostKeyError
-from core.ring.manifest import WEIGHTS_DIR
-from core.ring.manifest import read_manifest
+from core.ring.first_contact import confirm_ring
+from core.ring.manifest import WEIGHTS_DIR, read_manifest
+from core.ring.trust import TrustStore
 from core.ring.turn import SiteOptions, take_turn
 from core.site.connection import check_connection
 from core.site.hostkey import probe_host_key, trust_host_key
-from core.ring.first_contact import confirm_ring
-from core.ring.trust import TrustStore
 from core.site.setup import SiteSetup, site_signer, trust_dir
-from core.user_dirs import state_dir
 from core.site.sync import sync_once
 from core.site.training import approved_cases, train_my_turn
-from core.evaluation.scoring import CaseScore
 from core.site.versions import SHIPPED, LocalScore, ModelStore, ModelVersion
-from core.model.default import default_model_path
-from core.cases.worklist import CaseStatus, StatusStore
+from core.user_dirs import state_dir
+
 from ring_helpers import StandIn
-from sshd import SshdServer
 
 
 @pytest.fixture(autouse=True)

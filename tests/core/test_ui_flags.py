@@ -8,8 +8,8 @@ import nibabel as nib
 import numpy as np
 
 from core.annotation import open_case
-from core.progress import run_to_end
 from core.cases.ui_flags import UIFlags, ui_flags
+from core.progress import run_to_end
 
 
 def phantom_case(folder: Path, with_prediction: bool = False) -> Path:

@@ -10,9 +10,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.errors import InputError
-from core.io import load_ct, load_mask, save_mask
-from core.progress import run_to_end
 from core.cases.worklist import (
     STATUS_FILE,
     CaseStatus,
@@ -23,6 +20,9 @@ from core.cases.worklist import (
     report_jobs,
     scan_folder,
 )
+from core.errors import InputError
+from core.io import load_ct, load_mask, save_mask
+from core.progress import run_to_end
 
 
 def _site(site_a: Path, root: Path) -> Path:

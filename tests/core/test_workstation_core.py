@@ -12,7 +12,6 @@ from core.annotation import Editor, EditorSettings, HURange, MaskModel, Tool
 from core.annotation.fill import fill_region
 from core.annotation.interpolate import interpolate_between_slices
 from core.annotation.planes import Plane, PlaneGeometry
-from core.errors import InputError
 from core.cases.case_files import case_files, measurements_path
 from core.cases.measurements import (
     MeasureKind,
@@ -24,6 +23,7 @@ from core.cases.measurements import (
     save_measurements,
     thickness_mm,
 )
+from core.errors import InputError
 from core.imaging.stored_range import stored_range
 
 SHAPE = (6, 20, 30)  # k, row, col
@@ -272,8 +272,8 @@ def test_report_pdf_lists_the_measurements_kept_beside_the_mask(site_a, tmp_path
     import shutil
     import subprocess
 
-    from core.reports import ReportJob, export_reports
     from core.progress import run_to_end
+    from core.reports import ReportJob, export_reports
 
     for kind in ("ct", "mask"):
         shutil.copy(site_a / "test" / f"{kind}_067.nii.gz", tmp_path / f"{kind}_067.nii.gz")
