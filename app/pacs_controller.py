@@ -10,7 +10,6 @@ approved (core/pacs/send.py says why not otherwise).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -29,7 +28,6 @@ from core.pacs.send import send_case
 from .errors import user_message
 from .pacs_dialog import PacsDialog
 from .pacs_settings_dialog import PacsSettingsDialog
-from .settings import save_settings
 from .workers import Job, start_job
 
 
@@ -173,6 +171,5 @@ class PacsController(QObject):
         """Use and save a PACS set-up (tests; the dialog goes through here)."""
         if password:
             self._password = password
-        self.window.settings = replace(self.window.settings, pacs=cfg)
-        save_settings(self.window.settings)
+        self.window.prefs.remember(pacs=cfg)
         self.window.status(f"PACS: {cfg.describe()}")

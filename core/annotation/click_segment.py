@@ -40,20 +40,23 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Generator, Sequence
+from typing import TYPE_CHECKING, Generator, Sequence
 
 import numpy as np
 from scipy import ndimage
 
 from ..errors import InputError
-from ..evaluation.inference import THRESHOLD, WORKING_BATCH, Segmenter, WorkingGrid
 from ..imaging.brain import brain_mask_canonical
 from ..imaging.volume import Volume
 from ..model.guidance import GuidancePoint, reach_mm, render
+from ..model.input import THRESHOLD
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
 from .fill import fill_region
 from .stack import AxialStack
 from .tools import HURange
+
+if TYPE_CHECKING:  # torch loads with the segmenter, on the worker that prepares a case
+    from ..evaluation.inference import Segmenter, WorkingGrid
 
 STAGE_PREPARE = "Preparing the click tool"
 NEAR_MM = 3.0  # a click's own neighbourhood: joined (positive) or cleared (negative)
@@ -164,6 +167,8 @@ class ClickContext:
             self._reaching[k] = want
         for k in restore:
             self.prob_w[:, :, self._slot(k)] = self.auto_w[:, :, self._slot(k)]
+        from ..evaluation.inference import WORKING_BATCH  # loaded with the segmenter
+
         for start in range(0, len(todo), WORKING_BATCH * 2):
             ks = np.asarray(todo[start : start + WORKING_BATCH * 2])
             guidance = np.stack([self._guidance(int(k), self._reaching[int(k)]) for k in ks])
@@ -313,6 +318,8 @@ def prepare_clicks(
     """Brain extraction (unless ``brain``, stack layout, is given), the working grid
     and the automatic probabilities of one case (``hu`` in the stack layout); a few
     seconds on 2 cores, on a worker."""
+    from ..evaluation.inference import WORKING_BATCH  # loaded with the segmenter
+
     total = 3
     yield Progress(STAGE_PREPARE, 0, total, "brain extraction")
     canon = Volume(stack.from_stack(np.asarray(hu)), stack.canonical_affine)

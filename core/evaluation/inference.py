@@ -45,13 +45,13 @@ from ..io import load_ct, save_mask, save_volume
 from ..model.architectures import guidance_channels
 from ..model.fast import SliceEngine, make_engine
 from ..model.inception import RECEPTIVE_RADIUS
+from ..model.input import THRESHOLD
 from ..model.numerics import flush_denormals
 from ..model.weights import LoadedWeights, load_weights
 from ..progress import NEVER_CANCELLED, CancelToken, EtaClock, Progress
 from .metrics import pearson, remove_small_components, volume_ml
 from .scoring import CaseScore, score_cases
 
-THRESHOLD = 0.5
 MIN_COMPONENT_VOXELS = 27
 # The steps inside one case: fine-grained progress (the CLI shows it on its status line only).
 STAGE_BRAIN, STAGE_SEGMENT, STAGE_CLEAN = "Brain extraction", "Segmenting", "Cleaning up"

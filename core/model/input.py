@@ -37,6 +37,8 @@ from scipy import ndimage
 
 from ..errors import InputError
 
+THRESHOLD = 0.5  # a voxel is predicted blood when the network's probability is above this
+
 
 @dataclass(frozen=True)
 class InputConvention:

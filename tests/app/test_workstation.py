@@ -158,7 +158,9 @@ def test_3d_fill_from_the_scalp_of_051_stays_under_its_limit(qtbot, window, site
     limit = int(5.0 / s.ct.voxel_volume_ml)
     assert p is not None and 0 < p.region.n_voxels <= limit
     assert "limit" in w.viewer.preview_bar.text.text() and p.extra is not None
-    assert p.extra[1].n_voxels > 20 * limit  # the whole region leaks into the head's soft tissue
+    # from the scalp the region is still over the limit (the edge rule keeps it to a few
+    # limits, where the plain HU range leaked into all the head's soft tissue: tests/core)
+    assert p.extra[1].n_voxels > limit
     # adding everything asks first; refusing adds nothing
     asked = []
     w.controller.ask = lambda title, text, buttons: asked.append(text) or "Cancel"
@@ -270,8 +272,10 @@ def test_shortcut_list_matches_the_actual_bindings(qtbot, window):
         if keys:
             assert (keys, act.text().replace("&", "")) in listed
     n_keyed = sum(1 for a in w.findChildren(QAction) if a.shortcuts())
-    mouse = ("Wheel", "Ctrl+Wheel", "Left", "Middle", "Right drag")
-    assert len([r for r in rows if not r[0].startswith(mouse)]) == n_keyed
+    from app.viewer.view_box import MOUSE_BINDINGS
+
+    mouse = {gesture for gesture, _what in MOUSE_BINDINGS}
+    assert len([r for r in rows if r[0] not in mouse]) == n_keyed
     # no key does two things in the same place
     for key, acts in bound.items():
         contexts = [a.shortcutContext() for a in acts]
