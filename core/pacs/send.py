@@ -118,7 +118,7 @@ def build_objects(paths: CaseFiles, include_pdf: bool, model_version: str = "", 
     from ..io.dicom_source import series_files, study_info
     from ..reports.case import CanonicalCase, measure_canonical
     from ..reports.pdf import write_case_pdf
-    from ..reports.seg import build_seg, with_type2_attributes
+    from ..reports.seg import build_seg, saved_mask_provenance, with_type2_attributes
 
     ct = load_ct(paths.ct)
     mask = load_mask(paths.mask, ct)
@@ -128,7 +128,19 @@ def build_objects(paths: CaseFiles, include_pdf: bool, model_version: str = "", 
     uids = SendUids.derive(source_series, digest)
     record = StatusStore(paths.folder).get(paths.case_id)
     reviewer = reviewer or record.user or "unknown"
-    seg, _ = build_seg(paths.ct, mask, series_uid=uids.seg_series, sop_uid=uids.seg, tracking_uid=uids.tracking)
+    prov = saved_mask_provenance(paths.ct, paths.mask, mask)  # "model X, corrected by Y" travels with the SEG
+    seg, _ = build_seg(
+        paths.ct,
+        mask,
+        automatic=prov.automatic,
+        semiautomatic=prov.semiautomatic,
+        algorithm=prov.model,
+        description=prov.source,
+        creator=reviewer,
+        series_uid=uids.seg_series,
+        sop_uid=uids.seg,
+        tracking_uid=uids.tracking,
+    )
     cc = CanonicalCase.from_volumes(ct, mask)
     report = measure_canonical(
         cc,
