@@ -25,7 +25,7 @@ from core.imaging.volume import Volume
 from core.io import load_mask
 from core.reports import ReportJob
 from core.reports.agreement import MaskAgreement, compare_volumes
-from core.reports.seg import why_no_seg, write_seg
+from core.reports.seg import seg_provenance, why_no_seg, write_seg
 from core.site.versions import ModelVersion
 
 from .case_controller import CaseController
@@ -137,16 +137,7 @@ class CaseReports(QObject):
         what = prov.source
 
         def work():
-            return write_seg(
-                ct_dir,
-                mask,
-                out,
-                automatic=prov.automatic,
-                semiautomatic=prov.semiautomatic,
-                algorithm=prov.model,
-                description=prov.source,
-                creator=s.editor,
-            )
+            return write_seg(ct_dir, mask, out, **seg_provenance(prov, creator=s.editor))
 
         job = start_job(
             "Exporting DICOM SEG",

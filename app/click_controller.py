@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -128,6 +129,8 @@ class ClickController(QObject):
         added = s.model.set_box(_full(new), new & ~start, 1)
         removed = s.model.set_box(_full(new), start & ~new, 0)
         s.model.end_stroke()
+        if self._context_for is not None and added:  # the model that drew these: provenance follows the voxels
+            s.note_model_drawn(new & ~start, Path(self._context_for[1]))
         ml = s.ct.voxel_volume_ml
         self.message.emit(
             f"Click bleed: {added} voxels added ({added * ml:.2f} mL), {removed} removed "

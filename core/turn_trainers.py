@@ -26,7 +26,7 @@ from .ring.trainer import NetworkShapes, TurnTrainer
 
 # A hematoma network's ring model id: "<architecture>-ds<N>" and optional suffixes
 # (its input grid, "-0.8mm"); the architecture is any of core.model.architectures.
-_NETWORK_ID = re.compile(r"^(?P<arch>[a-z][a-z0-9_]{0,31})-ds(?P<ds>\d{1,2})(?:-[A-Za-z0-9.]{1,16}){0,4}$")
+_NETWORK_ID = re.compile(r"^(?P<arch>[a-z][a-z0-9_-]{0,31}?)-ds(?P<ds>\d{1,2})(?:-[A-Za-z0-9.]{1,16}){0,4}$")
 _TOY_ID = re.compile(r"^toy-mlp-(?P<features>\d{1,4})x(?P<hidden>\d{1,6})$")
 
 

@@ -144,7 +144,11 @@ class ClickContext:
                 message = "Click bleed: the model sees no bleed at the click; draw it with the brush."
         negatives = [c for c in clicks if not c.positive]
         if negatives:
-            new &= ~self._removed_by(new, fg, negatives)
+            removal = self._removed_by(new, fg, negatives)
+            for c in positives:  # a reviewer's "this is blood" stands: never cleared by a later "not blood"
+                box, ball = self._near(c)
+                removal[box] &= ~ball
+            new &= ~removal
         added = int(np.count_nonzero(new & ~base))
         removed = int(np.count_nonzero(base & ~new))
         if not message and added == 0 and removed == 0 and clicks:

@@ -28,6 +28,7 @@ from ..cases.mask_origin import (
     accepted_parts,
     corrections,
     mask_provenance,
+    origin_of_model,
     origin_of_prediction,
     read_origin,
     write_origin,
@@ -226,6 +227,17 @@ class EditSession:
             fresh = origin_of_prediction(self.paths.prediction, taken)
             self.origin = replace(fresh, accepted=self.origin.accepted | taken)
 
+    def note_model_drawn(self, drawn: np.ndarray, weights_path: Path) -> None:
+        """After the reader accepted what the model drew at their clicks (Click bleed): those
+        voxels are recorded as the model's, as accepted prediction parts are."""
+        drawn = np.asarray(drawn, bool)
+        if not drawn.any():
+            return
+        if self.origin is None:
+            self.origin = origin_of_model(weights_path, drawn)
+        else:
+            self.origin = replace(self.origin, accepted=self.origin.accepted | drawn)
+
     def mask_provenance(self, reviewed_by: str) -> MaskProvenance:
         """What a report of the mask on screen says about it (see core.cases.mask_origin)."""
         return mask_provenance(self.origin, self.model.data, self.ct.voxel_volume_ml, reviewed_by, self.mask_label())
@@ -242,6 +254,14 @@ class EditSession:
         if self.model.dirty:
             return "manual (unsaved edits)"
         return f"manual ({self.paths.mask.name})" if self.mask_on_disk else "manual (empty, never saved)"
+
+    def shown_mask_label(self) -> str:
+        """The mask on screen as the panels name it: the model it started from, when it did
+        (accepted prediction parts, Click bleed), with where it is saved."""
+        if self.origin is None or not self.origin.accepted.any():
+            return self.mask_label()
+        where = self.mask_label().removeprefix("manual ")
+        return f"from model {self.origin.model}, edited here {where}"
 
     def prediction_label(self) -> str:
         return prediction_label(self.paths.prediction)

@@ -51,7 +51,7 @@ def case_state(label: str, case: WorklistCase | None, session: EditSession | Non
     else:
         record = None
     if session is not None:
-        unsaved, mask = session.model.dirty, session.mask_label()
+        unsaved, mask = session.model.dirty, session.shown_mask_label()
     else:
         unsaved = case is not None and case.unsaved is not None
         mask = f"manual ({case.paths.mask.name})" if case is not None and case.has_mask else "no saved mask"

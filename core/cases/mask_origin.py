@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import atomic_write_text
-from .provenance import prediction_provenance
+from .provenance import prediction_provenance, weights_header_meta
 
 FORMAT = 1
 
@@ -48,6 +48,16 @@ def origin_of_prediction(pred_path: Path, accepted: np.ndarray) -> MaskOrigin:
     name = str(doc.get("model_version") or doc.get("architecture") or "of unknown version")
     model = f"{name} (tensors sha256 {sha[:12]})" if sha else name
     return MaskOrigin(model, sha, Path(pred_path).name, accepted)
+
+
+def origin_of_model(weights_path: Path, drawn: np.ndarray) -> MaskOrigin:
+    """The origin of voxels the model in ``weights_path`` drew at a reader's clicks (Click
+    bleed): reported as that model's, corrected by the reader, like accepted prediction parts."""
+    meta = weights_header_meta(Path(weights_path))
+    sha = str(meta.get("sha256") or "")
+    name = str(meta.get("version") or meta.get("architecture") or "of unknown version")
+    model = f"{name} (tensors sha256 {sha[:12]})" if sha else name
+    return MaskOrigin(model, sha, "click bleed", drawn)
 
 
 # ----------------------------------------------------------------- the file beside the mask

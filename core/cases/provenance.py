@@ -112,15 +112,21 @@ def use_kept_prediction(paths, kept: Path) -> None:
 def weights_tensors_sha256(path: Path) -> str:
     """The tensors sha256 recorded in a weights file's header, read without torch (the
     application asks it on the GUI thread); "" when the header holds none."""
+    return str(weights_header_meta(path).get("sha256", ""))
+
+
+def weights_header_meta(path: Path) -> dict:
+    """The program's metadata in a weights file's header (version, architecture, sha256...),
+    read without torch; {} when there is none."""
     import struct
 
     try:
         with open(path, "rb") as fh:
             (n,) = struct.unpack("<Q", fh.read(8))
             if n > 100_000_000:
-                return ""
+                return {}
             header = json.loads(fh.read(n))
         meta = json.loads(header.get("__metadata__", {}).get("hemarelay", "{}"))
-        return str(meta.get("sha256", ""))
+        return meta if isinstance(meta, dict) else {}
     except (OSError, ValueError, struct.error, AttributeError):
-        return ""
+        return {}

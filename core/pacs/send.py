@@ -118,7 +118,7 @@ def build_objects(paths: CaseFiles, include_pdf: bool, model_version: str = "", 
     from ..io.dicom_source import series_files, study_info
     from ..reports.case import CanonicalCase, measure_canonical
     from ..reports.pdf import write_case_pdf
-    from ..reports.seg import build_seg, saved_mask_provenance, with_type2_attributes
+    from ..reports.seg import build_seg, saved_mask_provenance, seg_provenance, with_type2_attributes
 
     ct = load_ct(paths.ct)
     mask = load_mask(paths.mask, ct)
@@ -132,11 +132,7 @@ def build_objects(paths: CaseFiles, include_pdf: bool, model_version: str = "", 
     seg, _ = build_seg(
         paths.ct,
         mask,
-        automatic=prov.automatic,
-        semiautomatic=prov.semiautomatic,
-        algorithm=prov.model,
-        description=prov.source,
-        creator=reviewer,
+        **seg_provenance(prov, creator=reviewer),
         series_uid=uids.seg_series,
         sop_uid=uids.seg,
         tracking_uid=uids.tracking,

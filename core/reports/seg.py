@@ -230,16 +230,20 @@ def export_seg(
         raise InputError(f"{mask_path}: the mask does not fit the series' grid.")
     if automatic:
         return write_seg(ct_dir, mask, out, automatic=True, algorithm=algorithm)
-    prov = saved_mask_provenance(ct_dir, mask_path, mask)
-    return write_seg(
-        ct_dir,
-        mask,
-        out,
-        automatic=prov.automatic,
-        semiautomatic=prov.semiautomatic,
-        algorithm=prov.model,
-        description=prov.source,
-    )
+    return write_seg(ct_dir, mask, out, **seg_provenance(saved_mask_provenance(ct_dir, mask_path, mask)))
+
+
+def seg_provenance(prov, creator: str = "") -> dict:
+    """The :func:`write_seg` / :func:`build_seg` arguments that say where a mask came from,
+    from its :class:`core.cases.mask_origin.MaskProvenance`: the one mapping for the
+    application, ``export-seg`` and the PACS."""
+    return {
+        "automatic": prov.automatic,
+        "semiautomatic": prov.semiautomatic,
+        "algorithm": prov.model,
+        "description": prov.source,
+        "creator": creator,
+    }
 
 
 def saved_mask_provenance(ct_path: str | Path, mask_path: str | Path, mask: Volume):

@@ -172,7 +172,7 @@ class SftpTransport(Transport):
         """hostname, port, user, identity files, known_hosts after ~/.ssh/config."""
         return self._ssh_settings()
 
-    def _client(self, known: Path | None, port: int) -> tuple[paramiko.SSHClient, Path]:
+    def _ssh_client(self, known: Path | None, port: int) -> tuple[paramiko.SSHClient, Path]:
         """An SSH client that knows the recorded host keys; with the known_hosts file it records to."""
         client = paramiko.SSHClient()
         record_to, files = known_hosts_files(known)
@@ -192,7 +192,7 @@ class SftpTransport(Transport):
             return
         host, port, user, identities, known = self._ssh_settings()
         where = f"{host}:{port}"
-        client, record_to = self._client(known, port)
+        client, record_to = self._ssh_client(known, port)
         _check_identities(identities)
         timeout = self.options.connect_timeout_s
         try:

@@ -63,6 +63,10 @@ def test_click_bleed_preview_accept_discard_and_negative(qtbot, window, site):
     wait_until(qtbot, lambda: s.model.undo_depth == depth + 1)
     assert s.model.undo_label == "click bleed" and s.model.data[k, row, col] == 1
     added = int(np.count_nonzero(s.model.data))
+    # the model drew it: the provenance says so (not "manual"), in the panels and the reports
+    assert s.origin is not None and s.origin.prediction_file == "click bleed"
+    assert s.shown_mask_label().startswith("from model ")
+    assert s.mask_provenance("").source.startswith("model ") and s.mask_provenance("").automatic
 
     # a right-click on the added part takes blood out: preview in purple (2), then Enter
     send_mouse(w, "press", row, col, button=Qt.MouseButton.RightButton)

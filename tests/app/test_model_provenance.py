@@ -51,7 +51,8 @@ def _add_weaker_v1(w) -> None:
     store.folder.mkdir(parents=True, exist_ok=True)
     shutil.copy(default_model_path(), store.folder / name)
     v1 = ModelVersion(
-        1, "solo", 0, 0, "a" * 64, "2026-12-01T10:00:00+00:00", name, "unet25d-ds4-0.8mm", store.ring_id,
+        1, "solo", 0, 0, "a" * 64, "2026-12-01T10:00:00+00:00", name,
+        "unet25d-click-ds4-0.8mm-clicks5mm", store.ring_id,
         score=_score(0.44), tensors_sha256=V1_SHA,
     )  # fmt: skip
     store._write(StoreIndex(store.ring_id, [v1], None, _score(0.66)))

@@ -223,6 +223,15 @@ def test_negative_click_removes_only_in_its_part_and_manual_voxels_elsewhere_sta
     assert res.added == 0
 
 
+def test_a_positive_click_is_never_cleared_by_a_later_negative_click_in_its_part():
+    ctx, _ = _context()
+    start = (ctx.prob > 0.5).astype(np.uint8)  # the automatic bleed at rows 5-10
+    keep = _stack_click(ctx, 6, 6, 5)  # "this is blood"
+    res = ctx.segment(start, [keep, _stack_click(ctx, 9, 9, 5, positive=False)])
+    assert res.removed > 0  # the negative click clears its own neighbourhood...
+    assert res.mask[keep.k, keep.row, keep.col] == 1  # ...but not the pixel the reviewer called blood
+
+
 def test_a_weights_file_without_clicks_still_serves_the_click_tool_with_its_automatic_view():
     ctx, engine = _context()
     ctx.segmenter.guidance_channels = 0  # e.g. the unet25d default model of before issue 22

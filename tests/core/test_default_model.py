@@ -31,7 +31,8 @@ def test_shipped_model_matches_its_card_and_names_its_data():
     assert file_sha256(path) == card["file_sha256"]
     loaded = load_default_model()
     assert loaded.meta.sha256 == card["tensors_sha256"] and loaded.meta.version == card["version"]
-    assert loaded.meta.architecture == "unet25d" and loaded.meta.input.in_plane_mm > 0
+    assert loaded.meta.architecture == "unet25d-click" and loaded.meta.input.in_plane_mm > 0
+    assert loaded.meta.input.click_sigma_mm > 0  # the same weights take a reviewer's clicks
     assert loaded.meta.training["shipped_default"] is True
     assert "PhysioNet CT-ICH v1.2.0" in loaded.meta.training["data_source"]
     assert "CC BY 4.0" in loaded.meta.training["data_source"]

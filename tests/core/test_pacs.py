@@ -405,9 +405,10 @@ def test_cli_pacs_find_get_send(loaded, ctich, tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_a_pacs_case_trains_at_the_site_and_nothing_of_it_reaches_the_ring(loaded, ctich, tmp_path, monkeypatch):
     from core.model.architectures import build_network
-    from core.ring.privacy import forbidden_terms, scan_server_dir
     from core.site.setup import SiteSetup
     from core.site.training import plan_turn, train_my_turn
+
+    from privacy_scan import forbidden_terms, scan_server_dir
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     folder = tmp_path / "site"

@@ -326,8 +326,8 @@ def test_the_sync_keeps_only_verified_records_under_their_own_labels(tmp_path, m
     result = run_to_end(sync_once(_site_setup(ring, "a"), store_root=tmp_path / "models"))
     assert any(r.kind == "substitution" for r in result.refused)
     records = {r.version: r for r in read_manifest(ring.t).turn_records}
-    kept = ModelStore.for_ring(doc["ring_id"], tmp_path / "models").versions()
-    assert sorted(v.version for v in kept) == [1, 2]
+    kept = [v for v in ModelStore.for_ring(doc["ring_id"], tmp_path / "models").versions() if not v.shipped]
+    assert sorted(v.version for v in kept) == [1, 2]  # (version 0 is the default model shipped with the program)
     assert all(v.sha256 == records[v.version].weights_sha256 and v.site == records[v.version].site for v in kept)
 
 

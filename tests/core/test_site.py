@@ -344,7 +344,7 @@ def test_approval_is_bound_to_the_mask_that_was_approved(tmp_path):
 
     wl = scan_folder(folder)
     for label in ("001", "002"):
-        wl.set_status(label, CaseStatus.APPROVED, "tester")
+        wl.set_status(label, CaseStatus.APPROVED, "tester", unopened_ok=True)
     assert [c.case_id for c in approved_cases(folder)] == ["001", "002"]
     mask = folder / "mask_001.nii.gz"
     approved_bytes = mask.read_bytes()
