@@ -261,7 +261,7 @@ class EditSession:
         if self.origin is None or not self.origin.accepted.any():
             return self.mask_label()
         where = self.mask_label().removeprefix("manual ")
-        return f"from model {self.origin.model}, edited here {where}"
+        return f"from model {self.origin.model} {where}"
 
     def prediction_label(self) -> str:
         return prediction_label(self.paths.prediction)

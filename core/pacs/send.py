@@ -67,14 +67,15 @@ class SendResult:
     source_series_uid: str
     study_uid: str
     volume_ml: float
-    abc2_ml: float
+    abc2_ml: float | None  # None: off by more than 2x the measured volume, not reported
     n_objects: int  # SEG, SR and the PDF when sent
     mask_digest: str
 
     def text(self) -> str:
         what = "SEG, SR and PDF" if self.n_objects == 3 else "SEG and SR"
+        abc2 = f"ABC/2 {self.abc2_ml:.1f} mL" if self.abc2_ml is not None else "ABC/2 off by more than 2x, not reported"
         return (
-            f"Case {self.case_id}: {what} sent to the PACS ({self.volume_ml:.1f} mL, ABC/2 {self.abc2_ml:.1f} mL); "
+            f"Case {self.case_id}: {what} sent to the PACS ({self.volume_ml:.1f} mL, {abc2}); "
             "sending the same mask again replaces them."
         )
 
@@ -152,7 +153,7 @@ def build_objects(paths: CaseFiles, include_pdf: bool, model_version: str = "", 
     ks = np.flatnonzero(cc.mask.any(axis=(0, 1)))
     numbers = HematomaNumbers(
         volume_ml=report.volume_ml,
-        abc2_ml=report.abc2_ml,
+        abc2_ml=report.abc2_ml if report.abc2_agrees else None,
         first_slice=int(ks[0]) + 1 if len(ks) else 0,
         last_slice=int(ks[-1]) + 1 if len(ks) else 0,
         n_slices=report.n_slices,
@@ -187,7 +188,7 @@ def build_objects(paths: CaseFiles, include_pdf: bool, model_version: str = "", 
         source_series,
         str(headers[0].StudyInstanceUID),
         report.volume_ml,
-        report.abc2_ml,
+        numbers.abc2_ml,
         len(objects),
         digest,
     )

@@ -39,7 +39,7 @@ class HematomaNumbers:
     """What the report states (from :func:`core.reports.case.measure_case`)."""
 
     volume_ml: float
-    abc2_ml: float
+    abc2_ml: float | None  # None when ABC/2 is off by more than 2x (core.reports.case): not reported
     first_slice: int  # 1-based, as the viewer numbers them
     last_slice: int
     n_slices: int
@@ -75,12 +75,13 @@ def build_sr(
 
     measurements = [
         measure(codes.SCT.Volume, round(numbers.volume_ml, 3), ml, codes.DCM.SumOfSegmentedVoxelMethodForVolume),
-        measure(codes.SCT.Volume, round(numbers.abc2_ml, 3), ml, Code(*ABC2_METHOD)),
         measure(Code(*N_SLICES), numbers.n_slices, slice_unit),
         measure(Code(*LARGEST_AREA), round(numbers.largest_area_cm2, 3), Code("cm2", "UCUM", "square centimeter")),
     ]
+    if numbers.abc2_ml is not None:  # an estimate beside the measured volume, only when it agrees
+        measurements.insert(1, measure(codes.SCT.Volume, round(numbers.abc2_ml, 3), ml, Code(*ABC2_METHOD)))
     if numbers.n_slices:
-        measurements[2:2] = [
+        measurements[-2:-2] = [
             measure(Code(*FIRST_SLICE), numbers.first_slice, slice_unit),
             measure(Code(*LAST_SLICE), numbers.last_slice, slice_unit),
         ]
@@ -159,7 +160,7 @@ class ReadBack:
     """What an SR states, read back (tests; what a PACS viewer would show)."""
 
     volume_ml: float
-    abc2_ml: float
+    abc2_ml: float | None
     first_slice: int | None
     last_slice: int | None
     referenced_seg_uid: str
@@ -196,7 +197,7 @@ def read_sr(ds) -> ReadBack:
     source = seg_ref.source_series_for_segmentation if seg_ref is not None else None
     return ReadBack(
         float(volume),
-        float(abc2),
+        None if abc2 is None else float(abc2),
         first,
         last,
         str(seg_ref.referenced_sop_instance_uid) if seg_ref is not None else "",

@@ -13,6 +13,7 @@ does by default; reading back gives them as zeros.
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -237,11 +238,15 @@ def seg_provenance(prov, creator: str = "") -> dict:
     """The :func:`write_seg` / :func:`build_seg` arguments that say where a mask came from,
     from its :class:`core.cases.mask_origin.MaskProvenance`: the one mapping for the
     application, ``export-seg`` and the PACS."""
+
+    # ContentDescription holds 64 characters: the model's tensors hash goes with the algorithm's
+    # name, so "model X, corrected by Y" fits
+    short = re.sub(r" \(tensors sha256 [0-9a-f]+\)", "", prov.source)
     return {
         "automatic": prov.automatic,
         "semiautomatic": prov.semiautomatic,
         "algorithm": prov.model,
-        "description": prov.source,
+        "description": short,
         "creator": creator,
     }
 

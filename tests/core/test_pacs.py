@@ -201,7 +201,9 @@ def test_dicomweb_find_get_open_approve_send_and_read_back(loaded, ctich, tmp_pa
     assert back.referenced_seg_uid == sent.uids.seg and back.source_series_uid == source_uid
     assert back.first_slice is not None and back.last_slice >= back.first_slice
     assert "default v1" in back.model_parameter
-    assert abs(back.abc2_ml - sent.abc2_ml) < 1e-3
+    # ABC/2 only where it agrees with the measured volume (within 2x), as the panel and PDF show it
+    assert (back.abc2_ml is None) == (sent.abc2_ml is None)
+    assert back.abc2_ml is None or abs(back.abc2_ml - sent.abc2_ml) < 1e-3
     doc = _read(loaded, loaded.find_instances(Modality="DOC")[0])
     assert bytes(doc.EncapsulatedDocument).startswith(b"%PDF")
     assert doc.StudyInstanceUID == study.study_uid
