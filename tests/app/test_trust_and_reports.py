@@ -77,7 +77,11 @@ def test_training_on_one_case_is_gated_end_to_end(qtbot, window, site):
     assert any("on 1 case(s) approved for training" in m for m in messages)
     _wait(qtbot, lambda: len(ended) == 2, 600, "the turn to end")
     assert ended[1][0], ended
-    _wait(qtbot, lambda: w.ring_dock.ring.versions()[0].score is not None, 180, "v1 kept and judged")
+    def v1_judged():  # the ring's versions come first (newest first), the shipped default model last
+        vs = w.ring_dock.ring.versions()
+        return bool(vs) and vs[0].version == 1 and vs[0].score is not None
+
+    _wait(qtbot, v1_judged, 180, "v1 kept and judged")
     v1 = w.ring_dock.ring.versions()[0]
     assert v1.version == 1 and v1.score.n_cases == 0 and v1.score.n_excluded == 1
     table = w.ring_dock.models.table

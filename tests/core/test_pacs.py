@@ -423,7 +423,14 @@ def test_a_pacs_case_trains_at_the_site_and_nothing_of_it_reaches_the_ring(loade
     )
     scan_folder(folder).set_status(result.case_id, CaseStatus.APPROVED, "dr-a", unopened_ok=True)
     tiny = ("patches_per_volume=4", "patch_size=24", "threads=1", "max_epochs=1", "min_approved=1")
-    setup = SiteSetup(site="solo", data_folder=str(folder), overrides=tiny, epochs_per_turn=1, preset="cpu-small")
+    setup = SiteSetup(
+        site="solo",
+        data_folder=str(folder),
+        overrides=tiny,
+        epochs_per_turn=1,
+        preset="cpu-small",
+        start_from="scratch",
+    )
     assert [c.case_id for c in plan_turn(setup).cases] == [result.case_id]  # trained on like any case
     outcome = run_to_end(train_my_turn(setup, CancelToken()))
     assert outcome.trained
