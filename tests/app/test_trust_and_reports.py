@@ -77,6 +77,7 @@ def test_training_on_one_case_is_gated_end_to_end(qtbot, window, site):
     assert any("on 1 case(s) approved for training" in m for m in messages)
     _wait(qtbot, lambda: len(ended) == 2, 600, "the turn to end")
     assert ended[1][0], ended
+
     def v1_judged():  # the ring's versions come first (newest first), the shipped default model last
         vs = w.ring_dock.ring.versions()
         return bool(vs) and vs[0].version == 1 and vs[0].score is not None
