@@ -1,5 +1,8 @@
 """The shipped default model: chosen by cross-validation, trained on everything labelled.
 
+(The weights shipped on 2026-12-05 are the cross-validation's fold-2 model: the final
+model of that day predicted blood in normal scans; resources/models/default.json says so.)
+
     # cross-validation by case (3 folds over both sites' train/ + test/ and the
     # normal scans; bench/folds.py): train on two folds, score the third
     .venv/bin/python bench/train_default_model.py cv --out runs/cv [--fold F] [--set k=v ...]
