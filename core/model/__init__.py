@@ -7,7 +7,7 @@
 - :mod:`.fast` ONNX Runtime / torch engines, equal to the reference forward pass
 """
 
-from importlib import import_module
+from ..lazy import lazy_getattr
 
 # imported on first use: the default model's card (core.model.default) is read by the desktop
 # application at start-up, torch is loaded in the background later
@@ -18,25 +18,6 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
 
-
-__all__ = [
-    "ARCHITECTURES",
-    "DEFAULT_DS",
-    "build_network",
-    "inception_flops_per_pixel",
-    "DEFAULT_INPUT",
-    "InputConvention",
-    "LoadedWeights",
-    "WeightsMeta",
-    "load_weights",
-    "read_meta",
-    "save_weights",
-]
+__all__ = list(_EXPORTS)

@@ -4,18 +4,13 @@ Used by the GUI's report panel and by ``hemarelay report``. Masks are
 measured as drawn: small components are not removed (see :mod:`.case`).
 """
 
+from ..lazy import lazy_getattr
 from .case import LARGE_ML_DEFAULT, CanonicalCase, CaseReport, key_slices, measure_case
 from .csv_export import COLUMNS, csv_text, write_csv
 from .export import ExportResult, ReportJob, export_reports, pdf_name
 
-
-def __getattr__(name: str):
-    """The PDF renderer (matplotlib, reportlab) is imported on first use, not at start-up."""
-    if name in ("DISCLAIMER", "write_case_pdf"):
-        from . import pdf
-
-        return getattr(pdf, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# The PDF renderer (matplotlib, reportlab) is imported on first use, not at start-up.
+__getattr__ = lazy_getattr(__name__, {"DISCLAIMER": "pdf", "write_case_pdf": "pdf"}, globals())
 
 
 __all__ = [

@@ -17,7 +17,7 @@ head; ``names``: the one validator for names from the server;
 ``server_audit``: ``ring audit``.
 """
 
-from importlib import import_module
+from ..lazy import lazy_getattr
 
 # Where each name lives; imported on first use, so that reading an error class or the
 # manifest does not load torch (the weights codec) into the desktop application at start-up.
@@ -47,44 +47,6 @@ _EXPORTS = {
 }
 
 
-def __getattr__(name: str):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _EXPORTS, globals())
 
-
-__all__ = [
-    "ConnectionLostError",
-    "CorruptWeightsError",
-    "HostKeyError",
-    "LeaseLostError",
-    "ManifestConflictError",
-    "RingStateError",
-    "ServerAuthError",
-    "ServerError",
-    "ServerPermissionError",
-    "ServerUnreachableError",
-    "TrainerUnavailableError",
-    "Manifest",
-    "RingConfig",
-    "TurnRecord",
-    "fetch_weights",
-    "init_ring",
-    "read_manifest",
-    "TurnInput",
-    "TurnResult",
-    "TurnTrainer",
-    "ServerLocation",
-    "Transport",
-    "open_transport",
-    "parse_server_url",
-    "SiteOptions",
-    "SiteRun",
-    "TurnOutcome",
-    "TurnTimings",
-    "run_site",
-    "take_turn",
-]
+__all__ = list(_EXPORTS)
