@@ -36,6 +36,7 @@ from core.pacs.client import StudyQuery
 from core.pacs.config import DICOMWEB, DIMSE, PacsConfig
 from core.pacs.connect import open_client
 
+from .browse_row import with_browse
 from .errors import user_message
 from .workers import Job, job_from_function, start_job
 
@@ -104,13 +105,9 @@ class PacsSettingsDialog(QDialog):
         # both
         self.ca = QLineEdit(config.ca_file)
         self.ca.setPlaceholderText("empty: the system's certificate authorities")
-        ca_row = QWidget()
-        cl = QHBoxLayout(ca_row)
-        cl.setContentsMargins(0, 0, 0, 0)
-        cl.addWidget(self.ca, 1)
-        browse = QPushButton("Browse…")
-        browse.clicked.connect(self._browse_ca)
-        cl.addWidget(browse)
+        ca_row = with_browse(
+            self.ca, lambda: QFileDialog.getOpenFileName(self, "CA certificate file (PEM)", self.ca.text())[0]
+        )
         self.limit = QDoubleSpinBox()
         self.limit.setObjectName("pacsSizeLimit")
         self.limit.setRange(1, 1_000_000)
@@ -154,11 +151,6 @@ class PacsSettingsDialog(QDialog):
         lay.addWidget(buttons)
         self.protocol.currentIndexChanged.connect(self.pages.setCurrentIndex)
         self.pages.setCurrentIndex(self.protocol.currentIndex())
-
-    def _browse_ca(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "CA certificate file (PEM)", self.ca.text())
-        if path:
-            self.ca.setText(path)
 
     def config(self) -> PacsConfig:
         """The edited set-up, validated (ConfigError says what is wrong)."""

@@ -41,6 +41,7 @@ from core.site.connection import ConnectionReport, check_connection, confirm_key
 from core.site.hostkey import HostKeyProbe, probe_host_key, trust_host_key
 from core.site.setup import SiteSetup, check_data_folder
 
+from .browse_row import with_browse
 from .errors import user_message
 from .wheel_guard import guard_wheel_below
 from .workers import Job, job_from_function, start_job
@@ -51,17 +52,6 @@ Ask = Callable[[str, str, list[str]], str]
 def _presets() -> list[str]:
     folder = resource_path("presets")
     return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else ["default"]
-
-
-def _with_browse(edit: QLineEdit, pick: Callable[[], str]) -> QWidget:
-    w = QWidget()
-    lay = QHBoxLayout(w)
-    lay.setContentsMargins(0, 0, 0, 0)
-    lay.addWidget(edit, 1)
-    b = QPushButton("Browse…")
-    b.clicked.connect(lambda: (lambda path: edit.setText(path) if path else None)(pick()))
-    lay.addWidget(b)
-    return w
 
 
 class SiteDialog(QDialog):
@@ -139,7 +129,7 @@ class SiteDialog(QDialog):
         form.addRow("Site name", self.site)
         form.addRow(
             "Site data folder",
-            _with_browse(
+            with_browse(
                 self.data, lambda: QFileDialog.getExistingDirectory(self, "Site data folder", self.data.text())
             ),
         )
@@ -147,7 +137,7 @@ class SiteDialog(QDialog):
         form.addRow("Ring server", self.server)
         form.addRow(
             "SSH key file",
-            _with_browse(self.key, lambda: QFileDialog.getOpenFileName(self, "SSH private key", self.key.text())[0]),
+            with_browse(self.key, lambda: QFileDialog.getOpenFileName(self, "SSH private key", self.key.text())[0]),
         )
         form.addRow("Known hosts file", self.known)
         form.addRow("Training preset", self.preset)

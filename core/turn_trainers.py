@@ -24,9 +24,6 @@ from .errors import ConfigError
 from .ring.errors import TrainerUnavailableError
 from .ring.trainer import NetworkShapes, TurnTrainer
 
-# A hematoma network's ring model id: "<architecture>-ds<N>" and optional suffixes
-# (its input grid, "-0.8mm"); the architecture is any of core.model.architectures.
-_NETWORK_ID = re.compile(r"^(?P<arch>[a-z][a-z0-9_-]{0,31}?)-ds(?P<ds>\d{1,2})(?:-[A-Za-z0-9.]{1,16}){0,4}$")
 _TOY_ID = re.compile(r"^toy-mlp-(?P<features>\d{1,4})x(?P<hidden>\d{1,6})$")
 
 
@@ -78,21 +75,20 @@ def network_shapes(model_id: str) -> NetworkShapes | None:
 
     net: nn.Module
     toy = _TOY_ID.match(model_id or "")
-    hematoma = _NETWORK_ID.match(model_id or "")
     if toy:
         from .ring.toy import N_FEATURES, toy_network
 
         if int(toy.group("features")) != N_FEATURES:
             return None
         net = toy_network(int(toy.group("hidden")))
-    elif hematoma:
-        from .model.architectures import ARCHITECTURES, build_network
-
-        if hematoma.group("arch") not in ARCHITECTURES:
-            return None
-        net = build_network(hematoma.group("arch"), int(hematoma.group("ds")))
     else:
-        return None
+        from .model.architectures import build_network
+        from .training.ring_turn import network_of  # the one reading of a ring's model id
+
+        named = network_of(model_id)
+        if named is None:
+            return None
+        net = build_network(*named)
     return NetworkShapes(
         model_id,
         {k: tuple(v.shape) for k, v in net.state_dict().items()},

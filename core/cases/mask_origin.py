@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import json
+import re
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,20 +45,32 @@ class MaskOrigin:
 def origin_of_prediction(pred_path: Path, accepted: np.ndarray) -> MaskOrigin:
     """The origin of voxels ``accepted`` from the prediction file ``pred_path``."""
     doc = prediction_provenance(pred_path) or {}
-    sha = str(doc.get("model_sha256") or "")
-    name = str(doc.get("model_version") or doc.get("architecture") or "of unknown version")
-    model = f"{name} (tensors sha256 {sha[:12]})" if sha else name
-    return MaskOrigin(model, sha, Path(pred_path).name, accepted)
+    return _origin(
+        doc.get("model_version"), doc.get("architecture"), doc.get("model_sha256"), Path(pred_path).name, accepted
+    )
 
 
 def origin_of_model(weights_path: Path, drawn: np.ndarray) -> MaskOrigin:
     """The origin of voxels the model in ``weights_path`` drew at a reader's clicks (Click
     bleed): reported as that model's, corrected by the reader, like accepted prediction parts."""
     meta = weights_header_meta(Path(weights_path))
-    sha = str(meta.get("sha256") or "")
-    name = str(meta.get("version") or meta.get("architecture") or "of unknown version")
-    model = f"{name} (tensors sha256 {sha[:12]})" if sha else name
-    return MaskOrigin(model, sha, "click bleed", drawn)
+    return _origin(meta.get("version"), meta.get("architecture"), meta.get("sha256"), "click bleed", drawn)
+
+
+_HASH_NOTE = " (tensors sha256 {})"  # how reports name a model: "default-2026.11.30 (tensors sha256 7da143d401d8)"
+
+
+def _origin(version, architecture, sha256, source: str, voxels: np.ndarray) -> MaskOrigin:
+    sha = str(sha256 or "")
+    name = str(version or architecture or "of unknown version")
+    model = name + _HASH_NOTE.format(sha[:12]) if sha else name
+    return MaskOrigin(model, sha, source, voxels)
+
+
+def without_hash(text: str) -> str:
+    """``text`` with the models' tensors hashes left out (where space is short: the SEG's
+    64-character content description; the hash goes with the algorithm's name there)."""
+    return re.sub(re.escape(_HASH_NOTE).replace(r"\{\}", "[0-9a-f]+"), "", text)
 
 
 # ----------------------------------------------------------------- the file beside the mask

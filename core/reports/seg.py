@@ -13,7 +13,6 @@ does by default; reading back gives them as zeros.
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -239,9 +238,11 @@ def seg_provenance(prov, creator: str = "") -> dict:
     from its :class:`core.cases.mask_origin.MaskProvenance`: the one mapping for the
     application, ``export-seg`` and the PACS."""
 
+    from ..cases.mask_origin import without_hash
+
     # ContentDescription holds 64 characters: the model's tensors hash goes with the algorithm's
     # name, so "model X, corrected by Y" fits
-    short = re.sub(r" \(tensors sha256 [0-9a-f]+\)", "", prov.source)
+    short = without_hash(prov.source)
     return {
         "automatic": prov.automatic,
         "semiautomatic": prov.semiautomatic,

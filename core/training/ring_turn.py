@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Generator
 
 from ..errors import InputError
-from ..model.architectures import guidance_channels, input_channels
+from ..model.architectures import ARCHITECTURES, guidance_channels, input_channels
 from ..model.input import InputConvention
 from ..progress import CancelToken, Progress
 from ..ring.trainer import TurnInput, TurnResult
@@ -86,7 +86,13 @@ class HematomaTurnTrainer:
         return TurnResult(result.state.weights, result.state.optimizer, metrics, int(last.n_train))
 
 
-_MODEL_ID = r"(inception|unet|unet25d|unet25d-click)-ds(\d+)(?:-(\d+(?:\.\d+)?)mm)?(?:-clicks(\d+(?:\.\d+)?)mm)?"
+# "<architecture>-ds<N>[-<grid>mm][-clicks<sigma>mm]"; the architecture is any of
+# core.model.architectures (a new one is covered as soon as it is registered)
+_MODEL_ID = (
+    "("
+    + "|".join(re.escape(a) for a in ARCHITECTURES)
+    + r")-ds(\d+)(?:-(\d+(?:\.\d+)?)mm)?(?:-clicks(\d+(?:\.\d+)?)mm)?"
+)
 
 
 def model_id_for(architecture: str, ds: int, convention: InputConvention) -> str:
@@ -112,6 +118,12 @@ def convention_for(model_id: str) -> InputConvention:
 
 def is_hematoma_model(model_id: str | None) -> bool:
     return bool(re.fullmatch(_MODEL_ID, model_id or ""))
+
+
+def network_of(model_id: str | None) -> tuple[str, int] | None:
+    """The architecture and ds a ring's model id names (None: not a hematoma network)."""
+    m = re.fullmatch(_MODEL_ID, model_id or "")
+    return (m.group(1), int(m.group(2))) if m else None
 
 
 def save_ring_weights_as_model(
