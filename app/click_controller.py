@@ -5,7 +5,9 @@ Shift+click or a right-click a negative one. Every click of the session goes
 to :meth:`core.annotation.click_segment.ClickContext.segment` on a worker (the
 same function the reviewer benchmark measures), which predicts only the slices
 the clicks reach; the result is shown as a preview (yellow: would be added,
-purple: would be removed) over the mask the session started from. Enter
+purple: would be removed) over the mask the session started from, and each
+click is marked where it was made (a ringed + or -, :mod:`app.viewer.marks`) so
+the reviewer sees what the preview answers. Enter
 accepts it as one undo step, Esc drops it with its clicks. Nothing slow runs
 on the GUI thread: preparing a case for clicks (brain extraction, the model's
 automatic probabilities; a few seconds) is a worker job started when the tool
@@ -56,6 +58,7 @@ class ClickSession:
 class ClickController(QObject):
     message = Signal(str)
     previewChanged = Signal(object)  # uint8 stack volume (1 add, 2 remove) or None
+    clicksChanged = Signal(object)  # [(k, row, col, positive)] of the session, [] when none
     busyChanged = Signal(bool)
 
     def __init__(self, model_path: ModelPath, parent: QObject | None = None) -> None:
@@ -104,6 +107,7 @@ class ClickController(QObject):
         if self.clicks is None:
             self.clicks = ClickSession(s.model.snapshot(), s.model.state_id)
         self.clicks.clicks.append(Click(*voxel, positive=positive))
+        self._clicks_changed()
         self._run()
 
     def undo_click(self) -> bool:
@@ -115,6 +119,7 @@ class ClickController(QObject):
         if not self.clicks.clicks:
             self.discard()
         else:
+            self._clicks_changed()
             self._run()
         return True
 
@@ -152,7 +157,12 @@ class ClickController(QObject):
         self.clicks = None
         self._dirty = False
         self.previewChanged.emit(None)
+        self.clicksChanged.emit([])
         self.busyChanged.emit(False)
+
+    def _clicks_changed(self) -> None:
+        c = self.clicks
+        self.clicksChanged.emit([] if c is None else [(k.k, k.row, k.col, k.positive) for k in c.clicks])
 
     @property
     def _busy(self) -> bool:

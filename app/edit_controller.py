@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication
 
 from core.annotation import Editor, EditorSettings, EditSession, HURange, Tool, VolumeRegion
-from core.annotation.fill import FillResult, fill_job, fill_region
+from core.annotation.fill import FILL_LIMIT_ML_DEFAULT, FillResult, fill_job, fill_region
 from core.annotation.interpolate import interpolate_between_slices
 from core.annotation.planes import Plane
 from core.annotation.session import brain_job
@@ -32,7 +32,6 @@ from .viewer import ViewerArea
 from .workers import Job, start_job
 
 PAN = "pan"  # the pan mode's entry in the tool group (a view mode, not an editing tool)
-FILL_LIMIT_ML_DEFAULT = 5.0
 
 Ask = Callable[[str, str, list[str]], str]
 
@@ -79,6 +78,7 @@ class EditController(QObject):
         self.clicks = ClickController(model_path or _default_model_path, self)
         self.clicks.message.connect(self.message)
         self.clicks.previewChanged.connect(self._show_click_preview)
+        self.clicks.clicksChanged.connect(self.viewer.set_clicks)
         viewer.toolPressed.connect(self._press)
         viewer.toolAltPressed.connect(self._alt_press)
         viewer.toolMoved.connect(self._move)

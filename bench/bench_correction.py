@@ -55,7 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import gemm_gflops
 from core.annotation.click_segment import Click, ClickContext, prepare_clicks
-from core.annotation.fill import fill_region
+from core.annotation.fill import FILL_LIMIT_ML_DEFAULT, fill_region
 from core.annotation.interpolate import interpolate_between_slices
 from core.annotation.stack import AxialStack
 from core.annotation.tools import HURange
@@ -72,7 +72,6 @@ from core.progress import run_to_end
 TARGET = 0.85
 BUDGET = 30
 BRUSH_MM = 4.0  # the application's default brush diameter
-FILL_LIMIT_ML = 5.0  # the application's default fill limit
 CHECKPOINTS = (1, 3, 5)
 _S26 = np.ones((3, 3, 3), bool)
 
@@ -235,7 +234,7 @@ class Reviewer:
     def _fill(self, seed, hu_range: HURange, three_d: bool):
         """The application's fill (inside the brain, stopping at the bleed's edge,
         with the 5 mL limit), or the fill before issue 22 with ``legacy_fill``."""
-        limit = int(FILL_LIMIT_ML / self.case.voxel_ml)
+        limit = int(FILL_LIMIT_ML_DEFAULT / self.case.voxel_ml)
         if self.legacy_fill:
             return fill_region(self.case.hu, seed, hu_range, self.case.spacing, limit, three_d=three_d, edge=None)
         return fill_region(

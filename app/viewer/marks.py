@@ -1,6 +1,8 @@
 """What a slice view draws over the image: the crosshair at the linked cursor, the
 measurements of the shown slice with their captions, the threshold box being
-dragged and the brush outline under the mouse.
+dragged, the brush outline under the mouse and the click tool's clicks on the
+shown slice (a ringed plus where the reviewer said "bleed", a ringed minus
+where they said "not bleed": the sign, not only the colour, tells them apart).
 
 Positions come in image pixels ``(row, col)`` of the shown slice (pixel centres
 are integers) and are drawn in view coordinates, millimetres in the slice plane
@@ -19,8 +21,10 @@ from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsPathItem, QGraphics
 from core.annotation.planes import PlaneGeometry
 
 from .drawings import CAPTION_FILL, MEASURE_RGB, Drawing, drawing_path
+from .overlays import PREVIEW_REMOVE_RGB, PREVIEW_RGB
 
 CROSSHAIR_RGB = (80, 200, 120)
+CLICK_MARK_MM = 2.5  # radius of a click's ring; the sign inside is half of it
 
 
 def _pen(rgb: tuple[int, int, int], width: float = 1.0, dash: bool = False) -> QPen:
@@ -64,12 +68,21 @@ class SliceMarks:
         self.box.hide()
         vb.addItem(self.box)
         self._captions: list[pg.TextItem] = []
+        # the click tool's clicks: the preview's own colours (yellow adds, purple removes)
+        self.clicks = {}
+        for positive, rgb in ((True, PREVIEW_RGB), (False, PREVIEW_REMOVE_RGB)):
+            item = QGraphicsPathItem()
+            item.setPen(_pen(rgb, 2.0))
+            item.setZValue(12)
+            vb.addItem(item, ignoreBounds=True)
+            self.clicks[positive] = item
 
     def clear(self) -> None:
         """A view without a case: no brush outline, crosshair or measurements."""
         self.brush_outline.hide()
         self.crosshair.hide()
         self.draw_measurements(None, [])
+        self.draw_clicks(None, [])
 
     def set_crosshair(self, geo: PlaneGeometry, row: float, col: float) -> None:
         """Centre the crosshair on image pixel (row, col)."""
@@ -100,6 +113,23 @@ class SliceMarks:
             self.vb.addItem(cap, ignoreBounds=True)
             self._captions.append(cap)
         self.measure_path.setPath(path)
+
+    def draw_clicks(self, geo: PlaneGeometry | None, clicks: list[tuple[float, float, bool]]) -> None:
+        """The clicks ``(row, col, positive)`` of the shown slice, replacing those drawn."""
+        paths = {True: QPainterPath(), False: QPainterPath()}
+        if geo is not None:
+            r, h = CLICK_MARK_MM, CLICK_MARK_MM / 2
+            for row, col, positive in clicks:
+                p = scene_point(geo, row, col)
+                path = paths[positive]
+                path.addEllipse(p, r, r)
+                path.moveTo(p.x() - h, p.y())
+                path.lineTo(p.x() + h, p.y())
+                if positive:
+                    path.moveTo(p.x(), p.y() - h)
+                    path.lineTo(p.x(), p.y() + h)
+        for positive, item in self.clicks.items():
+            item.setPath(paths[positive])
 
     def show_box(
         self, geo: PlaneGeometry | None, p0: tuple[float, float] | None, p1: tuple[float, float] | None

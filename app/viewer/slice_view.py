@@ -133,6 +133,7 @@ class SliceView(QWidget):
         self._hover: tuple[int, int] | None = None  # (row, col) under the mouse
         self._last_mouse: QPointF | None = None
         self._drawings: dict[int, list[Drawing]] = {}  # slice -> drawings
+        self._clicks: list[tuple[int, int, int, bool]] = []  # the click tool's, stack voxels
         self._label_origin: dict[pg.ImageItem, tuple[int, int]] = {}  # overlay crops
 
         self.vb.sigSliceStep.connect(lambda d: self.set_slice(self.k + d))
@@ -215,6 +216,7 @@ class SliceView(QWidget):
         self._hover = None
         self._cross = None
         self._drawings = {}
+        self._clicks = []
         self.marks.clear()
 
     def image(self, volume: np.ndarray) -> np.ndarray:
@@ -236,6 +238,7 @@ class SliceView(QWidget):
             self.slider.blockSignals(False)
         self._update_info()
         self._draw_measurements()
+        self._draw_clicks()
         self.sliceChanged.emit(k)
 
     def shows_voxels_of(self, slices: tuple[int, ...] | None) -> bool:
@@ -305,6 +308,23 @@ class SliceView(QWidget):
 
     def _draw_measurements(self) -> None:
         self.marks.draw_measurements(self.geo, self._drawings.get(self.k, []))
+
+    def set_clicks(self, clicks: list[tuple[int, int, int, bool]]) -> None:
+        """The click tool's clicks (stack voxel ``k, row, col`` and positive), drawn on
+        the slice of this view that holds them."""
+        self._clicks = list(clicks)
+        self._draw_clicks()
+
+    def _draw_clicks(self) -> None:
+        if self.geo is None:
+            self.marks.draw_clicks(None, [])
+            return
+        shown = []
+        for k, row, col, positive in self._clicks:
+            depth, r, c = self.geo.from_voxel((k, row, col))
+            if int(depth) == self.k:
+                shown.append((r, c, positive))
+        self.marks.draw_clicks(self.geo, shown)
 
     def show_box(self, p0: tuple[float, float] | None, p1: tuple[float, float] | None = None) -> None:
         """The threshold box being dragged (image pixels), or none."""

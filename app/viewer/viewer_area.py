@@ -204,6 +204,11 @@ class ViewerArea(QWidget):
         for v in self.views.values():
             v.set_preview(preview)
 
+    def set_clicks(self, clicks: list[tuple[int, int, int, bool]]) -> None:
+        """Mark the click tool's clicks (stack voxels, positive) in every view."""
+        for v in self.views.values():
+            v.set_clicks(clicks)
+
     def clear(self) -> None:
         self.cursor = None
         self.stored = None

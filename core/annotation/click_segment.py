@@ -22,7 +22,12 @@ How clicks become a mask:
    ``edge_growth_mm`` in-plane into adjacent clot-like voxels (the network's
    parts fall short of the radiologists' outlines in most cases). Where the
    network sees nothing at a positive click, the fill that stops at the bleed's
-   edge (:mod:`core.annotation.fill`) starts there instead.
+   edge (:mod:`core.annotation.fill`) starts there instead, and where that
+   finds nothing either (an HU the fill's range leaves out), the click's own
+   ``near_mm`` neighbourhood inside the brain is added: every positive click
+   does something, as every negative one does (on the cross-validation's
+   fold 0, clicks alone, mean Dice after 10 clicks 0.69 -> 0.74; two cases had
+   stalled on a click that changed nothing).
 3. A negative click removes, from the part of the mask it falls in, what the
    network no longer calls blood, and in any case the voxels within
    ``near_mm`` of the click (a reviewer who says "not here" is obeyed there).
@@ -51,7 +56,7 @@ from ..imaging.volume import Volume
 from ..model.guidance import GuidancePoint, reach_mm, render
 from ..model.input import THRESHOLD
 from ..progress import NEVER_CANCELLED, CancelToken, Progress
-from .fill import fill_region
+from .fill import FILL_LIMIT_ML_DEFAULT, fill_region
 from .stack import AxialStack
 from .tools import HURange
 
@@ -101,6 +106,7 @@ class ClickContext:
     # Chosen by the reviewer benchmark on the cross-validation folds (issue 22 note):
     edge_growth_mm: float = EDGE_GROWTH_MM  # grow a positive click's part into adjacent blood-like voxels
     fill_fallback: bool = True  # a positive click the network's parts leave out gets the bleed-edge fill
+    obey_positive: bool = True  # a positive click nothing else reached adds its own neighbourhood
     _reaching: dict[int, frozenset[Click]] = field(default_factory=dict)  # slice -> clicks its probabilities used
 
     @property
@@ -136,12 +142,19 @@ class ClickContext:
             if self.edge_growth_mm > 0 and grown.any():
                 grown = self._grow_edge(grown)
             new |= grown
-            if self.fill_fallback:
-                for c in positives:
-                    if not new[c.k, c.row, c.col]:
-                        self._fill_at(new, c)
-            if not (new & ~base).any() and not grown.any():
-                message = "Click bleed: the model sees no bleed at the click; draw it with the brush."
+            obeyed = 0
+            for c in positives:
+                if self.fill_fallback and not new[c.k, c.row, c.col]:
+                    self._fill_at(new, c)
+                if self.obey_positive and not new[c.k, c.row, c.col]:
+                    box, ball = self._near(c)
+                    new[box] |= ball & self.brain[box]
+                    obeyed += 1
+            if obeyed:
+                message = (
+                    f"Click bleed: the model sees no bleed at {obeyed} of the clicks; their {self.near_mm:g} mm "
+                    "neighbourhood was added. Click again further out, or draw the rest with the brush."
+                )
         negatives = [c for c in clicks if not c.positive]
         if negatives:
             removal = self._removed_by(new, fg, negatives)
@@ -253,14 +266,18 @@ class ClickContext:
 
     def _fill_at(self, mask: np.ndarray, c: Click) -> None:
         """Add the fill that stops at the bleed's edge from ``c`` (on the slices the
-        click reaches, inside the brain) to ``mask``: where the network sees no
-        bleed at a positive click, the clot's own HU decide."""
+        click reaches, inside the brain, at most the fill's default limit) to
+        ``mask``: where the network sees no bleed at a positive click, the clot's
+        own HU decide."""
         assert self.hu is not None
         reach = max(self.reach_slices, 1)
         k0, k1 = max(c.k - reach, 0), min(c.k + reach + 1, self.stack.shape[0])
         hu, brain = self.hu[k0:k1], self.brain[k0:k1]
+        # the fill's own limit (the voxels nearest the click): unlimited, one click on
+        # fold 0's case 051 spilled 31 mL
+        limit = max(1, int(FILL_LIMIT_ML_DEFAULT / (float(np.prod(self.stack.spacing)) / 1000.0)))
         result = fill_region(
-            hu, (c.k - k0, c.row, c.col), HURange(), self.stack.spacing, hu.size, three_d=True, brain=brain
+            hu, (c.k - k0, c.row, c.col), HURange(), self.stack.spacing, limit, three_d=True, brain=brain
         )
         if result is not None:
             box = (slice(result.region.box[0].start + k0, result.region.box[0].stop + k0), *result.region.box[1:])

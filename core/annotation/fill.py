@@ -42,6 +42,7 @@ STAGE_FILL = "Fill"
 _STRUCT_2D = ndimage.generate_binary_structure(2, 1)
 _STRUCT_3D = ndimage.generate_binary_structure(3, 1)
 LOCAL_MM = 3.0  # the click's neighbourhood whose median HU sets the raised lower bound
+FILL_LIMIT_ML_DEFAULT = 5.0  # the most one fill hands back unasked (the safety net below)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 
+from app.viewer.marks import scene_point
 from core.annotation import Tool
 
 from gui_helpers import click, open_case, send_mouse, wait_until
@@ -50,11 +51,24 @@ def test_click_bleed_preview_accept_discard_and_negative(qtbot, window, site):
     preview = _wait_preview(qtbot, w)
     assert preview[k, row, col] == 1 and (preview == 1).sum() > 10
     assert s.model.undo_depth == depth  # nothing applied yet
+    # the click is marked where it was made (a ringed +), on its slice only
+    axial = w.viewer.axial
+    marked = axial.marks.clicks[True].path()
+    assert not marked.isEmpty() and axial.marks.clicks[False].path().isEmpty()
+    centre = marked.boundingRect().center()
+    expected = scene_point(axial.geo, *axial.geo.from_voxel((k, row, col))[1:])
+    assert abs(centre.x() - expected.x()) < 0.5 and abs(centre.y() - expected.y()) < 0.5
+    other = k + 1 if k + 1 < s.model.shape[0] else k - 1
+    w.view.set_slice(other)
+    assert axial.marks.clicks[True].path().isEmpty()
+    w.view.set_slice(k)
+    assert not axial.marks.clicks[True].path().isEmpty()
 
     # Esc drops it; the mask is untouched
     qtbot.keyClick(w.view.view, Qt.Key.Key_Escape)
     wait_until(qtbot, lambda: w.viewer.axial.preview is None)
     assert not np.asarray(s.model.data).any() and s.model.undo_depth == depth
+    assert axial.marks.clicks[True].path().isEmpty()  # the dropped click's mark goes with it
 
     # click again, Enter: one undo step named after the tool
     click(w, row, col)
@@ -73,10 +87,12 @@ def test_click_bleed_preview_accept_discard_and_negative(qtbot, window, site):
     send_mouse(w, "release", row, col, button=Qt.MouseButton.RightButton)
     preview = _wait_preview(qtbot, w)
     assert preview[k, row, col] == 2
+    assert not axial.marks.clicks[False].path().isEmpty()  # a ringed - where blood was taken out
     # Backspace takes that click back: nothing waits any more
     qtbot.keyClick(w.view.view, Qt.Key.Key_Backspace)
     wait_until(qtbot, lambda: w.viewer.axial.preview is None)
     assert int(np.count_nonzero(s.model.data)) == added
+    assert axial.marks.clicks[False].path().isEmpty()
 
     # undo removes exactly the accepted click result
     w.actions.undo.trigger()

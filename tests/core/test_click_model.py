@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from core.annotation.click_segment import Click, ClickContext
+from core.annotation.fill import FILL_LIMIT_ML_DEFAULT
 from core.annotation.stack import AxialStack
 from core.errors import ConfigError, InputError
 from core.evaluation.inference import Segmenter, WorkingGrid
@@ -243,3 +244,30 @@ def test_a_weights_file_without_clicks_still_serves_the_click_tool_with_its_auto
     # on the bleed it cannot see, the fill that stops at the bleed's edge answers the click
     missed = ctx.segment(empty, [_stack_click(ctx, 26, 12, 5)])
     assert ctx.stack.from_stack(missed.mask)[24:29, 10:15, 5].all()
+
+
+def test_a_positive_click_the_model_and_the_fill_leave_out_still_adds_its_neighbourhood():
+    ctx, engine = _context()
+    empty = np.zeros(ctx.stack.shape, np.uint8)
+    # HU 30: the stand-in network never calls it blood and the fill's range leaves it out
+    click = _stack_click(ctx, 34, 20, 5)
+    res = ctx.segment(empty, [click])
+    canon = ctx.stack.from_stack(res.mask)
+    assert canon[34, 20, 5] and res.added > 0 and "neighbourhood was added" in res.message
+    sk, sr, sc = ctx.stack.spacing
+    assert res.added * sr * sc <= np.pi * ctx.near_mm**2 + 2 * sr * sc  # one slice's disk: 5 mm slices
+    assert not canon[5:11, 5:11].any() and not canon[24:29, 10:15].any()  # nothing of the bleeds
+    ctx.obey_positive = False
+    assert not ctx.segment(empty, [click]).mask.any()
+
+
+def test_the_fill_behind_a_positive_click_keeps_the_fills_limit():
+    ctx, _ = _context()
+    ctx.segmenter.guidance_channels = 0  # the automatic view only: the click falls to the fill
+    canon = ctx.stack.from_stack(ctx.hu).copy()
+    canon[20:40, :, 2:10] = 70.0  # 24 mL of clot-like HU the automatic view does not call blood
+    ctx.hu = ctx.stack.to_stack(canon)
+    res = ctx.segment(np.zeros(ctx.stack.shape, np.uint8), [_stack_click(ctx, 30, 15, 5)])
+    voxel_ml = float(np.prod(ctx.stack.spacing)) / 1000.0
+    assert 0 < res.added * voxel_ml <= FILL_LIMIT_ML_DEFAULT  # 9 mL reachable, 5 mL given
+    assert ctx.stack.from_stack(res.mask)[30, 15, 5]  # the voxels nearest the click
