@@ -69,13 +69,16 @@ class SliceMarks:
         vb.addItem(self.box)
         self._captions: list[pg.TextItem] = []
         # the click tool's clicks: the preview's own colours (yellow adds, purple removes)
-        self.clicks = {}
+        # (each over a dark halo: a click sits on its own preview, in the same colour)
+        self.clicks: dict[bool, QGraphicsPathItem] = {}
+        self._click_halos: dict[bool, QGraphicsPathItem] = {}
         for positive, rgb in ((True, PREVIEW_RGB), (False, PREVIEW_REMOVE_RGB)):
-            item = QGraphicsPathItem()
-            item.setPen(_pen(rgb, 2.0))
-            item.setZValue(12)
-            vb.addItem(item, ignoreBounds=True)
-            self.clicks[positive] = item
+            for items, pen, z in ((self._click_halos, _pen((0, 0, 0), 4.0), 12), (self.clicks, _pen(rgb, 2.0), 13)):
+                item = QGraphicsPathItem()
+                item.setPen(pen)
+                item.setZValue(z)
+                vb.addItem(item, ignoreBounds=True)
+                items[positive] = item
 
     def clear(self) -> None:
         """A view without a case: no brush outline, crosshair or measurements."""
@@ -128,8 +131,9 @@ class SliceMarks:
                 if positive:
                     path.moveTo(p.x(), p.y() - h)
                     path.lineTo(p.x(), p.y() + h)
-        for positive, item in self.clicks.items():
-            item.setPath(paths[positive])
+        for positive, path in paths.items():
+            self.clicks[positive].setPath(path)
+            self._click_halos[positive].setPath(path)
 
     def show_box(
         self, geo: PlaneGeometry | None, p0: tuple[float, float] | None, p1: tuple[float, float] | None

@@ -152,8 +152,8 @@ class ClickContext:
                     obeyed += 1
             if obeyed:
                 message = (
-                    f"Click bleed: the model sees no bleed at {obeyed} of the clicks; their {self.near_mm:g} mm "
-                    "neighbourhood was added. Click again further out, or draw the rest with the brush."
+                    f"Click bleed: the model sees no bleed at {obeyed} of the clicks; only their {self.near_mm:g} mm "
+                    "neighbourhood was added (draw more with the brush; Backspace takes a click back)."
                 )
         negatives = [c for c in clicks if not c.positive]
         if negatives:
