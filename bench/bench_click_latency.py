@@ -57,7 +57,7 @@ def main() -> int:
         clicks: list[Click] = []
         mask = start
         for _ in range(args.clicks):
-            error = reviewer._largest_error(mask.astype(bool))
+            error = reviewer.largest_error(mask.astype(bool))
             if error is None:
                 break
             positive, _region, seed = error

@@ -142,7 +142,7 @@ class Reviewer:
         spent = 0
         session_start, session_clicks = mask.copy(), []
         while spent < self.budget and self._dice(mask) < TARGET:
-            error = self._largest_error(mask)
+            error = self.largest_error(mask)
             if error is None:
                 break
             positive, region, seed = error
@@ -170,7 +170,7 @@ class Reviewer:
     def _dice(self, mask: np.ndarray) -> float:
         return dice_of(int(np.count_nonzero(mask & self.case.truth)), int(np.count_nonzero(mask)), self.truth_size)
 
-    def _largest_error(self, mask: np.ndarray) -> tuple[bool, np.ndarray, tuple[int, int, int]] | None:
+    def largest_error(self, mask: np.ndarray) -> tuple[bool, np.ndarray, tuple[int, int, int]] | None:
         best: tuple[int, bool, np.ndarray] | None = None
         for positive, err in ((True, self.case.truth & ~mask), (False, mask & ~self.case.truth)):
             if not err.any():
