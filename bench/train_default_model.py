@@ -1,7 +1,8 @@
 """The shipped default model: chosen by cross-validation, trained on everything labelled.
 
-(The weights shipped on 2026-12-05 are the cross-validation's fold-2 model: the final
-model of that day predicted blood in normal scans; resources/models/default.json says so.)
+``final`` ships only a model that passes the release check (normal scans stay nearly
+empty; see ``release_check``): the first all-data run of 2026-12-05 (seed 0) failed it and
+was discarded; the shipped weights are the same recipe's run with seed 1.
 
     # cross-validation by case (3 folds over both sites' train/ + test/ and the
     # normal scans; bench/folds.py): train on two folds, score the third
@@ -10,7 +11,7 @@ model of that day predicted blood in normal scans; resources/models/default.json
     .venv/bin/python bench/train_default_model.py reviewer --out runs/cv [--fold F]
     # the final model on every labelled case and normal scan; --ship writes it and
     # its card (with the cross-validated scores read from runs/cv) to the resources
-    .venv/bin/python bench/train_default_model.py final --out runs/final --cv-dir runs/cv [--ship]
+    .venv/bin/python bench/train_default_model.py final --out runs/final --cv-dir runs/cv --set seed=1 [--ship]
 
 Every choice of the recipe is made on the cross-validated scores, never on
 scans set aside: the owners measure the shipped model on scans this project
@@ -179,10 +180,44 @@ def cmd_final(args, config, root: Path) -> None:
     elif (out / "minutes.json").exists():
         minutes = json.loads((out / "minutes.json").read_text())["train_minutes"]
     pooled = print_cv(args.cv_dir) if args.cv_dir else None
+    release = release_check(out / "model.safetensors", normals)
     if args.ship:
         if pooled is None:
             raise SystemExit("--ship needs --cv-dir with the cross-validation of this recipe")
-        ship(out / "model.safetensors", config, minutes, args.cv_dir, pooled)
+        if not release["passed"]:
+            raise SystemExit(
+                f"not shipped: {release['verdict']}. Train again with another seed "
+                "(--set seed=N, a new --out): the recipe stays the one cross-validated."
+            )
+        ship(out / "model.safetensors", config, minutes, args.cv_dir, pooled, release)
+
+
+# The release check of the final model: it must leave normal scans (nearly) empty. The
+# first all-data run of 2026-12-05 (seed 0) painted whole vertex slices, 5.6-30 mL in every
+# normal scan, where each cross-validation fold model stayed under 2.7 mL.
+RELEASE_FP_MEDIAN_ML = 0.5  # the issue's target for normal-scan false positives
+RELEASE_FP_MAX_ML = 3.0  # the fold models' worst was 2.7 mL
+
+
+def release_check(model: Path, normals) -> dict:
+    """The final model's false positives on every normal scan, and whether it may ship."""
+    print("release check: the final model on every normal scan")
+    rows = score(Segmenter.from_file(model), normals, normal=True)
+    fp = [r["auto_ml"] for r in rows]
+    median, worst = float(np.median(fp)), float(np.max(fp))
+    passed = median < RELEASE_FP_MEDIAN_ML and worst <= RELEASE_FP_MAX_ML
+    verdict = (
+        f"normal-scan false positives median {median:.2f} mL (limit < {RELEASE_FP_MEDIAN_ML}), "
+        f"max {worst:.2f} mL (limit {RELEASE_FP_MAX_ML}) on {len(fp)} scans: " + ("passed" if passed else "FAILED")
+    )
+    print(f"release check: {verdict}", flush=True)
+    return {
+        "passed": passed,
+        "verdict": verdict,
+        "normal_fp_median_ml": median,
+        "normal_fp_max_ml": worst,
+        "n": len(fp),
+    }
 
 
 def cv_reviewer_summary(cv_dir: Path) -> dict | None:
@@ -194,7 +229,18 @@ def cv_reviewer_summary(cv_dir: Path) -> dict | None:
     return pooled_summary(results) if results else None
 
 
-def ship(model: Path, config, minutes: float | None, cv_dir: Path, pooled: dict) -> None:
+def next_version(previous: str | None, day: str) -> str:
+    """One label per shipped file: ``default-DAY``, then ``default-DAY.2``, ``.3``...
+    when a model was already shipped that day (sites' records name the version)."""
+    base = "default-" + day
+    if previous is None or not previous.startswith(base):
+        return base
+    suffix = previous[len(base) :]
+    n = int(suffix[1:]) if suffix[:1] == "." and suffix[1:].isdigit() else 1
+    return f"{base}.{n + 1}"
+
+
+def ship(model: Path, config, minutes: float | None, cv_dir: Path, pooled: dict, release: dict) -> None:
     """The default model: the weights with a version and the data they came from
     in their metadata, and a card with the file's sha256 and the cross-validated
     scores (aggregates only: no case ids leave with the program)."""
@@ -204,7 +250,8 @@ def ship(model: Path, config, minutes: float | None, cv_dir: Path, pooled: dict)
     from core.model.weights import load_weights, save_weights
 
     loaded = load_weights(model)
-    version = "default-" + time.strftime("%Y.%m.%d")  # one label per shipped file
+    previous = json.loads(default_card_path().read_text()).get("version") if default_card_path().exists() else None
+    version = next_version(previous, time.strftime("%Y.%m.%d"))
     training = dict(loaded.meta.training, shipped_default=True, data_source=TRAINING_DATA)
     meta = replace(loaded.meta, training=training, version=version, sha256="")
     dest = default_model_path()
@@ -237,6 +284,7 @@ def ship(model: Path, config, minutes: float | None, cv_dir: Path, pooled: dict)
                 "reviewer": cv_reviewer_summary(cv_dir),
             }
         },
+        "release_check": {k: v for k, v in release.items() if k != "passed"},
         "intended_use": "A starting point that clinicians correct, and the start of a ring "
         "(ring init --start-from default); not a diagnostic device.",
     }

@@ -25,7 +25,8 @@ if TYPE_CHECKING:  # torch: loaded with the weights, not with the card
 MODEL_FILE = "default.safetensors"
 CARD_FILE = "default.json"
 TRAINING_DATA = (
-    "PhysioNet CT-ICH v1.2.0 (Hssayeni et al., doi:10.13026/w8q8-ky94), CC BY 4.0: both simulated sites' train/ folders"
+    "PhysioNet CT-ICH v1.2.0 (Hssayeni et al., doi:10.13026/w8q8-ky94), CC BY 4.0: both simulated sites' "
+    "train/ and test/ cases and normal/ scans"
 )
 
 
