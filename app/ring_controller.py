@@ -99,6 +99,9 @@ class RingController(QObject):
         self._asked_rings: set[str] = set()  # first contacts already put to the person this session
         self._auto_turns = AutoTurnBudget(setup.max_auto_turns_per_hour)
         self._auto_blocked_said = False
+        # stopped (the window is closing): a poll that finishes afterwards is dropped, so
+        # no question (a first contact) is put up over a window that is going away
+        self._stopped = False
         self._timer = QTimer(self)
         self._timer.timeout.connect(self.poll_now)
         self._apply_interval()
@@ -114,6 +117,7 @@ class RingController(QObject):
 
     def start(self) -> None:
         """Begin polling (call once the window is up)."""
+        self._stopped = False
         if self.setup.configured:
             self._timer.start()
             self.poll_now()
@@ -129,6 +133,7 @@ class RingController(QObject):
         self.start()
 
     def stop(self) -> None:
+        self._stopped = True
         self._timer.stop()
         for job in (self.sync_job, self.train_job, self.eval_job):
             if job is not None and job.running:
@@ -145,7 +150,7 @@ class RingController(QObject):
         self.poll_now()
 
     def poll_now(self) -> None:
-        if not self.setup.configured or (self.sync_job is not None and self.sync_job.running):
+        if self._stopped or not self.setup.configured or (self.sync_job is not None and self.sync_job.running):
             return
         setup = self.setup
         self._set_status(SyncStatus("checking", "", self.status.last_checked, time.time(), local=setup.is_local))
@@ -162,7 +167,7 @@ class RingController(QObject):
         return (a.site, a.server, a.key_file, a.known_hosts) == (b.site, b.server, b.key_file, b.known_hosts)
 
     def _synced(self, result: SyncResult, setup: SiteSetup) -> None:
-        if not self._same_ring(setup, self.setup):
+        if self._stopped or not self._same_ring(setup, self.setup):
             return  # another server or site was chosen while this poll ran
         now = time.time()
         self.view = result.view
@@ -214,7 +219,7 @@ class RingController(QObject):
         self.poll_now()
 
     def _sync_failed(self, exc: BaseException, setup: SiteSetup) -> None:
-        if not self._same_ring(setup, self.setup):
+        if self._stopped or not self._same_ring(setup, self.setup):
             return
         state = "offline" if isinstance(exc, ServerUnreachableError) else "error"
         retry = f" Trying again every {self.setup.poll_s:g} s."

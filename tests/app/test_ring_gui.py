@@ -496,3 +496,18 @@ def test_server_text_is_plain_in_message_boxes_and_tooltips(qtbot, window, tmp_p
     boxes = [b for b in w.findChildren(QMessageBox) if b.objectName() == "errorDialog"]
     assert boxes and boxes[-1].textFormat() == Qt.TextFormat.PlainText and "<h1>BIG</h1>" in boxes[-1].text()
     boxes[-1].close()
+
+
+def test_a_poll_that_ends_after_the_ring_stopped_asks_nothing(qtbot, window):
+    """Closing the window stops the ring; a poll still in flight then finishes on a
+    window going away: it must not put up a question (a first contact) or redraw."""
+    ring = window.ring_dock.ring
+    said = []
+    for signal in (ring.firstContact, ring.viewChanged, ring.versionsChanged, ring.message):
+        signal.connect(said.append)
+    ring.stop()
+    before = ring.sync_job
+    ring._synced(object(), ring.setup)  # the result is never read once stopped
+    ring._sync_failed(RuntimeError("late"), ring.setup)
+    ring.poll_now()
+    assert not said and ring.sync_job is before  # and no new poll started
