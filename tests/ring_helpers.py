@@ -17,10 +17,29 @@ from core.ring.transport import parse_server_url
 from core.ring.transport_dir import DirectoryTransport
 from core.ring.transport_sftp import SftpTransport, SshOptions
 from core.ring.trust import TrustStore
+from core.site.setup import SiteSetup
 
 # Poll, back off and give up quickly: the tests' servers are local.
 FAST = dict(poll_s=0.02, backoff_s=0.02, backoff_max_s=0.1, retry_for_s=5.0, obsolete_grace_s=0.1)
 FAST_SFTP = dict(FAST, poll_s=0.05, backoff_s=0.05, backoff_max_s=0.2, retry_for_s=20.0)
+
+
+# A training turn in seconds: tiny patches, one thread, one epoch.
+TINY_TURN = ("patches_per_volume=4", "patch_size=24", "threads=1", "max_epochs=1")
+
+
+def solo_site(folder: Path, *overrides: str, **kw) -> SiteSetup:
+    """One site without a server training the paper's small network from scratch (so
+    seconds per turn), one epoch a turn; ``overrides`` go after :data:`TINY_TURN`."""
+    return SiteSetup(
+        site="solo",
+        data_folder=str(folder),
+        overrides=TINY_TURN + overrides,
+        epochs_per_turn=1,
+        preset="cpu-small",
+        start_from="scratch",
+        **kw,
+    )
 
 
 def ring_turn_args(server: str, site: str, data: Path, *extra: str) -> list[str]:

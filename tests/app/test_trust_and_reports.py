@@ -20,8 +20,7 @@ from core.reports.seg import read_seg_on_frames
 from core.site.setup import SiteSetup
 
 from gui_helpers import open_case
-
-TINY = ("patches_per_volume=4", "patch_size=24", "threads=1", "max_epochs=1")
+from ring_helpers import TINY_TURN, solo_site
 
 
 def _dialogs(w, name: str = "errorDialog") -> list[str]:
@@ -50,17 +49,7 @@ def test_training_on_one_case_is_gated_end_to_end(qtbot, window, site):
     w.open_folder(site)
     ended: list[tuple[bool, str]] = []
     w.ring_dock.ring.trainingEnded.connect(lambda end: ended.append((end.published, end.message)))
-    w.apply_site(
-        SiteSetup(
-            site="solo",
-            data_folder=str(site),
-            poll_s=2.0,
-            epochs_per_turn=1,
-            overrides=TINY,
-            preset="cpu-small",
-            start_from="scratch",
-        )
-    )  # the paper's small network: seconds per turn
+    w.apply_site(solo_site(site, poll_s=2.0))  # the paper's small network: seconds per turn
     _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled")
     assert w.ring_dock.status_label.text().startswith("Ring: local (no server)")  # no server configured
     w.ring_dock.panel.train_button.click()
@@ -68,7 +57,7 @@ def test_training_on_one_case_is_gated_end_to_end(qtbot, window, site):
     assert w.ring_dock.ring.train_job is None  # refused before any process started
     assert any("Only 1 case(s)" in t for t in _dialogs(w))
 
-    w.apply_site(w.ring_dock.ring.setup.with_(overrides=TINY + ("min_approved=1",)))
+    w.apply_site(w.ring_dock.ring.setup.with_(overrides=TINY_TURN + ("min_approved=1",)))
     _wait(qtbot, lambda: w.ring_dock.panel.train_button.isEnabled(), 30, "Train my turn enabled again")
     messages: list[str] = []
     w.ring_dock.ring.message.connect(messages.append)

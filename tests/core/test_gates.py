@@ -14,12 +14,11 @@ from core.errors import InputError
 from core.progress import CancelToken, run_to_end
 from core.site.evaluate import held_out_cases, not_enough_cases, score_model
 from core.site.gates import MIN_CASES_TO_JUDGE, PLAUSIBLE_MAX_ML, describe, implausible, judge
-from core.site.setup import SiteSetup
 from core.site.trained_cases import TrainedCases, case_key
 from core.site.training import plan_turn, train_my_turn
 from core.site.versions import CaseScore, LocalScore, ModelStore, ModelVersion
 
-TINY = ("patches_per_volume=4", "patch_size=24", "threads=1", "max_epochs=1")
+from ring_helpers import TINY_TURN, solo_site
 
 
 @pytest.fixture(autouse=True)
@@ -55,14 +54,7 @@ def test_training_on_one_case_is_refused_then_the_version_cannot_be_judged(tmp_p
     of 1, v1 is judged on no case it was not trained on: "not enough cases to judge"."""
     folder = _site(tmp_path, site_a)
     StatusStore(folder).set("067", CaseStatus.APPROVED, "dr_a")
-    setup = SiteSetup(  # the paper's small network (seconds per turn), so from scratch
-        site="solo",
-        data_folder=str(folder),
-        overrides=TINY,
-        epochs_per_turn=1,
-        preset="cpu-small",
-        start_from="scratch",
-    )
+    setup = solo_site(folder)
     with pytest.raises(InputError, match=r"Only 1 case\(s\) .* needs at least 5.*nothing was started"):
         plan_turn(setup)
     with pytest.raises(InputError, match="needs at least 5"):
@@ -77,7 +69,7 @@ def test_training_on_one_case_is_refused_then_the_version_cannot_be_judged(tmp_p
     run_to_end(export_reports(jobs, folder / "reports" / "volumes.csv", folder / "reports"))
     assert (folder / "reports" / "hematoma_report_067.pdf").is_file()
 
-    forced = setup.with_(overrides=TINY + ("min_approved=1",))
+    forced = setup.with_(overrides=TINY_TURN + ("min_approved=1",))
     plan = plan_turn(forced)
     assert [c.case_id for c in plan.cases] == ["067"] and "on 1 case(s)" in plan.describe()
     outcome = run_to_end(train_my_turn(forced, CancelToken()))

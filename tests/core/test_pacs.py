@@ -407,10 +407,10 @@ def test_cli_pacs_find_get_send(loaded, ctich, tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_a_pacs_case_trains_at_the_site_and_nothing_of_it_reaches_the_ring(loaded, ctich, tmp_path, monkeypatch):
     from core.model.architectures import build_network
-    from core.site.setup import SiteSetup
     from core.site.training import plan_turn, train_my_turn
 
     from privacy_scan import forbidden_terms, scan_server_dir
+    from ring_helpers import solo_site
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     folder = tmp_path / "site"
@@ -422,15 +422,7 @@ def test_a_pacs_case_trains_at_the_site_and_nothing_of_it_reaches_the_ring(loade
         mask_onto(ctich / "mask_052.nii.gz", ctich / "ct_052.nii.gz", ct), ct, folder / f"mask_{result.case_id}.nii.gz"
     )
     scan_folder(folder).set_status(result.case_id, CaseStatus.APPROVED, "dr-a", unopened_ok=True)
-    tiny = ("patches_per_volume=4", "patch_size=24", "threads=1", "max_epochs=1", "min_approved=1")
-    setup = SiteSetup(
-        site="solo",
-        data_folder=str(folder),
-        overrides=tiny,
-        epochs_per_turn=1,
-        preset="cpu-small",
-        start_from="scratch",
-    )
+    setup = solo_site(folder, "min_approved=1")
     assert [c.case_id for c in plan_turn(setup).cases] == [result.case_id]  # trained on like any case
     outcome = run_to_end(train_my_turn(setup, CancelToken()))
     assert outcome.trained
