@@ -58,7 +58,7 @@ class ClickSession:
 class ClickController(QObject):
     message = Signal(str)
     previewChanged = Signal(object)  # uint8 stack volume (1 add, 2 remove) or None
-    clicksChanged = Signal(object)  # [(k, row, col, positive)] of the session, [] when none
+    clicksChanged = Signal(object)  # list[Click] of the session, [] when none
     busyChanged = Signal(bool)
 
     def __init__(self, model_path: ModelPath, parent: QObject | None = None) -> None:
@@ -162,7 +162,7 @@ class ClickController(QObject):
 
     def _clicks_changed(self) -> None:
         c = self.clicks
-        self.clicksChanged.emit([] if c is None else [(k.k, k.row, k.col, k.positive) for k in c.clicks])
+        self.clicksChanged.emit([] if c is None else list(c.clicks))
 
     @property
     def _busy(self) -> bool:

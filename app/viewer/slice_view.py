@@ -18,6 +18,7 @@ Keyboard bindings live in :mod:`app.menus`; the mouse's in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -45,6 +46,9 @@ from .overlays import (
 )
 from .view_box import SliceViewBox
 from .windowing import Windower, WindowLevel
+
+if TYPE_CHECKING:  # for annotations only
+    from core.annotation.click_segment import Click
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -133,7 +137,7 @@ class SliceView(QWidget):
         self._hover: tuple[int, int] | None = None  # (row, col) under the mouse
         self._last_mouse: QPointF | None = None
         self._drawings: dict[int, list[Drawing]] = {}  # slice -> drawings
-        self._clicks: list[tuple[int, int, int, bool]] = []  # the click tool's, stack voxels
+        self._clicks: list[Click] = []  # the click tool's
         self._label_origin: dict[pg.ImageItem, tuple[int, int]] = {}  # overlay crops
 
         self.vb.sigSliceStep.connect(lambda d: self.set_slice(self.k + d))
@@ -309,9 +313,8 @@ class SliceView(QWidget):
     def _draw_measurements(self) -> None:
         self.marks.draw_measurements(self.geo, self._drawings.get(self.k, []))
 
-    def set_clicks(self, clicks: list[tuple[int, int, int, bool]]) -> None:
-        """The click tool's clicks (stack voxel ``k, row, col`` and positive), drawn on
-        the slice of this view that holds them."""
+    def set_clicks(self, clicks: list[Click]) -> None:
+        """The click tool's clicks, each drawn on the slice of this view that holds it."""
         self._clicks = list(clicks)
         self._draw_clicks()
 
@@ -320,10 +323,10 @@ class SliceView(QWidget):
             self.marks.draw_clicks(None, [])
             return
         shown = []
-        for k, row, col, positive in self._clicks:
-            depth, r, c = self.geo.from_voxel((k, row, col))
+        for click in self._clicks:
+            depth, row, col = self.geo.from_voxel((click.k, click.row, click.col))
             if int(depth) == self.k:
-                shown.append((r, c, positive))
+                shown.append((row, col, click.positive))
         self.marks.draw_clicks(self.geo, shown)
 
     def show_box(self, p0: tuple[float, float] | None, p1: tuple[float, float] | None = None) -> None:

@@ -14,6 +14,7 @@ press/move/release of whichever view was used, with its plane.
 from __future__ import annotations
 
 import enum
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QEvent, QRect, Qt, QTimer, Signal
@@ -28,6 +29,9 @@ from .drawings import Drawing
 from .overlays import OverlayStyle
 from .slice_view import CursorInfo, SliceView
 from .windowing import WindowLevel
+
+if TYPE_CHECKING:  # for annotations only
+    from core.annotation.click_segment import Click
 
 
 class Layout(enum.Enum):
@@ -204,8 +208,8 @@ class ViewerArea(QWidget):
         for v in self.views.values():
             v.set_preview(preview)
 
-    def set_clicks(self, clicks: list[tuple[int, int, int, bool]]) -> None:
-        """Mark the click tool's clicks (stack voxels, positive) in every view."""
+    def set_clicks(self, clicks: list[Click]) -> None:
+        """Mark the click tool's clicks in every view."""
         for v in self.views.values():
             v.set_clicks(clicks)
 

@@ -259,6 +259,11 @@ def test_a_positive_click_the_model_and_the_fill_leave_out_still_adds_its_neighb
     assert not canon[5:11, 5:11].any() and not canon[24:29, 10:15].any()  # nothing of the bleeds
     ctx.obey_positive = False
     assert not ctx.segment(empty, [click]).mask.any()
+    # outside the brain a click adds nothing and does not claim to
+    ctx.obey_positive = True
+    ctx.brain[:] = False
+    outside = ctx.segment(empty, [click])
+    assert not outside.mask.any() and "neighbourhood was added" not in outside.message
 
 
 def test_the_fill_behind_a_positive_click_keeps_the_fills_limit():
